@@ -1,0 +1,3 @@
+//! The embedded mock CVProcess server.
+
+pub mod render;
