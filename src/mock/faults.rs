@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::duration::parse_go;
+use crate::api::response::parse_go_duration;
 
 /// The longest stall `[mock:slow=...]` and `[mock:trickle=...]` accept.
 pub(crate) const MAX_TRIGGER_DELAY: Duration = Duration::from_secs(600);
@@ -50,13 +50,6 @@ pub(crate) struct Triggers {
     /// `[mock:nth=K:WHAT]`: answer `WHAT` for the first K requests with this prompt.
     pub nth: Option<(u64, Fault)>,
     pub delivery: Delivery,
-}
-
-impl Triggers {
-    /// Whether the prompt carried any trigger.
-    pub fn any(&self) -> bool {
-        *self != Triggers::default()
-    }
 }
 
 /// Finds the `[mock:...]` triggers in a prompt. Returns them with the prompt they were cut out
@@ -138,7 +131,8 @@ fn parse_fault(spec: &str) -> Option<Fault> {
 }
 
 fn trigger_delay(spec: &str, arg: &str) -> Result<Duration, String> {
-    let d = parse_go(arg).map_err(|e| format!("[mock:{spec}]: {e}"))?;
+    let d = parse_go_duration(arg)
+        .ok_or_else(|| format!("[mock:{spec}]: {arg:?} is not a duration (e.g. 1500ms or 5s)"))?;
     if d > MAX_TRIGGER_DELAY {
         return Err(format!(
             "[mock:{spec}]: at most {}s is allowed",
@@ -219,11 +213,11 @@ mod tests {
         assert_eq!(clean, "a cat on a mat");
         assert_eq!(t.fault, Some(Fault::Business(50411)));
         assert_eq!(t.delivery.slow, Some(Duration::from_millis(1500)));
-        assert!(t.any());
+        assert_ne!(t, Triggers::default());
 
         let (t, clean) = parse_triggers("plain prompt").expect("parses");
         assert_eq!(clean, "plain prompt");
-        assert!(!t.any());
+        assert_eq!(t, Triggers::default());
     }
 
     #[test]

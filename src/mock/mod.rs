@@ -5,7 +5,6 @@
 //! `volcv mock` entry point. [`MOCK_HELP`] documents the behaviour and the `[mock:...]` fault
 //! triggers.
 
-pub mod duration;
 pub mod render;
 
 mod config;

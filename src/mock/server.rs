@@ -979,11 +979,12 @@ impl Job {
 
     /// Bytes the job holds (for the task store's cap).
     fn size(&self) -> usize {
-        match &self.reference {
+        let reference = match &self.reference {
             RefSource::Encoded(b) => b.len(),
             RefSource::Url(u) => u.len(),
             RefSource::None => 0,
-        } + self.prompt.len()
+        };
+        reference + self.prompt.len()
     }
 }
 

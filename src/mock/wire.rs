@@ -6,7 +6,6 @@ use rand::Rng as _;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use super::duration::format_go;
 
 /// The region and service a direct (AK/SK) request is addressed to.
 pub(crate) const REGION: &str = "cn-north-1";
@@ -181,9 +180,61 @@ fn capitalize(s: &str) -> String {
     }
 }
 
+// Go's `time.Duration` text form, which the service uses for `time_elapsed`.
+
+const NANOS_PER_MICRO: u64 = 1_000;
+const NANOS_PER_MILLI: u64 = 1_000_000;
+const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+/// Formats a duration exactly as Go's `Duration.String()` does: `0s`, `850ns`, `84.448µs`,
+/// `104.85ms`, `7.545501615s`, `1m0.5s`, `2h3m4s`. Durations beyond Go's range (about 292
+/// years) are clamped to it.
+pub(crate) fn format_go(d: Duration) -> String {
+    let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).min(i64::MAX as u64);
+    if ns == 0 {
+        return "0s".to_owned();
+    }
+    if ns < NANOS_PER_MICRO {
+        return format!("{ns}ns");
+    }
+    if ns < NANOS_PER_MILLI {
+        return format!("{}µs", with_fraction(ns, NANOS_PER_MICRO));
+    }
+    if ns < NANOS_PER_SEC {
+        return format!("{}ms", with_fraction(ns, NANOS_PER_MILLI));
+    }
+    let secs = ns / NANOS_PER_SEC;
+    let frac = fraction_digits(ns % NANOS_PER_SEC, NANOS_PER_SEC);
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let s = format!("{s}{frac}s");
+    if h > 0 {
+        format!("{h}h{m}m{s}")
+    } else if m > 0 {
+        format!("{m}m{s}")
+    } else {
+        s
+    }
+}
+
+/// `v / unit` with its fractional digits, trailing zeros (and a bare point) removed.
+fn with_fraction(v: u64, unit: u64) -> String {
+    format!("{}{}", v / unit, fraction_digits(v % unit, unit))
+}
+
+/// `.ddd` for `rem / unit` (`unit` a power of ten), without trailing zeros; empty for zero.
+fn fraction_digits(rem: u64, unit: u64) -> String {
+    if rem == 0 {
+        return String::new();
+    }
+    let width = unit.ilog10() as usize;
+    let digits = format!("{rem:0width$}");
+    format!(".{}", digits.trim_end_matches('0'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::response::parse_go_duration;
 
     #[test]
     fn ids_have_the_service_shapes() {
@@ -235,6 +286,31 @@ mod tests {
             serde_json::to_string(&err).expect("serializes"),
             r#"{"code":50200,"data":null,"message":"m","request_id":"RID","status":50200,"time_elapsed":"84µs"}"#
         );
+    }
+
+    #[test]
+    fn durations_format_like_go() {
+        let cases: &[(u64, &str)] = &[
+            (0, "0s"),
+            (1, "1ns"),
+            (999, "999ns"),
+            (1_000, "1µs"),
+            (84_448, "84.448µs"),
+            (1_100, "1.1µs"),
+            (104_850_000, "104.85ms"),
+            (2_200_000, "2.2ms"),
+            (1_000_000_000, "1s"),
+            (7_545_501_615, "7.545501615s"),
+            (60_000_000_000, "1m0s"),
+            (90_500_000_000, "1m30.5s"),
+            (3_600_000_000_000, "1h0m0s"),
+            (7_384_000_000_000, "2h3m4s"),
+        ];
+        for &(ns, want) in cases {
+            let d = Duration::from_nanos(ns);
+            assert_eq!(format_go(d), want, "{ns} ns");
+            assert_eq!(parse_go_duration(want), Some(d), "{want} parses back");
+        }
     }
 
     #[test]
