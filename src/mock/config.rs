@@ -7,7 +7,8 @@ use std::time::Duration;
 use crate::api::secret::Secret;
 
 /// The address `volcv mock` listens on unless told otherwise.
-pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8787);
+pub const DEFAULT_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8787);
 
 /// Largest request body the mock reads (32 MiB); larger bodies get business code 50213.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;

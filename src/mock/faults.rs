@@ -102,7 +102,8 @@ fn apply_trigger(spec: &str, t: &mut Triggers) -> Result<(), String> {
             }
         }
         _ => {
-            let fault = parse_fault(spec).ok_or_else(|| format!("unknown mock trigger [mock:{spec}]"))?;
+            let fault =
+                parse_fault(spec).ok_or_else(|| format!("unknown mock trigger [mock:{spec}]"))?;
             if t.fault.is_none() {
                 t.fault = Some(fault);
             }
@@ -155,7 +156,11 @@ pub(crate) struct TokenBucket {
 impl TokenBucket {
     /// A full bucket for `rate` requests per second.
     pub fn new(rate: f64) -> Self {
-        let rate = if rate.is_finite() && rate > 0.0 { rate } else { 0.0 };
+        let rate = if rate.is_finite() && rate > 0.0 {
+            rate
+        } else {
+            0.0
+        };
         let capacity = rate.max(1.0);
         Self {
             rate,

@@ -54,7 +54,9 @@ pub(crate) fn rephrase(prompt: &str, desc_pushback: bool) -> String {
             "the subject follows the reference image"
         };
         let end = prompt.trim_end_matches(['.', ',', ';', '!']);
-        format!("{end}, {subject}, {style}, rich detail, natural lighting, sharp focus, high quality.")
+        format!(
+            "{end}, {subject}, {style}, rich detail, natural lighting, sharp focus, high quality."
+        )
     }
 }
 

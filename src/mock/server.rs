@@ -39,8 +39,8 @@ use super::validate::{
     check_output_options, output_options, parse_object, schema_of,
 };
 use super::wire::{
-    REGION, SERVICE, VERSION, business_http_status, business_message, envelope,
-    gateway_error, gateway_name_and_status, generation_data, task_id, top_request_id,
+    REGION, SERVICE, VERSION, business_http_status, business_message, envelope, gateway_error,
+    gateway_name_and_status, generation_data, task_id, top_request_id,
 };
 
 const JSON: &str = "application/json; charset=utf-8";
@@ -294,7 +294,9 @@ impl Shared {
             .saturating_add(ttl.as_secs())
             .saturating_add(u64::from(ttl.subsec_nanos() > 0));
         let sig = self.url_signature(&id, expires);
-        let expires_at = now.checked_add(ttl).unwrap_or(now + Duration::from_secs(86400 * 365));
+        let expires_at = now
+            .checked_add(ttl)
+            .unwrap_or(now + Duration::from_secs(86400 * 365));
         lock(&self.images).insert(id.clone(), StoredImage { jpeg, expires_at }, now);
         format!(
             "{}/images/{id}.jpg?x-expires={expires}&x-signature={sig}",
@@ -742,7 +744,10 @@ impl Call {
                 Ok(other) => {
                     return Err(Rejection::new(
                         50204,
-                        format!("req_json must encode a JSON object, got {}", json_type(&other)),
+                        format!(
+                            "req_json must encode a JSON object, got {}",
+                            json_type(&other)
+                        ),
                     )
                     .into());
                 }
@@ -769,7 +774,12 @@ impl Call {
             .get(task_id)
             .filter(|t| t.req_key == schema.req_key);
         let Some(task) = task else {
-            return Ok(Answer::success(task_data("not_found", Vec::new(), Vec::new(), "")));
+            return Ok(Answer::success(task_data(
+                "not_found",
+                Vec::new(),
+                Vec::new(),
+                "",
+            )));
         };
         let cfg = &self.shared.cfg;
         let age = task.created.elapsed();
@@ -783,11 +793,21 @@ impl Call {
             "done"
         };
         if status != "done" {
-            return Ok(Answer::success(task_data(status, Vec::new(), Vec::new(), "")));
+            return Ok(Answer::success(task_data(
+                status,
+                Vec::new(),
+                Vec::new(),
+                "",
+            )));
         }
         let jpeg = task.rendered(&opts).await?;
         let (b64, urls) = self.shared.deliver(jpeg, opts.return_url);
-        Ok(Answer::success(task_data("done", b64, urls, &task.job.rephrased)))
+        Ok(Answer::success(task_data(
+            "done",
+            b64,
+            urls,
+            &task.job.rephrased,
+        )))
     }
 
     /// Turns the answer into the HTTP response, applying the delivery triggers; logs and
@@ -846,9 +866,7 @@ impl Call {
                 );
                 (status, JSON, to_vec(&v), Some(i64::from(code_n)))
             }
-            Answer::Raw(Fault::Html502) => {
-                (502, "text/html", NGINX_502.as_bytes().to_vec(), None)
-            }
+            Answer::Raw(Fault::Html502) => (502, "text/html", NGINX_502.as_bytes().to_vec(), None),
             Answer::Raw(Fault::Text500) => (
                 500,
                 "text/plain; charset=utf-8",
@@ -1051,12 +1069,15 @@ async fn check_reference(bytes: Arc<Vec<u8>>) -> Result<(), Rejection> {
 }
 
 /// Decodes the reference and renders the JPEG on the blocking pool.
-async fn generate(job: Arc<Job>, watermark: Option<WatermarkOpts>) -> Result<Arc<Vec<u8>>, Rejection> {
+async fn generate(
+    job: Arc<Job>,
+    watermark: Option<WatermarkOpts>,
+) -> Result<Arc<Vec<u8>>, Rejection> {
     tokio::task::spawn_blocking(move || {
         let decoded: Option<RgbImage> = match &job.reference {
-            RefSource::Encoded(bytes) => Some(
-                render::decode_reference(bytes).map_err(|e| render_rejection(&e))?,
-            ),
+            RefSource::Encoded(bytes) => {
+                Some(render::decode_reference(bytes).map_err(|e| render_rejection(&e))?)
+            }
             _ => None,
         };
         let reference = match (&job.reference, &decoded) {
@@ -1110,7 +1131,12 @@ async fn image(
     let start = Instant::now();
     let request_id = top_request_id();
     let query = query_pairs(uri.query());
-    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let result = (|| {
         let id = file
             .strip_suffix(".jpg")
@@ -1158,8 +1184,10 @@ async fn image(
             );
             let mut r = Response::new(Body::from(xml));
             *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
-            r.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/xml"),
+            );
             (r, status)
         }
     };

@@ -161,11 +161,23 @@ mod tests {
         assert!(s.get("0").is_none() && s.get("2").is_none());
         assert!(s.get("3").is_some());
         // Expired entries go first.
-        s.insert("late".into(), image(10, now + Duration::from_secs(120)), later);
+        s.insert(
+            "late".into(),
+            image(10, now + Duration::from_secs(120)),
+            later,
+        );
         assert_eq!(s.len(), 1);
         // The byte cap holds too.
-        s.insert("big1".into(), image(MAX_STORED_IMAGE_BYTES / 2 + 1, later), now);
-        s.insert("big2".into(), image(MAX_STORED_IMAGE_BYTES / 2 + 1, later), now);
+        s.insert(
+            "big1".into(),
+            image(MAX_STORED_IMAGE_BYTES / 2 + 1, later),
+            now,
+        );
+        s.insert(
+            "big2".into(),
+            image(MAX_STORED_IMAGE_BYTES / 2 + 1, later),
+            now,
+        );
         assert!(s.get("big1").is_none() && s.get("big2").is_some());
     }
 

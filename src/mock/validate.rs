@@ -134,7 +134,10 @@ pub(crate) fn check_generation(
     match body.get("prompt") {
         None | Some(Value::Null) => return Err(Rejection::new(50201, "prompt is required")),
         Some(Value::String(p)) if p.trim().is_empty() => {
-            return Err(Rejection::new(50201, "prompt is required and must not be empty"));
+            return Err(Rejection::new(
+                50201,
+                "prompt is required and must not be empty",
+            ));
         }
         Some(Value::String(_)) => {}
         Some(other) => {
@@ -222,7 +225,10 @@ fn string_list<'a>(body: &'a Map<String, Value>, name: &str) -> Result<Vec<&'a s
             .collect(),
         Some(other) => Err(Rejection::new(
             50204,
-            format!("{name} must be an array of strings, got {}", json_type(other)),
+            format!(
+                "{name} must be an array of strings, got {}",
+                json_type(other)
+            ),
         )),
     }
 }
@@ -270,7 +276,12 @@ fn decode_base64_image(data: &str) -> Result<Vec<u8>, Rejection> {
     }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(data)
-        .map_err(|e| Rejection::new(50207, format!("binary_data_base64[0] is not valid base64: {e}")))?;
+        .map_err(|e| {
+            Rejection::new(
+                50207,
+                format!("binary_data_base64[0] is not valid base64: {e}"),
+            )
+        })?;
     if bytes.len() > MAX_IMAGE_BYTES {
         return Err(Rejection::new(
             50205,
@@ -443,12 +454,19 @@ mod tests {
         assert_eq!(code_of(with("prompt", json!(" "))).0, 50201);
         assert_eq!(code_of(with("prompt", json!(["x"]))).0, 50204);
         assert_eq!(code_of(with("image_urls", json!([]))).0, 50206);
-        assert_eq!(code_of(with("image_urls", json!(["https://a/1", "https://a/2"]))).0, 50200);
+        assert_eq!(
+            code_of(with("image_urls", json!(["https://a/1", "https://a/2"]))).0,
+            50200
+        );
         assert_eq!(code_of(with("image_urls", json!("https://a/1"))).0, 50204);
         assert_eq!(code_of(with("image_urls", json!([1]))).0, 50204);
         assert_eq!(code_of(with("image_urls", json!(["ftp://a/1"]))).0, 50200);
         assert_eq!(
-            code_of(with("binary_data_base64", json!([PNG_MAGIC_B64, PNG_MAGIC_B64]))).0,
+            code_of(with(
+                "binary_data_base64",
+                json!([PNG_MAGIC_B64, PNG_MAGIC_B64])
+            ))
+            .0,
             50200
         );
         let (code, msg) = code_of(with(
@@ -457,8 +475,14 @@ mod tests {
         ));
         assert_eq!(code, 50207);
         assert!(msg.contains("data:"), "{msg}");
-        assert_eq!(code_of(with("binary_data_base64", json!(["not base64!"]))).0, 50207);
-        assert_eq!(code_of(with("binary_data_base64", json!(["aGVsbG8="]))).0, 50207);
+        assert_eq!(
+            code_of(with("binary_data_base64", json!(["not base64!"]))).0,
+            50207
+        );
+        assert_eq!(
+            code_of(with("binary_data_base64", json!(["aGVsbG8="]))).0,
+            50207
+        );
         let (code, msg) = code_of(with("width", json!(900)));
         assert_eq!(code, 50200);
         assert!(msg.contains("width 900 is outside 256..768 px"), "{msg}");
@@ -500,7 +524,9 @@ mod tests {
         assert_eq!(o, OutputOpts::default());
         let o = output_options(
             s,
-            &body(json!({"return_url": true, "logo_info": {"add_logo": true, "position": 3, "language": 1, "logo_text_content": "  "}})),
+            &body(
+                json!({"return_url": true, "logo_info": {"add_logo": true, "position": 3, "language": 1, "logo_text_content": "  "}}),
+            ),
         );
         assert!(o.return_url);
         let w = o.watermark.expect("watermark");

@@ -6,7 +6,6 @@ use rand::Rng as _;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-
 /// The region and service a direct (AK/SK) request is addressed to.
 pub(crate) const REGION: &str = "cn-north-1";
 /// The service name in `ResponseMetadata` and in the credential scope.
@@ -190,7 +189,9 @@ const NANOS_PER_SEC: u64 = 1_000_000_000;
 /// `104.85ms`, `7.545501615s`, `1m0.5s`, `2h3m4s`. Durations beyond Go's range (about 292
 /// years) are clamped to it.
 pub(crate) fn format_go(d: Duration) -> String {
-    let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).min(i64::MAX as u64);
+    let ns = u64::try_from(d.as_nanos())
+        .unwrap_or(u64::MAX)
+        .min(i64::MAX as u64);
     if ns == 0 {
         return "0s".to_owned();
     }
@@ -249,7 +250,10 @@ mod tests {
         );
         let d = data_request_id();
         assert_eq!(d.len(), 64);
-        assert!(d.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            d.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
         let t = task_id();
         assert_eq!(t.len(), 19);
         assert!(t.bytes().all(|b| b.is_ascii_digit()));
@@ -258,7 +262,13 @@ mod tests {
     #[test]
     fn envelope_keys_follow_the_sample_order() {
         let data = generation_data(vec![], vec!["http://x/y.jpg".into()], "r");
-        let v = envelope(10000, "Success", Some(data), "RID", Duration::from_millis(1500));
+        let v = envelope(
+            10000,
+            "Success",
+            Some(data),
+            "RID",
+            Duration::from_millis(1500),
+        );
         let text = serde_json::to_string(&v).expect("serializes");
         let order = [
             "\"code\"",
@@ -278,7 +288,9 @@ mod tests {
         ];
         let mut at = 0;
         for key in order {
-            let found = text[at..].find(key).unwrap_or_else(|| panic!("{key} in {text}"));
+            let found = text[at..]
+                .find(key)
+                .unwrap_or_else(|| panic!("{key} in {text}"));
             at += found + key.len();
         }
         let err = envelope(50200, "m", None, "RID", Duration::from_micros(84));
@@ -323,8 +335,14 @@ mod tests {
         assert_eq!(business_http_status(50200), 400);
         assert_eq!(business_http_status(50599), 500);
         assert_eq!(business_http_status(12345), 400);
-        assert_eq!(gateway_name_and_status(100010), ("SignatureDoesNotMatch", 401));
-        assert_eq!(gateway_name_and_status(100008), ("InvalidActionOrVersion", 404));
+        assert_eq!(
+            gateway_name_and_status(100010),
+            ("SignatureDoesNotMatch", 401)
+        );
+        assert_eq!(
+            gateway_name_and_status(100008),
+            ("InvalidActionOrVersion", 404)
+        );
         assert_eq!(gateway_name_and_status(999), ("UnknownError", 400));
     }
 }
