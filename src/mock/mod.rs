@@ -9,6 +9,9 @@ pub mod render;
 
 mod config;
 mod faults;
+mod handler;
+mod images;
+mod jobs;
 mod rephrase;
 mod server;
 mod state;

@@ -61,6 +61,20 @@ pub(crate) fn generation_data(
     })
 }
 
+/// The `data` of an async poll: the CVProcess fields plus `status`.
+pub(crate) fn task_data(
+    status: &str,
+    b64: Vec<String>,
+    urls: Vec<String>,
+    rephrased: &str,
+) -> Value {
+    let mut data = generation_data(b64, urls, rephrased);
+    if let Value::Object(map) = &mut data {
+        map.insert("status".to_owned(), Value::from(status));
+    }
+    data
+}
+
 /// The service envelope. `data` is `null` unless the code is 10000.
 pub(crate) fn envelope(
     code: i64,
