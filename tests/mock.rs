@@ -1007,5 +1007,26 @@ async fn latency_delays_every_answer() {
     let r = post(&server, PROCESS, &json!({})).await;
     assert_eq!(r.code(), (Some(50201), 400));
     assert!(r.elapsed >= Duration::from_millis(200), "{:?}", r.elapsed);
+}
+
+#[tokio::test]
+async fn shutdown_stops_the_server_and_public_base_shapes_urls() {
+    let server = start(MockConfig {
+        public_base: Some("http://mock.example:9000/".to_owned()),
+        ..config()
+    })
+    .await;
+    let r = post(
+        &server,
+        PROCESS,
+        &with(small_body("a cat"), "return_url", json!(true)),
+    )
+    .await;
+    let url = only_url(r.success());
+    assert!(url.starts_with("http://mock.example:9000/images/"), "{url}");
+    let addr = server.addr();
+    let started = Instant::now();
     server.shutdown().await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }

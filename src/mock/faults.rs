@@ -13,18 +13,25 @@ pub(crate) const MAX_TRIGGER_DELAY: Duration = Duration::from_secs(600);
 pub(crate) const DEFAULT_TRICKLE: Duration = Duration::from_millis(500);
 
 /// What a request is answered with instead of its normal result.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fault {
     /// This business code in the service envelope (`data: null`).
     Business(i64),
+    /// A `ResponseMetadata` gateway error with this `CodeN`.
+    Gateway(u32),
+    /// An answer in neither of the service's shapes.
+    Raw(RawFault),
+}
+
+/// Answers that are not the service's JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RawFault {
     /// An nginx-style HTML 502 page.
     Html502,
     /// A plain-text 500.
     Text500,
     /// HTTP 200 with an empty body.
     Empty,
-    /// A `ResponseMetadata` gateway error with this `CodeN`.
-    Gateway(u32),
     /// A relay's own error shape, HTTP 502.
     Relay,
 }
@@ -115,10 +122,10 @@ fn apply_trigger(spec: &str, t: &mut Triggers) -> Result<(), String> {
 /// A fault trigger: a business code, `html502`, `text500`, `empty`, `relay`, `gateway=CODEN`.
 fn parse_fault(spec: &str) -> Option<Fault> {
     match spec {
-        "html502" => Some(Fault::Html502),
-        "text500" => Some(Fault::Text500),
-        "empty" => Some(Fault::Empty),
-        "relay" => Some(Fault::Relay),
+        "html502" => Some(Fault::Raw(RawFault::Html502)),
+        "text500" => Some(Fault::Raw(RawFault::Text500)),
+        "empty" => Some(Fault::Raw(RawFault::Empty)),
+        "relay" => Some(Fault::Raw(RawFault::Relay)),
         _ => {
             if let Some(n) = spec.strip_prefix("gateway=") {
                 return n.trim().parse().ok().map(Fault::Gateway);
@@ -228,10 +235,10 @@ mod tests {
     #[test]
     fn every_trigger_word_parses() {
         let cases: &[(&str, Fault)] = &[
-            ("[mock:html502]", Fault::Html502),
-            ("[mock:text500]", Fault::Text500),
-            ("[mock:empty]", Fault::Empty),
-            ("[mock:relay]", Fault::Relay),
+            ("[mock:html502]", Fault::Raw(RawFault::Html502)),
+            ("[mock:text500]", Fault::Raw(RawFault::Text500)),
+            ("[mock:empty]", Fault::Raw(RawFault::Empty)),
+            ("[mock:relay]", Fault::Raw(RawFault::Relay)),
             ("[mock:gateway=100010]", Fault::Gateway(100010)),
             ("[mock:99999]", Fault::Business(99999)),
         ];
@@ -247,7 +254,7 @@ mod tests {
         let (t, _) = parse_triggers("[mock:nth=2:50429]").expect("parses");
         assert_eq!(t.nth, Some((2, Fault::Business(50429))));
         let (t, _) = parse_triggers("[mock:nth=1:html502]").expect("parses");
-        assert_eq!(t.nth, Some((1, Fault::Html502)));
+        assert_eq!(t.nth, Some((1, Fault::Raw(RawFault::Html502))));
     }
 
     #[test]

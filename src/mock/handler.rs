@@ -21,12 +21,11 @@ use crate::api::codes::SUCCESS;
 use crate::api::schema::json_type;
 
 use super::config::MAX_BODY_BYTES;
-use super::faults::{Delivery, Fault, parse_triggers};
-use super::jobs::{Job, Task, check_reference, generate};
+use super::faults::{Delivery, Fault, RawFault, parse_triggers};
+use super::jobs::{Job, Task, generate};
 use super::server::{Shared, lock};
 use super::validate::{
-    ImageInput, Rejection, check_generation, check_output_options, output_options, parse_object,
-    schema_of,
+    Rejection, check_generation, check_output_options, output_options, parse_object, schema_of,
 };
 use super::wire::{
     REGION, SERVICE, VERSION, business_http_status, business_message, envelope, gateway_error,
@@ -75,7 +74,7 @@ enum Answer {
         status: u16,
     },
     /// A fault that is not an envelope (HTML, plain text, relay JSON, empty).
-    Raw(Fault),
+    Raw(RawFault),
 }
 
 impl Answer {
@@ -112,7 +111,7 @@ impl Answer {
                 *code_n,
                 format!("mock gateway error {code_n} requested by the prompt"),
             ),
-            other => Answer::Raw(other.clone()),
+            Fault::Raw(raw) => Answer::Raw(*raw),
         }
     }
 }
@@ -427,11 +426,9 @@ impl Call {
         let prompt = self.apply_triggers(&body)?;
         self.random_failure()?;
         let checked = check_generation(&body, true)?;
-        if let ImageInput::Bytes(b) = &checked.image {
-            check_reference(Arc::new(b.clone())).await?;
-        }
         let req_key = checked.schema.req_key;
         let job = Job::new(prompt, checked.params, checked.image);
+        job.check_reference().await?;
         let size = job.size();
         let id = task_id();
         lock(&self.shared.tasks).insert(id.clone(), Task::new(req_key, job), size);
@@ -586,14 +583,16 @@ impl Call {
                 );
                 (status, JSON, to_vec(&v), Some(i64::from(code_n)))
             }
-            Answer::Raw(Fault::Html502) => (502, "text/html", NGINX_502.as_bytes().to_vec(), None),
-            Answer::Raw(Fault::Text500) => (
+            Answer::Raw(RawFault::Html502) => {
+                (502, "text/html", NGINX_502.as_bytes().to_vec(), None)
+            }
+            Answer::Raw(RawFault::Text500) => (
                 500,
                 "text/plain; charset=utf-8",
                 b"Internal Server Error\n".to_vec(),
                 None,
             ),
-            Answer::Raw(Fault::Relay) => {
+            Answer::Raw(RawFault::Relay) => {
                 let v = json!({"error": {
                     "message": format!(
                         "bad response status code 502 from upstream (request id: {})",
@@ -603,12 +602,7 @@ impl Call {
                 }});
                 (502, JSON, to_vec(&v), None)
             }
-            Answer::Raw(Fault::Empty) => (200, JSON, Vec::new(), None),
-            // Business and gateway faults become envelopes in `Answer::from_fault`.
-            Answer::Raw(Fault::Business(code)) => self.render_answer(Answer::business(code)),
-            Answer::Raw(Fault::Gateway(code_n)) => {
-                self.render_answer(Answer::gateway(code_n, "mock gateway error"))
-            }
+            Answer::Raw(RawFault::Empty) => (200, JSON, Vec::new(), None),
         }
     }
 }

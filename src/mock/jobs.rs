@@ -54,6 +54,19 @@ impl Job {
         }
     }
 
+    /// Checks on the blocking pool that the reference decodes, so that an async submit refuses
+    /// what CVProcess would refuse when rendering.
+    pub async fn check_reference(&self) -> Result<(), Rejection> {
+        let RefSource::Encoded(bytes) = &self.reference else {
+            return Ok(());
+        };
+        let bytes = bytes.clone();
+        tokio::task::spawn_blocking(move || render::decode_reference(&bytes).map(drop))
+            .await
+            .map_err(join_failed)?
+            .map_err(|e| render_rejection(&e))
+    }
+
     /// Bytes the job holds (for the task store's cap).
     pub fn size(&self) -> usize {
         let reference = match &self.reference {
@@ -126,15 +139,6 @@ fn render_rejection(e: &RenderError) -> Rejection {
 
 fn join_failed(e: tokio::task::JoinError) -> Rejection {
     Rejection::new(50500, format!("the renderer stopped: {e}"))
-}
-
-/// Checks that reference bytes decode (async submit checks up front what CVProcess finds
-/// when rendering).
-pub(super) async fn check_reference(bytes: Arc<Vec<u8>>) -> Result<(), Rejection> {
-    tokio::task::spawn_blocking(move || render::decode_reference(&bytes).map(drop))
-        .await
-        .map_err(join_failed)?
-        .map_err(|e| render_rejection(&e))
 }
 
 /// Decodes the reference and renders the JPEG on the blocking pool.
