@@ -207,16 +207,8 @@ impl Field {
                 .join(", "),
             Kind::ImageList(ImageSource::Base64) => "[bare base64 JPEG/PNG]".to_owned(),
             Kind::ImageList(ImageSource::Url) => "[http(s) URL]".to_owned(),
-            Kind::Str | Kind::Text => {
-                if self.fixed {
-                    match self.default {
-                        Some(Default::Str(s)) => format!("\"{s}\""),
-                        _ => "text".to_owned(),
-                    }
-                } else {
-                    "text".to_owned()
-                }
-            }
+            Kind::Str | Kind::Text if self.fixed => "fixed".to_owned(),
+            Kind::Str | Kind::Text => "text".to_owned(),
             Kind::Int | Kind::Float => match self.range {
                 Some(r) if self.unit.is_empty() => r.to_string(),
                 Some(r) => format!("{r} {}", self.unit),
