@@ -462,8 +462,7 @@ const HIGH_AES_IP_V20_FIELDS: &[Field] = &[
         "Diffusion steps; keep low, high values time out.",
     )
     .default(Default::Int(9))
-    .range(1.0, 200.0, 1.0)
-    .recommended(1.0, 50.0),
+    .range(1.0, 200.0, 1.0),
     Field::new(
         "width",
         K::Int,

@@ -40,7 +40,8 @@ pub const EXIT_SERVICE: u8 = 3;
 /// Exit code: no usable answer (network, timeout, unparseable).
 pub const EXIT_NO_ANSWER: u8 = 4;
 
-const EXIT_CODES_HELP: &str = "\
+/// The exit-code table printed by `--help` (and copied into the README).
+pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
   2  invalid input or usage (nothing was sent)
