@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use image::{ImageFormat, RgbImage};
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 use volcv::api::auth::{self, AkSk, SignParams};
+use volcv::api::client::{Auth, Client, Options, Target};
 use volcv::api::response::{Outcome, ResultImage, Success, parse_response};
 use volcv::api::secret::Secret;
 use volcv::mock::{MockConfig, MockServer};
@@ -1029,4 +1031,48 @@ async fn shutdown_stops_the_server_and_public_base_shapes_urls() {
     server.shutdown().await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+fn volcv_client(server: &MockServer, path: &str, auth: Auth) -> Client {
+    let target = Target {
+        endpoint: url::Url::parse(&format!("{}{path}?extra=a+b", server.url())).expect("url"),
+        action: PROCESS.to_owned(),
+        version: "2022-08-31".to_owned(),
+        auth,
+    };
+    let options = Options {
+        backoff: Duration::from_millis(10),
+        ..Options::default()
+    };
+    Client::new(target, options).expect("client builds")
+}
+
+#[tokio::test]
+async fn volcvs_own_client_signs_bearers_and_retries_against_the_mock() {
+    let server = start(MockConfig {
+        api_key: Some(Secret::new("sk-mock")),
+        ak_sk: Some(("AKMOCK".to_owned(), Secret::new("SKMOCK"))),
+        ..config()
+    })
+    .await;
+    let cancel = CancellationToken::new();
+    let volc = Auth::Volc {
+        creds: AkSk::new("AKMOCK", "SKMOCK"),
+        region: "cn-north-1".to_owned(),
+        service: "cv".to_owned(),
+    };
+    let signed = volcv_client(&server, "", volc)
+        .send(&small_body("a cat"), &cancel)
+        .await;
+    let outcome = signed.outcome().expect("an answer");
+    assert!(outcome.is_success(), "{}", outcome.summary());
+
+    let bearer = volcv_client(&server, "volcv/v1", Auth::Bearer(Secret::new("sk-mock")));
+    let retried = bearer
+        .send(&small_body("a cat [mock:nth=2:50429]"), &cancel)
+        .await;
+    let outcome = retried.outcome().expect("an answer");
+    assert!(outcome.is_success(), "{}", outcome.summary());
+    assert_eq!(retried.attempts.len(), 3, "{:?}", retried.attempts);
+    assert_eq!(server.stats().count(50429), 2);
 }

@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use futures::StreamExt as _;
-use percent_encoding::percent_decode_str;
 use rand::Rng as _;
 use serde_json::{Map, Value, json};
 use tokio::sync::OwnedSemaphorePermit;
@@ -688,17 +687,10 @@ pub(super) async fn no_route(
     call.respond(&method, answer)
 }
 
-/// Query pairs, percent-decoded (RFC 3986: `+` stays `+`).
+/// Query pairs, decoded as the service's gateway decodes them (`+` is a space).
 pub(super) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (decode(k), decode(v))
-        })
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
         .collect()
 }
 
@@ -733,13 +725,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn query_pairs_decode_percent_but_keep_plus() {
+    fn query_pairs_decode_percent_and_plus() {
         assert_eq!(
-            query_pairs(Some("Action=CVProcess&Version=2022-08-31&x=a%20b+c&flag")),
+            query_pairs(Some(
+                "Action=CVProcess&Version=2022-08-31&x=a%20b+c%2B&flag"
+            )),
             [
                 ("Action".to_owned(), "CVProcess".to_owned()),
                 ("Version".to_owned(), "2022-08-31".to_owned()),
-                ("x".to_owned(), "a b+c".to_owned()),
+                ("x".to_owned(), "a b c+".to_owned()),
                 ("flag".to_owned(), String::new()),
             ]
         );
