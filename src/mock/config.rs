@@ -45,7 +45,7 @@ pub struct MockConfig {
     pub task_generate_time: Duration,
     /// How long after submission an async task reports `expired`.
     pub task_ttl: Duration,
-    /// No request log on stderr.
+    /// No request log on stderr (set it when the mock runs inside the TUI).
     pub quiet: bool,
     /// Base URL of the image URLs the mock returns (e.g. `http://myhost:8787` when clients
     /// reach the mock through another name). Default: `http://` + the bound address, with an

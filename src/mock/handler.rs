@@ -154,9 +154,12 @@ struct Call {
     action: String,
     version: String,
     req_key: Option<String>,
+    /// The path of a request outside the API's routes (logged instead of the action).
+    unknown_path: Option<String>,
     delivery: Delivery,
 }
 
+/// `POST /` and `POST /volcv/v1`: the API.
 pub(super) async fn api(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -165,22 +168,7 @@ pub(super) async fn api(
     body: Body,
 ) -> Response {
     let query = query_pairs(uri.query());
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let mut call = Call {
-        shared,
-        start: Instant::now(),
-        request_id: top_request_id(),
-        action: param("Action"),
-        version: param("Version"),
-        req_key: None,
-        delivery: Delivery::default(),
-    };
+    let mut call = Call::new(shared, &query, None);
     let answer = match call.run(&method, &uri, &query, &headers, body).await {
         Ok(a) | Err(a) => a,
     };
@@ -188,6 +176,28 @@ pub(super) async fn api(
 }
 
 impl Call {
+    /// A call with the query's Action and Version; `unknown_path` for requests outside the
+    /// API's routes.
+    fn new(shared: Arc<Shared>, query: &[(String, String)], unknown_path: Option<String>) -> Self {
+        let param = |name: &str| {
+            query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        Self {
+            shared,
+            start: Instant::now(),
+            request_id: top_request_id(),
+            action: param("Action"),
+            version: param("Version"),
+            req_key: None,
+            unknown_path,
+            delivery: Delivery::default(),
+        }
+    }
+
     async fn run(
         &mut self,
         method: &Method,
@@ -534,11 +544,16 @@ impl Call {
             Some(c) => c.to_string(),
             None => format!("HTTP {status}"),
         };
+        let what = match &self.unknown_path {
+            Some(path) => path.clone(),
+            None => format!(
+                "{} {}",
+                printable(or_dash(&self.action)),
+                self.req_key.as_deref().unwrap_or("-")
+            ),
+        };
         self.shared.log(format_args!(
-            "{} {} {} -> {shown} in {}",
-            method,
-            printable(or_dash(&self.action)),
-            self.req_key.as_deref().unwrap_or("-"),
+            "{method} {what} -> {shown} in {}",
             log_duration(self.start.elapsed())
         ));
         lock(&self.shared.stats).record(code, status);
@@ -668,22 +683,14 @@ pub(super) async fn no_route(
     method: Method,
     uri: Uri,
 ) -> Response {
-    let call = Call {
-        shared,
-        start: Instant::now(),
-        request_id: top_request_id(),
-        action: String::new(),
-        version: String::new(),
-        req_key: None,
-        delivery: Delivery::default(),
-    };
+    let path = printable(uri.path());
     let answer = Answer::gateway(
         100008,
         format!(
-            "No API at {}; use POST / or POST /volcv/v1 with Action and Version in the query",
-            printable(uri.path())
+            "No API at {path}; use POST / or POST /volcv/v1 with Action and Version in the query"
         ),
     );
+    let call = Call::new(shared, &query_pairs(uri.query()), Some(path));
     call.respond(&method, answer)
 }
 
