@@ -42,6 +42,10 @@ pub fn run(cli: &Cli, args: &CurlArgs) -> u8 {
         Ok(l) => l,
         Err(e) => return invalid(&e.to_string()),
     };
+    let resolved = match loaded.resolve(&o) {
+        Ok(r) => r,
+        Err(e) => return invalid(&e.to_string()),
+    };
     let Built { body, warnings } = match request::build(&loaded, &args.req) {
         Ok(b) => b,
         Err(errors) => {
@@ -55,10 +59,6 @@ pub fn run(cli: &Cli, args: &CurlArgs) -> u8 {
     for w in warnings {
         eprintln!("volcv: warning: {}", escape_terminal(&w, false));
     }
-    let resolved = match loaded.resolve(&o) {
-        Ok(r) => r,
-        Err(e) => return invalid(&e.to_string()),
-    };
     let auth = resolved.target.auth.clone();
     let client = match Client::new(resolved.target, resolved.options) {
         Ok(c) => c,

@@ -74,6 +74,10 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
     for w in &loaded.warnings {
         eprintln!("volcv: warning: {w}");
     }
+    let resolved = match loaded.resolve(&o) {
+        Ok(r) => r,
+        Err(e) => return fail(args, EXIT_INVALID, "invalid_input", &e.to_string(), &[]),
+    };
     let Built { body, warnings } = match request::build(&loaded, &args.req) {
         Ok(b) => b,
         Err(errors) => {
@@ -91,10 +95,6 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
             eprintln!("volcv: warning: {}", escape_terminal(w, false));
         }
     }
-    let resolved = match loaded.resolve(&o) {
-        Ok(r) => r,
-        Err(e) => return fail(args, EXIT_INVALID, "invalid_input", &e.to_string(), &[]),
-    };
     let client = match Client::new(resolved.target, resolved.options) {
         Ok(c) => c,
         Err(e) => return fail(args, EXIT_INVALID, "invalid_input", &e, &[]),
