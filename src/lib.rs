@@ -2,6 +2,7 @@
 //!
 //! `api` is the protocol layer (schema, request building, signing, response parsing, the HTTP
 //! client) and knows nothing of terminals. `mock` is the embedded fake CVProcess server.
+//! `store` is the persistent history (SQLite + image files).
 //! `config`, `images` and `text` are shared by the CLI (`cli`) and the terminal UI.
 
 pub mod api;
@@ -9,4 +10,5 @@ pub mod cli;
 pub mod config;
 pub mod images;
 pub mod mock;
+pub mod store;
 pub mod text;
