@@ -23,6 +23,7 @@ macro_rules! out {
 }
 
 mod curl;
+mod history;
 mod mock;
 mod request;
 mod send;
@@ -93,6 +94,9 @@ pub enum Command {
     /// Show or create the config file.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// List, show, export, remove and prune recorded requests.
+    #[command(subcommand)]
+    History(history::HistoryCmd),
 }
 
 #[derive(Debug, Args)]
@@ -152,6 +156,7 @@ pub fn main() -> ExitCode {
         Some(Command::Mock(args)) => mock::run(args),
         Some(Command::Schema(args)) => run_schema(args),
         Some(Command::Config(cmd)) => run_config(&cli, cmd),
+        Some(Command::History(cmd)) => history::run(&cli, cmd),
         None => {
             use clap::CommandFactory as _;
             let _ = Cli::command().print_help();

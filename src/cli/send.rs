@@ -6,6 +6,7 @@ use crate::api::client::{Client, Exchange};
 use crate::api::response::{Outcome, ResultImage};
 use crate::config;
 use crate::images;
+use crate::store::{NewEntry, ResultFile, Store};
 use crate::text::escape_terminal;
 use base64::Engine as _;
 use clap::Args;
@@ -30,6 +31,9 @@ pub struct SendArgs {
     /// Seconds one attempt may take, body included [default: the profile's, else 60]
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
+    /// Do not record this request in the history (`volcv history`).
+    #[arg(long)]
+    pub no_history: bool,
 }
 
 /// Cap for one downloaded result image.
@@ -78,7 +82,7 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
         Ok(r) => r,
         Err(e) => return fail(args, EXIT_INVALID, "invalid_input", &e.to_string(), &[]),
     };
-    let Built { body, warnings } = match request::build(&loaded, &args.req) {
+    let Built { body, mut warnings } = match request::build(&loaded, &args.req) {
         Ok(b) => b,
         Err(errors) => {
             return fail(
@@ -109,6 +113,18 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
         return EXIT_OK;
     }
     let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
+    let recording = if args.no_history {
+        None
+    } else {
+        start_recording(
+            args,
+            &loaded.paths.data_dir,
+            &resolved.profile,
+            &client,
+            &bytes,
+            &mut warnings,
+        )
+    };
     runtime.block_on(async {
         let cancel = CancellationToken::new();
         let on_signal = cancel.clone();
@@ -123,14 +139,103 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
             Some(Outcome::Success(s)) => save_images(&client, &s.images, &exchange, &out_dir).await,
             _ => SaveReport::default(),
         };
-        report(args, &exchange, &saved, &warnings)
+        let history_id = recording.and_then(|r| r.finish(args, &exchange, &saved, &mut warnings));
+        report(args, &exchange, &saved, &warnings, history_id)
     })
+}
+
+/// The history entry of this send, written as pending before the request goes out.
+struct Recording {
+    store: Store,
+    id: i64,
+}
+
+/// A history problem never stops a send: it is a warning (in the JSON output with `--json`).
+fn history_warning(args: &SendArgs, warnings: &mut Vec<String>, message: String) {
+    let message = format!("not recorded in the history: {message}");
+    if !args.json {
+        eprintln!("volcv: warning: {}", escape_terminal(&message, false));
+    }
+    warnings.push(message);
+}
+
+fn start_recording(
+    args: &SendArgs,
+    data_dir: &Path,
+    profile: &str,
+    client: &Client,
+    bytes: &[u8],
+    warnings: &mut Vec<String>,
+) -> Option<Recording> {
+    let store = match Store::open(data_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            history_warning(args, warnings, e.to_string());
+            return None;
+        }
+    };
+    let action = client.target.action.clone();
+    let headers = client.prepare(&action, bytes.to_vec()).redacted_headers();
+    let entry = NewEntry {
+        profile,
+        endpoint: client.target.endpoint.as_str(),
+        action: &action,
+        request_headers: &headers,
+        request_body: bytes,
+    };
+    match store.begin(&entry) {
+        Ok(id) => Some(Recording { store, id }),
+        Err(e) => {
+            history_warning(args, warnings, e.to_string());
+            None
+        }
+    }
+}
+
+impl Recording {
+    /// Completes the entry with the exchange and the result images; returns its id.
+    fn finish(
+        self,
+        args: &SendArgs,
+        exchange: &Exchange,
+        saved: &SaveReport,
+        warnings: &mut Vec<String>,
+    ) -> Option<i64> {
+        let files: Vec<ResultFile<'_>> = saved
+            .kept
+            .iter()
+            .map(|k| ResultFile {
+                index: k.index,
+                bytes: &k.bytes,
+                url: k.url.as_deref(),
+                saved_path: k.path.as_deref(),
+            })
+            .collect();
+        match self.store.complete(self.id, exchange, &files) {
+            Ok(()) => Some(self.id),
+            Err(e) => {
+                history_warning(args, warnings, e.to_string());
+                None
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 struct SaveReport {
     paths: Vec<PathBuf>,
     errors: Vec<String>,
+    /// Every result image obtained (saved or not), for the history.
+    kept: Vec<Kept>,
+}
+
+/// A result image's bytes, where it came from and where it was saved.
+#[derive(Debug)]
+struct Kept {
+    index: usize,
+    bytes: Vec<u8>,
+    url: Option<String>,
+    path: Option<PathBuf>,
 }
 
 /// Saves every result image: base64 decoded, URLs downloaded at once (they expire).
@@ -182,11 +287,25 @@ async fn save_images(
         // Unknown content is kept (the result was paid for) but marked as such.
         let ext = images::sniff(&bytes).map_or("bin", images::Format::extension);
         let dir = dir.to_path_buf();
+        rep.kept.push(Kept {
+            index: i,
+            bytes: bytes.clone(),
+            url: match img {
+                ResultImage::Url(u) => Some(u.clone()),
+                ResultImage::Base64(_) => None,
+            },
+            path: None,
+        });
         let saved =
             tokio::task::spawn_blocking(move || images::save_unique(&dir, &stem, ext, &bytes))
                 .await;
         match saved {
-            Ok(Ok(p)) => rep.paths.push(p),
+            Ok(Ok(p)) => {
+                if let Some(k) = rep.kept.last_mut() {
+                    k.path = Some(p.clone());
+                }
+                rep.paths.push(p);
+            }
             Ok(Err(e)) => rep
                 .errors
                 .push(format!("image {}: cannot save: {e}", i + 1)),
@@ -217,7 +336,13 @@ fn exit_code(ex: &Exchange) -> u8 {
     }
 }
 
-fn report(args: &SendArgs, ex: &Exchange, saved: &SaveReport, warnings: &[String]) -> u8 {
+fn report(
+    args: &SendArgs,
+    ex: &Exchange,
+    saved: &SaveReport,
+    warnings: &[String],
+    history_id: Option<i64>,
+) -> u8 {
     let code = exit_code(ex);
     let outcome = ex.outcome();
     if args.json {
@@ -258,10 +383,18 @@ fn report(args: &SendArgs, ex: &Exchange, saved: &SaveReport, warnings: &[String
             "images": saved.paths,
             "image_errors": saved.errors,
             "warnings": warnings,
+            "history_id": history_id,
         });
         outln!("{v}");
     } else {
         print_human(ex, saved);
+        if let Some(id) = history_id {
+            if code == EXIT_OK {
+                outln!("history: entry {id}");
+            } else {
+                eprintln!("history: entry {id}");
+            }
+        }
     }
     if code == EXIT_OK && !saved.errors.is_empty() {
         // The call succeeded but a result image was lost: that is no usable answer for a script.
