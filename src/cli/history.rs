@@ -215,7 +215,10 @@ fn list(store: &Store, a: &ListArgs) -> Result<u8, StoreError> {
         let prompt = r.prompt.as_deref().unwrap_or("");
         let mut line = escape_terminal(&truncate_chars(prompt, 60), false);
         if let Some(n) = &r.note {
-            line.push_str(&format!("  [{}]", escape_terminal(&truncate_chars(n, 30), false)));
+            line.push_str(&format!(
+                "  [{}]",
+                escape_terminal(&truncate_chars(n, 30), false)
+            ));
         }
         outln!(
             "{:>5}{star}  {:<19}  {:<15} {:>6}  {:>7}  {:<16} {line}",
@@ -224,7 +227,10 @@ fn list(store: &Store, a: &ListArgs) -> Result<u8, StoreError> {
             r.outcome.as_str(),
             code,
             took,
-            escape_terminal(&truncate_chars(r.req_key.as_deref().unwrap_or("-"), 16), false),
+            escape_terminal(
+                &truncate_chars(r.req_key.as_deref().unwrap_or("-"), 16),
+                false
+            ),
         );
     }
     if rows.len() == a.limit as usize
@@ -249,15 +255,15 @@ fn entry_json(e: &Entry) -> Value {
             "finished_at".into(),
             e.summary.finished_ms.map_or(Value::Null, rfc3339),
         );
-        obj.insert(
-            "request_body".into(),
-            body_value(e.request_body.as_bytes()),
-        );
+        obj.insert("request_body".into(), body_value(e.request_body.as_bytes()));
         obj.insert(
             "response_body".into(),
             e.response_body.as_deref().map_or(Value::Null, body_value),
         );
-        obj.insert("image_reference_prefix".into(), json!(store::blobs::REF_PREFIX));
+        obj.insert(
+            "image_reference_prefix".into(),
+            json!(store::blobs::REF_PREFIX),
+        );
     }
     v
 }
@@ -356,7 +362,10 @@ fn show(store: &Store, a: &ShowArgs) -> Result<u8, StoreError> {
     for (k, v) in &e.request_headers {
         outln!("{}: {}", esc(k), esc(v));
     }
-    outln!("--- request body (images as \"{}<hex>\")", store::blobs::REF_PREFIX);
+    outln!(
+        "--- request body (images as \"{}<hex>\")",
+        store::blobs::REF_PREFIX
+    );
     outln!("{}", body_text(e.request_body.as_bytes()));
     match s.http_status {
         Some(status) => outln!("--- response: HTTP {status}"),
@@ -442,7 +451,10 @@ fn rm(store: &Store, a: &RmArgs) -> Result<u8, StoreError> {
         outln!("removed entry {id}");
     }
     if r.files_removed > 0 {
-        outln!("removed {} image file(s) no other entry uses", r.files_removed);
+        outln!(
+            "removed {} image file(s) no other entry uses",
+            r.files_removed
+        );
     }
     for id in &r.missing {
         eprintln!("volcv: no history entry with id {id}");

@@ -459,8 +459,7 @@ impl Completion {
         let request = blobs::reduce(ex.request_body.as_bytes());
         let (req_key, prompt) = request_fields(&request.text);
         let outcome = OutcomeKind::of(&ex.result);
-        let (message, summary, time_elapsed, rephraser_result, data_request_id) = match &ex.result
-        {
+        let (message, summary, time_elapsed, rephraser_result, data_request_id) = match &ex.result {
             Ok(o) => {
                 let (message, te) = match o {
                     Outcome::Success(s) => (s.message.clone(), s.time_elapsed_raw.clone()),
@@ -512,7 +511,10 @@ impl Completion {
             code: ex.outcome().and_then(Outcome::code),
             message: message.filter(|m| !m.is_empty()),
             summary,
-            request_id: ex.outcome().and_then(Outcome::request_id).map(str::to_owned),
+            request_id: ex
+                .outcome()
+                .and_then(Outcome::request_id)
+                .map(str::to_owned),
             data_request_id,
             rephraser_result,
             time_elapsed,
@@ -638,19 +640,7 @@ impl Store {
             }
         };
         conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
-        // Read the header before anything can write: a non-database fails here untouched.
-        schema::version(&conn).map_err(fail)?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(fail)?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            tracing::warn!(%mode, "history database is not in WAL mode");
-        }
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(fail)?;
-        conn.pragma_update(None, "foreign_keys", true)
-            .map_err(fail)?;
-        schema::migrate(&mut conn, schema::MIGRATIONS).map_err(|e| match e {
+        let refused = |e: schema::MigrateError| match e {
             schema::MigrateError::Newer { found, supported } => StoreError::Newer {
                 path: db_path.clone(),
                 found,
@@ -661,7 +651,21 @@ impl Store {
                 detail: format!("schema version 0 but it already holds {what}"),
             },
             schema::MigrateError::Sql(e) => fail(e),
-        })?;
+        };
+        // Read before anything can write: a non-database, a newer schema or another program's
+        // database is refused here, untouched (switching to WAL rewrites the header).
+        schema::check(&conn, schema::MIGRATIONS).map_err(refused)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(fail)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(%mode, "history database is not in WAL mode");
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(fail)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(fail)?;
+        schema::migrate(&mut conn, schema::MIGRATIONS).map_err(refused)?;
         let store = Store {
             conn: Mutex::new(conn),
             db_path,
@@ -1079,7 +1083,9 @@ impl Store {
     /// when rows you show are gone.
     pub fn change_seq(&self) -> Result<i64, StoreError> {
         self.conn()
-            .query_row("SELECT value FROM change_seq WHERE id = 1", [], |r| r.get(0))
+            .query_row("SELECT value FROM change_seq WHERE id = 1", [], |r| {
+                r.get(0)
+            })
             .map_err(|e| self.sql(e))
     }
 
@@ -1092,13 +1098,10 @@ impl Store {
         );
         let conn = self.conn();
         let mut st = conn.prepare_cached(&sql).map_err(|e| self.sql(e))?;
-        st.query_map(
-            params![seq, limit.min(MAX_PAGE) as i64],
-            summary_from_row,
-        )
-        .map_err(|e| self.sql(e))?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(|e| self.sql(e))
+        st.query_map(params![seq, limit.min(MAX_PAGE) as i64], summary_from_row)
+            .map_err(|e| self.sql(e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.sql(e))
     }
 
     /// One whole entry, or `None`.
@@ -1347,7 +1350,9 @@ impl Store {
             for &id in ids {
                 {
                     let mut st = tx
-                        .prepare_cached("SELECT DISTINCT sha256 FROM entry_images WHERE entry_id = ?1")
+                        .prepare_cached(
+                            "SELECT DISTINCT sha256 FROM entry_images WHERE entry_id = ?1",
+                        )
                         .map_err(|e| self.sql(e))?;
                     let found: Vec<String> = st
                         .query_map([id], |r| r.get(0))

@@ -83,7 +83,7 @@ impl Owner {
         }
         match proc_stat(pid) {
             None => Liveness::Gone,
-            Some((state, _)) if matches!(state, 'Z' | 'X' | 'x') => Liveness::Gone,
+            Some(('Z' | 'X' | 'x', _)) => Liveness::Gone,
             Some((_, s)) if s != start => Liveness::Gone,
             Some(_) => Liveness::Alive,
         }
@@ -117,7 +117,10 @@ mod tests {
         // signal is delivered asynchronously, so wait (bounded) for the zombie state.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while me.liveness(pid, &token) != Liveness::Gone {
-            assert!(std::time::Instant::now() < deadline, "killed child still alive");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "killed child still alive"
+            );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         child.wait().expect("wait");

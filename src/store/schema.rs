@@ -134,6 +134,31 @@ pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
 }
 
+/// Refuses, without writing anything, a database this build must not touch: one with a newer
+/// version than `list` knows, or one at version 0 that already holds tables (another
+/// program's). Run it before anything that writes, such as switching the journal mode.
+pub fn check(conn: &Connection, list: &[&str]) -> Result<(), MigrateError> {
+    let found = version(conn)?;
+    let supported = list.len() as i64;
+    if found > supported {
+        return Err(MigrateError::Newer { found, supported });
+    }
+    if found == 0 {
+        let objects: Vec<String> = {
+            let mut st = conn.prepare(
+                "SELECT type || ' ' || name FROM sqlite_schema \
+                 WHERE name NOT LIKE 'sqlite_%' ORDER BY name LIMIT 3",
+            )?;
+            st.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        if !objects.is_empty() {
+            return Err(MigrateError::Foreign(objects.join(", ")));
+        }
+    }
+    Ok(())
+}
+
 /// Applies the migrations of `list` the database lacks. Returns the versions applied.
 pub fn migrate(conn: &mut Connection, list: &[&str]) -> Result<Vec<i64>, MigrateError> {
     let supported = list.len() as i64;
@@ -148,24 +173,9 @@ pub fn migrate(conn: &mut Connection, list: &[&str]) -> Result<Vec<i64>, Migrate
         }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Another process may have migrated while this one waited for the lock.
+        check(&tx, list)?;
         let found = version(&tx)?;
-        if found > supported {
-            return Err(MigrateError::Newer { found, supported });
-        }
         if found < supported {
-            if found == 0 {
-                let objects: Vec<String> = {
-                    let mut st = tx.prepare(
-                        "SELECT type || ' ' || name FROM sqlite_schema \
-                         WHERE name NOT LIKE 'sqlite_%' ORDER BY name LIMIT 3",
-                    )?;
-                    st.query_map([], |r| r.get(0))?
-                        .collect::<rusqlite::Result<_>>()?
-                };
-                if !objects.is_empty() {
-                    return Err(MigrateError::Foreign(objects.join(", ")));
-                }
-            }
             let index = usize::try_from(found).unwrap_or(0);
             if let Some(sql) = list.get(index) {
                 tx.execute_batch(sql)?;
@@ -255,13 +265,17 @@ mod tests {
         let mut conn = Connection::open_in_memory().expect("open");
         conn.pragma_update(None, "user_version", 7).expect("set");
         match migrate(&mut conn, MIGRATIONS) {
-            Err(MigrateError::Newer { found: 7, supported }) => {
+            Err(MigrateError::Newer {
+                found: 7,
+                supported,
+            }) => {
                 assert_eq!(supported, current_version());
             }
             other => panic!("expected Newer, got {other:?}"),
         }
         let mut conn = Connection::open_in_memory().expect("open");
-        conn.execute_batch("CREATE TABLE notes (x)").expect("create");
+        conn.execute_batch("CREATE TABLE notes (x)")
+            .expect("create");
         assert!(matches!(
             migrate(&mut conn, MIGRATIONS),
             Err(MigrateError::Foreign(w)) if w.contains("notes")
