@@ -214,6 +214,7 @@ fn main() {
         ("search Chinese '在海边' (FTS trigram)", "在海边"),
         ("search 2-char '夕阳' (LIKE scan)", "夕阳"),
         ("search no match 'zeppelin' (FTS)", "zeppelin"),
+        ("search 2-char no match 'zq' (LIKE, full scan)", "zq"),
     ] {
         let search = q(&|q| q.search = Some(text.to_owned()));
         measure(label, 50, |_| {

@@ -1114,3 +1114,61 @@ fn cli_list_show_rm_prune_and_no_history() {
     server.join().expect("server");
     assert_eq!(store.list(&Query::default()).expect("list").len(), 1);
 }
+
+/// The store is handed redacted headers; a raw secret that slips through anyway is redacted
+/// before it is written.
+#[test]
+fn unredacted_secret_headers_are_redacted_defensively() {
+    fn shareable<T: Send + Sync>(_: &T) {}
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Store::open(dir.path()).expect("open");
+    shareable(&store);
+    let body = request_body("x", "k", None);
+    let headers = vec![
+        ("Authorization".to_owned(), format!("Bearer {API_KEY}")),
+        ("X-Security-Token".to_owned(), SK.to_owned()),
+    ];
+    let id = store
+        .begin(&NewEntry {
+            request_headers: &headers,
+            endpoint: &format!("https://user:{SK}@relay.example/v1?api_key={AK}"),
+            ..new_entry(&body)
+        })
+        .expect("begin");
+    let mut ex = exchange(
+        &body,
+        200,
+        envelope(&[], "r").as_bytes(),
+        OffsetDateTime::now_utc(),
+    );
+    ex.request_headers.push((
+        "authorization".into(),
+        format!("HMAC-SHA256 Credential={AK}/20240102/cn-north-1/cv/request, Signature=abc"),
+    ));
+    let e = store.get(id).expect("get").expect("row");
+    assert_eq!(e.request_headers[0].1, "Bearer <redacted>");
+    assert_eq!(e.request_headers[1].1, "<redacted>");
+    assert!(
+        !e.endpoint.contains(SK) && !e.endpoint.contains(AK),
+        "{}",
+        e.endpoint
+    );
+    store.complete(id, &ex, &[]).expect("complete");
+    let e = store.get(id).expect("get").expect("row");
+    let all = serde_json::to_string(&e.request_headers).expect("json");
+    assert!(
+        !all.contains(AK) && all.contains("Credential=<redacted>/"),
+        "{all}"
+    );
+    drop(store);
+    for f in files_under(dir.path()) {
+        let bytes = std::fs::read(&f).expect("read");
+        for secret in [API_KEY, AK, SK] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} in {}",
+                f.display()
+            );
+        }
+    }
+}
