@@ -37,7 +37,9 @@ pub struct Found {
 /// A body with its inline images replaced by references.
 #[derive(Debug, Clone)]
 pub struct Reduced {
+    /// The body with references in place of the images.
     pub text: Vec<u8>,
+    /// The images replaced, in order.
     pub images: Vec<Found>,
 }
 
@@ -141,8 +143,11 @@ fn encode_literal(bytes: &[u8], slash_escaped: bool) -> String {
 /// A reference inside a stored body, as kept beside it.
 #[derive(Debug, Clone)]
 pub struct Ref {
+    /// Byte offset of the reference literal in the stored body.
     pub pos: usize,
+    /// The image's hash.
     pub sha256: String,
+    /// Whether the original literal wrote `/` as `\/`.
     pub slash_escaped: bool,
 }
 

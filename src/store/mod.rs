@@ -219,22 +219,33 @@ pub struct Query {
 /// One row of a listing: what a list shows, without the bodies.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
+    /// The entry's id (grows with time; newest is largest).
     pub id: i64,
     /// Unix ms.
     pub created_ms: i64,
     /// Unix ms; `None` while pending or when interrupted.
     pub finished_ms: Option<i64>,
+    /// The config profile used.
     pub profile: String,
+    /// What the exchange amounted to.
     pub outcome: OutcomeKind,
+    /// The request body's `req_key`.
     pub req_key: Option<String>,
+    /// The request body's `prompt`.
     pub prompt: Option<String>,
+    /// The HTTP status of the last attempt, when an answer came.
     pub http_status: Option<u16>,
+    /// The business code, or the gateway's `CodeN`.
     pub code: Option<i64>,
     /// One line for humans (the outcome's summary).
     pub summary: Option<String>,
+    /// The request id to quote in a support ticket.
     pub request_id: Option<String>,
+    /// The client-side duration of the whole exchange, retries included.
     pub duration_ms: Option<f64>,
+    /// Starred by the user.
     pub star: bool,
+    /// The user's note.
     pub note: Option<String>,
     /// Distinct result images kept for the entry.
     pub result_images: u32,
@@ -276,12 +287,16 @@ impl ImagePart {
 /// An image an entry uses.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EntryImage {
+    /// Where in the entry the image belongs.
     pub part: ImagePart,
     /// Byte offset of the reference in the stored body (request/response), or the index among
     /// the result images (result).
     pub pos: usize,
+    /// Lowercase hex SHA-256 of the image (its file name).
     pub sha256: String,
+    /// The file's extension (`jpg`, `png`, ...; `bin` when not recognised).
     pub ext: String,
+    /// Size in bytes.
     pub size: u64,
     /// The URL a result was downloaded from.
     pub url: Option<String>,
@@ -297,26 +312,43 @@ pub struct EntryImage {
 /// [`Store::export`] for the bodies with base64 restored.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
+    /// The listing fields.
     #[serde(flatten)]
     pub summary: Summary,
+    /// The endpoint (credentials in the URL redacted).
     pub endpoint: String,
+    /// The `Action`.
     pub action: String,
+    /// The HTTP method.
     pub method: String,
+    /// The full URL as sent (with Action and Version), once completed.
     pub url: Option<String>,
+    /// The request headers, redacted.
     pub request_headers: Vec<(String, String)>,
+    /// The request body with inline images as references.
     pub request_body: String,
+    /// The response headers (cookies redacted).
     pub response_headers: Vec<(String, String)>,
     /// The response body as stored (may be any bytes for a non-JSON answer).
     #[serde(skip)]
     pub response_body: Option<Vec<u8>>,
+    /// The answer's message (or the transport error, or why an entry was interrupted).
     pub message: Option<String>,
+    /// `data.request_id` of a success.
     pub data_request_id: Option<String>,
+    /// `data.rephraser_result` of a success.
     pub rephraser_result: Option<String>,
+    /// `time_elapsed` exactly as the service sent it.
     pub time_elapsed: Option<String>,
+    /// Every attempt (`at`, `duration`, `http_status`, `result`), as JSON.
     pub attempts: serde_json::Value,
+    /// The process that wrote the row.
     pub owner_pid: Option<u32>,
+    /// Reserved for parameter sweeps (not written yet).
     pub sweep_id: Option<String>,
+    /// Reserved for user tags (not written yet).
     pub tag: Option<String>,
+    /// The images the entry uses: request images first, then results.
     pub images: Vec<EntryImage>,
 }
 
@@ -334,7 +366,9 @@ pub struct Export {
 /// What [`Store::delete`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DeleteReport {
+    /// Ids deleted.
     pub removed: Vec<i64>,
+    /// Ids that did not exist.
     pub missing: Vec<i64>,
     /// Image files no entry uses any more, removed.
     pub files_removed: usize,
@@ -343,8 +377,11 @@ pub struct DeleteReport {
 /// What [`Store::prune`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PruneReport {
+    /// Entries deleted.
     pub entries_removed: usize,
+    /// Image files (and stale temporary files) deleted.
     pub files_removed: usize,
+    /// Bytes those files held.
     pub bytes_freed: u64,
 }
 
@@ -1273,7 +1310,7 @@ impl Store {
             Some(shas) => {
                 for sha in shas {
                     let mut st = tx
-                        .prepare_cached("SELECT DISTINCT ext FROM entry_images WHERE sha256 = ?1")
+                        .prepare_cached("SELECT 1 FROM entry_images WHERE sha256 = ?1 LIMIT 1")
                         .map_err(|e| self.sql(e))?;
                     let used: bool = st.exists([sha]).map_err(|e| self.sql(e))?;
                     if !used {
