@@ -1017,6 +1017,17 @@ fn cli_list_show_rm_prune_and_no_history() {
         .map(|e| e["id"].as_i64().expect("id"))
         .collect();
     assert_eq!(ids, vec![old_starred, old]);
+    // Outcome names on the command line are the ones the list prints.
+    let errors = run(
+        home.path(),
+        &data,
+        &[],
+        &["history", "list", "--outcome", "service_error", "--json"],
+    );
+    assert_eq!(errors.status.code(), Some(0), "{}", describe(&errors));
+    let v: serde_json::Value = serde_json::from_slice(&errors.stdout).expect("json");
+    assert_eq!(v[0]["id"].as_i64(), Some(fresh));
+    assert_eq!(v[0]["outcome"], "service_error");
     let bad = run(
         home.path(),
         &data,

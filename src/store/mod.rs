@@ -95,6 +95,7 @@ pub enum StoreError {
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, clap::ValueEnum,
 )]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum OutcomeKind {
     /// Written before sending; no answer recorded yet.
     Pending,
