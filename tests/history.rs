@@ -420,6 +420,15 @@ fn api_round_trip_with_url_results() {
         .expect("url result");
     assert_eq!(result.saved_path.as_deref(), Some(saved.as_path()));
     assert_eq!(std::fs::read(&result.file).expect("file"), downloaded);
+    // The recorded exchange comes back as the client returned it.
+    let back = store.exchange(id).expect("exchange").expect("completed");
+    assert_eq!(back.request_body, body);
+    assert_eq!(back.response_bytes, response);
+    assert_eq!(back.result, ex.result);
+    assert_eq!(back.http_status, Some(200));
+    assert_eq!(back.attempts.len(), 1);
+    assert_eq!(back.attempts[0].duration, ex.attempts[0].duration);
+    assert_eq!(back.duration, ex.duration);
     let ex_out = store.export(id).expect("export");
     assert_eq!(ex_out.request, body.as_bytes());
     assert_eq!(ex_out.response.as_deref(), Some(&response[..]));
@@ -461,9 +470,20 @@ fn transport_errors_and_cancellations_are_recorded() {
         assert_eq!(e.summary.outcome, kind);
         assert!(e.response_body.is_none());
         assert!(store.export(id).expect("export").response.is_none());
+        let back = store.exchange(id).expect("exchange").expect("completed");
+        assert_eq!(back.result, ex.result);
     }
     let id = store.begin(&new_entry(&body)).expect("begin");
+    assert!(store.exchange(id).expect("pending").is_none());
     assert!(store.mark_cancelled(id).expect("cancel"));
+    assert_eq!(
+        store
+            .exchange(id)
+            .expect("exchange")
+            .expect("cancelled")
+            .result,
+        Err(TransportError::Cancelled)
+    );
     assert!(!store.mark_cancelled(id).expect("cancel twice"));
 }
 

@@ -23,8 +23,8 @@ pub mod blobs;
 pub mod owner;
 pub mod schema;
 
-use crate::api::client::{Exchange, TransportError, redact_header};
-use crate::api::response::Outcome;
+use crate::api::client::{Attempt, Exchange, TransportError, redact_header};
+use crate::api::response::{Outcome, parse_go_duration, parse_response};
 use crate::api::secret::REDACTED;
 use blobs::{Found, ImageDir, Reduced, Ref};
 use owner::{Liveness, Owner};
@@ -571,6 +571,62 @@ impl Completion {
             .chain(self.response.iter().flat_map(|r| r.images.iter()))
             .chain(self.results.iter().map(|(_, f, _, _)| f))
     }
+}
+
+/// Rebuilds a transport error from its stored message (its `Display` text).
+fn transport_error_from(message: &str) -> TransportError {
+    if message == "cancelled" {
+        return TransportError::Cancelled;
+    }
+    if let Some(rest) = message.strip_prefix("could not connect: ") {
+        return TransportError::Connect(rest.to_owned());
+    }
+    if let Some(rest) = message.strip_prefix("connection failed: ") {
+        return TransportError::Io(rest.to_owned());
+    }
+    if let Some(d) = message
+        .strip_prefix("no complete answer within ")
+        .and_then(parse_go_duration)
+    {
+        return TransportError::Timeout(d);
+    }
+    if let Some(n) = message
+        .strip_prefix("response body larger than the ")
+        .and_then(|r| r.strip_suffix(" byte cap"))
+        .and_then(|n| n.parse().ok())
+    {
+        return TransportError::TooLarge(n);
+    }
+    TransportError::Io(message.to_owned())
+}
+
+/// Attempts from their stored JSON.
+fn attempts_from(v: &serde_json::Value) -> Vec<Attempt> {
+    let ms = |a: &serde_json::Value, k: &str| {
+        Duration::try_from_secs_f64(
+            a.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0) / 1000.0,
+        )
+        .unwrap_or_default()
+    };
+    v.as_array()
+        .map(|list| {
+            list.iter()
+                .map(|a| Attempt {
+                    at: ms(a, "at"),
+                    duration: ms(a, "duration"),
+                    http_status: a
+                        .get("http_status")
+                        .and_then(serde_json::Value::as_u64)
+                        .and_then(|s| u16::try_from(s).ok()),
+                    result: a
+                        .get("result")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn is_corruption(e: &rusqlite::Error) -> bool {
@@ -1268,6 +1324,57 @@ impl Store {
         })
     }
 
+    /// The entry as the [`Exchange`] the client returned, with the bodies restored, so a UI
+    /// can show a recorded entry exactly like a fresh response (the outcome is parsed again
+    /// from the stored response). `None` for `pending` and `interrupted` entries, which never
+    /// got an exchange.
+    pub fn exchange(&self, id: i64) -> Result<Option<Exchange>, StoreError> {
+        let entry = self.get(id)?.ok_or(StoreError::NotFound(id))?;
+        if matches!(
+            entry.summary.outcome,
+            OutcomeKind::Pending | OutcomeKind::Interrupted
+        ) {
+            return Ok(None);
+        }
+        let export = self.export(id)?;
+        let result = match (export.response.as_deref(), entry.summary.http_status) {
+            (Some(bytes), Some(status)) => {
+                let content_type = entry
+                    .response_headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                    .map(|(_, v)| v.as_str());
+                Ok(parse_response(status, content_type, bytes))
+            }
+            _ if entry.summary.outcome == OutcomeKind::Cancelled => Err(TransportError::Cancelled),
+            _ => Err(transport_error_from(entry.message.as_deref().unwrap_or(""))),
+        };
+        let started_at = time::OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(entry.summary.created_ms) * 1_000_000,
+        )
+        .map_err(|e| StoreError::Damaged {
+            id,
+            detail: format!("created_ms: {e}"),
+        })?;
+        Ok(Some(Exchange {
+            method: entry.method,
+            url: entry.url.unwrap_or(entry.endpoint),
+            action: entry.action,
+            request_headers: entry.request_headers,
+            request_body: String::from_utf8_lossy(&export.request).into_owned(),
+            http_status: entry.summary.http_status,
+            response_headers: entry.response_headers,
+            response_bytes: export.response.unwrap_or_default(),
+            started_at,
+            duration: Duration::try_from_secs_f64(
+                entry.summary.duration_ms.unwrap_or(0.0) / 1000.0,
+            )
+            .unwrap_or_default(),
+            attempts: attempts_from(&entry.attempts),
+            result,
+        }))
+    }
+
     fn touch(&self, id: i64, set: &str, value: SqlValue) -> Result<(), StoreError> {
         self.write(std::iter::empty(), |tx, seq| {
             let n = tx
@@ -1475,6 +1582,24 @@ mod tests {
         assert_eq!(h[1].1, "Bearer <redacted>");
         assert_eq!(h[2].1, REDACTED);
         assert_eq!(h[3].1, "application/json");
+    }
+
+    #[test]
+    fn transport_errors_come_back_from_their_messages() {
+        for e in [
+            TransportError::Connect("tcp connect error: Connection refused".into()),
+            TransportError::Timeout(Duration::from_secs(60)),
+            TransportError::Timeout(Duration::from_millis(1500)),
+            TransportError::Cancelled,
+            TransportError::TooLarge(64 * 1024 * 1024),
+            TransportError::Io("connection reset".into()),
+        ] {
+            assert_eq!(transport_error_from(&e.to_string()), e);
+        }
+        assert_eq!(
+            transport_error_from("something else"),
+            TransportError::Io("something else".into())
+        );
     }
 
     #[test]
