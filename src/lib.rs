@@ -2,7 +2,12 @@
 //!
 //! `api` is the protocol layer (schema, request building, signing, response parsing, the HTTP
 //! client) and knows nothing of terminals. `mock` is the embedded fake CVProcess server.
+//! `config`, `images` and `text` are shared by the CLI (`cli`) and the terminal UI.
 
 pub mod api;
+pub mod cli;
+pub mod config;
+pub mod images;
 pub mod mock;
+pub mod text;
 pub mod tui;

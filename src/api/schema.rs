@@ -207,16 +207,8 @@ impl Field {
                 .join(", "),
             Kind::ImageList(ImageSource::Base64) => "[bare base64 JPEG/PNG]".to_owned(),
             Kind::ImageList(ImageSource::Url) => "[http(s) URL]".to_owned(),
-            Kind::Str | Kind::Text => {
-                if self.fixed {
-                    match self.default {
-                        Some(Default::Str(s)) => format!("\"{s}\""),
-                        _ => "text".to_owned(),
-                    }
-                } else {
-                    "text".to_owned()
-                }
-            }
+            Kind::Str | Kind::Text if self.fixed => "fixed".to_owned(),
+            Kind::Str | Kind::Text => "text".to_owned(),
             Kind::Int | Kind::Float => match self.range {
                 Some(r) if self.unit.is_empty() => r.to_string(),
                 Some(r) => format!("{r} {}", self.unit),
@@ -470,8 +462,7 @@ const HIGH_AES_IP_V20_FIELDS: &[Field] = &[
         "Diffusion steps; keep low, high values time out.",
     )
     .default(Default::Int(9))
-    .range(1.0, 200.0, 1.0)
-    .recommended(1.0, 50.0),
+    .range(1.0, 200.0, 1.0),
     Field::new(
         "width",
         K::Int,

@@ -1,0 +1,705 @@
+//! The HTTP client: one shared `reqwest::Client`, a total timeout that covers the body,
+//! cancellation, retries where the code table says they help, a fresh signature per attempt,
+//! and the capture of every exchange as an [`Exchange`] with secrets redacted.
+
+use crate::api::auth::{self, AkSk, SignParams};
+use crate::api::codes::Retry;
+use crate::api::response::{Outcome, parse_response};
+use crate::api::secret::{REDACTED, Secret};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+/// The direct Volcengine endpoint (AK/SK signing).
+pub const DIRECT_ENDPOINT: &str = "https://visual.volcengineapi.com/";
+/// The default `Action`.
+pub const DEFAULT_ACTION: &str = "CVProcess";
+/// The default `Version`.
+pub const DEFAULT_VERSION: &str = "2022-08-31";
+/// The default region in the signature scope.
+pub const DEFAULT_REGION: &str = "cn-north-1";
+/// The default service in the signature scope.
+pub const DEFAULT_SERVICE: &str = "cv";
+
+/// How requests are authenticated.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// No `Authorization` header.
+    None,
+    /// `Authorization: Bearer <key>` (relays and gateways).
+    Bearer(Secret),
+    /// Volcengine HMAC-SHA256 signing.
+    Volc {
+        creds: AkSk,
+        region: String,
+        service: String,
+    },
+}
+
+impl Auth {
+    /// The mode's name as used in config and flags.
+    pub fn mode(&self) -> AuthMode {
+        match self {
+            Auth::None => AuthMode::None,
+            Auth::Bearer(_) => AuthMode::Bearer,
+            Auth::Volc { .. } => AuthMode::Volc,
+        }
+    }
+
+    /// Every raw secret this auth holds, so callers can prove none leaked into output.
+    pub fn secrets(&self) -> Vec<&str> {
+        match self {
+            Auth::None => Vec::new(),
+            Auth::Bearer(k) => vec![k.expose()],
+            Auth::Volc { creds, .. } => {
+                let mut v = vec![creds.access_key.as_str(), creds.secret_key.expose()];
+                if let Some(t) = &creds.session_token {
+                    v.push(t.expose());
+                }
+                v
+            }
+        }
+    }
+}
+
+/// The name of an auth mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Volcengine HMAC-SHA256 signing with AK/SK.
+    Volc,
+    /// `Authorization: Bearer` with an API key.
+    Bearer,
+    /// No authentication.
+    None,
+}
+
+impl AuthMode {
+    /// The mode used when none is configured: `volc` for the direct Volcengine host, else
+    /// `bearer`.
+    pub fn default_for(endpoint: &Url) -> AuthMode {
+        if endpoint.host_str() == Some("visual.volcengineapi.com") {
+            AuthMode::Volc
+        } else {
+            AuthMode::Bearer
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Volc => "volc",
+            AuthMode::Bearer => "bearer",
+            AuthMode::None => "none",
+        }
+    }
+}
+
+/// Timeouts, retries and limits.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Connecting (TCP + TLS).
+    pub connect_timeout: Duration,
+    /// One attempt from start to the last byte of the body.
+    pub timeout: Duration,
+    /// Retries after the first attempt for retryable answers (50429, 50430).
+    pub max_retries: u32,
+    /// First backoff; doubled each retry, with up to 50% jitter added.
+    pub backoff: Duration,
+    /// Largest response body accepted.
+    pub body_cap: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(60),
+            max_retries: 3,
+            backoff: Duration::from_millis(500),
+            body_cap: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Where and how to send.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The full URL to POST to, without the Action/Version query (the client adds it).
+    pub endpoint: Url,
+    pub action: String,
+    pub version: String,
+    pub auth: Auth,
+}
+
+impl Target {
+    /// The URL of a call, with `Action` and `Version` (and any query the endpoint already had).
+    pub fn url_for(&self, action: &str) -> Url {
+        let mut url = self.endpoint.clone();
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != "Action" && k != "Version")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        {
+            let mut q = url.query_pairs_mut();
+            q.clear();
+            q.append_pair("Action", action);
+            q.append_pair("Version", &self.version);
+            for (k, v) in &kept {
+                q.append_pair(k, v);
+            }
+        }
+        url
+    }
+}
+
+/// A request ready to go on the wire (also what `--dry-run` prints).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub method: &'static str,
+    pub url: Url,
+    /// Headers as sent, secrets included: never print these, print [`Prepared::redacted_headers`].
+    headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Prepared {
+    /// The headers with every secret replaced.
+    pub fn redacted_headers(&self) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .map(|(k, v)| (k.clone(), redact_header(k, v)))
+            .collect()
+    }
+
+    /// The request as text: request line, headers (redacted) and body.
+    pub fn to_http_text(&self) -> String {
+        let mut s = format!(
+            "{} {}{} HTTP/1.1\n",
+            self.method,
+            self.url.path(),
+            self.url
+                .query()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default()
+        );
+        for (k, v) in self.redacted_headers() {
+            s.push_str(&format!("{k}: {v}\n"));
+        }
+        s.push('\n');
+        s.push_str(&String::from_utf8_lossy(&self.body));
+        s.push('\n');
+        s
+    }
+}
+
+/// Replaces the secret parts of a header's value.
+pub fn redact_header(name: &str, value: &str) -> String {
+    match name.to_ascii_lowercase().as_str() {
+        "authorization" => {
+            if let Some(rest) = value.strip_prefix("HMAC-SHA256 ") {
+                // Keep the shape (scope and signed headers help debugging); hide AK and signature.
+                let parts: Vec<String> = rest
+                    .split(", ")
+                    .map(|p| {
+                        if let Some(cred) = p.strip_prefix("Credential=") {
+                            match cred.split_once('/') {
+                                Some((_, scope)) => format!("Credential={REDACTED}/{scope}"),
+                                None => format!("Credential={REDACTED}"),
+                            }
+                        } else if p.starts_with("Signature=") {
+                            format!("Signature={REDACTED}")
+                        } else {
+                            p.to_owned()
+                        }
+                    })
+                    .collect();
+                format!("HMAC-SHA256 {}", parts.join(", "))
+            } else if value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer ") {
+                format!("Bearer {REDACTED}")
+            } else {
+                REDACTED.to_owned()
+            }
+        }
+        "x-security-token" | "x-api-key" | "cookie" | "proxy-authorization" => REDACTED.to_owned(),
+        _ => value.to_owned(),
+    }
+}
+
+/// Why no usable HTTP answer came back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+pub enum TransportError {
+    #[error("could not connect: {0}")]
+    Connect(String),
+    #[error("no complete answer within {0:?}")]
+    Timeout(Duration),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("response body larger than the {0} byte cap")]
+    TooLarge(usize),
+    #[error("connection failed: {0}")]
+    Io(String),
+}
+
+/// One attempt of an exchange.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    /// When the attempt started, relative to the exchange's start.
+    #[serde(with = "duration_ms")]
+    pub at: Duration,
+    #[serde(with = "duration_ms")]
+    pub duration: Duration,
+    pub http_status: Option<u16>,
+    /// The business or gateway code, or the transport error.
+    pub result: String,
+}
+
+/// Everything about one call: what was sent, what came back, how long it took. Secrets are
+/// redacted here, at the single place exchanges are captured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exchange {
+    pub method: String,
+    pub url: String,
+    pub action: String,
+    pub request_headers: Vec<(String, String)>,
+    /// The exact request body bytes, as text.
+    pub request_body: String,
+    pub http_status: Option<u16>,
+    pub response_headers: Vec<(String, String)>,
+    /// The response body of the last attempt (lossless bytes are kept in `response_bytes`).
+    #[serde(skip)]
+    pub response_bytes: Vec<u8>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "duration_ms")]
+    pub duration: Duration,
+    pub attempts: Vec<Attempt>,
+    pub result: Result<Outcome, TransportError>,
+}
+
+impl Exchange {
+    /// The response body as text (lossy for invalid UTF-8).
+    pub fn response_text(&self) -> String {
+        String::from_utf8_lossy(&self.response_bytes).into_owned()
+    }
+
+    pub fn outcome(&self) -> Option<&Outcome> {
+        self.result.as_ref().ok()
+    }
+}
+
+mod duration_ms {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64((d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0)
+    }
+}
+
+/// The client. Cheap to clone: all clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    pub target: Target,
+    pub options: Options,
+}
+
+impl Client {
+    /// A client for `target`.
+    pub fn new(target: Target, options: Options) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .user_agent(concat!("volcv/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("could not set up the HTTP client: {e}"))?;
+        Ok(Self {
+            http,
+            target,
+            options,
+        })
+    }
+
+    /// The shared `reqwest::Client` (for image downloads).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Builds the request for `action` with `body` as the exact bytes to send, signed now.
+    pub fn prepare(&self, action: &str, body: Vec<u8>) -> Prepared {
+        self.prepare_at(action, body, OffsetDateTime::now_utc())
+    }
+
+    /// [`Client::prepare`] at a given time (for tests and reproducible output).
+    pub fn prepare_at(&self, action: &str, body: Vec<u8>, now: OffsetDateTime) -> Prepared {
+        let url = self.target.url_for(action);
+        let content_type = "application/json";
+        let mut headers = vec![("Content-Type".to_owned(), content_type.to_owned())];
+        match &self.target.auth {
+            Auth::None => {}
+            Auth::Bearer(key) => {
+                headers.push((
+                    "Authorization".to_owned(),
+                    format!("Bearer {}", key.expose()),
+                ));
+            }
+            Auth::Volc {
+                creds,
+                region,
+                service,
+            } => {
+                let host = host_header(&url);
+                let query: Vec<(String, String)> = url
+                    .query_pairs()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                let x_date = auth::format_x_date(now);
+                let signed = auth::sign(
+                    creds,
+                    &SignParams {
+                        method: "POST",
+                        host: &host,
+                        path: url.path(),
+                        query: &query,
+                        content_type,
+                        body: &body,
+                        x_date: &x_date,
+                        region,
+                        service,
+                    },
+                );
+                headers.push(("Host".to_owned(), host));
+                for (k, v) in signed.headers() {
+                    headers.push((k.to_owned(), v));
+                }
+            }
+        }
+        Prepared {
+            method: "POST",
+            url,
+            headers,
+            body,
+        }
+    }
+
+    /// Sends `body` with the default action.
+    pub async fn send(&self, body: &serde_json::Value, cancel: &CancellationToken) -> Exchange {
+        let action = self.target.action.clone();
+        self.call(&action, body, cancel).await
+    }
+
+    /// Sends `body` with `action`, retrying where the code table says it helps: 50429 and
+    /// 50430 up to `max_retries` times with exponential backoff and jitter; 50500/50501, a
+    /// 5xx without a known code and a failed connection once. A timeout is not retried (the
+    /// service may still be generating, and paying, for the first attempt).
+    pub async fn call(
+        &self,
+        action: &str,
+        body: &serde_json::Value,
+        cancel: &CancellationToken,
+    ) -> Exchange {
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        self.call_bytes(action, bytes, cancel).await
+    }
+
+    /// [`Client::call`] with the exact body bytes.
+    pub async fn call_bytes(
+        &self,
+        action: &str,
+        bytes: Vec<u8>,
+        cancel: &CancellationToken,
+    ) -> Exchange {
+        let started_at = OffsetDateTime::now_utc();
+        let start = Instant::now();
+        let mut attempts = Vec::new();
+        let mut once_used = false;
+        let mut backoff_used = 0u32;
+        loop {
+            // A fresh signature (and X-Date) on every attempt.
+            let prepared = self.prepare(action, bytes.clone());
+            let at = start.elapsed();
+            let t0 = Instant::now();
+            let result = self.attempt(&prepared, cancel).await;
+            let duration = t0.elapsed();
+            let (retry, summary, status) = match &result {
+                Ok(raw) => {
+                    let outcome = parse_response(raw.status, raw.content_type(), &raw.body);
+                    let summary = outcome
+                        .code()
+                        .map_or_else(|| format!("HTTP {}", raw.status), |c| c.to_string());
+                    (outcome.retry(), summary, Some(raw.status))
+                }
+                Err(TransportError::Connect(_)) | Err(TransportError::Io(_)) => (
+                    Retry::Once,
+                    result
+                        .as_ref()
+                        .err()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    None,
+                ),
+                Err(e) => (Retry::No, e.to_string(), None),
+            };
+            attempts.push(Attempt {
+                at,
+                duration,
+                http_status: status,
+                result: summary,
+            });
+            let again = match retry {
+                Retry::Backoff | Retry::AfterInflight
+                    if backoff_used < self.options.max_retries =>
+                {
+                    backoff_used += 1;
+                    Some(self.backoff_delay(backoff_used))
+                }
+                Retry::Once if !once_used => {
+                    once_used = true;
+                    Some(self.backoff_delay(1))
+                }
+                _ => None,
+            };
+            if let Some(delay) = again {
+                tokio::select! {
+                    () = cancel.cancelled() => {
+                        return self.finish(action, prepared, started_at, start, attempts, Err(TransportError::Cancelled));
+                    }
+                    () = tokio::time::sleep(delay) => continue,
+                }
+            }
+            return self.finish(action, prepared, started_at, start, attempts, result);
+        }
+    }
+
+    fn backoff_delay(&self, n: u32) -> Duration {
+        let base = self.options.backoff.saturating_mul(1 << (n - 1).min(10));
+        let jitter = base.mul_f64(rand::random::<f64>() * 0.5);
+        base + jitter
+    }
+
+    fn finish(
+        &self,
+        action: &str,
+        prepared: Prepared,
+        started_at: OffsetDateTime,
+        start: Instant,
+        attempts: Vec<Attempt>,
+        result: Result<RawResponse, TransportError>,
+    ) -> Exchange {
+        let request_headers = prepared.redacted_headers();
+        let request_body = String::from_utf8_lossy(&prepared.body).into_owned();
+        let (http_status, response_headers, response_bytes, result) = match result {
+            Ok(raw) => {
+                let outcome = parse_response(raw.status, raw.content_type(), &raw.body);
+                (Some(raw.status), raw.headers, raw.body, Ok(outcome))
+            }
+            Err(e) => (None, Vec::new(), Vec::new(), Err(e)),
+        };
+        Exchange {
+            method: prepared.method.to_owned(),
+            url: prepared.url.to_string(),
+            action: action.to_owned(),
+            request_headers,
+            request_body,
+            http_status,
+            response_headers,
+            response_bytes,
+            started_at,
+            duration: start.elapsed(),
+            attempts,
+            result,
+        }
+    }
+
+    async fn attempt(
+        &self,
+        prepared: &Prepared,
+        cancel: &CancellationToken,
+    ) -> Result<RawResponse, TransportError> {
+        let timeout = self.options.timeout;
+        let work = async {
+            let mut req = self.http.post(prepared.url.clone());
+            for (k, v) in &prepared.headers {
+                // reqwest derives Host from the URL; sending it twice confuses some servers.
+                if !k.eq_ignore_ascii_case("host") {
+                    req = req.header(k, v);
+                }
+            }
+            let mut resp = req
+                .body(prepared.body.clone())
+                .send()
+                .await
+                .map_err(classify)?;
+            let status = resp.status().as_u16();
+            let headers: Vec<(String, String)> = resp
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            let cap = self.options.body_cap;
+            if resp.content_length().is_some_and(|n| n > cap as u64) {
+                return Err(TransportError::TooLarge(cap));
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(classify)? {
+                if body.len() + chunk.len() > cap {
+                    return Err(TransportError::TooLarge(cap));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(RawResponse {
+                status,
+                headers,
+                body,
+            })
+        };
+        tokio::select! {
+            () = cancel.cancelled() => Err(TransportError::Cancelled),
+            r = tokio::time::timeout(timeout, work) => match r {
+                Ok(r) => r,
+                Err(_) => Err(TransportError::Timeout(timeout)),
+            },
+        }
+    }
+}
+
+/// A response as received.
+struct RawResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl RawResponse {
+    fn content_type(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Turns a reqwest error into a message that never contains the URL's query or credentials.
+fn classify(e: reqwest::Error) -> TransportError {
+    let e = e.without_url();
+    // reqwest's chain reads "error sending request: client error (Connect): tcp connect
+    // error: Connection refused"; the last two links say what happened.
+    let mut chain = vec![e.to_string()];
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        chain.push(s.to_string());
+        src = s.source();
+    }
+    let msg = chain[chain.len().saturating_sub(2)..].join(": ");
+    if e.is_connect() {
+        TransportError::Connect(msg)
+    } else if e.is_timeout() {
+        TransportError::Io(format!("timed out: {msg}"))
+    } else {
+        TransportError::Io(msg)
+    }
+}
+
+/// The `Host` header value for a URL: host, plus the port unless it is the scheme's default.
+pub fn host_header(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(auth: Auth) -> Target {
+        Target {
+            endpoint: Url::parse(DIRECT_ENDPOINT).expect("url"),
+            action: DEFAULT_ACTION.into(),
+            version: DEFAULT_VERSION.into(),
+            auth,
+        }
+    }
+
+    #[test]
+    fn url_carries_action_and_version() {
+        let t = target(Auth::None);
+        assert_eq!(
+            t.url_for("CVProcess").as_str(),
+            "https://visual.volcengineapi.com/?Action=CVProcess&Version=2022-08-31"
+        );
+        let mut t = t;
+        t.endpoint = Url::parse("https://relay.example/volcv/v1?x=1&Action=Old").expect("url");
+        assert_eq!(
+            t.url_for("CVSync2AsyncSubmitTask").as_str(),
+            "https://relay.example/volcv/v1?Action=CVSync2AsyncSubmitTask&Version=2022-08-31&x=1"
+        );
+    }
+
+    #[test]
+    fn default_auth_mode_follows_the_host() {
+        let direct = Url::parse(DIRECT_ENDPOINT).expect("url");
+        let relay = Url::parse("https://ai.example/volcv/v1").expect("url");
+        assert_eq!(AuthMode::default_for(&direct), AuthMode::Volc);
+        assert_eq!(AuthMode::default_for(&relay), AuthMode::Bearer);
+    }
+
+    #[test]
+    fn signed_request_matches_test_vector_b_and_redacts() {
+        // cvprocess-api.md, test vector B.
+        let creds = AkSk {
+            access_key: "AKTESTEXAMPLE".into(),
+            secret_key: Secret::new("SKTESTEXAMPLE"),
+            session_token: None,
+        };
+        let client = Client::new(
+            target(Auth::Volc {
+                creds,
+                region: DEFAULT_REGION.into(),
+                service: DEFAULT_SERVICE.into(),
+            }),
+            Options::default(),
+        )
+        .expect("client");
+        let body = br#"{"req_key":"high_aes_ip_v20","image_urls":["https://example.com/a.jpg"],"prompt":"a cat"}"#;
+        let now = time::macros::datetime!(2024-01-02 03:04:05 UTC);
+        let p = client.prepare_at("CVProcess", body.to_vec(), now);
+        let auth = p
+            .headers
+            .iter()
+            .find(|(k, _)| k == "Authorization")
+            .map(|(_, v)| v.clone())
+            .expect("authorization");
+        assert_eq!(
+            auth,
+            "HMAC-SHA256 Credential=AKTESTEXAMPLE/20240102/cn-north-1/cv/request, \
+             SignedHeaders=content-type;host;x-content-sha256;x-date, \
+             Signature=0ef40e3a2249b36a0bdc2b6f5f4be38b65d032bbdab380159c402d8db6a00629"
+        );
+        let text = p.to_http_text();
+        assert!(!text.contains("AKTESTEXAMPLE"), "{text}");
+        assert!(!text.contains("0ef40e3a"), "{text}");
+        assert!(text.contains("Credential=<redacted>/20240102/cn-north-1/cv/request"));
+        assert!(text.contains("X-Content-Sha256: a4780869feed"));
+    }
+
+    #[test]
+    fn bearer_is_redacted() {
+        assert_eq!(
+            redact_header("Authorization", "Bearer sk-123"),
+            "Bearer <redacted>"
+        );
+        assert_eq!(redact_header("authorization", "weird"), "<redacted>");
+        assert_eq!(redact_header("X-Security-Token", "tok"), "<redacted>");
+        assert_eq!(redact_header("Content-Type", "a/b"), "a/b");
+    }
+}

@@ -1,0 +1,234 @@
+//! The command line: global flags, subcommands and exit codes.
+
+/// `println!` for command output: a closed pipe (`volcv schema | head`) ends the process
+/// quietly instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout().lock(), $($t)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+/// `print!` for command output, as [`outln!`].
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let mut lock = std::io::stdout().lock();
+        if write!(lock, $($t)*).and_then(|()| lock.flush()).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+mod send;
+
+use crate::api::client::AuthMode;
+use crate::api::schema::{self, SCHEMAS};
+use crate::config::{self, Overrides};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: invalid input or usage; nothing was sent.
+pub const EXIT_INVALID: u8 = 2;
+/// Exit code: the service answered with an error.
+pub const EXIT_SERVICE: u8 = 3;
+/// Exit code: no usable answer (network, timeout, unparseable).
+pub const EXIT_NO_ANSWER: u8 = 4;
+
+/// The exit-code table printed by `--help` (and copied into the README).
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  2  invalid input or usage (nothing was sent)
+  3  the service answered with an error (business code, gateway or relay error)
+  4  no usable answer (network error, timeout, unparseable body)";
+
+/// A terminal workbench for Volcengine's visual CVProcess API.
+#[derive(Debug, Parser)]
+#[command(name = "volcv", version, about, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// The URL to POST to; Action and Version are added [default: the profile's, else
+    /// https://visual.volcengineapi.com/]
+    #[arg(long, global = true, env = config::ENV_ENDPOINT, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// How to authenticate [default: volc for visual.volcengineapi.com, else bearer]
+    #[arg(long, global = true, value_enum, value_name = "MODE")]
+    pub auth: Option<AuthMode>,
+    /// The config file [default: $XDG_CONFIG_HOME/volcv/config.toml]
+    #[arg(long, global = true, env = config::ENV_CONFIG, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Where history and images are kept [default: $XDG_DATA_HOME/volcv]
+    #[arg(long, global = true, env = config::ENV_DATA_DIR, value_name = "PATH")]
+    pub data_dir: Option<PathBuf>,
+    /// The config profile to use [default: the config's `profile`, else "default"]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Send one request and save the result images (headless, for scripts and SSH one-liners).
+    Send(send::SendArgs),
+    /// Print the parameter schema of a model.
+    Schema(SchemaArgs),
+    /// Show or create the config file.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The req_key [default: high_aes_ip_v20]
+    pub req_key: Option<String>,
+    /// Print the schema as JSON.
+    #[arg(long, conflicts_with = "markdown")]
+    pub json: bool,
+    /// Print the schema as a Markdown table.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Print the config file's path.
+    Path,
+    /// Print the effective config with secrets redacted.
+    Show,
+    /// Write a commented starting config (mode 0600); never overwrites.
+    Init,
+}
+
+impl Cli {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            config_path: self.config.clone(),
+            data_dir: self.data_dir.clone(),
+            profile: self.profile.clone(),
+            endpoint: self.endpoint.clone(),
+            auth: self.auth,
+            timeout: None,
+        }
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match &cli.command {
+        Some(Command::Send(args)) => send::run(&cli, args),
+        Some(Command::Schema(args)) => run_schema(args),
+        Some(Command::Config(cmd)) => run_config(&cli, cmd),
+        None => {
+            use clap::CommandFactory as _;
+            let _ = Cli::command().print_help();
+            EXIT_INVALID
+        }
+    };
+    ExitCode::from(code)
+}
+
+fn run_schema(args: &SchemaArgs) -> u8 {
+    let key = args
+        .req_key
+        .as_deref()
+        .unwrap_or(schema::default_schema().req_key);
+    let Some(s) = schema::schema_for(key) else {
+        eprintln!(
+            "volcv: no schema for req_key {key:?}; known: {}",
+            schema::known_req_keys()
+        );
+        return EXIT_INVALID;
+    };
+    if args.json {
+        match serde_json::to_string_pretty(s) {
+            Ok(j) => outln!("{j}"),
+            Err(e) => {
+                eprintln!("volcv: {e}");
+                return EXIT_INVALID;
+            }
+        }
+    } else if args.markdown {
+        out!("{}", s.markdown());
+    } else {
+        outln!("{} ({})\n{}\n", s.req_key, s.title, s.summary);
+        for (group, fields) in s.grouped() {
+            outln!("{}", group.title());
+            for f in fields {
+                let default = f
+                    .default
+                    .map(|d| d.to_value().to_string())
+                    .unwrap_or_else(|| {
+                        if f.required {
+                            "required".into()
+                        } else {
+                            "-".into()
+                        }
+                    });
+                outln!(
+                    "  {:<30} {:<16} default {:<10} {}",
+                    f.name,
+                    schema::kind_name(f.kind),
+                    default,
+                    f.allowed()
+                );
+                outln!("  {:<30} {}", "", f.help);
+            }
+        }
+        let others: Vec<&str> = SCHEMAS.iter().map(|s| s.req_key).collect();
+        outln!("\nknown req_keys: {}", others.join(", "));
+    }
+    EXIT_OK
+}
+
+fn run_config(cli: &Cli, cmd: &ConfigCmd) -> u8 {
+    let o = cli.overrides();
+    match cmd {
+        ConfigCmd::Path => {
+            outln!("{}", config::Paths::resolve(&o).config_file.display());
+            EXIT_OK
+        }
+        ConfigCmd::Init => {
+            let path = config::Paths::resolve(&o).config_file;
+            match config::init(&path) {
+                Ok(()) => {
+                    outln!("wrote {}", path.display());
+                    EXIT_OK
+                }
+                Err(e) => {
+                    eprintln!("volcv: {e}");
+                    EXIT_INVALID
+                }
+            }
+        }
+        ConfigCmd::Show => match config::load(&o) {
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    eprintln!("volcv: warning: {w}");
+                }
+                outln!(
+                    "# {}{}",
+                    loaded.paths.config_file.display(),
+                    if loaded.from_file {
+                        ""
+                    } else {
+                        " (not present: built-in defaults)"
+                    }
+                );
+                outln!("# data dir: {}", loaded.paths.data_dir.display());
+                out!("{}", config::show_redacted(&loaded.config));
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("volcv: {e}");
+                EXIT_INVALID
+            }
+        },
+    }
+}

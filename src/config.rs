@@ -1,0 +1,651 @@
+//! Configuration: a TOML file with named profiles and request defaults, overridden by env
+//! variables and flags. Shared by the CLI and the TUI.
+
+use crate::api::auth::AkSk;
+use crate::api::client::{self, Auth, AuthMode, Options, Target};
+use crate::api::schema::Schema;
+use crate::api::secret::{REDACTED, Secret};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+/// Env: the config file path.
+pub const ENV_CONFIG: &str = "VOLCV_CONFIG";
+/// Env: the data dir (history, images).
+pub const ENV_DATA_DIR: &str = "VOLCV_DATA_DIR";
+/// Env: the endpoint URL.
+pub const ENV_ENDPOINT: &str = "VOLCV_ENDPOINT";
+/// Env: the Bearer API key.
+pub const ENV_API_KEY: &str = "VOLCV_API_KEY";
+/// Env: the Volcengine access key (as the official SDKs name it).
+pub const ENV_ACCESS_KEY: &str = "VOLC_ACCESSKEY";
+/// Env: the Volcengine secret key (as the official SDKs name it).
+pub const ENV_SECRET_KEY: &str = "VOLC_SECRETKEY";
+
+/// The config file format version this build writes and reads.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// The config file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Format version; files from a newer volcv are refused with a clear message.
+    pub version: u32,
+    /// The profile used when `--profile` is not given.
+    pub profile: String,
+    pub profiles: BTreeMap<String, Profile>,
+    /// Request field defaults by dotted field name (`seed = 42`, `"logo_info.add_logo" = true`),
+    /// applied over the schema's defaults when no request file is given.
+    pub defaults: BTreeMap<String, toml::Value>,
+    pub ui: Ui,
+    /// Key bindings: action name -> key or list of keys.
+    pub keys: BTreeMap<String, toml::Value>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            version: CONFIG_VERSION,
+            profile: "default".to_owned(),
+            profiles: BTreeMap::new(),
+            defaults: BTreeMap::new(),
+            ui: Ui::default(),
+            keys: BTreeMap::new(),
+        }
+    }
+}
+
+/// Terminal UI settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ui {
+    pub theme: String,
+    pub image_protocol: String,
+}
+
+impl Default for Ui {
+    fn default() -> Self {
+        Self {
+            theme: "default".to_owned(),
+            image_protocol: "auto".to_owned(),
+        }
+    }
+}
+
+/// One named endpoint setup.
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Profile {
+    /// The URL to POST to (Action and Version are added).
+    pub endpoint: Option<String>,
+    /// `volc`, `bearer` or `none`; by default `volc` for visual.volcengineapi.com, else `bearer`.
+    pub auth: Option<AuthMode>,
+    /// Bearer key (prefer the VOLCV_API_KEY env variable).
+    pub api_key: Option<String>,
+    /// Volcengine access key (prefer VOLC_ACCESSKEY or ~/.volc/credentials).
+    pub access_key: Option<String>,
+    /// Volcengine secret key (prefer VOLC_SECRETKEY or ~/.volc/credentials).
+    pub secret_key: Option<String>,
+    pub region: Option<String>,
+    pub service: Option<String>,
+    pub action: Option<String>,
+    pub api_version: Option<String>,
+    pub timeout_secs: Option<f64>,
+    pub connect_timeout_secs: Option<f64>,
+    pub retries: Option<u32>,
+    /// Largest response body accepted, in MB.
+    pub body_cap_mb: Option<u64>,
+}
+
+impl fmt::Debug for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hide = |s: &Option<String>| s.as_ref().map(|_| REDACTED);
+        f.debug_struct("Profile")
+            .field("endpoint", &self.endpoint)
+            .field("auth", &self.auth)
+            .field("api_key", &hide(&self.api_key))
+            .field("access_key", &hide(&self.access_key))
+            .field("secret_key", &hide(&self.secret_key))
+            .field("region", &self.region)
+            .field("service", &self.service)
+            .field("action", &self.action)
+            .field("api_version", &self.api_version)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("retries", &self.retries)
+            .field("body_cap_mb", &self.body_cap_mb)
+            .finish()
+    }
+}
+
+impl Profile {
+    fn holds_secret(&self) -> bool {
+        self.api_key.is_some() || self.secret_key.is_some() || self.access_key.is_some()
+    }
+}
+
+/// What flags (and their env variables) say; `None` leaves the config's value.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config_path: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub profile: Option<String>,
+    pub endpoint: Option<String>,
+    pub auth: Option<AuthMode>,
+    pub timeout: Option<f64>,
+}
+
+/// A config file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {err}")]
+    Read { path: PathBuf, err: std::io::Error },
+    #[error("invalid config file {path}: {msg}")]
+    Parse { path: PathBuf, msg: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The standard places.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub config_file: PathBuf,
+    pub data_dir: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+impl Paths {
+    /// The config file, data and state dirs after flags and env.
+    pub fn resolve(o: &Overrides) -> Paths {
+        let dirs = directories::ProjectDirs::from("", "", "volcv");
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let config_dir = dirs
+            .as_ref()
+            .map(|d| d.config_dir().to_path_buf())
+            .unwrap_or_else(|| home.join(".config/volcv"));
+        let data_dir = o.data_dir.clone().unwrap_or_else(|| {
+            dirs.as_ref()
+                .map(|d| d.data_dir().to_path_buf())
+                .unwrap_or_else(|| home.join(".local/share/volcv"))
+        });
+        let state_dir = dirs
+            .as_ref()
+            .and_then(|d| d.state_dir().map(Path::to_path_buf))
+            .unwrap_or_else(|| home.join(".local/state/volcv"));
+        Paths {
+            config_file: o
+                .config_path
+                .clone()
+                .unwrap_or_else(|| config_dir.join("config.toml")),
+            data_dir,
+            state_dir,
+        }
+    }
+
+    /// The directory user themes and presets live in.
+    pub fn config_dir(&self) -> PathBuf {
+        self.config_file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+}
+
+/// A loaded config with the warnings found on the way.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub paths: Paths,
+    /// Whether the file existed.
+    pub from_file: bool,
+    pub warnings: Vec<String>,
+}
+
+/// Loads the config file (a missing file is an empty config unless its path was given
+/// explicitly).
+pub fn load(o: &Overrides) -> Result<Loaded, ConfigError> {
+    let paths = Paths::resolve(o);
+    let path = paths.config_file.clone();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && o.config_path.is_none() => None,
+        Err(err) => return Err(ConfigError::Read { path, err }),
+    };
+    let mut warnings = Vec::new();
+    let config = match &text {
+        None => Config::default(),
+        Some(t) => parse(t).map_err(|msg| ConfigError::Parse {
+            path: path.clone(),
+            msg,
+        })?,
+    };
+    if text.is_some()
+        && config.profiles.values().any(Profile::holds_secret)
+        && let Some(w) = readable_by_others_warning(&path)
+    {
+        warnings.push(w);
+    }
+    Ok(Loaded {
+        config,
+        paths,
+        from_file: text.is_some(),
+        warnings,
+    })
+}
+
+/// Parses config text; errors name the line and the key.
+pub fn parse(text: &str) -> Result<Config, String> {
+    let config: Config = toml::from_str(text).map_err(|e| {
+        let mut msg = e.message().to_owned();
+        if let Some(span) = e.span() {
+            let upto = &text[..span.start.min(text.len())];
+            let line = upto.matches('\n').count() + 1;
+            let col = upto.rfind('\n').map_or(upto.len(), |i| upto.len() - i - 1) + 1;
+            msg = format!("line {line}, column {col}: {msg}");
+        }
+        msg
+    })?;
+    if config.version > CONFIG_VERSION {
+        return Err(format!(
+            "version {} is newer than this volcv understands ({CONFIG_VERSION}); upgrade volcv",
+            config.version
+        ));
+    }
+    Ok(config)
+}
+
+#[cfg(unix)]
+fn readable_by_others_warning(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "config file {} holds a secret and is readable by others (mode {:o}); run: chmod 600 {}",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn readable_by_others_warning(_path: &Path) -> Option<String> {
+    None
+}
+
+/// Everything needed to talk to an endpoint.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub profile: String,
+    pub target: Target,
+    pub options: Options,
+}
+
+impl Loaded {
+    /// The active profile's name.
+    pub fn profile_name(&self, o: &Overrides) -> String {
+        o.profile
+            .clone()
+            .unwrap_or_else(|| self.config.profile.clone())
+    }
+
+    /// The active profile with env and flag overrides applied and credentials looked up.
+    pub fn resolve(&self, o: &Overrides) -> Result<Resolved, ConfigError> {
+        let name = self.profile_name(o);
+        let profile = match self.config.profiles.get(&name) {
+            Some(p) => p.clone(),
+            None if name == "default" => Profile::default(),
+            None => {
+                let known: Vec<&str> = self.config.profiles.keys().map(String::as_str).collect();
+                return Err(ConfigError::Invalid(format!(
+                    "no profile {name:?} in {}; known profiles: {}",
+                    self.paths.config_file.display(),
+                    if known.is_empty() {
+                        "(none)".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            }
+        };
+        let endpoint_text = o
+            .endpoint
+            .clone()
+            .or(profile.endpoint.clone())
+            .unwrap_or_else(|| client::DIRECT_ENDPOINT.to_owned());
+        let endpoint = Url::parse(&endpoint_text)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "endpoint {endpoint_text:?} is not an http(s) URL (e.g. {})",
+                    client::DIRECT_ENDPOINT
+                ))
+            })?;
+        let mode = o
+            .auth
+            .or(profile.auth)
+            .unwrap_or_else(|| AuthMode::default_for(&endpoint));
+        let auth = match mode {
+            AuthMode::None => Auth::None,
+            AuthMode::Bearer => {
+                let key = env_nonempty(ENV_API_KEY)
+                    .or(profile.api_key.clone())
+                    .ok_or_else(|| {
+                        ConfigError::Invalid(format!(
+                            "auth bearer needs an API key: set {ENV_API_KEY} or api_key in profile {name:?} (or use --auth none)"
+                        ))
+                    })?;
+                Auth::Bearer(Secret::new(key))
+            }
+            AuthMode::Volc => Auth::Volc {
+                creds: find_ak_sk(&profile)?,
+                region: profile
+                    .region
+                    .clone()
+                    .unwrap_or_else(|| client::DEFAULT_REGION.to_owned()),
+                service: profile
+                    .service
+                    .clone()
+                    .unwrap_or_else(|| client::DEFAULT_SERVICE.to_owned()),
+            },
+        };
+        let mut options = Options::default();
+        if let Some(t) = o.timeout.or(profile.timeout_secs) {
+            options.timeout = secs("timeout", t)?;
+        }
+        if let Some(t) = profile.connect_timeout_secs {
+            options.connect_timeout = secs("connect_timeout_secs", t)?;
+        }
+        if let Some(r) = profile.retries {
+            options.max_retries = r;
+        }
+        if let Some(mb) = profile.body_cap_mb {
+            options.body_cap =
+                usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+        }
+        Ok(Resolved {
+            profile: name,
+            target: Target {
+                endpoint,
+                action: profile
+                    .action
+                    .clone()
+                    .unwrap_or_else(|| client::DEFAULT_ACTION.to_owned()),
+                version: profile
+                    .api_version
+                    .clone()
+                    .unwrap_or_else(|| client::DEFAULT_VERSION.to_owned()),
+                auth,
+            },
+            options,
+        })
+    }
+
+    /// The schema's defaults with the config's `[defaults]` applied over them.
+    pub fn default_body(&self, schema: &Schema) -> Result<serde_json::Value, ConfigError> {
+        let mut body = schema.default_body();
+        let mut errors = Vec::new();
+        for (name, value) in &self.config.defaults {
+            let text = match value {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if let Err(e) = schema.apply_set(&mut body, &format!("{name}={text}")) {
+                errors.push(format!("[defaults] {name}: {e}"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(schema.normalize(&body))
+        } else {
+            Err(ConfigError::Invalid(format!(
+                "{}: {}",
+                self.paths.config_file.display(),
+                errors.join("; ")
+            )))
+        }
+    }
+}
+
+fn secs(name: &str, t: f64) -> Result<Duration, ConfigError> {
+    Duration::try_from_secs_f64(t)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            ConfigError::Invalid(format!("{name} {t} must be a positive number of seconds"))
+        })
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// AK/SK as the official SDKs look them up: env, then (volcv's addition) the profile, then
+/// `~/.volc/credentials` (INI, `[default]`), then `~/.volc/config` (JSON `{"ak","sk"}`).
+fn find_ak_sk(profile: &Profile) -> Result<AkSk, ConfigError> {
+    let make = |ak: String, sk: String| AkSk {
+        access_key: ak,
+        secret_key: Secret::new(sk),
+        session_token: None,
+    };
+    if let (Some(ak), Some(sk)) = (env_nonempty(ENV_ACCESS_KEY), env_nonempty(ENV_SECRET_KEY)) {
+        return Ok(make(ak, sk));
+    }
+    if let (Some(ak), Some(sk)) = (&profile.access_key, &profile.secret_key) {
+        return Ok(make(ak.clone(), sk.clone()));
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let cred_file = home.join(".volc/credentials");
+    if let Ok(text) = std::fs::read_to_string(&cred_file)
+        && let Some((ak, sk)) = parse_volc_credentials(&text)
+    {
+        return Ok(make(ak, sk));
+    }
+    let cfg_file = home.join(".volc/config");
+    if let Ok(text) = std::fs::read_to_string(&cfg_file)
+        && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+        && let (Some(ak), Some(sk)) = (v["ak"].as_str(), v["sk"].as_str())
+    {
+        return Ok(make(ak.to_owned(), sk.to_owned()));
+    }
+    Err(ConfigError::Invalid(format!(
+        "auth volc needs an access key and secret key: set {ENV_ACCESS_KEY} and {ENV_SECRET_KEY}, \
+         or write them to {} ([default] access_key_id, secret_access_key), \
+         or use --auth bearer / --auth none",
+        cred_file.display()
+    )))
+}
+
+/// `[default]` `access_key_id` / `secret_access_key` from an INI credentials file.
+fn parse_volc_credentials(text: &str) -> Option<(String, String)> {
+    let mut section = String::new();
+    let (mut ak, mut sk) = (None, None);
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
+            continue;
+        }
+        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = s.trim().to_owned();
+            continue;
+        }
+        if section != "default" {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            let v = v.trim().trim_matches('"').to_owned();
+            match k.trim() {
+                "access_key_id" => ak = Some(v),
+                "secret_access_key" => sk = Some(v),
+                _ => {}
+            }
+        }
+    }
+    Some((ak?, sk?))
+}
+
+/// The config as TOML with secrets replaced (for `volcv config show`).
+pub fn show_redacted(config: &Config) -> String {
+    let mut c = config.clone();
+    for p in c.profiles.values_mut() {
+        for s in [&mut p.api_key, &mut p.access_key, &mut p.secret_key] {
+            if s.is_some() {
+                *s = Some(REDACTED.to_owned());
+            }
+        }
+    }
+    toml::to_string_pretty(&c).unwrap_or_default()
+}
+
+/// The commented starting config written by `volcv config init`.
+pub const TEMPLATE: &str = r#"# volcv configuration. Every key is optional; flags and env variables override it.
+version = 1
+
+# The profile used when --profile is not given.
+profile = "default"
+
+[profiles.default]
+# The URL to POST to; Action and Version are added by volcv.
+# Direct Volcengine access (AK/SK signing):
+endpoint = "https://visual.volcengineapi.com/"
+# auth = "volc"            # volc | bearer | none; default: volc for visual.volcengineapi.com, else bearer
+# region = "cn-north-1"
+# service = "cv"
+# timeout_secs = 60        # one attempt, body included
+# connect_timeout_secs = 10
+# retries = 3              # for 50429 / 50430
+# body_cap_mb = 64
+# Credentials are best kept out of this file: VOLC_ACCESSKEY / VOLC_SECRETKEY, ~/.volc/credentials,
+# or VOLCV_API_KEY for bearer relays. If you put them here, keep the file private (chmod 600).
+
+# [profiles.relay]
+# endpoint = "https://relay.example.com/volcv/v1"
+# auth = "bearer"
+
+# [profiles.mock]
+# endpoint = "http://127.0.0.1:8787/"
+# auth = "none"
+
+[defaults]
+# Request field defaults, by dotted name (see `volcv schema`).
+# seed = 42
+# "logo_info.add_logo" = true
+
+[ui]
+theme = "default"          # default | light | high-contrast, or a file in the config dir's themes/
+image_protocol = "auto"    # auto | kitty | sixel | iterm2 | halfblocks | none
+"#;
+
+/// Writes the template to `path` (mode 0600), refusing to overwrite an existing file.
+pub fn init(path: &Path) -> Result<(), String> {
+    if path.exists() {
+        return Err(format!(
+            "{} already exists; volcv never overwrites a config file",
+            path.display()
+        ));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    write_private(path, TEMPLATE.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Creates a file readable only by its owner.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_parses_and_empty_text_is_default() {
+        let c = parse(TEMPLATE).expect("template");
+        assert_eq!(c.profile, "default");
+        assert!(c.profiles.contains_key("default"));
+        let e = parse("").expect("empty");
+        assert_eq!(e.version, CONFIG_VERSION);
+    }
+
+    #[test]
+    fn errors_name_line_and_key() {
+        let e = parse("version = 1\n[profiles.a]\nendpoitn = \"x\"\n").expect_err("typo");
+        assert!(e.starts_with("line 3, column 1:"), "{e}");
+        assert!(e.contains("endpoitn"), "{e}");
+        let e = parse("version = 9").expect_err("newer");
+        assert!(e.contains("newer than this volcv"), "{e}");
+    }
+
+    #[test]
+    fn debug_and_show_redact_secrets() {
+        let c = parse(
+            "[profiles.p]\napi_key = \"sk-abc\"\naccess_key = \"AKX\"\nsecret_key = \"SKX\"\n",
+        )
+        .expect("parse");
+        let dbg = format!("{c:?}");
+        let shown = show_redacted(&c);
+        for s in ["sk-abc", "AKX", "SKX"] {
+            assert!(!dbg.contains(s), "{dbg}");
+            assert!(!shown.contains(s), "{shown}");
+        }
+        assert!(shown.contains(REDACTED));
+    }
+
+    #[test]
+    fn volc_credentials_ini() {
+        let t = "[other]\naccess_key_id = no\n[default]\naccess_key_id = AK1\nsecret_access_key = \"SK1\"\n";
+        assert_eq!(
+            parse_volc_credentials(t),
+            Some(("AK1".to_owned(), "SK1".to_owned()))
+        );
+        assert_eq!(parse_volc_credentials("[default]\naccess_key_id=a\n"), None);
+    }
+
+    #[test]
+    fn defaults_section_applies_through_the_schema() {
+        let config =
+            parse("[defaults]\nseed = 42\n\"logo_info.add_logo\" = true\n").expect("parse");
+        let loaded = Loaded {
+            config,
+            paths: Paths::resolve(&Overrides::default()),
+            from_file: true,
+            warnings: vec![],
+        };
+        let schema = crate::api::schema::default_schema();
+        let body = loaded.default_body(schema).expect("defaults");
+        assert_eq!(body["seed"], 42);
+        assert_eq!(body["logo_info"]["add_logo"], true);
+        let bad = Loaded {
+            config: parse("[defaults]\nwidth = \"wide\"\n").expect("parse"),
+            ..loaded
+        };
+        let e = bad
+            .default_body(schema)
+            .expect_err("bad default")
+            .to_string();
+        assert!(
+            e.contains("[defaults] width: width must be a whole number"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! Image files: format sniffing, safe unique names, atomic saves and URL downloads. No
+//! terminal code here.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// An image format recognised by its magic bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Jpeg,
+    Png,
+    Webp,
+    Gif,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Jpeg => "jpg",
+            Format::Png => "png",
+            Format::Webp => "webp",
+            Format::Gif => "gif",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Jpeg => "JPEG",
+            Format::Png => "PNG",
+            Format::Webp => "WebP",
+            Format::Gif => "GIF",
+        }
+    }
+}
+
+/// The format of image bytes, from their magic number.
+pub fn sniff(bytes: &[u8]) -> Option<Format> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(Format::Jpeg)
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(Format::Png)
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some(Format::Webp)
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some(Format::Gif)
+    } else {
+        None
+    }
+}
+
+/// Width and height from the image header, without decoding the pixels.
+pub fn dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?
+        .into_dimensions()
+        .ok()
+}
+
+/// Keeps `[A-Za-z0-9_-]` of untrusted text (a request id) for use inside a file name.
+pub fn safe_component(s: &str, max: usize) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(max)
+        .collect()
+}
+
+/// Writes `bytes` into `dir` under `stem.ext`, or `stem-2.ext`, `stem-3.ext`... if taken. The
+/// data goes to a temporary file first and is linked into place only when complete, so no
+/// half-written image is ever visible under its final name and no existing file is replaced.
+pub fn save_unique(dir: &Path, stem: &str, ext: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{stem}.{}.{:08x}.part",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        for n in 1..10_000u32 {
+            let name = if n == 1 {
+                format!("{stem}.{ext}")
+            } else {
+                format!("{stem}-{n}.{ext}")
+            };
+            let path = dir.join(name);
+            match std::fs::hard_link(&tmp, &path) {
+                Ok(()) => return Ok(path),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::other(format!(
+            "no free file name for {stem}.{ext} in {}",
+            dir.display()
+        )))
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+/// Why a download failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error("only http and https URLs are downloaded, not {0:?}")]
+    Scheme(String),
+    #[error("invalid URL: {0}")]
+    Url(String),
+    #[error("HTTP {status}: {excerpt}")]
+    Status { status: u16, excerpt: String },
+    #[error("larger than the {0} byte cap")]
+    TooLarge(usize),
+    #[error("no complete answer within {0:?}")]
+    Timeout(Duration),
+    #[error("not an image (content does not start like JPEG, PNG, WebP or GIF)")]
+    NotImage,
+    #[error("{0}")]
+    Network(String),
+}
+
+/// Downloads an image URL with a size cap and a timeout covering the whole body, checking that
+/// the content is an image. Returns the bytes and their format.
+pub async fn download(
+    http: &reqwest::Client,
+    url: &str,
+    cap: usize,
+    timeout: Duration,
+) -> Result<(Vec<u8>, Format), DownloadError> {
+    let parsed = url::Url::parse(url).map_err(|e| DownloadError::Url(e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(DownloadError::Scheme(parsed.scheme().to_owned()));
+    }
+    let work = async {
+        let mut resp = http
+            .get(parsed)
+            .send()
+            .await
+            .map_err(|e| DownloadError::Network(e.without_url().to_string()))?;
+        let status = resp.status().as_u16();
+        if resp.content_length().is_some_and(|n| n > cap as u64) {
+            return Err(DownloadError::TooLarge(cap));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| DownloadError::Network(e.without_url().to_string()))?
+        {
+            if body.len() + chunk.len() > cap {
+                return Err(DownloadError::TooLarge(cap));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if !(200..300).contains(&status) {
+            let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+            return Err(DownloadError::Status {
+                status,
+                excerpt: crate::text::escape_terminal(&text, false),
+            });
+        }
+        let format = sniff(&body).ok_or(DownloadError::NotImage)?;
+        Ok((body, format))
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| DownloadError::Timeout(timeout))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_formats() {
+        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(Format::Jpeg));
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\nxxxx"), Some(Format::Png));
+        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some(Format::Webp));
+        assert_eq!(sniff(b"<html>"), None);
+    }
+
+    #[test]
+    fn safe_component_drops_path_tricks() {
+        assert_eq!(safe_component("../../etc/passwd", 20), "etcpasswd");
+        assert_eq!(
+            safe_component("2024110517020569520218533D2EA96060", 8),
+            "20241105"
+        );
+    }
+
+    #[test]
+    fn save_unique_never_overwrites_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = save_unique(dir.path(), "img", "jpg", b"one").expect("save a");
+        let b = save_unique(dir.path(), "img", "jpg", b"two").expect("save b");
+        assert_eq!(a.file_name().and_then(|n| n.to_str()), Some("img.jpg"));
+        assert_eq!(b.file_name().and_then(|n| n.to_str()), Some("img-2.jpg"));
+        assert_eq!(std::fs::read(&a).expect("read a"), b"one");
+        assert_eq!(std::fs::read(&b).expect("read b"), b"two");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
+}

@@ -1,0 +1,53 @@
+//! Making untrusted text (server messages, bodies, headers) safe to print on a terminal.
+
+/// Escapes everything that could drive a terminal or reorder text: C0 and C1 control
+/// characters (ESC, BEL, NUL, CSI...), DEL, and Unicode bidi overrides/isolates. `\n` and `\t`
+/// are kept when `keep_newlines` is set. Escapes look like `\x1b` and `\u{202e}`.
+pub fn escape_terminal(s: &str, keep_newlines: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' | '\t' if keep_newlines => out.push(c),
+            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' => {
+                out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f || (0x80..0xa0).contains(&(c as u32)) => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Shortens text to at most `max` characters, marking the cut.
+pub fn truncate_chars(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let cut: String = s.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_controls_and_bidi() {
+        let s = "ok\x1b[31mred\x07\0\u{202e}evil\u{9b}x\ny";
+        assert_eq!(
+            escape_terminal(s, true),
+            "ok\\x1b[31mred\\x07\\x00\\u{202e}evil\\x9bx\ny"
+        );
+        assert_eq!(escape_terminal("a\nb", false), "a\\x0ab");
+        assert_eq!(escape_terminal("生成 ok", false), "生成 ok");
+    }
+
+    #[test]
+    fn truncates_by_chars() {
+        assert_eq!(truncate_chars("abcdef", 4), "abc…");
+        assert_eq!(truncate_chars("生成生成", 10), "生成生成");
+    }
+}

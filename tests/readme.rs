@@ -1,0 +1,55 @@
+//! The README's generated blocks must equal what the code generates, so the docs cannot drift
+//! from the schema, the exit codes and (later) the key map and mock triggers.
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")
+}
+
+/// The text between `<!-- generated:NAME -->` and the next `<!-- /generated -->`.
+fn block(readme: &str, name: &str) -> String {
+    let start_marker = format!("<!-- generated:{name} -->\n");
+    let start = readme
+        .find(&start_marker)
+        .unwrap_or_else(|| panic!("README has no {start_marker:?} block"))
+        + start_marker.len();
+    let len = readme[start..]
+        .find("<!-- /generated -->")
+        .expect("block is closed");
+    readme[start..start + len].to_owned()
+}
+
+#[test]
+fn parameter_table_is_the_schema() {
+    let expected = volcv::api::schema::default_schema().markdown();
+    assert_eq!(
+        block(&readme(), "schema"),
+        expected,
+        "README parameter table is stale: paste `cargo run -- schema --markdown` into it"
+    );
+}
+
+#[test]
+fn exit_code_table_is_the_help_text() {
+    assert_eq!(
+        block(&readme(), "exit-codes"),
+        format!("```\n{}\n```\n", volcv::cli::EXIT_CODES_HELP)
+    );
+}
+
+#[test]
+fn every_env_variable_the_code_reads_is_documented() {
+    let r = readme();
+    for var in [
+        volcv::config::ENV_CONFIG,
+        volcv::config::ENV_DATA_DIR,
+        volcv::config::ENV_ENDPOINT,
+        volcv::config::ENV_API_KEY,
+        volcv::config::ENV_ACCESS_KEY,
+        volcv::config::ENV_SECRET_KEY,
+    ] {
+        assert!(
+            r.contains(&format!("`{var}`")),
+            "README does not mention {var}"
+        );
+    }
+}
