@@ -1,0 +1,136 @@
+//! The mock's options (no CLI types: `volcv mock` maps its flags onto [`MockConfig`]) and the
+//! help text shared by `volcv mock --help` and the README.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::api::secret::Secret;
+
+/// The address `volcv mock` listens on unless told otherwise.
+pub const DEFAULT_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8787);
+
+/// Largest request body the mock reads (32 MiB); larger bodies get business code 50213.
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// How the mock behaves. `Default` is an open (no auth), fault-free server on
+/// [`DEFAULT_ADDR`] that logs one line per request to stderr.
+#[derive(Debug, Clone)]
+pub struct MockConfig {
+    /// Where to listen; port 0 picks a free port (see [`super::MockServer::addr`]).
+    pub addr: SocketAddr,
+    /// When set, every API request must carry `Authorization: Bearer <key>`.
+    pub api_key: Option<Secret>,
+    /// When set, API requests may be signed with this access key / secret key pair
+    /// (HMAC-SHA256, region `cn-north-1`, service `cv`).
+    pub ak_sk: Option<(String, Secret)>,
+    /// Added before every API answer that gets past the gateway checks.
+    pub latency: Duration,
+    /// A uniformly random extra `0..=jitter` added to `latency`.
+    pub jitter: Duration,
+    /// Requests per second allowed (token bucket holding `max(qps, 1)` tokens); over it the
+    /// answer is 50429 (HTTP 429).
+    pub qps: Option<f64>,
+    /// Requests handled at once; one more is answered 50430 (HTTP 429).
+    pub concurrency: Option<usize>,
+    /// Probability (0..=1) that a request fails with `fail_code`.
+    pub fail_rate: f64,
+    /// The business code of random failures.
+    pub fail_code: i64,
+    /// How long returned image URLs work.
+    pub url_ttl: Duration,
+    /// How long an async task reports `in_queue`.
+    pub task_queue_time: Duration,
+    /// How long an async task then reports `generating` before `done`.
+    pub task_generate_time: Duration,
+    /// How long after submission an async task reports `expired`.
+    pub task_ttl: Duration,
+    /// No request log on stderr.
+    pub quiet: bool,
+    /// Base URL of the image URLs the mock returns (e.g. `http://myhost:8787` when clients
+    /// reach the mock through another name). Default: `http://` + the bound address, with an
+    /// unspecified bind address (`0.0.0.0`, `::`) replaced by loopback.
+    pub public_base: Option<String>,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        Self {
+            addr: DEFAULT_ADDR,
+            api_key: None,
+            ak_sk: None,
+            latency: Duration::ZERO,
+            jitter: Duration::ZERO,
+            qps: None,
+            concurrency: None,
+            fail_rate: 0.0,
+            fail_code: 50500,
+            url_ttl: Duration::from_secs(3600),
+            task_queue_time: Duration::from_secs(1),
+            task_generate_time: Duration::from_secs(3),
+            task_ttl: Duration::from_secs(12 * 3600),
+            quiet: false,
+            public_base: None,
+        }
+    }
+}
+
+/// What the mock does and how to make it misbehave: printed by `volcv mock --help` and copied
+/// into the README.
+pub const MOCK_HELP: &str = "\
+The mock speaks the CVProcess API offline: POST / (direct) and POST /volcv/v1 (gateway),
+with Action and Version in the query. It renders a deterministic synthetic JPEG for every
+valid request: the same seed and parameters give the same bytes; seed -1 draws one.
+
+Actions (Version 2022-08-31):
+  CVProcess               synchronous; the envelope of the user's sample, key for key
+  CVSync2AsyncSubmitTask  same body; return_url and logo_info are ignored, as the service
+                          does; answers data.task_id
+  CVSync2AsyncGetResult   {req_key, task_id, req_json}; req_json is a JSON-encoded string
+                          with return_url and logo_info; data.status is in_queue, then
+                          generating, then done (images as in CVProcess); not_found for an
+                          unknown (or evicted) task_id; expired after the task TTL
+Anything else answers the gateway error 100008 InvalidActionOrVersion (HTTP 404).
+
+Images: return_url true puts signed URLs in data.image_urls
+(GET /images/ID.jpg?x-expires=UNIX&x-signature=HEX); they expire after the URL TTL
+(then 403 AccessDenied \"Request has expired\", XML like an object store). return_url false or
+absent puts base64 JPEGs in data.binary_data_base64. The last 256 images (at most 256 MiB)
+are kept. use_sr doubles width and height. logo_info.add_logo draws the watermark.
+
+Authentication: with an API key, requests need `Authorization: Bearer KEY` (none: 100003
+MissingAuthenticationToken; wrong: 100009 InvalidAccessKey; HTTP 401). With an AK/SK pair,
+requests must be signed (HMAC-SHA256, cn-north-1, cv): 100010 SignatureDoesNotMatch,
+100009 unknown access key, 100006 X-Date more than 900 s off, 100005 malformed
+Authorization, 100003 none. With both, either works. With neither, anything goes.
+
+Validation (HTTP 400, data null): 50204 body not a JSON object or a field of the wrong type;
+50201 req_key or prompt missing; 50400 unknown req_key; 50206 no reference image; 50200 two
+reference images, a non-http(s) URL, or a number out of range (the message names the field);
+50207 a data: prefix, bad base64, or bytes that are not a decodable JPEG/PNG; 50205 a
+reference image over 4.7 MB decoded; 50215 a reference image with too many pixels; 50213 a
+body over 32 MiB.
+
+Limits and faults (options): latency + uniform jitter before each answer; qps (token bucket,
+50429, HTTP 429); concurrency (50430, HTTP 429); fail-rate P with fail-code C (random
+failures, default 50500). Gateway checks (route, auth, qps, concurrency) answer at once.
+
+Triggers: put these in the prompt to get a fault on demand (they are cut out of the prompt
+before generation; several may be combined; an unknown one answers 50200):
+  [mock:CODE]            answer that business code, e.g. [mock:50411] or [mock:50429];
+                         HTTP status from the code table (unknown codes: 505xx 500, else 400)
+  [mock:gateway=CODEN]   a ResponseMetadata error, e.g. [mock:gateway=100010]
+  [mock:html502]         an nginx-style HTML 502 Bad Gateway page
+  [mock:text500]         a plain-text 500
+  [mock:relay]           a relay's {\"error\":{\"message\":...,\"type\":\"upstream_error\"}}, HTTP 502
+  [mock:empty]           HTTP 200 with an empty body
+  [mock:nth=K:WHAT]      answer WHAT (any trigger above) for the first K requests with this
+                         exact prompt, then answer normally: [mock:nth=2:50429] succeeds on
+                         the third try
+  [mock:slow=DUR]        wait DUR (e.g. 1500ms, 5s; at most 10 minutes) before answering
+  [mock:trickle]         send the body one byte every 500 ms ([mock:trickle=20ms] sets the pace)
+  [mock:truncate]        cut the JSON body in half (Content-Length matches the cut body)
+  [mock:reset]           announce the full Content-Length, send half, then drop the connection
+Triggers act as soon as the body is a JSON object with a string prompt, before any other
+validation; they also work on CVSync2AsyncSubmitTask.
+";

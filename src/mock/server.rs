@@ -1,0 +1,256 @@
+//! The server's lifecycle (start, stats, shutdown, `volcv mock`), its shared state and its
+//! routes.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::routing::{any, get};
+use rand::Rng as _;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::config::MockConfig;
+use super::faults::{NthCounters, TokenBucket};
+use super::handler::{api, no_route};
+use super::images::image;
+use super::jobs::Task;
+use super::state::{ImageStore, MockStats, TaskStore};
+
+/// How long [`MockServer::shutdown`] waits for in-flight requests before cutting them off.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A running mock server. Dropping it stops the server in the background (it stops accepting
+/// connections and pending delays end at once); [`MockServer::shutdown`] also waits for that.
+#[derive(Debug)]
+pub struct MockServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+    join: Option<JoinHandle<()>>,
+}
+
+impl MockServer {
+    /// Binds `cfg.addr`, starts serving on the current tokio runtime, and returns once the
+    /// socket is listening. Fails on a bind error or an option out of range (`fail_rate`
+    /// outside 0..=1, `qps` not positive, `concurrency` 0).
+    pub async fn start(cfg: MockConfig) -> io::Result<MockServer> {
+        check_config(&cfg)?;
+        let listener = TcpListener::bind(cfg.addr).await?;
+        let addr = listener.local_addr()?;
+        let public_base = match &cfg.public_base {
+            Some(base) => base.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", reachable(addr)),
+        };
+        let cancel = CancellationToken::new();
+        let shared = Arc::new(Shared::new(cfg, public_base, cancel.clone()));
+        let app = router(shared.clone());
+        let stop = cancel.clone();
+        let quiet = shared.cfg.quiet;
+        let join = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(e) = served
+                && !quiet
+            {
+                eprintln!("mock: server error: {e}");
+            }
+        });
+        Ok(MockServer {
+            addr,
+            shared,
+            cancel,
+            join: Some(join),
+        })
+    }
+
+    /// The address the server is bound to (with the actual port when bound to port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL clients use, e.g. `http://127.0.0.1:8787/` (loopback when bound to an
+    /// unspecified address).
+    pub fn url(&self) -> String {
+        format!("http://{}/", reachable(self.addr))
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> MockStats {
+        lock(&self.shared.stats).clone()
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (pending delays are cut
+    /// short) for up to 5 seconds, then stops.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        if let Some(join) = self.join.take() {
+            let abort = join.abort_handle();
+            if tokio::time::timeout(SHUTDOWN_GRACE, join).await.is_err() {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Starts the mock for `volcv mock`: prints the base URL (e.g. `http://127.0.0.1:8787/`) as the
+/// first line of stdout, then serves until Ctrl-C or SIGTERM and shuts down gracefully.
+pub async fn run_until_ctrl_c(cfg: MockConfig) -> io::Result<()> {
+    use std::io::Write as _;
+    let quiet = cfg.quiet;
+    let server = MockServer::start(cfg).await?;
+    let url = server.url();
+    {
+        let mut out = io::stdout().lock();
+        writeln!(out, "{url}")?;
+        out.flush()?;
+    }
+    if !quiet {
+        eprintln!("mock: listening on {url} (Ctrl-C to stop)");
+    }
+    wait_for_stop_signal().await?;
+    if !quiet {
+        eprintln!("mock: stopping");
+    }
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_stop_signal() -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
+fn check_config(cfg: &MockConfig) -> io::Result<()> {
+    let invalid = |m: String| Err(io::Error::new(io::ErrorKind::InvalidInput, m));
+    if !(0.0..=1.0).contains(&cfg.fail_rate) {
+        return invalid(format!("fail rate {} is outside 0..1", cfg.fail_rate));
+    }
+    if let Some(q) = cfg.qps
+        && !(q.is_finite() && q > 0.0)
+    {
+        return invalid(format!("qps {q} must be a positive number"));
+    }
+    if cfg.concurrency == Some(0) {
+        return invalid("concurrency must be at least 1".to_owned());
+    }
+    Ok(())
+}
+
+/// The address to put in URLs: loopback instead of an unspecified bind address.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    let mut a = addr;
+    if a.ip().is_unspecified() {
+        a.set_ip(match a.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    a
+}
+
+/// Locks a mutex, ignoring poisoning (every critical section leaves its data consistent).
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub cfg: MockConfig,
+    pub public_base: String,
+    /// Key of the image URL signatures, fresh for every server.
+    pub url_key: [u8; 64],
+    pub images: Mutex<ImageStore>,
+    pub tasks: Mutex<TaskStore<Task>>,
+    pub stats: Mutex<MockStats>,
+    pub bucket: Option<Mutex<TokenBucket>>,
+    pub permits: Option<Arc<Semaphore>>,
+    pub nth: Mutex<NthCounters>,
+    pub cancel: CancellationToken,
+}
+
+impl Shared {
+    fn new(cfg: MockConfig, public_base: String, cancel: CancellationToken) -> Self {
+        let mut url_key = [0u8; 64];
+        rand::rng().fill(&mut url_key[..]);
+        Self {
+            bucket: cfg.qps.map(|q| Mutex::new(TokenBucket::new(q))),
+            permits: cfg.concurrency.map(|n| Arc::new(Semaphore::new(n))),
+            cfg,
+            public_base,
+            url_key,
+            images: Mutex::default(),
+            tasks: Mutex::default(),
+            stats: Mutex::default(),
+            nth: Mutex::default(),
+            cancel,
+        }
+    }
+
+    /// Sleeps, or returns early when the server shuts down.
+    pub async fn sleep(&self, d: Duration) {
+        if d.is_zero() {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(d) => {}
+            () = self.cancel.cancelled() => {}
+        }
+    }
+
+    pub fn log(&self, line: std::fmt::Arguments<'_>) {
+        if !self.cfg.quiet {
+            eprintln!("mock: {line}");
+        }
+    }
+}
+
+pub(super) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", any(api))
+        .route("/volcv/v1", any(api))
+        .route("/images/{file}", get(image))
+        .fallback(no_route)
+        .with_state(shared)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reachable_replaces_unspecified_addresses() {
+        let a: SocketAddr = "0.0.0.0:80".parse().expect("addr");
+        assert_eq!(reachable(a).to_string(), "127.0.0.1:80");
+        let a: SocketAddr = "[::]:80".parse().expect("addr");
+        assert_eq!(reachable(a).to_string(), "[::1]:80");
+    }
+}
