@@ -339,6 +339,12 @@ impl App {
         if is(ev, KeyCode::Enter) {
             return self.commit_edit();
         }
+        if let Some(Action::Send) = Key::from_event(ev).and_then(|k| self.keymap.action(k)) {
+            // Sending from an edit commits it first, so what is sent is what is shown.
+            let mut cmds = self.commit_edit();
+            cmds.extend(self.send());
+            return cmds;
+        }
         if matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
             // Single-line input: no newlines or tabs.
             return Vec::new();

@@ -145,8 +145,18 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// What a base64 string holds, from its first bytes: `(format, dimensions, decoded size)`.
-pub fn describe_base64(s: &str) -> Option<(&'static str, Option<(u32, u32)>, usize)> {
+/// What a base64 image string holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Base64Facts {
+    /// `jpeg`, `png`, or `base64` when the bytes are not a known image.
+    pub format: &'static str,
+    pub dims: Option<(u32, u32)>,
+    /// The decoded size in bytes.
+    pub bytes: usize,
+}
+
+/// What a base64 string holds, from its first bytes only (cheap for megabytes of base64).
+pub fn describe_base64(s: &str) -> Option<Base64Facts> {
     use base64::Engine as _;
     let t = s.trim();
     if t.len() < 8
@@ -164,7 +174,11 @@ pub fn describe_base64(s: &str) -> Option<(&'static str, Option<(u32, u32)>, usi
     let size = t.len() / 4 * 3 - padding.min(2);
     let format = crate::tui::form::sniff(&head);
     let dims = format.and_then(|_| dimensions(&head));
-    Some((format.map_or("base64", |f| if f == "JPEG" { "jpeg" } else { "png" }), dims, size))
+    Some(Base64Facts {
+        format: format.map_or("base64", |f| if f == "JPEG" { "jpeg" } else { "png" }),
+        dims,
+        bytes: size,
+    })
 }
 
 /// Width and height from an image header.
@@ -180,7 +194,11 @@ fn chip(s: &str) -> Option<String> {
     if s.len() < CHIP_MIN {
         return None;
     }
-    let (format, dims, size) = describe_base64(s)?;
+    let Base64Facts {
+        format,
+        dims,
+        bytes: size,
+    } = describe_base64(s)?;
     let dims = dims.map(|(w, h)| format!(" {w}x{h}")).unwrap_or_default();
     Some(format!(
         "<{format}{dims}, {}>",
@@ -197,8 +215,11 @@ mod tests {
         use base64::Engine as _;
         let img = image::RgbImage::new(w, h);
         let mut bytes = Vec::new();
-        img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-            .expect("encode");
+        img.write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .expect("encode");
         base64::engine::general_purpose::STANDARD.encode(bytes)
     }
 

@@ -548,7 +548,10 @@ mod tests {
     use serde_json::json;
 
     fn form() -> Form {
-        Form::new(schema::default_schema(), &schema::default_schema().default_body())
+        Form::new(
+            schema::default_schema(),
+            &schema::default_schema().default_body(),
+        )
     }
 
     #[test]
@@ -580,7 +583,12 @@ mod tests {
         assert_eq!(body["prompt"], json!("一只猫\nin the snow"));
         assert_eq!(body["image_urls"], json!(["https://example.com/a.jpg"]));
         // Normalized: req_key first, as in the sample.
-        assert_eq!(body.as_object().and_then(|o| o.keys().next()).map(String::as_str), Some("req_key"));
+        assert_eq!(
+            body.as_object()
+                .and_then(|o| o.keys().next())
+                .map(String::as_str),
+            Some("req_key")
+        );
     }
 
     #[test]

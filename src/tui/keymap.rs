@@ -41,12 +41,10 @@ pub enum Action {
 pub enum Scope {
     /// Everywhere.
     Global,
-    /// In the Parameters pane.
+    /// In the Parameters pane (nudge keys also switch Response tabs).
     Params,
     /// In panes with a list or text to move through.
     Lists,
-    /// In the Response pane.
-    Response,
 }
 
 impl Action {
@@ -110,34 +108,34 @@ impl Action {
         }
     }
 
-    /// One line saying what the action does.
+    /// A few words saying what the action does (the help overlay has two narrow columns).
     pub fn describe(self) -> &'static str {
         match self {
-            Action::Send => "validate and send the request",
-            Action::Cancel => "cancel the selected in-flight request (close overlays)",
-            Action::Quit => "quit (asks when requests are in flight)",
-            Action::NextPane => "focus the next pane",
-            Action::PrevPane => "focus the previous pane",
-            Action::FocusParams => "focus Parameters",
-            Action::FocusResponse => "focus Response",
-            Action::FocusHistory => "focus History",
-            Action::Down => "move down / scroll",
-            Action::Up => "move up / scroll",
+            Action::Send => "validate and send",
+            Action::Cancel => "cancel selected request",
+            Action::Quit => "quit (asks if busy)",
+            Action::NextPane => "next pane",
+            Action::PrevPane => "previous pane",
+            Action::FocusParams => "Parameters pane",
+            Action::FocusResponse => "Response pane",
+            Action::FocusHistory => "History pane",
+            Action::Down => "down / scroll",
+            Action::Up => "up / scroll",
             Action::PageDown => "page down",
             Action::PageUp => "page up",
-            Action::Top => "go to the top",
-            Action::Bottom => "go to the bottom",
-            Action::Edit => "edit the value (Enter again or Esc to finish)",
-            Action::Decrease => "nudge down / previous choice / previous tab",
-            Action::Increase => "nudge up / next choice / next tab",
+            Action::Top => "top",
+            Action::Bottom => "bottom",
+            Action::Edit => "edit value, reuse request",
+            Action::Decrease => "nudge down, prev tab",
+            Action::Increase => "nudge up, next tab",
             Action::DecreaseMore => "nudge down x10",
             Action::IncreaseMore => "nudge up x10",
-            Action::Toggle => "toggle a true/false value",
+            Action::Toggle => "toggle true/false",
             Action::RandomSeed => "random seed",
-            Action::ResetSeed => "seed back to -1 (random on the server)",
-            Action::ExternalEditor => "open the prompt (or the whole request) in $EDITOR",
-            Action::Copy => "copy the value, body or request (OSC 52)",
-            Action::Help => "show or hide this help",
+            Action::ResetSeed => "seed -1 (server picks)",
+            Action::ExternalEditor => "prompt/request in $EDITOR",
+            Action::Copy => "copy (OSC 52)",
+            Action::Help => "this help",
         }
     }
 
@@ -162,12 +160,13 @@ impl Action {
             | Action::Top
             | Action::Bottom => Scope::Lists,
             Action::Edit
+            | Action::Decrease
+            | Action::Increase
             | Action::DecreaseMore
             | Action::IncreaseMore
             | Action::Toggle
             | Action::RandomSeed
             | Action::ResetSeed => Scope::Params,
-            Action::Decrease | Action::Increase => Scope::Response,
         }
     }
 
@@ -433,7 +432,10 @@ impl KeyMap {
 
     /// The keys of an action.
     pub fn keys(&self, action: Action) -> &[Key] {
-        self.by_action.get(&action).map(Vec::as_slice).unwrap_or(&[])
+        self.by_action
+            .get(&action)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// The keys of an action as text, e.g. `F5/Ctrl-s`.
@@ -442,7 +444,10 @@ impl KeyMap {
         if keys.is_empty() {
             "(unbound)".to_owned()
         } else {
-            keys.iter().map(Key::to_string).collect::<Vec<_>>().join("/")
+            keys.iter()
+                .map(Key::to_string)
+                .collect::<Vec<_>>()
+                .join("/")
         }
     }
 
@@ -464,7 +469,12 @@ impl KeyMap {
                 .map(|k| format!("`{}`", k.to_string().replace('|', "\\|")))
                 .collect::<Vec<_>>()
                 .join(" ");
-            s.push_str(&format!("| `{}` | {} | {} |\n", a.name(), keys, a.describe()));
+            s.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                a.name(),
+                keys,
+                a.describe()
+            ));
         }
         s.push_str("| (fixed) | `Ctrl-c` | quit at once, even with requests in flight |\n");
         s
@@ -499,7 +509,10 @@ mod tests {
             Key::parse("G").expect("k"),
             ev(KeyCode::Char('G'), KeyModifiers::SHIFT)
         );
-        assert_eq!(Key::parse("shift-g").expect("k"), Key::parse("G").expect("k"));
+        assert_eq!(
+            Key::parse("shift-g").expect("k"),
+            Key::parse("G").expect("k")
+        );
         assert_eq!(
             Key::parse("shift-tab").expect("k"),
             ev(KeyCode::BackTab, KeyModifiers::SHIFT)

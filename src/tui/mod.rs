@@ -94,7 +94,11 @@ pub fn prepare(opts: &TuiOptions, log_path: &str, size: Rect) -> Prepared {
         if schema::get_path(&initial, "image_urls").is_none()
             && schema::get_path(&initial, "binary_data_base64").is_none()
         {
-            set_path(&mut initial, "image_urls", Value::from(vec![DEMO_REFERENCE]));
+            set_path(
+                &mut initial,
+                "image_urls",
+                Value::from(vec![DEMO_REFERENCE]),
+            );
         }
     }
     let info = Info {

@@ -154,7 +154,12 @@ fn render_params(app: &App, f: &mut Frame, a: &Areas) {
         + 1;
     let width = usize::from(list.width);
     let mut lines = Vec::new();
-    for line in form.lines.iter().skip(form.scroll).take(usize::from(list.height)) {
+    for line in form
+        .lines
+        .iter()
+        .skip(form.scroll)
+        .take(usize::from(list.height))
+    {
         match line {
             FormLine::Heading(g) => lines.push(Line::styled(g.title(), t.heading)),
             FormLine::Row(i) => lines.push(param_row(app, *i, label_w, width)),
@@ -167,7 +172,10 @@ fn render_params(app: &App, f: &mut Frame, a: &Areas) {
             Block::default()
                 .borders(Borders::ALL)
                 .border_style(t.focus)
-                .title(Span::styled(" prompt (Esc: done, Ctrl-e: $EDITOR) ", t.focus)),
+                .title(Span::styled(
+                    " prompt (Esc: done, Ctrl-e: $EDITOR) ",
+                    t.focus,
+                )),
         );
         ta.set_style(t.base);
         ta.set_cursor_line_style(Style::default());
@@ -193,7 +201,10 @@ fn render_params(app: &App, f: &mut Frame, a: &Areas) {
         foot.push(Line::styled(fit(field.help, width), t.dim));
     } else {
         foot.push(Line::styled(
-            fit("A local JPEG/PNG path (Tab completes) or an http(s) URL.", width),
+            fit(
+                "A local JPEG/PNG path (Tab completes) or an http(s) URL.",
+                width,
+            ),
             t.dim,
         ));
     }
@@ -239,10 +250,12 @@ fn param_row<'a>(app: &App, i: usize, label_w: usize, width: usize) -> Line<'a> 
     let warning = form.row_warning(i).is_some();
     let (allowed, hint) = match row.kind {
         RowKind::Field(fd) | RowKind::Fixed(fd) => {
-            let mut a = fd.allowed();
-            if matches!(fd.kind, crate::api::schema::Kind::Enum(_)) {
-                a = "cycle with h/l".to_owned();
-            }
+            let a = match fd.kind {
+                crate::api::schema::Kind::Enum(_) => "h/l cycles".to_owned(),
+                crate::api::schema::Kind::Bool => String::new(),
+                _ if fd.fixed => String::new(),
+                _ => fd.allowed(),
+            };
             (a, fd.recommended.map(|r| format!(" rec {r}")))
         }
         RowKind::Prompt(_) => ("Enter: edit".to_owned(), None),
@@ -261,11 +274,19 @@ fn param_row<'a>(app: &App, i: usize, label_w: usize, width: usize) -> Line<'a> 
     let room = width.saturating_sub(fixed);
     let tail = format!(
         "{}{}",
-        if allowed.is_empty() { String::new() } else { format!(" {allowed}") },
+        if allowed.is_empty() {
+            String::new()
+        } else {
+            format!(" {allowed}")
+        },
         hint.clone().unwrap_or_default()
     );
-    let show_tail = room > 24 && value.chars().count() + tail.chars().count() + 1 <= room;
-    let value_w = if show_tail { room - tail.chars().count() } else { room };
+    let show_tail = !tail.is_empty() && str_width(&value) + 2 + tail.chars().count() <= room;
+    let value_w = if show_tail {
+        room - tail.chars().count()
+    } else {
+        room
+    };
     let mark = if error || raw { "✘ " } else { "" };
     let value_text = fit(&format!("{mark}{value}"), value_w);
     let mut spans = vec![
@@ -315,9 +336,16 @@ fn render_response(app: &App, f: &mut Frame, area: Rect) {
         } => {
             let spin = SPINNER[app.spinner % SPINNER.len()];
             let secs = app.elapsed_since(*started);
-            let what = if *cancelling { "cancelling" } else { "in flight" };
+            let what = if *cancelling {
+                "cancelling"
+            } else {
+                "in flight"
+            };
             let lines = vec![
-                Line::styled(format!("{spin} request #{} {what}… {secs:.1}s", entry.id), t.busy),
+                Line::styled(
+                    format!("{spin} request #{} {what}… {secs:.1}s", entry.id),
+                    t.busy,
+                ),
                 Line::raw(""),
                 Line::styled(fit(&entry.prompt, usize::from(inner.width)), t.dim),
                 Line::raw(""),
@@ -356,22 +384,53 @@ fn render_response(app: &App, f: &mut Frame, area: Rect) {
     let s = app.response_scroll;
     let lines: Vec<Line> = match app.tab {
         Tab::Images => images_lines(app, view, usize::from(body.width)),
-        Tab::Body => view.body.lines.iter().skip(s).take(h).map(|l| doc_line(t, l)).collect(),
-        Tab::Request => view.request.lines.iter().skip(s).take(h).map(|l| doc_line(t, l)).collect(),
-        Tab::Headers => view.headers.lines.iter().skip(s).take(h).map(|l| doc_line(t, l)).collect(),
+        Tab::Body => view
+            .body
+            .lines
+            .iter()
+            .skip(s)
+            .take(h)
+            .map(|l| doc_line(t, l))
+            .collect(),
+        Tab::Request => view
+            .request
+            .lines
+            .iter()
+            .skip(s)
+            .take(h)
+            .map(|l| doc_line(t, l))
+            .collect(),
+        Tab::Headers => view
+            .headers
+            .lines
+            .iter()
+            .skip(s)
+            .take(h)
+            .map(|l| doc_line(t, l))
+            .collect(),
     };
     f.render_widget(Paragraph::new(lines), body);
 }
 
-fn images_lines<'a>(app: &App, view: &crate::tui::view::ResponseView, width: usize) -> Vec<Line<'a>> {
+fn images_lines<'a>(
+    app: &App,
+    view: &crate::tui::view::ResponseView,
+    width: usize,
+) -> Vec<Line<'a>> {
     let t = &app.theme;
     if view.images.is_empty() {
         return vec![Line::styled("(no images in this response)", t.dim)];
     }
     let mut out = Vec::new();
     for img in view.images.iter().skip(app.response_scroll) {
-        let dims = img.dims.map(|(w, h)| format!(" {w}x{h}")).unwrap_or_default();
-        let size = img.bytes.map(|b| format!(" {}", human_size(b))).unwrap_or_default();
+        let dims = img
+            .dims
+            .map(|(w, h)| format!(" {w}x{h}"))
+            .unwrap_or_default();
+        let size = img
+            .bytes
+            .map(|b| format!(" {}", human_size(b)))
+            .unwrap_or_default();
         let (state, style) = match &img.state {
             ImageState::Saving => ("saving…".to_owned(), t.busy),
             ImageState::Saved(p) => (format!("→ {}", p.display()), t.ok),
@@ -390,12 +449,19 @@ fn images_lines<'a>(app: &App, view: &crate::tui::view::ResponseView, width: usi
 fn render_history(app: &App, f: &mut Frame, area: Rect) {
     let t = &app.theme;
     let n = app.history.entries().len();
-    let extra = if n > 0 { format!(" ({n})") } else { String::new() };
+    let extra = if n > 0 {
+        format!(" ({n})")
+    } else {
+        String::new()
+    };
     let block = pane_block(app, Pane::History, 3, &extra);
     let inner = block.inner(area);
     f.render_widget(block, area);
     if n == 0 {
-        f.render_widget(Paragraph::new(Line::styled("Requests of this run appear here.", t.dim)), inner);
+        f.render_widget(
+            Paragraph::new(Line::styled("Requests of this run appear here.", t.dim)),
+            inner,
+        );
         return;
     }
     let width = usize::from(inner.width);
@@ -422,7 +488,9 @@ fn render_history(app: &App, f: &mut Frame, area: Rect) {
         };
         let head = format!("{} ", e.time);
         let key = format!(" {} ", e.req_key);
-        let room = width.saturating_sub(head.chars().count() + 1 + key.chars().count() + dur.chars().count() + 1);
+        let room = width.saturating_sub(
+            head.chars().count() + 1 + key.chars().count() + dur.chars().count() + 1,
+        );
         let prompt = fit(&e.prompt, room);
         let pad = room.saturating_sub(str_width(&prompt));
         let base = if i == app.history_selected && app.focus == Pane::History {
@@ -431,7 +499,14 @@ fn render_history(app: &App, f: &mut Frame, area: Rect) {
             t.base
         };
         lines.push(Line::from(vec![
-            Span::styled(head, if i == app.history_selected { base } else { t.dim }),
+            Span::styled(
+                head,
+                if i == app.history_selected {
+                    base
+                } else {
+                    t.dim
+                },
+            ),
             Span::styled(glyph, glyph_style),
             Span::styled(key, base),
             Span::styled(format!("{prompt}{}", " ".repeat(pad)), base),
@@ -448,7 +523,12 @@ fn render_status(app: &App, f: &mut Frame, area: Rect) {
         format!(" {} · {} ", app.info.profile, app.info.endpoint),
         t.status,
     )];
-    let inflight: Vec<_> = app.history.entries().iter().filter(|e| e.in_flight()).collect();
+    let inflight: Vec<_> = app
+        .history
+        .entries()
+        .iter()
+        .filter(|e| e.in_flight())
+        .collect();
     if !inflight.is_empty() {
         let oldest = inflight
             .iter()
@@ -506,7 +586,7 @@ fn hint_line(app: &App) -> Line<'static> {
         vec![
             ("Esc".into(), "done"),
             (k(Action::Send), "send"),
-            (k(Action::ExternalEditor), "$EDITOR"),
+            (first(app, Action::ExternalEditor), "editor"),
         ]
     } else if let Some(e) = &app.form.editing {
         let mut v = vec![("Enter".into(), "commit"), ("Esc".into(), "discard")];
@@ -519,25 +599,52 @@ fn hint_line(app: &App) -> Line<'static> {
         match app.focus {
             Pane::Params => {
                 v.push((k(Action::Edit), "edit"));
-                v.push((format!("{}/{}", first(app, Action::Decrease), first(app, Action::Increase)), "nudge"));
+                v.push((
+                    format!(
+                        "{}/{}",
+                        first(app, Action::Decrease),
+                        first(app, Action::Increase)
+                    ),
+                    "nudge",
+                ));
                 v.push((k(Action::Toggle), "toggle"));
-                v.push((format!("{}/{}", first(app, Action::RandomSeed), first(app, Action::ResetSeed)), "seed"));
-                v.push((k(Action::ExternalEditor), "$EDITOR"));
+                v.push((
+                    format!(
+                        "{}/{}",
+                        first(app, Action::RandomSeed),
+                        first(app, Action::ResetSeed)
+                    ),
+                    "seed",
+                ));
+                v.push((first(app, Action::ExternalEditor), "editor"));
             }
             Pane::Response => {
-                v.push((format!("{}/{}", first(app, Action::Decrease), first(app, Action::Increase)), "tab"));
-                v.push((format!("{}/{}", first(app, Action::Down), first(app, Action::Up)), "scroll"));
+                v.push((
+                    format!(
+                        "{}/{}",
+                        first(app, Action::Decrease),
+                        first(app, Action::Increase)
+                    ),
+                    "tab",
+                ));
+                v.push((
+                    format!("{}/{}", first(app, Action::Down), first(app, Action::Up)),
+                    "scroll",
+                ));
                 v.push((k(Action::Copy), "copy"));
             }
             Pane::History => {
-                v.push((format!("{}/{}", first(app, Action::Down), first(app, Action::Up)), "select"));
+                v.push((
+                    format!("{}/{}", first(app, Action::Down), first(app, Action::Up)),
+                    "select",
+                ));
                 v.push((k(Action::Edit), "reuse"));
                 v.push((first(app, Action::Cancel), "cancel"));
             }
         }
-        v.push((first(app, Action::NextPane), "pane"));
         v.push((first(app, Action::Help), "help"));
         v.push((first(app, Action::Quit), "quit"));
+        v.push((first(app, Action::NextPane), "pane"));
         v
     };
     let mut spans = Vec::new();
@@ -566,34 +673,60 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
-fn render_help(app: &App, f: &mut Frame, area: Rect) {
+fn help_column<'a>(
+    app: &App,
+    sections: &[(&'static str, Scope)],
+    rows: &[(String, &'static str, Scope)],
+    width: usize,
+) -> Vec<Line<'a>> {
     let t = &app.theme;
-    let rows = app.keymap.rows();
-    let key_w = rows.iter().map(|(k, _, _)| k.chars().count()).max().unwrap_or(8).min(22);
+    let key_w = rows
+        .iter()
+        .filter(|(_, _, s)| sections.iter().any(|(_, sc)| sc == s))
+        .map(|(k, _, _)| k.chars().count())
+        .max()
+        .unwrap_or(8)
+        .min(16);
+    let desc_w = width.saturating_sub(key_w + 3);
     let mut lines = Vec::new();
-    for (title, scope) in [
-        ("Everywhere", Scope::Global),
-        ("Moving", Scope::Lists),
-        ("Parameters", Scope::Params),
-        ("Response", Scope::Response),
-    ] {
-        lines.push(Line::styled(title, t.heading));
-        for (keys, what, s) in &rows {
-            if *s == scope {
+    for (title, scope) in sections {
+        lines.push(Line::styled(*title, t.heading));
+        for (keys, what, s) in rows {
+            if s == scope {
                 lines.push(Line::from(vec![
-                    Span::styled(format!("  {keys:<key_w$} "), t.key),
-                    Span::styled(*what, t.base),
+                    Span::styled(format!(" {:<key_w$} ", fit(keys, key_w)), t.key),
+                    Span::styled(fit(what, desc_w), t.base),
                 ]));
             }
         }
     }
-    lines.push(Line::from(vec![
-        Span::styled(format!("  {:<key_w$} ", "Ctrl-c"), t.key),
+    lines
+}
+
+fn render_help(app: &App, f: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let rows = app.keymap.rows();
+    let w = area.width.min(100);
+    let col = usize::from(w.saturating_sub(3) / 2);
+    let left = help_column(
+        app,
+        &[("Everywhere", Scope::Global), ("Moving", Scope::Lists)],
+        &rows,
+        col,
+    );
+    let mut right = help_column(app, &[("Parameters", Scope::Params)], &rows, col);
+    right.push(Line::from(vec![
+        Span::styled(" Ctrl-c ", t.key),
         Span::raw("quit at once"),
     ]));
-    lines.push(Line::styled(format!("log: {}", app.info.log_path), t.dim));
-    let h = (lines.len() as u16 + 2).min(area.height);
-    let r = centered(area, 78, h);
+    right.push(Line::raw(""));
+    right.push(Line::styled("Editing a value: Enter commits,", t.dim));
+    right.push(Line::styled("Esc discards; Tab completes paths.", t.dim));
+    right.push(Line::raw(""));
+    right.push(Line::styled("Log file:", t.dim));
+    right.push(Line::styled(fit(&app.info.log_path, col), t.dim));
+    let h = (left.len().max(right.len()) as u16 + 2).min(area.height);
+    let r = centered(area, w, h);
     f.render_widget(Clear, r);
     let block = Block::default()
         .borders(Borders::ALL)
@@ -601,7 +734,16 @@ fn render_help(app: &App, f: &mut Frame, area: Rect) {
         .border_style(t.focus)
         .title(Span::styled(" Keys (? or Esc closes) ", t.focus))
         .style(t.base);
-    f.render_widget(Paragraph::new(lines).block(block), r);
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let [l, _, rr] = Layout::horizontal([
+        Constraint::Length(col as u16),
+        Constraint::Length(1),
+        Constraint::Min(1),
+    ])
+    .areas(inner);
+    f.render_widget(Paragraph::new(left), l);
+    f.render_widget(Paragraph::new(right), rr);
 }
 
 fn render_confirm(app: &App, f: &mut Frame, area: Rect) {

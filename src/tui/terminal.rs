@@ -143,7 +143,10 @@ impl Host for Tty {
         // Waited for on the blocking pool: the UI is suspended, but the runtime (the worker,
         // the demo mock) keeps running.
         let status = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(prog).args(args).arg(file).status()
+            std::process::Command::new(prog)
+                .args(args)
+                .arg(file)
+                .status()
         })
         .await
         .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));

@@ -279,9 +279,26 @@ mod tests {
         let d = Theme::builtin_default();
         let mut probe = d.clone();
         for role in [
-            "base", "dim", "border", "focus", "selected", "heading", "error", "warning", "ok",
-            "busy", "hint", "status", "key", "tab_active", "json_key", "json_string",
-            "json_number", "json_bool", "json_null", "json_chip",
+            "base",
+            "dim",
+            "border",
+            "focus",
+            "selected",
+            "heading",
+            "error",
+            "warning",
+            "ok",
+            "busy",
+            "hint",
+            "status",
+            "key",
+            "tab_active",
+            "json_key",
+            "json_string",
+            "json_number",
+            "json_bool",
+            "json_null",
+            "json_chip",
         ] {
             let slot = probe.slot(role).expect("known role");
             assert_ne!(*slot, Style::default(), "default theme leaves {role} unset");

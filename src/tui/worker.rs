@@ -6,7 +6,7 @@ use crate::api::client::{Client, Exchange, TransportError};
 use crate::api::response::{Outcome, ResultImage};
 use crate::api::schema::MAX_IMAGE_BYTES;
 use crate::images;
-use crate::tui::doc::{Doc, DocLine, Tok, describe_base64};
+use crate::tui::doc::{Base64Facts, Doc, DocLine, Tok, describe_base64};
 use crate::tui::form::{LoadedImage, human_size};
 use crate::tui::msg::{Cmd, Msg};
 use crate::tui::view::{ImageItem, ImageState, ResponseView, Verdict, fmt_duration};
@@ -18,6 +18,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
+
+/// Facts of a string that is not base64 at all.
+const UNKNOWN: Base64Facts = Base64Facts {
+    format: "?",
+    dims: None,
+    bytes: 0,
+};
 
 /// Largest download of a result image.
 const DOWNLOAD_CAP: usize = 64 * 1024 * 1024;
@@ -134,8 +141,14 @@ async fn send(
     let stem_base = file_stem(&exchange);
     let timeout = client.options.timeout.max(Duration::from_secs(30));
     for (index, img) in s.images.iter().enumerate() {
-        let state = save_image(&client, img, &dir, &format!("{stem_base}-{}", index + 1), timeout)
-            .await;
+        let state = save_image(
+            &client,
+            img,
+            &dir,
+            &format!("{stem_base}-{}", index + 1),
+            timeout,
+        )
+        .await;
         let _ = tx.send(Msg::ImageSaved { id, index, state });
     }
 }
@@ -179,17 +192,17 @@ async fn save_image(
                 Err(e) => return ImageState::Failed(e.to_string()),
             }
         }
-        ResultImage::Url(u) => match images::download(client.http(), u, DOWNLOAD_CAP, timeout).await
-        {
-            Ok((bytes, _)) => bytes,
-            Err(e) => return ImageState::Failed(format!("download failed: {e}")),
-        },
+        ResultImage::Url(u) => {
+            match images::download(client.http(), u, DOWNLOAD_CAP, timeout).await {
+                Ok((bytes, _)) => bytes,
+                Err(e) => return ImageState::Failed(format!("download failed: {e}")),
+            }
+        }
     };
     let ext = images::sniff(&bytes).map_or("bin", images::Format::extension);
     let dir = dir.to_path_buf();
     let stem = stem.to_owned();
-    match tokio::task::spawn_blocking(move || images::save_unique(&dir, &stem, ext, &bytes)).await
-    {
+    match tokio::task::spawn_blocking(move || images::save_unique(&dir, &stem, ext, &bytes)).await {
         Ok(Ok(p)) => ImageState::Saved(p),
         Ok(Err(e)) => ImageState::Failed(format!("cannot save: {e}")),
         Err(e) => ImageState::Failed(e.to_string()),
@@ -219,8 +232,12 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
             } else {
                 Verdict::Transport
             };
-            let mut v =
-                ResponseView::transport(verdict, &e.to_string(), request, &fmt_duration(ex.duration));
+            let mut v = ResponseView::transport(
+                verdict,
+                &e.to_string(),
+                request,
+                &fmt_duration(ex.duration),
+            );
             v.summary.push(attempts_line(ex));
             return v;
         }
@@ -240,19 +257,18 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
             ]));
             summary[0][0].0 = Tok::Str;
             summary.push(label("message", &s.message));
-            let mut ids = Vec::new();
             if let Some(r) = &s.request_id {
-                ids.push(format!("request_id {r}"));
+                summary.push(label("request_id", r));
             }
             if let Some(r) = &s.data_request_id
                 && Some(r) != s.request_id.as_ref()
             {
-                ids.push(format!("data.request_id {r}"));
+                summary.push(label("data.request_id", r));
             }
-            if !ids.is_empty() {
-                summary.push(label("ids", &ids.join(" · ")));
-            }
-            summary.push(timing_line(ex, s.time_elapsed_raw.as_deref()));
+            summary.push(timing_line(
+                ex,
+                server_time(s.time_elapsed, s.time_elapsed_raw.as_deref()).as_deref(),
+            ));
             if let Some(r) = &s.rephraser_result {
                 summary.push(label("rephrased", r));
             }
@@ -274,7 +290,14 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
             if let Some(r) = &e.request_id {
                 summary.push(label("request_id", r));
             }
-            summary.push(timing_line(ex, e.time_elapsed_raw.as_deref()));
+            let parsed = e
+                .time_elapsed_raw
+                .as_deref()
+                .and_then(crate::api::response::parse_go_duration);
+            summary.push(timing_line(
+                ex,
+                server_time(parsed, e.time_elapsed_raw.as_deref()).as_deref(),
+            ));
         }
         Outcome::Gateway(e) => {
             verdict = Verdict::Gateway;
@@ -311,7 +334,10 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
             let ct = e.content_type.as_deref().unwrap_or("no content type");
             summary.push(line(&[
                 (Tok::Error, &format!("✘ not JSON: {}", e.reason)),
-                (Tok::Dim, &format!(" · HTTP {status} · {ct} · {}", human_size(e.len))),
+                (
+                    Tok::Dim,
+                    &format!(" · HTTP {status} · {ct} · {}", human_size(e.len)),
+                ),
             ]));
             for l in e.excerpt.lines().filter(|l| !l.trim().is_empty()).take(3) {
                 summary.push(vec![
@@ -361,7 +387,8 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
             let label = format!("result {}", i + 1);
             images.push(match img {
                 ResultImage::Base64(b) => {
-                    let (format, dims, bytes) = describe_base64(b).unwrap_or(("?", None, 0));
+                    let f = describe_base64(b).unwrap_or(UNKNOWN);
+                    let (format, dims, bytes) = (f.format, f.dims, f.bytes);
                     ImageItem {
                         label,
                         format: format.to_owned(),
@@ -394,13 +421,21 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
     }
 }
 
+/// The service's `time_elapsed`, shortened when it parses (`7.545501615s` -> `7.55s`).
+fn server_time(parsed: Option<Duration>, raw: Option<&str>) -> Option<String> {
+    parsed.map(fmt_duration).or_else(|| raw.map(str::to_owned))
+}
+
 fn timing_line(ex: &Exchange, server: Option<&str>) -> DocLine {
     let mut l = vec![(Tok::Dim, "time: ".to_owned())];
     if let Some(s) = server {
         l.push((Tok::Plain, format!("{} server", crate::tui::doc::escape(s))));
         l.push((Tok::Dim, " · ".to_owned()));
     }
-    l.push((Tok::Plain, format!("{} measured", fmt_duration(ex.duration))));
+    l.push((
+        Tok::Plain,
+        format!("{} measured", fmt_duration(ex.duration)),
+    ));
     l.push((Tok::Dim, " · ".to_owned()));
     let n = ex.attempts.len();
     l.push((
@@ -428,7 +463,8 @@ fn reference_item(request_body: &str) -> Option<ImageItem> {
             .map(str::to_owned)
     };
     if let Some(b) = first("binary_data_base64") {
-        let (format, dims, bytes) = describe_base64(&b).unwrap_or(("?", None, 0));
+        let f = describe_base64(&b).unwrap_or(UNKNOWN);
+        let (format, dims, bytes) = (f.format, f.dims, f.bytes);
         return Some(ImageItem {
             label: "reference".to_owned(),
             format: format.to_owned(),
@@ -477,19 +513,18 @@ fn expand_home(input: &str) -> PathBuf {
 /// at most 4.7 MB. Returns it base64-encoded.
 pub async fn load_reference(input: &str) -> Result<LoadedImage, String> {
     let path = expand_home(input.trim());
-    let meta = tokio::fs::metadata(&path).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("no such file: {}", path.display()),
-        _ => format!("cannot read {}: {e}", path.display()),
-    })?;
+    let meta = tokio::fs::metadata(&path)
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => format!("no such file: {}", path.display()),
+            _ => format!("cannot read {}: {e}", path.display()),
+        })?;
     if meta.is_dir() {
         return Err(format!("{} is a directory", path.display()));
     }
     let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
     if len > MAX_IMAGE_BYTES {
-        return Err(format!(
-            "too large: {} (at most 4.7 MB)",
-            human_size(len)
-        ));
+        return Err(format!("too large: {} (at most 4.7 MB)", human_size(len)));
     }
     let bytes = tokio::fs::read(&path)
         .await
@@ -543,10 +578,7 @@ pub async fn complete_path(input: &str) -> Vec<String> {
             continue;
         }
         let is_dir = entry.file_type().await.is_ok_and(|t| t.is_dir());
-        out.push(format!(
-            "{dir_text}{name}{}",
-            if is_dir { "/" } else { "" }
-        ));
+        out.push(format!("{dir_text}{name}{}", if is_dir { "/" } else { "" }));
     }
     out.sort();
     out.truncate(MAX_COMPLETIONS);
@@ -582,7 +614,9 @@ mod tests {
         let png = dir.path().join("ok.png");
         let img = image::RgbImage::new(20, 10);
         img.save(&png).expect("save");
-        let ok = load_reference(&png.display().to_string()).await.expect("ok");
+        let ok = load_reference(&png.display().to_string())
+            .await
+            .expect("ok");
         assert_eq!((ok.format, ok.dims), ("PNG", Some((20, 10))));
     }
 
