@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use image::{ImageFormat, RgbImage};
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 use volcv::api::auth::{self, AkSk, SignParams};
+use volcv::api::client::{Auth, Client, Options, Target};
 use volcv::api::response::{Outcome, ResultImage, Success, parse_response};
 use volcv::api::secret::Secret;
 use volcv::mock::{MockConfig, MockServer};
@@ -598,26 +600,17 @@ async fn signed_requests_are_verified() {
     let r = send_signed(&server, &good, &now, &body, tampered).await;
     assert_eq!(r.code(), (Some(100010), 401), "{}", r.outcome.summary());
 
-    let r = send_signed(
-        &server,
-        &AkSk::new("AKMOCK", "SKWRONG"),
-        &now,
-        &body,
-        body.clone(),
-    )
-    .await;
-    assert_eq!(r.code(), (Some(100010), 401));
-    assert!(r.message().contains("canonical request"), "{}", r.message());
-
-    let r = send_signed(
-        &server,
-        &AkSk::new("AKOTHER", "SKMOCK"),
-        &now,
-        &body,
-        body.clone(),
-    )
-    .await;
-    assert_eq!(r.code(), (Some(100009), 401));
+    // A wrong secret key and an unknown access key.
+    for (creds, code) in [
+        (AkSk::new("AKMOCK", "SKWRONG"), 100010),
+        (AkSk::new("AKOTHER", "SKMOCK"), 100009),
+    ] {
+        let r = send_signed(&server, &creds, &now, &body, body.clone()).await;
+        assert_eq!(r.code(), (Some(code), 401));
+        if code == 100010 {
+            assert!(r.message().contains("canonical request"), "{}", r.message());
+        }
+    }
 
     let stale = auth::format_x_date(time::OffsetDateTime::now_utc() - time::Duration::minutes(20));
     let r = send_signed(&server, &good, &stale, &body, body.clone()).await;
@@ -653,12 +646,7 @@ async fn url_results_download_then_expire() {
         ..config()
     })
     .await;
-    let r = post(
-        &server,
-        PROCESS,
-        &with(small_body("a cat"), "return_url", json!(true)),
-    )
-    .await;
+    let r = post(&server, PROCESS, &url_body("a cat")).await;
     assert_eq!(r.json()["data"]["binary_data_base64"], json!([]));
     let url = only_url(r.success());
     assert!(
@@ -816,58 +804,50 @@ async fn unknown_actions_and_paths_are_gateway_errors() {
     assert_eq!(r.code(), (Some(100008), 404));
 }
 
-fn prompt_body(prompt: &str) -> Value {
-    with(
-        with(small_body(prompt), "return_url", json!(true)),
-        "seed",
-        json!(7),
-    )
+/// [`small_body`] asking for a URL result.
+fn url_body(prompt: &str) -> Value {
+    with(small_body(prompt), "return_url", json!(true))
 }
 
 #[tokio::test]
 async fn fault_triggers_answer_what_they_name() {
     let server = start(config()).await;
 
-    let r = post(&server, PROCESS, &prompt_body("a cat [mock:html502]")).await;
+    let r = post(&server, PROCESS, &url_body("a cat [mock:html502]")).await;
     assert_eq!(r.status, 502);
     assert_eq!(r.content_type.as_deref(), Some("text/html"));
     assert!(matches!(&r.outcome, Outcome::NonJson(n) if n.excerpt.contains("502 Bad Gateway")));
 
-    let r = post(&server, PROCESS, &prompt_body("[mock:text500] a cat")).await;
+    let r = post(&server, PROCESS, &url_body("[mock:text500] a cat")).await;
     assert_eq!(r.status, 500);
     assert!(matches!(r.outcome, Outcome::NonJson(_)));
 
-    let r = post(&server, PROCESS, &prompt_body("a cat [mock:empty]")).await;
+    let r = post(&server, PROCESS, &url_body("a cat [mock:empty]")).await;
     assert_eq!((r.status, r.body.len()), (200, 0));
     assert!(matches!(&r.outcome, Outcome::NonJson(n) if n.reason == "empty body"));
 
-    let r = post(&server, PROCESS, &prompt_body("a cat [mock:50411]")).await;
+    let r = post(&server, PROCESS, &url_body("a cat [mock:50411]")).await;
     assert_eq!(r.code(), (Some(50411), 400));
-    let r = post(&server, PROCESS, &prompt_body("a cat [mock:50501]")).await;
+    let r = post(&server, PROCESS, &url_body("a cat [mock:50501]")).await;
     assert_eq!(r.code(), (Some(50501), 500));
-    let r = post(&server, PROCESS, &prompt_body("a cat [mock:50429]")).await;
+    let r = post(&server, PROCESS, &url_body("a cat [mock:50429]")).await;
     assert_eq!(r.code(), (Some(50429), 429));
-    let r = post(&server, PROCESS, &prompt_body("a cat [mock:59999]")).await;
+    let r = post(&server, PROCESS, &url_body("a cat [mock:59999]")).await;
     assert_eq!(r.code(), (Some(59999), 400));
 
-    let r = post(
-        &server,
-        PROCESS,
-        &prompt_body("a cat [mock:gateway=100010]"),
-    )
-    .await;
+    let r = post(&server, PROCESS, &url_body("a cat [mock:gateway=100010]")).await;
     assert_eq!(r.code(), (Some(100010), 401));
     match &r.outcome {
         Outcome::Gateway(g) => assert_eq!(g.code, "SignatureDoesNotMatch"),
         other => panic!("{other:?}"),
     }
 
-    let r = post(&server, PROCESS, &prompt_body("a cat [mock:relay]")).await;
+    let r = post(&server, PROCESS, &url_body("a cat [mock:relay]")).await;
     assert_eq!(r.status, 502);
     assert_eq!(r.json()["error"]["type"], "upstream_error");
     assert!(matches!(&r.outcome, Outcome::Relay(e) if e.message.contains("502")));
 
-    let r = post(&server, PROCESS, &prompt_body("a cat [mock:truncate]")).await;
+    let r = post(&server, PROCESS, &url_body("a cat [mock:truncate]")).await;
     assert_eq!(r.status, 200);
     assert!(serde_json::from_slice::<Value>(&r.body).is_err());
     assert!(
@@ -887,7 +867,7 @@ async fn reset_drops_the_connection_mid_body() {
     let server = start(config()).await;
     let resp = client()
         .post(api_url(&server, PROCESS))
-        .body(to_vec(&prompt_body("a cat [mock:reset]")))
+        .body(to_vec(&url_body("a cat [mock:reset]")))
         .send()
         .await
         .expect("headers arrive");
@@ -896,14 +876,14 @@ async fn reset_drops_the_connection_mid_body() {
     assert!(declared > 100);
     assert!(resp.bytes().await.is_err(), "the body must fail");
     // The server is fine afterwards.
-    let r = post(&server, PROCESS, &prompt_body("a cat")).await;
+    let r = post(&server, PROCESS, &url_body("a cat")).await;
     assert!(r.outcome.is_success());
 }
 
 #[tokio::test]
 async fn slow_and_trickle_delay_the_answer() {
     let server = start(config()).await;
-    let r = post(&server, PROCESS, &prompt_body("a cat [mock:slow=300ms]")).await;
+    let r = post(&server, PROCESS, &url_body("a cat [mock:slow=300ms]")).await;
     assert!(r.outcome.is_success());
     assert!(r.elapsed >= Duration::from_millis(300), "{:?}", r.elapsed);
     let elapsed = r.success().time_elapsed.expect("time_elapsed");
@@ -912,7 +892,7 @@ async fn slow_and_trickle_delay_the_answer() {
     let r = post(
         &server,
         PROCESS,
-        &prompt_body("a cat [mock:trickle=2ms][mock:50412]"),
+        &url_body("a cat [mock:trickle=2ms][mock:50412]"),
     )
     .await;
     assert_eq!(r.code(), (Some(50412), 400));
@@ -924,7 +904,7 @@ async fn slow_and_trickle_delay_the_answer() {
 #[tokio::test]
 async fn nth_fails_k_times_then_succeeds() {
     let server = start(config()).await;
-    let body = prompt_body("a cat [mock:nth=2:50429]");
+    let body = url_body("a cat [mock:nth=2:50429]");
     for _ in 0..2 {
         let r = post(&server, PROCESS, &body).await;
         assert_eq!(r.code(), (Some(50429), 429));
@@ -935,7 +915,7 @@ async fn nth_fails_k_times_then_succeeds() {
     let rephrased = r.success().rephraser_result.clone().expect("rephrased");
     assert!(!rephrased.contains("[mock"), "{rephrased}");
     // Another prompt has its own counter.
-    let r = post(&server, PROCESS, &prompt_body("a dog [mock:nth=1:html502]")).await;
+    let r = post(&server, PROCESS, &url_body("a dog [mock:nth=1:html502]")).await;
     assert_eq!(r.status, 502);
     let stats = server.stats();
     assert_eq!(stats.count(50429), 2);
@@ -969,7 +949,7 @@ async fn concurrency_limit_refuses_the_second_of_two_slow_requests() {
         ..config()
     })
     .await;
-    let body = prompt_body("a cat [mock:slow=500ms]");
+    let body = url_body("a cat [mock:slow=500ms]");
     let (a, b) = tokio::join!(post(&server, PROCESS, &body), post(&server, PROCESS, &body));
     let mut codes = [a.code(), b.code()];
     codes.sort();
@@ -1016,12 +996,7 @@ async fn shutdown_stops_the_server_and_public_base_shapes_urls() {
         ..config()
     })
     .await;
-    let r = post(
-        &server,
-        PROCESS,
-        &with(small_body("a cat"), "return_url", json!(true)),
-    )
-    .await;
+    let r = post(&server, PROCESS, &url_body("a cat")).await;
     let url = only_url(r.success());
     assert!(url.starts_with("http://mock.example:9000/images/"), "{url}");
     let addr = server.addr();
@@ -1029,4 +1004,48 @@ async fn shutdown_stops_the_server_and_public_base_shapes_urls() {
     server.shutdown().await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+fn volcv_client(server: &MockServer, path: &str, auth: Auth) -> Client {
+    let target = Target {
+        endpoint: url::Url::parse(&format!("{}{path}?extra=a+b", server.url())).expect("url"),
+        action: PROCESS.to_owned(),
+        version: "2022-08-31".to_owned(),
+        auth,
+    };
+    let options = Options {
+        backoff: Duration::from_millis(10),
+        ..Options::default()
+    };
+    Client::new(target, options).expect("client builds")
+}
+
+#[tokio::test]
+async fn volcvs_own_client_signs_bearers_and_retries_against_the_mock() {
+    let server = start(MockConfig {
+        api_key: Some(Secret::new("sk-mock")),
+        ak_sk: Some(("AKMOCK".to_owned(), Secret::new("SKMOCK"))),
+        ..config()
+    })
+    .await;
+    let cancel = CancellationToken::new();
+    let volc = Auth::Volc {
+        creds: AkSk::new("AKMOCK", "SKMOCK"),
+        region: "cn-north-1".to_owned(),
+        service: "cv".to_owned(),
+    };
+    let signed = volcv_client(&server, "", volc)
+        .send(&small_body("a cat"), &cancel)
+        .await;
+    let outcome = signed.outcome().expect("an answer");
+    assert!(outcome.is_success(), "{}", outcome.summary());
+
+    let bearer = volcv_client(&server, "volcv/v1", Auth::Bearer(Secret::new("sk-mock")));
+    let retried = bearer
+        .send(&small_body("a cat [mock:nth=2:50429]"), &cancel)
+        .await;
+    let outcome = retried.outcome().expect("an answer");
+    assert!(outcome.is_success(), "{}", outcome.summary());
+    assert_eq!(retried.attempts.len(), 3, "{:?}", retried.attempts);
+    assert_eq!(server.stats().count(50429), 2);
 }

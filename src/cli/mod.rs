@@ -22,6 +22,7 @@ macro_rules! out {
     }};
 }
 
+mod mock;
 mod send;
 
 use crate::api::client::AuthMode;
@@ -68,6 +69,10 @@ pub struct Cli {
     /// The config profile to use [default: the config's `profile`, else "default"]
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
+    /// Use the embedded demo backend: the mock server, started in-process on 127.0.0.1 with
+    /// 1-2 s of latency, no key and no network needed.
+    #[arg(long, global = true)]
+    pub demo: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -76,6 +81,8 @@ pub struct Cli {
 pub enum Command {
     /// Send one request and save the result images (headless, for scripts and SSH one-liners).
     Send(send::SendArgs),
+    /// Run the embedded mock CVProcess server (for offline tests of your own code).
+    Mock(mock::MockArgs),
     /// Print the parameter schema of a model.
     Schema(SchemaArgs),
     /// Show or create the config file.
@@ -105,6 +112,19 @@ pub enum ConfigCmd {
     Init,
 }
 
+/// Starts the embedded demo backend: the mock on a free loopback port with the latency of a
+/// real generation scaled down (1-2 s), so progress is visible.
+pub async fn start_demo() -> std::io::Result<crate::mock::MockServer> {
+    crate::mock::MockServer::start(crate::mock::MockConfig {
+        addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        latency: std::time::Duration::from_secs(1),
+        jitter: std::time::Duration::from_secs(1),
+        quiet: true,
+        ..Default::default()
+    })
+    .await
+}
+
 impl Cli {
     fn overrides(&self) -> Overrides {
         Overrides {
@@ -123,6 +143,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match &cli.command {
         Some(Command::Send(args)) => send::run(&cli, args),
+        Some(Command::Mock(args)) => mock::run(args),
         Some(Command::Schema(args)) => run_schema(args),
         Some(Command::Config(cmd)) => run_config(&cli, cmd),
         None => {

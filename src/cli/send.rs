@@ -48,6 +48,35 @@ const DOWNLOAD_CAP: usize = 64 * 1024 * 1024;
 pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
     let mut o = cli.overrides();
     o.timeout = args.timeout;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(args, EXIT_NO_ANSWER, "transport_error", &e.to_string(), &[]),
+    };
+    // The demo backend lives as long as this function: it is dropped (and stops) at return.
+    let _demo = if cli.demo {
+        match runtime.block_on(super::start_demo()) {
+            Ok(server) => {
+                o.endpoint = Some(server.url());
+                o.auth = Some(crate::api::client::AuthMode::None);
+                Some(server)
+            }
+            Err(e) => {
+                return fail(
+                    args,
+                    EXIT_NO_ANSWER,
+                    "transport_error",
+                    &format!("cannot start the demo backend: {e}"),
+                    &[],
+                );
+            }
+        }
+    } else {
+        None
+    };
     let loaded = match config::load(&o) {
         Ok(l) => l,
         Err(e) => return fail(args, EXIT_INVALID, "invalid_input", &e.to_string(), &[]),
@@ -120,14 +149,6 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
         out!("{}", client.prepare(&action, bytes).to_http_text());
         return EXIT_OK;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => return fail(args, EXIT_NO_ANSWER, "transport_error", &e.to_string(), &[]),
-    };
     let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
     runtime.block_on(async {
         let cancel = CancellationToken::new();
@@ -283,7 +304,11 @@ async fn save_images(
     let rid = exchange
         .outcome()
         .and_then(Outcome::request_id)
-        .map(|r| images::safe_component(r, 12))
+        .map(|r| {
+            // Request ids start with a timestamp (already in the name): keep the random tail.
+            let safe = images::safe_component(r, 64);
+            safe[safe.len().saturating_sub(8)..].to_owned()
+        })
         .unwrap_or_default();
     let timeout = client.options.timeout.max(Duration::from_secs(30));
     for (i, img) in list.iter().enumerate() {

@@ -45,7 +45,7 @@ pub struct MockConfig {
     pub task_generate_time: Duration,
     /// How long after submission an async task reports `expired`.
     pub task_ttl: Duration,
-    /// No request log on stderr.
+    /// No request log on stderr (set it when the mock runs inside the TUI).
     pub quiet: bool,
     /// Base URL of the image URLs the mock returns (e.g. `http://myhost:8787` when clients
     /// reach the mock through another name). Default: `http://` + the bound address, with an
@@ -80,7 +80,8 @@ impl Default for MockConfig {
 pub const MOCK_HELP: &str = "\
 The mock speaks the CVProcess API offline: POST / (direct) and POST /volcv/v1 (gateway),
 with Action and Version in the query. It renders a deterministic synthetic JPEG for every
-valid request: the same seed and parameters give the same bytes; seed -1 draws one.
+valid request: the same seed and parameters give the same bytes; seed -1 draws one. A
+reference given in image_urls is never fetched: a stand-in derived from the URL is used.
 
 Actions (Version 2022-08-31):
   CVProcess               synchronous; the envelope of the user's sample, key for key
@@ -89,7 +90,9 @@ Actions (Version 2022-08-31):
   CVSync2AsyncGetResult   {req_key, task_id, req_json}; req_json is a JSON-encoded string
                           with return_url and logo_info; data.status is in_queue, then
                           generating, then done (images as in CVProcess); not_found for an
-                          unknown (or evicted) task_id; expired after the task TTL
+                          unknown (or evicted) task_id; expired after the task TTL.
+                          Defaults: 1 s in_queue, 3 s generating, expired after 12 h;
+                          the last 1024 tasks (at most 256 MiB of references) are kept
 Anything else answers the gateway error 100008 InvalidActionOrVersion (HTTP 404).
 
 Images: return_url true puts signed URLs in data.image_urls
@@ -102,14 +105,15 @@ Authentication: with an API key, requests need `Authorization: Bearer KEY` (none
 MissingAuthenticationToken; wrong: 100009 InvalidAccessKey; HTTP 401). With an AK/SK pair,
 requests must be signed (HMAC-SHA256, cn-north-1, cv): 100010 SignatureDoesNotMatch,
 100009 unknown access key, 100006 X-Date more than 900 s off, 100005 malformed
-Authorization, 100003 none. With both, either works. With neither, anything goes.
+Authorization, 100004 a signed header missing, 100003 none (HTTP 401 or 400). With both,
+either works. With neither, anything goes. The Host header is verified as received.
 
 Validation (HTTP 400, data null): 50204 body not a JSON object or a field of the wrong type;
 50201 req_key or prompt missing; 50400 unknown req_key; 50206 no reference image; 50200 two
 reference images, a non-http(s) URL, or a number out of range (the message names the field);
 50207 a data: prefix, bad base64, or bytes that are not a decodable JPEG/PNG; 50205 a
-reference image over 4.7 MB decoded; 50215 a reference image with too many pixels; 50213 a
-body over 32 MiB.
+reference image over 4.7 MB decoded; 50215 a reference image over 4096 px a side or
+20000000 px in all; 50213 a body over 32 MiB. Unknown fields are ignored.
 
 Limits and faults (options): latency + uniform jitter before each answer; qps (token bucket,
 50429, HTTP 429); concurrency (50430, HTTP 429); fail-rate P with fail-code C (random
@@ -134,3 +138,40 @@ before generation; several may be combined; an unknown one answers 50200):
 Triggers act as soon as the body is a JSON object with a string prompt, before any other
 validation; they also work on CVSync2AsyncSubmitTask.
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::schema::MAX_IMAGE_BYTES;
+    use crate::mock::render::{MAX_REFERENCE_PIXELS, MAX_REFERENCE_SIDE};
+    use crate::mock::{MAX_STORED_IMAGE_BYTES, MAX_STORED_IMAGES, MAX_TASK_BYTES, MAX_TASKS};
+
+    /// The numbers in the help text are the ones the code uses.
+    #[test]
+    fn help_states_the_real_limits() {
+        let d = MockConfig::default();
+        let mib = |n: usize| format!("{} MiB", n / (1024 * 1024));
+        for needle in [
+            format!("body over {}", mib(MAX_BODY_BYTES)),
+            format!(
+                "last {MAX_STORED_IMAGES} images (at most {})",
+                mib(MAX_STORED_IMAGE_BYTES)
+            ),
+            format!(
+                "last {MAX_TASKS} tasks (at most {} of references)",
+                mib(MAX_TASK_BYTES)
+            ),
+            format!("over {MAX_REFERENCE_SIDE} px a side or\n{MAX_REFERENCE_PIXELS} px"),
+            format!("over {:.1} MB decoded", MAX_IMAGE_BYTES as f64 / 1e6),
+            format!("{} s in_queue", d.task_queue_time.as_secs()),
+            format!("{} s generating", d.task_generate_time.as_secs()),
+            format!("expired after {} h", d.task_ttl.as_secs() / 3600),
+            format!("default {}", d.fail_code),
+        ] {
+            assert!(MOCK_HELP.contains(&needle), "MOCK_HELP lacks {needle:?}");
+        }
+        assert_eq!(d.addr.to_string(), "127.0.0.1:8787");
+        assert_eq!(d.url_ttl.as_secs(), 3600);
+        assert!(MOCK_HELP.lines().all(|l| l.chars().count() <= 100));
+    }
+}

@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use futures::StreamExt as _;
-use percent_encoding::percent_decode_str;
 use rand::Rng as _;
 use serde_json::{Map, Value, json};
 use tokio::sync::OwnedSemaphorePermit;
@@ -155,9 +154,12 @@ struct Call {
     action: String,
     version: String,
     req_key: Option<String>,
+    /// The path of a request outside the API's routes (logged instead of the action).
+    unknown_path: Option<String>,
     delivery: Delivery,
 }
 
+/// `POST /` and `POST /volcv/v1`: the API.
 pub(super) async fn api(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -166,22 +168,7 @@ pub(super) async fn api(
     body: Body,
 ) -> Response {
     let query = query_pairs(uri.query());
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let mut call = Call {
-        shared,
-        start: Instant::now(),
-        request_id: top_request_id(),
-        action: param("Action"),
-        version: param("Version"),
-        req_key: None,
-        delivery: Delivery::default(),
-    };
+    let mut call = Call::new(shared, &query, None);
     let answer = match call.run(&method, &uri, &query, &headers, body).await {
         Ok(a) | Err(a) => a,
     };
@@ -189,6 +176,28 @@ pub(super) async fn api(
 }
 
 impl Call {
+    /// A call with the query's Action and Version; `unknown_path` for requests outside the
+    /// API's routes.
+    fn new(shared: Arc<Shared>, query: &[(String, String)], unknown_path: Option<String>) -> Self {
+        let param = |name: &str| {
+            query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        Self {
+            shared,
+            start: Instant::now(),
+            request_id: top_request_id(),
+            action: param("Action"),
+            version: param("Version"),
+            req_key: None,
+            unknown_path,
+            delivery: Delivery::default(),
+        }
+    }
+
     async fn run(
         &mut self,
         method: &Method,
@@ -535,11 +544,16 @@ impl Call {
             Some(c) => c.to_string(),
             None => format!("HTTP {status}"),
         };
+        let what = match &self.unknown_path {
+            Some(path) => path.clone(),
+            None => format!(
+                "{} {}",
+                printable(or_dash(&self.action)),
+                self.req_key.as_deref().unwrap_or("-")
+            ),
+        };
         self.shared.log(format_args!(
-            "{} {} {} -> {shown} in {}",
-            method,
-            printable(or_dash(&self.action)),
-            self.req_key.as_deref().unwrap_or("-"),
+            "{method} {what} -> {shown} in {}",
             log_duration(self.start.elapsed())
         ));
         lock(&self.shared.stats).record(code, status);
@@ -669,36 +683,21 @@ pub(super) async fn no_route(
     method: Method,
     uri: Uri,
 ) -> Response {
-    let call = Call {
-        shared,
-        start: Instant::now(),
-        request_id: top_request_id(),
-        action: String::new(),
-        version: String::new(),
-        req_key: None,
-        delivery: Delivery::default(),
-    };
+    let path = printable(uri.path());
     let answer = Answer::gateway(
         100008,
         format!(
-            "No API at {}; use POST / or POST /volcv/v1 with Action and Version in the query",
-            printable(uri.path())
+            "No API at {path}; use POST / or POST /volcv/v1 with Action and Version in the query"
         ),
     );
+    let call = Call::new(shared, &query_pairs(uri.query()), Some(path));
     call.respond(&method, answer)
 }
 
-/// Query pairs, percent-decoded (RFC 3986: `+` stays `+`).
+/// Query pairs, decoded as the service's gateway decodes them (`+` is a space).
 pub(super) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (decode(k), decode(v))
-        })
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
         .collect()
 }
 
@@ -733,13 +732,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn query_pairs_decode_percent_but_keep_plus() {
+    fn query_pairs_decode_percent_and_plus() {
         assert_eq!(
-            query_pairs(Some("Action=CVProcess&Version=2022-08-31&x=a%20b+c&flag")),
+            query_pairs(Some(
+                "Action=CVProcess&Version=2022-08-31&x=a%20b+c%2B&flag"
+            )),
             [
                 ("Action".to_owned(), "CVProcess".to_owned()),
                 ("Version".to_owned(), "2022-08-31".to_owned()),
-                ("x".to_owned(), "a b+c".to_owned()),
+                ("x".to_owned(), "a b c+".to_owned()),
                 ("flag".to_owned(), String::new()),
             ]
         );

@@ -103,7 +103,8 @@ impl<T> TaskStore<T> {
 /// Counters of what the mock answered, for tests and for curious users.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MockStats {
-    /// API requests received (`POST /`, `POST /volcv/v1`), whatever their outcome.
+    /// Requests answered on the API routes (`POST /`, `POST /volcv/v1`) and on unknown paths,
+    /// whatever their outcome; image downloads are counted apart.
     pub requests: u64,
     /// Answers per code: the envelope's business `code` (10000 included) or, for gateway
     /// errors, `ResponseMetadata.Error.CodeN`. Answers with neither (HTML, plain text, relay,

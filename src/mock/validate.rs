@@ -314,28 +314,24 @@ fn check_url(raw: &str) -> Result<String, Rejection> {
     }
 }
 
+/// The value at `name`, or the schema's default for it.
+fn value_or_default(schema: &Schema, body: &Value, name: &str) -> Option<Value> {
+    get_path(body, name)
+        .cloned()
+        .or_else(|| schema.field(name)?.default.map(|d| d.to_value()))
+}
+
 /// A number at `name`, or the schema's default, or `fallback`.
 fn number(schema: &Schema, body: &Value, name: &str, fallback: f64) -> f64 {
-    get_path(body, name)
-        .and_then(Value::as_f64)
-        .or_else(|| {
-            schema
-                .field(name)
-                .and_then(|f| f.default)
-                .and_then(|d| d.to_value().as_f64())
-        })
+    value_or_default(schema, body, name)
+        .and_then(|v| v.as_f64())
         .unwrap_or(fallback)
 }
 
+/// A boolean at `name`, or the schema's default, or `fallback`.
 fn boolean(schema: &Schema, body: &Value, name: &str, fallback: bool) -> bool {
-    get_path(body, name)
-        .and_then(Value::as_bool)
-        .or_else(|| {
-            schema
-                .field(name)
-                .and_then(|f| f.default)
-                .and_then(|d| d.to_value().as_bool())
-        })
+    value_or_default(schema, body, name)
+        .and_then(|v| v.as_bool())
         .unwrap_or(fallback)
 }
 

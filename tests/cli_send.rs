@@ -1,0 +1,527 @@
+//! `volcv send` as a user runs it: the real binary against the embedded mock (or a raw socket
+//! server) on 127.0.0.1, checking exit codes, saved files and that no secret leaks.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use volcv::api::secret::Secret;
+use volcv::mock::{MockConfig, MockServer};
+
+const API_KEY: &str = "sk-test-SECRET-key-4711";
+const AK: &str = "AKLTtestACCESSkey0815";
+const SK: &str = "c2VjcmV0LXNlY3JldC1rZXktdGVzdA==";
+
+struct Run {
+    out: Output,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim()).expect("stdout is one JSON object")
+    }
+    fn assert_no_secrets(&self) {
+        for s in [API_KEY, AK, SK] {
+            assert!(
+                !self.stdout.contains(s),
+                "secret in stdout: {}",
+                self.stdout
+            );
+            assert!(
+                !self.stderr.contains(s),
+                "secret in stderr: {}",
+                self.stderr
+            );
+        }
+    }
+}
+
+/// Runs the binary with a clean environment: its own HOME and XDG dirs, no inherited keys.
+async fn volcv(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_volcv"));
+    cmd.env_clear()
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir(home)
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run volcv");
+    Run {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        out,
+    }
+}
+
+async fn mock(cfg: MockConfig) -> MockServer {
+    MockServer::start(MockConfig {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        quiet: true,
+        ..cfg
+    })
+    .await
+    .expect("mock starts")
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn reference_png(dir: &Path) -> PathBuf {
+    let img = image::RgbImage::from_fn(160, 160, |x, y| {
+        image::Rgb([(x * 3 % 256) as u8, (y * 5 % 256) as u8, 128])
+    });
+    let path = dir.join("ref.png");
+    img.save(&path).expect("write reference");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn success_with_base64_saves_decodable_images() {
+    let home = tempfile::tempdir().expect("tmp");
+    let server = mock(MockConfig {
+        api_key: Some(Secret::new(API_KEY)),
+        ..Default::default()
+    })
+    .await;
+    let reference = reference_png(home.path());
+    let out = home.path().join("out");
+    let run = volcv(
+        home.path(),
+        &[("VOLCV_API_KEY", API_KEY)],
+        &[
+            "send",
+            "--endpoint",
+            &server.url(),
+            "--image",
+            reference.to_str().expect("utf8"),
+            "--set",
+            "prompt=a lighthouse at dusk",
+            "--set",
+            "return_url=false",
+            "--set",
+            "width=256",
+            "--set",
+            "height=320",
+            "--out",
+            out.to_str().expect("utf8"),
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(run.code(), 0, "{} {}", run.stdout, run.stderr);
+    run.assert_no_secrets();
+    let j = run.json();
+    assert_eq!(j["outcome"], "success");
+    assert_eq!(j["code"], 10000);
+    assert_eq!(j["attempts"], 1);
+    assert!(j["time_elapsed"].as_str().is_some_and(|s| s.ends_with('s')));
+    let files = files_in(&out);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(
+        j["images"][0].as_str().map(PathBuf::from),
+        Some(files[0].clone())
+    );
+    let img = image::open(&files[0]).expect("saved image decodes");
+    // use_sr (default true) doubles the requested size.
+    assert_eq!((img.width(), img.height()), (512, 640));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn success_with_urls_downloads_at_once_and_signs_with_ak_sk() {
+    let home = tempfile::tempdir().expect("tmp");
+    let server = mock(MockConfig {
+        ak_sk: Some((AK.to_owned(), Secret::new(SK))),
+        ..Default::default()
+    })
+    .await;
+    let out = home.path().join("out");
+    let run = volcv(
+        home.path(),
+        &[("VOLC_ACCESSKEY", AK), ("VOLC_SECRETKEY", SK)],
+        &[
+            "send",
+            "--endpoint",
+            &server.url(),
+            "--auth",
+            "volc",
+            "--image",
+            "https://example.com/cat.jpg",
+            "--set",
+            "prompt=a cat",
+            "--set",
+            "use_sr=false",
+            "--set",
+            "width=256",
+            "--set",
+            "height=256",
+            "--out",
+            out.to_str().expect("utf8"),
+        ],
+    )
+    .await;
+    assert_eq!(run.code(), 0, "{} {}", run.stdout, run.stderr);
+    run.assert_no_secrets();
+    assert!(
+        run.stdout.starts_with("ok: 10000 Success"),
+        "{}",
+        run.stdout
+    );
+    let files = files_in(&out);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        run.stdout
+            .contains(&format!("saved: {}", files[0].display()))
+    );
+    let img = image::open(&files[0]).expect("downloaded image decodes");
+    assert_eq!((img.width(), img.height()), (256, 256));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_50429_is_retried_and_succeeds() {
+    let home = tempfile::tempdir().expect("tmp");
+    let server = mock(MockConfig::default()).await;
+    let run = volcv(
+        home.path(),
+        &[],
+        &[
+            "send",
+            "--endpoint",
+            &server.url(),
+            "--auth",
+            "none",
+            "--image",
+            "https://example.com/a.jpg",
+            "--set",
+            "prompt=[mock:nth=1:50429] retry me",
+            "--set",
+            "return_url=false",
+            "--set",
+            "width=256",
+            "--set",
+            "height=256",
+            "--set",
+            "use_sr=false",
+            "--out",
+            "out",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(run.code(), 0, "{} {}", run.stdout, run.stderr);
+    let j = run.json();
+    assert_eq!(j["outcome"], "success");
+    assert_eq!(j["attempts"], 2);
+    assert_eq!(files_in(&home.path().join("out")).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_50411_is_not_retried() {
+    let home = tempfile::tempdir().expect("tmp");
+    let server = mock(MockConfig::default()).await;
+    let run = volcv(
+        home.path(),
+        &[],
+        &[
+            "send",
+            "--endpoint",
+            &server.url(),
+            "--auth",
+            "none",
+            "--image",
+            "https://example.com/a.jpg",
+            "--set",
+            "prompt=[mock:50411] moderated",
+            "--out",
+            "out",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(run.code(), 3, "{} {}", run.stdout, run.stderr);
+    let j = run.json();
+    assert_eq!(j["outcome"], "service_error");
+    assert_eq!(j["code"], 50411);
+    assert_eq!(j["http_status"], 400);
+    assert_eq!(j["attempts"], 1);
+    assert!(j["message"].as_str().is_some_and(|m| m.contains("50411")));
+    assert!(files_in(&home.path().join("out")).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_html_502_is_no_usable_answer() {
+    let home = tempfile::tempdir().expect("tmp");
+    let server = mock(MockConfig::default()).await;
+    let run = volcv(
+        home.path(),
+        &[],
+        &[
+            "send",
+            "--endpoint",
+            &server.url(),
+            "--auth",
+            "none",
+            "--image",
+            "https://example.com/a.jpg",
+            "--set",
+            "prompt=[mock:html502] gateway down",
+        ],
+    )
+    .await;
+    assert_eq!(run.code(), 4, "{} {}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("HTTP 502"), "{}", run.stderr);
+    // The page's lines are shown, escaped.
+    assert!(run.stderr.contains("  | "), "{}", run.stderr);
+    assert!(!run.stderr.contains('\x1b'));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signature_error_is_a_gateway_error_without_secrets() {
+    let home = tempfile::tempdir().expect("tmp");
+    let server = mock(MockConfig {
+        ak_sk: Some((AK.to_owned(), Secret::new("the-right-secret"))),
+        ..Default::default()
+    })
+    .await;
+    let run = volcv(
+        home.path(),
+        &[("VOLC_ACCESSKEY", AK), ("VOLC_SECRETKEY", SK)],
+        &[
+            "send",
+            "--endpoint",
+            &server.url(),
+            "--auth",
+            "volc",
+            "--image",
+            "https://example.com/a.jpg",
+            "--set",
+            "prompt=a cat",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(run.code(), 3, "{} {}", run.stdout, run.stderr);
+    run.assert_no_secrets();
+    let j = run.json();
+    assert_eq!(j["outcome"], "gateway_error");
+    assert_eq!(j["code"], 100010);
+    assert!(
+        j["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("SignatureDoesNotMatch")),
+        "{j}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_server_hits_the_timeout() {
+    let home = tempfile::tempdir().expect("tmp");
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    let run = volcv(
+        home.path(),
+        &[],
+        &[
+            "send",
+            "--endpoint",
+            &format!("http://{addr}/"),
+            "--auth",
+            "none",
+            "--image",
+            "https://example.com/a.jpg",
+            "--set",
+            "prompt=a cat",
+            "--timeout",
+            "1",
+            "--json",
+        ],
+    )
+    .await;
+    hold.abort();
+    assert_eq!(run.code(), 4, "{} {}", run.stdout, run.stderr);
+    let j = run.json();
+    assert_eq!(j["outcome"], "transport_error");
+    assert!(
+        j["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("within 1s")),
+        "{j}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_prints_the_request_redacted_and_sends_nothing() {
+    let home = tempfile::tempdir().expect("tmp");
+    let server = mock(MockConfig::default()).await;
+    let run = volcv(
+        home.path(),
+        &[("VOLC_ACCESSKEY", AK), ("VOLC_SECRETKEY", SK)],
+        &[
+            "send",
+            "--endpoint",
+            &server.url(),
+            "--auth",
+            "volc",
+            "--image",
+            "https://example.com/a.jpg",
+            "--set",
+            "prompt=a cat",
+            "--set",
+            "seed=7",
+            "--dry-run",
+        ],
+    )
+    .await;
+    assert_eq!(run.code(), 0, "{} {}", run.stdout, run.stderr);
+    run.assert_no_secrets();
+    assert!(
+        run.stdout
+            .starts_with("POST /?Action=CVProcess&Version=2022-08-31 HTTP/1.1\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("Authorization: HMAC-SHA256 Credential=<redacted>/")
+    );
+    assert!(run.stdout.contains("Signature=<redacted>"));
+    assert!(run.stdout.contains("X-Content-Sha256: "));
+    let body_line = run.stdout.lines().last().expect("body");
+    let body: Value = serde_json::from_str(body_line).expect("body is JSON");
+    assert_eq!(body["seed"], 7);
+    assert_eq!(body["req_key"], "high_aes_ip_v20");
+    assert_eq!(server.stats().requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_input_names_every_problem_and_sends_nothing() {
+    let home = tempfile::tempdir().expect("tmp");
+    let server = mock(MockConfig::default()).await;
+    let run = volcv(
+        home.path(),
+        &[],
+        &[
+            "send",
+            "--endpoint",
+            &server.url(),
+            "--auth",
+            "none",
+            "--set",
+            "width=900",
+            "--set",
+            "scale=abc",
+            "--image",
+            "missing.png",
+        ],
+    )
+    .await;
+    assert_eq!(run.code(), 2, "{} {}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("scale must be a number, got \"abc\""),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("--image missing.png: No such file"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("nothing was sent"));
+    let run = volcv(
+        home.path(),
+        &[],
+        &[
+            "send",
+            "--endpoint",
+            &server.url(),
+            "--auth",
+            "none",
+            "--set",
+            "width=900",
+            "--set",
+            "prompt=x",
+            "--image",
+            "https://example.com/a.jpg",
+        ],
+    )
+    .await;
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr.contains("width 900 is outside 256..768 px"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(server.stats().requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_file_and_stdin_are_the_body() {
+    let home = tempfile::tempdir().expect("tmp");
+    let server = mock(MockConfig::default()).await;
+    let file = home.path().join("req.json");
+    std::fs::write(
+        &file,
+        r#"{"req_key":"high_aes_ip_v20","image_urls":["https://example.com/a.jpg"],"prompt":"from a file","width":256,"height":256,"use_sr":false,"return_url":false}"#,
+    )
+    .expect("write");
+    let run = volcv(
+        home.path(),
+        &[],
+        &[
+            "send",
+            file.to_str().expect("utf8"),
+            "--endpoint",
+            &server.url(),
+            "--auth",
+            "none",
+            "--set",
+            "seed=3",
+            "--dry-run",
+        ],
+    )
+    .await;
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    let body: Value = serde_json::from_str(run.stdout.lines().last().expect("body")).expect("json");
+    assert_eq!(body["prompt"], "from a file");
+    assert_eq!(body["seed"], 3);
+    // A file is sent as written: no schema defaults are merged in.
+    assert!(body.get("scale").is_none(), "{body}");
+    let bad = home.path().join("bad.json");
+    std::fs::write(&bad, "{ not json").expect("write");
+    let run = volcv(
+        home.path(),
+        &[],
+        &["send", bad.to_str().expect("utf8"), "--auth", "none"],
+    )
+    .await;
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr.contains("bad.json is not valid JSON"),
+        "{}",
+        run.stderr
+    );
+}
