@@ -675,7 +675,9 @@ impl App {
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_owned();
-                let now = self.clock;
+                // Elapsed times count from here; the clock then moves only with ticks.
+                let now = Instant::now();
+                self.clock = now;
                 self.history.push(Entry {
                     id,
                     time: local_time(),
