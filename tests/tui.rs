@@ -607,6 +607,115 @@ fn key_table_in_readme_matches_the_key_map() {
     }
 }
 
+#[test]
+fn mouse_click_focuses_panes_and_rows_and_the_wheel_scrolls() {
+    use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let mut a = app_with(&success_exchange());
+    let click = |a: &mut App, column: u16, row: u16, kind: MouseEventKind| {
+        a.update(Msg::Mouse(MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        }));
+    };
+    let areas = a.areas();
+    // The history row.
+    click(
+        &mut a,
+        areas.history.x + 3,
+        areas.history.y + 1,
+        MouseEventKind::Down(MouseButton::Left),
+    );
+    assert_eq!(a.focus, Pane::History);
+    // The `width` row of the form: find its line on screen.
+    let line = a
+        .form
+        .lines
+        .iter()
+        .position(|l| *l == volcv::tui::form::FormLine::Row(a.form.row_of("width").expect("row")))
+        .expect("line");
+    let y = areas.params.y + 1 + (line - a.form.scroll) as u16;
+    click(
+        &mut a,
+        areas.params.x + 4,
+        y,
+        MouseEventKind::Down(MouseButton::Left),
+    );
+    assert_eq!(a.focus, Pane::Params);
+    assert_eq!(a.form.rows[a.form.selected].label(), "width");
+    // The Body tab title, then the wheel over the Response pane.
+    let tabs_y = areas.response.y + 1 + 6;
+    click(
+        &mut a,
+        areas.response.x + 1 + 10,
+        tabs_y,
+        MouseEventKind::Down(MouseButton::Left),
+    );
+    assert_eq!((a.focus, a.tab), (Pane::Response, Tab::Body));
+    click(
+        &mut a,
+        areas.response.x + 5,
+        areas.response.y + 12,
+        MouseEventKind::ScrollDown,
+    );
+    assert_eq!(a.response_scroll, 3);
+    click(
+        &mut a,
+        areas.response.x + 5,
+        areas.response.y + 12,
+        MouseEventKind::ScrollUp,
+    );
+    assert_eq!(a.response_scroll, 0);
+}
+
+#[test]
+fn copy_takes_the_focused_thing_and_refuses_huge_text() {
+    let mut a = app_with(&success_exchange());
+    select(&mut a, "width");
+    assert_eq!(press(&mut a, "y"), [Cmd::Copy("512".into())]);
+    press(&mut a, "2");
+    press(&mut a, "l");
+    let cmds = press(&mut a, "y");
+    let [Cmd::Copy(text)] = &cmds[..] else {
+        panic!("{cmds:?}")
+    };
+    assert!(text.contains("\"code\": 10000") && text.contains("<jpeg 96x64"));
+    press(&mut a, "3");
+    assert_eq!(
+        press(&mut a, "y"),
+        [Cmd::Copy("2024010203040500001".into())]
+    );
+    // Over the cap: nothing is copied and the status says why.
+    let mut b = ready_app();
+    let mut body = b.form.editable_json();
+    body["prompt"] = json!("x".repeat(200_000));
+    b.form.replace_values(&body);
+    select(&mut b, "prompt");
+    assert!(press(&mut b, "y").is_empty());
+    assert!(b.status.clone().expect("status").text.contains("cap"));
+}
+
+#[test]
+fn an_error_answer_opens_on_the_body_tab() {
+    let a = app_with(&service_error_exchange());
+    assert_eq!(a.tab, Tab::Body);
+}
+
+#[test]
+fn config_key_overrides_reach_the_app() {
+    let table: std::collections::BTreeMap<String, toml::Value> =
+        toml::from_str("send = \"F9\"\n").expect("toml");
+    let (keymap, warnings) = KeyMap::with_overrides(&table);
+    assert!(warnings.is_empty());
+    let mut a = ready_app();
+    a.keymap = keymap;
+    assert!(press(&mut a, "F5").is_empty());
+    assert!(matches!(press(&mut a, "F9")[..], [Cmd::Send { .. }]));
+    press(&mut a, "?");
+    assert!(screen(&a).contains("F9"));
+}
+
 // ---------------------------------------------------------------- the real loop
 
 struct TestHost {

@@ -217,6 +217,12 @@ impl App {
             }
             Msg::Finished { id, view, duration } => {
                 let verdict = view.verdict;
+                let shown = self.shown().map(|e| e.id) == Some(id);
+                if shown && !verdict.is_ok() && self.tab == Tab::Images {
+                    // An error has no images: show what the server said instead.
+                    self.tab = Tab::Body;
+                    self.response_scroll = 0;
+                }
                 if let Some(e) = self.history.get_mut(id) {
                     e.state = EntryState::Done {
                         view: Arc::from(view),

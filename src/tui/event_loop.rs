@@ -10,7 +10,7 @@ use crate::tui::worker::Worker;
 use futures::{Stream, StreamExt as _};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
-use ratatui::crossterm::event::Event;
+use ratatui::crossterm::event::{Event, MouseEventKind};
 use ratatui::layout::Rect;
 use std::future::Future;
 use std::io;
@@ -55,6 +55,11 @@ pub trait Host {
 fn to_msg(ev: Event) -> Option<Msg> {
     match ev {
         Event::Key(k) => Some(Msg::Key(k)),
+        // Motion is reported on every cell the pointer crosses; nothing uses it, so it must
+        // not cost a redraw.
+        Event::Mouse(m) if matches!(m.kind, MouseEventKind::Moved | MouseEventKind::Drag(_)) => {
+            None
+        }
         Event::Mouse(m) => Some(Msg::Mouse(m)),
         Event::Paste(p) => Some(Msg::Paste(p)),
         Event::Resize(w, h) => Some(Msg::Resize(w, h)),
