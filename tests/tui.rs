@@ -593,17 +593,24 @@ fn reference_path_is_loaded_by_the_worker_and_problems_show_inline() {
 
 #[test]
 fn key_table_in_readme_matches_the_key_map() {
+    // The README's `<!-- generated:keys -->` block (the house convention of tests/readme.rs)
+    // must be exactly the live key map's table once the block exists.
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .unwrap_or_default();
-    if readme.contains("<!-- keys:start -->") {
-        let start =
-            readme.find("<!-- keys:start -->").expect("start") + "<!-- keys:start -->".len();
-        let end = readme.find("<!-- keys:end -->").expect("end");
+    let marker = "<!-- generated:keys -->\n";
+    if let Some(start) = readme.find(marker).map(|i| i + marker.len()) {
+        let len = readme[start..]
+            .find("<!-- /generated -->")
+            .expect("keys block is closed");
         assert_eq!(
-            readme[start..end].trim(),
-            volcv::tui::key_table_markdown().trim(),
-            "README key table differs from the key map; paste key_table_markdown() between the markers"
+            &readme[start..start + len],
+            volcv::tui::key_table_markdown(),
+            "README key table is stale: paste volcv::tui::key_table_markdown() into it"
         );
+    }
+    let md = volcv::tui::key_table_markdown();
+    for a in volcv::tui::keymap::Action::ALL {
+        assert!(md.contains(&format!("| `{}` |", a.name())), "{a:?}");
     }
 }
 
@@ -714,6 +721,66 @@ fn config_key_overrides_reach_the_app() {
     assert!(matches!(press(&mut a, "F9")[..], [Cmd::Send { .. }]));
     press(&mut a, "?");
     assert!(screen(&a).contains("F9"));
+}
+
+fn options(config_toml: &str, demo: bool, dir: &std::path::Path) -> volcv::tui::TuiOptions {
+    let client = Client::new(
+        Target {
+            endpoint: url::Url::parse("http://127.0.0.1:9/").expect("url"),
+            action: "CVProcess".into(),
+            version: "2022-08-31".into(),
+            auth: Auth::None,
+        },
+        Options::default(),
+    )
+    .expect("client");
+    volcv::tui::TuiOptions {
+        client,
+        loaded: volcv::config::Loaded {
+            config: volcv::config::parse(config_toml).expect("config"),
+            paths: volcv::config::Paths {
+                config_file: dir.join("config.toml"),
+                data_dir: dir.join("data"),
+                state_dir: dir.join("state"),
+            },
+            from_file: true,
+            warnings: Vec::new(),
+        },
+        demo: demo.then(|| "http://127.0.0.1:9/".to_owned()),
+        theme: None,
+        profile_label: "work".into(),
+    }
+}
+
+#[test]
+fn prepare_applies_config_defaults_theme_keys_and_demo_values() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = volcv::tui::prepare(
+        &options(
+            "[defaults]\nseed = 42\n[ui]\ntheme = \"light\"\n[keys]\nsend = \"F9\"\nbogus = \"x\"\n",
+            true,
+            dir.path(),
+        ),
+        "log",
+        Rect::new(0, 0, 100, 30),
+    );
+    let a = p.app;
+    assert_eq!(a.form.body["seed"], json!(42));
+    assert_eq!(a.theme, Theme::load("light", None).0);
+    assert_eq!(a.keymap.label(volcv::tui::keymap::Action::Send), "F9");
+    assert_eq!(p.warnings, ["[keys]: unknown action \"bogus\""]);
+    assert!(a.status.expect("status").text.contains("bogus"));
+    assert_eq!(a.info.profile, "demo (mock)");
+    assert!(a.form.request().is_ok(), "the demo form is ready to send");
+    assert_eq!(p.images_dir, dir.path().join("data/images"));
+    // Without --demo nothing is invented.
+    let p = volcv::tui::prepare(
+        &options("", false, dir.path()),
+        "log",
+        Rect::new(0, 0, 100, 30),
+    );
+    assert!(p.app.form.request().is_err());
+    assert_eq!(p.app.info.profile, "work");
 }
 
 // ---------------------------------------------------------------- the real loop

@@ -44,12 +44,21 @@ impl Doc {
         s
     }
 
-    /// Plain text, one line per line, with control characters escaped.
+    /// Plain text, one line per line, with control characters escaped and very long lines
+    /// (a minified page) cut so drawing stays cheap.
     pub fn plain(text: &str) -> Doc {
         Doc {
             lines: text
                 .lines()
-                .map(|l| vec![(Tok::Plain, escape(l))])
+                .map(|l| {
+                    let l = if l.len() > LONG_STRING {
+                        let cut: String = l.chars().take(LONG_STRING).collect();
+                        format!("{cut}… ({} chars)", l.chars().count())
+                    } else {
+                        l.to_owned()
+                    };
+                    vec![(Tok::Plain, escape(&l))]
+                })
                 .collect(),
         }
     }
