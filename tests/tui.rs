@@ -345,11 +345,21 @@ fn edit_a_number_in_place() {
     press(&mut a, "enter");
     assert!(a.form.editing.is_none());
     assert_eq!(a.form.body["ddim_steps"], json!(12));
+    // Ctrl-u clears the line.
+    press(&mut a, "enter");
+    press(&mut a, "ctrl-u");
+    type_text(&mut a, "7");
+    press(&mut a, "enter");
+    assert_eq!(a.form.body["ddim_steps"], json!(7));
+    press(&mut a, "enter");
+    type_text(&mut a, "2");
+    press(&mut a, "enter");
+    assert_eq!(a.form.body["ddim_steps"], json!(72));
     // Esc discards an edit.
     press(&mut a, "enter");
     type_text(&mut a, "999");
     press(&mut a, "esc");
-    assert_eq!(a.form.body["ddim_steps"], json!(12));
+    assert_eq!(a.form.body["ddim_steps"], json!(72));
 }
 
 #[test]

@@ -351,6 +351,15 @@ impl App {
             cmds.extend(self.send());
             return cmds;
         }
+        if Key::from_event(ev).is_some_and(|k| {
+            k.code == KeyCode::Char('u')
+                && k.mods == ratatui::crossterm::event::KeyModifiers::CONTROL
+        }) {
+            // Readline's Ctrl-u: clear to the start of the line (the textarea would undo).
+            editing.input.delete_line_by_head();
+            editing.completions.clear();
+            return Vec::new();
+        }
         if matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
             // Single-line input: no newlines or tabs.
             return Vec::new();

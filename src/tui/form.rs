@@ -525,7 +525,7 @@ pub fn reference_summary(r: &Reference) -> String {
     match r {
         Reference::Empty => "(none: Enter a path or URL)".to_owned(),
         Reference::Loading(p) => format!("{p} (loading...)"),
-        Reference::Url(u) => format!("{u} (URL)"),
+        Reference::Url(u) => format!("URL {u}"),
         Reference::Failed { input, .. } => input.clone(),
         Reference::Image(img) => {
             let dims = img
@@ -537,7 +537,7 @@ pub fn reference_summary(r: &Reference) -> String {
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "inline base64".to_owned());
-            format!("{src} ({}{dims}, {})", img.format, human_size(img.bytes))
+            format!("{}{dims} {} · {src}", img.format, human_size(img.bytes))
         }
     }
 }

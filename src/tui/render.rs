@@ -223,11 +223,15 @@ fn render_params(app: &App, f: &mut Frame, a: &Areas) {
         let y = list.y + (pos - form.scroll) as u16;
         let x0 = list.x + 2 + label_w as u16;
         let avail = list.width.saturating_sub(2 + label_w as u16);
+        let input_area = Rect::new(x0, y, avail, 1);
+        // Blank the value underneath: the textarea draws only its own text.
+        f.render_widget(Clear, input_area);
+        f.render_widget(Block::default().style(t.selected), input_area);
         let mut ta = e.input.clone();
         ta.set_style(t.selected);
         ta.set_cursor_line_style(Style::default());
         ta.set_cursor_style(t.selected.add_modifier(Modifier::REVERSED));
-        f.render_widget(&ta, Rect::new(x0, y, avail, 1));
+        f.render_widget(&ta, input_area);
     }
 }
 
@@ -589,7 +593,11 @@ fn hint_line(app: &App) -> Line<'static> {
             (first(app, Action::ExternalEditor), "editor"),
         ]
     } else if let Some(e) = &app.form.editing {
-        let mut v = vec![("Enter".into(), "commit"), ("Esc".into(), "discard")];
+        let mut v = vec![
+            ("Enter".into(), "commit"),
+            ("Esc".into(), "discard"),
+            ("Ctrl-u".into(), "clear"),
+        ];
         if app.form.rows.get(e.row).map(|r| r.kind) == Some(RowKind::Reference) {
             v.push(("Tab".into(), "complete path"));
         }
@@ -721,7 +729,8 @@ fn render_help(app: &App, f: &mut Frame, area: Rect) {
     ]));
     right.push(Line::raw(""));
     right.push(Line::styled("Editing a value: Enter commits,", t.dim));
-    right.push(Line::styled("Esc discards; Tab completes paths.", t.dim));
+    right.push(Line::styled("Esc discards; Ctrl-u clears; Tab", t.dim));
+    right.push(Line::styled("completes paths.", t.dim));
     right.push(Line::raw(""));
     right.push(Line::styled("Log file:", t.dim));
     right.push(Line::styled(fit(&app.info.log_path, col), t.dim));
