@@ -21,8 +21,11 @@ pub const COPY_CAP: usize = 100_000;
 /// The three panes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
+    /// The parameter form.
     Params,
+    /// The answer of the selected request.
     Response,
+    /// This run's requests.
     History,
 }
 
@@ -47,9 +50,13 @@ impl Pane {
 /// The tabs of the Response pane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
+    /// Result images and the reference.
     Images,
+    /// The response body, pretty-printed.
     Body,
+    /// The request as sent, secrets redacted.
     Request,
+    /// Response headers and attempts.
     Headers,
 }
 
@@ -76,7 +83,9 @@ impl Tab {
 /// A one-line message in the status bar.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
+    /// The message.
     pub text: String,
+    /// Whether it reports a problem (shown in the error style).
     pub error: bool,
 }
 
@@ -94,15 +103,23 @@ pub struct Info {
 /// All UI state.
 #[derive(Debug)]
 pub struct App {
+    /// The pane that gets the keys.
     pub focus: Pane,
+    /// The parameter form.
     pub form: Form,
+    /// This run's requests (swappable for the persistent store).
     pub history: Box<dyn History>,
     /// Selected history row (also the exchange the Response pane shows).
     pub history_selected: usize,
+    /// First visible history row.
     pub history_scroll: usize,
+    /// The Response pane's tab.
     pub tab: Tab,
+    /// First visible line of the tab.
     pub response_scroll: usize,
+    /// The live key map.
     pub keymap: KeyMap,
+    /// The styles in use.
     pub theme: Theme,
     /// The terminal size.
     pub size: Rect,
@@ -111,12 +128,17 @@ pub struct App {
     pub clock: Instant,
     /// Spinner frame, advanced by ticks.
     pub spinner: usize,
+    /// The status bar message.
     pub status: Option<Status>,
     /// The last error, kept in the status bar until the next one.
     pub last_error: Option<String>,
+    /// Whether the help overlay is open.
     pub help: bool,
+    /// Whether the quit confirmation is open.
     pub confirm_quit: bool,
+    /// Set when the loop should end.
     pub quit: bool,
+    /// Profile, endpoint and log path.
     pub info: Info,
     next_id: u64,
 }

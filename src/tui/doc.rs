@@ -7,12 +7,19 @@ use serde_json::Value;
 /// What a piece of text is, so the theme can colour it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tok {
+    /// Text without a role.
     Plain,
+    /// A JSON object key.
     Key,
+    /// A JSON string.
     Str,
+    /// A JSON number.
     Num,
+    /// A JSON boolean.
     Bool,
+    /// JSON null.
     Null,
+    /// Brackets, commas, colons.
     Punct,
     /// A shortened base64 string, e.g. `<jpeg 1024x1024, 213 KB>`.
     Chip,
@@ -28,6 +35,7 @@ pub type DocLine = Vec<(Tok, String)>;
 /// A document of lines, ready to draw.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Doc {
+    /// The lines, top to bottom.
     pub lines: Vec<DocLine>,
 }
 
@@ -159,6 +167,7 @@ pub fn escape(s: &str) -> String {
 pub struct Base64Facts {
     /// `jpeg`, `png`, or `base64` when the bytes are not a known image.
     pub format: &'static str,
+    /// Width and height, when the header tells.
     pub dims: Option<(u32, u32)>,
     /// The decoded size in bytes.
     pub bytes: usize,

@@ -42,7 +42,9 @@ impl PartialEq for RowKind {
 /// One selectable row of the form.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Row {
+    /// What the row edits.
     pub kind: RowKind,
+    /// The schema group it is listed under.
     pub group: Group,
 }
 
@@ -67,7 +69,9 @@ impl Row {
 /// A line of the form as drawn: a group heading or a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FormLine {
+    /// A group heading.
     Heading(Group),
+    /// The row with this index.
     Row(usize),
 }
 
@@ -76,9 +80,11 @@ pub enum FormLine {
 pub struct LoadedImage {
     /// Where it came from: a local path, or `None` for base64 given inline.
     pub path: Option<PathBuf>,
+    /// Size of the file in bytes.
     pub bytes: usize,
     /// `JPEG` or `PNG`.
     pub format: &'static str,
+    /// Width and height, when the header tells.
     pub dims: Option<(u32, u32)>,
     /// Bare base64, shared so sends do not copy it.
     pub base64: Arc<str>,
@@ -95,8 +101,13 @@ pub enum Reference {
     Image(LoadedImage),
     /// A URL, sent as `image_urls`.
     Url(String),
-    /// The input could not be used; the message says why.
-    Failed { input: String, error: String },
+    /// The input could not be used.
+    Failed {
+        /// What the user typed.
+        input: String,
+        /// Why it cannot be used.
+        error: String,
+    },
 }
 
 impl Reference {
@@ -118,7 +129,9 @@ impl Reference {
 /// Which row is being edited in place.
 #[derive(Debug)]
 pub struct Editing {
+    /// The row being edited.
     pub row: usize,
+    /// The single-line input.
     pub input: TextArea<'static>,
     /// Path completions offered by the last Tab (reference row only).
     pub completions: Vec<String>,
@@ -127,21 +140,27 @@ pub struct Editing {
 /// The parameter form.
 #[derive(Debug)]
 pub struct Form {
+    /// The schema the rows come from.
     pub schema: &'static Schema,
     /// Every value except the prompt and the reference image, as it would go on the wire.
     pub body: Value,
     /// Text typed into a field that did not parse: field name -> (text, reason).
     pub raw: BTreeMap<&'static str, (String, String)>,
+    /// Selectable rows, in form order.
     pub rows: Vec<Row>,
+    /// Headings and rows as drawn.
     pub lines: Vec<FormLine>,
+    /// The selected row.
     pub selected: usize,
     /// First visible line.
     pub scroll: usize,
+    /// The row being edited in place.
     pub editing: Option<Editing>,
     /// The prompt editor; its text is the prompt.
     pub prompt: TextArea<'static>,
     /// Whether the prompt editor has the keyboard.
     pub prompt_active: bool,
+    /// The reference image.
     pub reference: Reference,
     /// Findings of the last validation.
     pub report: Report,
@@ -150,7 +169,9 @@ pub struct Form {
 /// Why a request cannot be sent: the first bad row and its message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blocked {
+    /// The first bad row.
     pub row: usize,
+    /// Why, naming the field.
     pub message: String,
 }
 

@@ -10,13 +10,16 @@ use std::time::{Duration, Instant};
 pub enum EntryState {
     /// Sent, no answer yet.
     InFlight {
+        /// When it was sent.
         started: Instant,
         /// Cancel was asked for; the worker has not confirmed yet.
         cancelling: bool,
     },
     /// Finished (success, error or cancelled).
     Done {
+        /// What the Response pane shows.
         view: Arc<ResponseView>,
+        /// How long it took, measured by the client.
         duration: Duration,
     },
 }
@@ -24,14 +27,17 @@ pub enum EntryState {
 /// One request in the history list.
 #[derive(Debug, Clone)]
 pub struct Entry {
+    /// Unique within the run.
     pub id: u64,
     /// Local wall-clock time the request was sent, `HH:MM:SS`.
     pub time: String,
+    /// The model.
     pub req_key: String,
     /// The prompt, for the one-line summary.
     pub prompt: String,
     /// The request body as sent (reference image included), to reuse its parameters.
     pub request: Arc<serde_json::Value>,
+    /// In flight or finished.
     pub state: EntryState,
 }
 

@@ -9,30 +9,55 @@ use std::fmt;
 /// Something the user can ask for with a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Action {
+    /// Validate and send.
     Send,
+    /// Cancel selected request.
     Cancel,
+    /// Quit (asks if busy).
     Quit,
+    /// Next pane.
     NextPane,
+    /// Previous pane.
     PrevPane,
+    /// Parameters pane.
     FocusParams,
+    /// Response pane.
     FocusResponse,
+    /// History pane.
     FocusHistory,
+    /// Down / scroll.
     Down,
+    /// Up / scroll.
     Up,
+    /// Page down.
     PageDown,
+    /// Page up.
     PageUp,
+    /// Top.
     Top,
+    /// Bottom.
     Bottom,
+    /// Edit value, reuse request.
     Edit,
+    /// Nudge down, prev tab.
     Decrease,
+    /// Nudge up, next tab.
     Increase,
+    /// Nudge down x10.
     DecreaseMore,
+    /// Nudge up x10.
     IncreaseMore,
+    /// Toggle true/false.
     Toggle,
+    /// Random seed.
     RandomSeed,
+    /// Seed -1 (server picks).
     ResetSeed,
+    /// Prompt/request in $EDITOR.
     ExternalEditor,
+    /// Copy (OSC 52).
     Copy,
+    /// This help.
     Help,
 }
 
@@ -209,7 +234,9 @@ impl Action {
 /// A key with its modifiers, normalized so that `G` and `shift-g` are the same key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key {
+    /// The key.
     pub code: KeyCode,
+    /// Ctrl, Alt, Shift (Shift only for non-character keys).
     pub mods: KeyModifiers,
 }
 

@@ -17,9 +17,13 @@ pub const SUMMARY_MAX: u16 = 6;
 /// Where each pane goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Areas {
+    /// The Parameters pane.
     pub params: Rect,
+    /// The Response pane.
     pub response: Rect,
+    /// The History pane.
     pub history: Rect,
+    /// The two status lines.
     pub status: Rect,
 }
 

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The terminal UI: `volcv` with no subcommand, and `volcv --demo` against the embedded mock.
 //!
 //! Data flows one way: a key becomes a [`msg::Msg`], [`app::App::update`] changes state and
@@ -55,6 +56,7 @@ pub struct TuiOptions {
 /// Everything `run` sets up before the loop, also used by tests to build an `App` exactly as
 /// the real UI does.
 pub struct Prepared {
+    /// The state the loop starts from.
     pub app: App,
     /// Problems with the config, theme or key map, shown in the status bar at start.
     pub warnings: Vec<String>,

@@ -17,37 +17,53 @@ pub enum EditTarget {
 /// Everything that can change the UI state.
 #[derive(Debug)]
 pub enum Msg {
+    /// A key press.
     Key(KeyEvent),
+    /// Bracketed paste.
     Paste(String),
+    /// A click or wheel turn.
     Mouse(MouseEvent),
+    /// The terminal's new width and height.
     Resize(u16, u16),
     /// Sent only while requests are in flight, to move the spinner and elapsed times.
     Tick(Instant),
     /// A request finished (in any way).
     Finished {
+        /// The request.
         id: u64,
+        /// What to show.
         view: Box<ResponseView>,
+        /// Client-measured duration.
         duration: Duration,
     },
     /// A result image was saved (or not).
     ImageSaved {
+        /// The request.
         id: u64,
+        /// Which result image.
         index: usize,
+        /// Where it stands now.
         state: ImageState,
     },
     /// The worker read (or failed to read) a reference image.
     ReferenceLoaded {
+        /// The input it answers (stale answers are dropped).
         input: String,
+        /// The image, or why it cannot be used.
         result: Result<LoadedImage, String>,
     },
     /// Path completions for the reference row.
     Completed {
+        /// The input it answers (stale answers are dropped).
         input: String,
+        /// Matching paths.
         candidates: Vec<String>,
     },
     /// The external editor closed: the file's text, or why it could not be used.
     EditorClosed {
+        /// What was edited.
         target: EditTarget,
+        /// The edited text, or why there is none.
         result: Result<String, String>,
     },
     /// A signal asked us to stop (SIGTERM, SIGHUP).
@@ -58,7 +74,12 @@ pub enum Msg {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cmd {
     /// Send a request body.
-    Send { id: u64, body: serde_json::Value },
+    Send {
+        /// The request's id in the history.
+        id: u64,
+        /// The body, reference image included.
+        body: serde_json::Value,
+    },
     /// Cancel an in-flight request.
     Cancel(u64),
     /// Read a reference image from a path (or accept a URL).
@@ -66,7 +87,12 @@ pub enum Cmd {
     /// List path completions for partial input.
     Complete(String),
     /// Suspend the UI and edit text in `$EDITOR`.
-    OpenEditor { target: EditTarget, text: String },
+    OpenEditor {
+        /// What is edited.
+        target: EditTarget,
+        /// The text the editor starts with.
+        text: String,
+    },
     /// Copy text to the clipboard with OSC 52.
     Copy(String),
 }

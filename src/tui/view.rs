@@ -55,23 +55,32 @@ pub enum ImageState {
 /// One image in the Images tab.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageItem {
+    /// `result 1`, `reference`.
     pub label: String,
     /// `jpeg`, `png`, or `url` before a download.
     pub format: String,
+    /// Width and height, when known.
     pub dims: Option<(u32, u32)>,
+    /// Size in bytes, when known.
     pub bytes: Option<usize>,
+    /// Saved, saving or failed.
     pub state: ImageState,
 }
 
 /// Everything the Response pane shows about one finished exchange.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResponseView {
+    /// How it ended.
     pub verdict: Verdict,
     /// The summary header: status, code and meaning, message, ids, timings, attempts, advice.
     pub summary: Vec<DocLine>,
+    /// The Body tab.
     pub body: Doc,
+    /// The Request tab.
     pub request: Doc,
+    /// The Headers tab.
     pub headers: Doc,
+    /// The Images tab.
     pub images: Vec<ImageItem>,
     /// The first request id (service or gateway), for copying.
     pub request_id: Option<String>,
