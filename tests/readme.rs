@@ -53,3 +53,11 @@ fn every_env_variable_the_code_reads_is_documented() {
         );
     }
 }
+
+#[test]
+fn mock_section_is_the_mock_help() {
+    assert_eq!(
+        block(&readme(), "mock-help"),
+        format!("```\n{}```\n", volcv::mock::MOCK_HELP)
+    );
+}

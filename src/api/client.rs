@@ -166,6 +166,12 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The headers as they go on the wire, secrets included: only for `volcv curl
+    /// --reveal-secrets` and the transport itself.
+    pub(crate) fn raw_headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
     /// The headers with every secret replaced.
     pub fn redacted_headers(&self) -> Vec<(String, String)> {
         self.headers

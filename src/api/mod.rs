@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod client;
 pub mod codes;
+pub mod curl;
 pub mod response;
 pub mod schema;
 pub mod secret;

@@ -22,7 +22,9 @@ macro_rules! out {
     }};
 }
 
+mod curl;
 mod mock;
+mod request;
 mod send;
 
 use crate::api::client::AuthMode;
@@ -81,6 +83,9 @@ pub struct Cli {
 pub enum Command {
     /// Send one request and save the result images (headless, for scripts and SSH one-liners).
     Send(send::SendArgs),
+    /// Print the request as a shell-safe curl command (secrets as env references), or read
+    /// one back with --import.
+    Curl(curl::CurlArgs),
     /// Run the embedded mock CVProcess server (for offline tests of your own code).
     Mock(mock::MockArgs),
     /// Print the parameter schema of a model.
@@ -143,6 +148,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match &cli.command {
         Some(Command::Send(args)) => send::run(&cli, args),
+        Some(Command::Curl(args)) => curl::run(&cli, args),
         Some(Command::Mock(args)) => mock::run(args),
         Some(Command::Schema(args)) => run_schema(args),
         Some(Command::Config(cmd)) => run_config(&cli, cmd),

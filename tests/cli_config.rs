@@ -1,0 +1,143 @@
+//! `volcv config` as a user runs it: init writes a private file and never overwrites, show
+//! redacts, a readable file with a secret is warned about, a broken file names line and key.
+
+use std::path::Path;
+use std::process::Command;
+
+fn volcv(home: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_volcv"))
+        .env_clear()
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .args(args)
+        .output()
+        .expect("run volcv");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn path_follows_xdg_and_flag() {
+    let home = tempfile::tempdir().expect("tmp");
+    let (code, out, _) = volcv(home.path(), &["config", "path"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.trim(),
+        home.path()
+            .join("config/volcv/config.toml")
+            .display()
+            .to_string()
+    );
+    let (_, out, _) = volcv(home.path(), &["--config", "/x/y.toml", "config", "path"]);
+    assert_eq!(out.trim(), "/x/y.toml");
+}
+
+#[cfg(unix)]
+#[test]
+fn init_is_private_and_never_overwrites() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let home = tempfile::tempdir().expect("tmp");
+    let (code, out, err) = volcv(home.path(), &["config", "init"]);
+    assert_eq!(code, 0, "{err}");
+    let path = home.path().join("config/volcv/config.toml");
+    assert!(out.contains(&path.display().to_string()));
+    let mode = std::fs::metadata(&path)
+        .expect("created")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    std::fs::write(&path, "# mine\n").expect("edit");
+    let (code, _, err) = volcv(home.path(), &["config", "init"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), "# mine\n");
+}
+
+#[cfg(unix)]
+#[test]
+fn show_redacts_and_warns_about_a_readable_secret() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let home = tempfile::tempdir().expect("tmp");
+    let path = home.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "[profiles.relay]\nendpoint = \"https://relay.example/volcv/v1\"\napi_key = \"sk-LEAK-me\"\n",
+    )
+    .expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let p = path.to_str().expect("utf8");
+    let (code, out, err) = volcv(home.path(), &["--config", p, "config", "show"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("sk-LEAK-me") && !err.contains("sk-LEAK-me"));
+    assert!(out.contains("api_key = \"<redacted>\""), "{out}");
+    assert!(err.contains("readable by others"), "{err}");
+    assert!(err.contains(&format!("chmod 600 {p}")), "{err}");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let (_, _, err) = volcv(home.path(), &["--config", p, "config", "show"]);
+    assert!(!err.contains("readable by others"), "{err}");
+}
+
+#[test]
+fn a_broken_config_names_line_and_key_and_sends_nothing() {
+    let home = tempfile::tempdir().expect("tmp");
+    let path = home.path().join("c.toml");
+    std::fs::write(&path, "version = 1\n\n[profiles.a]\ntimeout = 5\n").expect("write");
+    let p = path.to_str().expect("utf8");
+    let (code, _, err) = volcv(
+        home.path(),
+        &["--config", p, "send", "--auth", "none", "--set", "prompt=x"],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains(p), "{err}");
+    assert!(err.contains("line 4"), "{err}");
+    assert!(err.contains("timeout"), "{err}");
+    let (code, _, err) = volcv(
+        home.path(),
+        &["--config", "/no/such/file.toml", "config", "show"],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("/no/such/file.toml"), "{err}");
+}
+
+#[test]
+fn profiles_and_defaults_shape_the_request() {
+    let home = tempfile::tempdir().expect("tmp");
+    let path = home.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "profile = \"relay\"\n[profiles.relay]\nendpoint = \"https://relay.example/volcv/v1\"\n\
+         auth = \"none\"\napi_version = \"2099-01-01\"\n[defaults]\nseed = 42\n\"logo_info.add_logo\" = true\n",
+    )
+    .expect("write");
+    let p = path.to_str().expect("utf8");
+    let (code, out, err) = volcv(
+        home.path(),
+        &[
+            "--config",
+            p,
+            "send",
+            "--dry-run",
+            "--set",
+            "prompt=x",
+            "--image",
+            "https://example.com/a.jpg",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("POST /volcv/v1?Action=CVProcess&Version=2099-01-01 HTTP/1.1"),
+        "{out}"
+    );
+    assert!(out.contains("\"seed\":42"), "{out}");
+    assert!(out.contains("\"add_logo\":true"), "{out}");
+    let (code, _, err) = volcv(home.path(), &["--config", p, "--profile", "nope", "send"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no profile \"nope\"") && err.contains("relay"),
+        "{err}"
+    );
+}
