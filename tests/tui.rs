@@ -253,6 +253,15 @@ fn snapshot_success() {
 #[test]
 fn snapshot_service_error() {
     let a = app_with(&service_error_exchange());
+    let status = a.status.clone().expect("status");
+    assert!(status.error);
+    assert!(
+        status
+            .text
+            .starts_with("#1: ✘ 50411 input image failed moderation"),
+        "{}",
+        status.text
+    );
     insta::assert_snapshot!("service_error_100x30", screen(&a));
 }
 
@@ -501,6 +510,9 @@ fn quit_asks_while_requests_are_in_flight_and_ctrl_c_always_quits() {
     press(&mut a, "F5");
     press(&mut a, "q");
     assert!(a.confirm_quit && !a.quit);
+    fix_time(&mut a);
+    a.size = Rect::new(0, 0, 80, 24);
+    insta::assert_snapshot!("confirm_quit_80x24", screen(&a));
     press(&mut a, "n");
     assert!(!a.confirm_quit && !a.quit);
     press(&mut a, "q");

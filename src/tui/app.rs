@@ -245,14 +245,27 @@ impl App {
                     self.tab = Tab::Body;
                     self.response_scroll = 0;
                 }
+                // The first summary line says how it ended: `✔ 10000 success`, `✘ 50411 ...`.
+                let headline: String = view
+                    .summary
+                    .first()
+                    .map(|l| l.iter().map(|(_, t)| t.as_str()).collect())
+                    .unwrap_or_default();
+                let text = format!(
+                    "#{id}: {headline} ({})",
+                    crate::tui::view::fmt_duration(duration)
+                );
+                match verdict {
+                    crate::tui::view::Verdict::Success | crate::tui::view::Verdict::Cancelled => {
+                        self.info_msg(text);
+                    }
+                    _ => self.error_msg(text),
+                }
                 if let Some(e) = self.history.get_mut(id) {
                     e.state = EntryState::Done {
                         view: Arc::from(view),
                         duration,
                     };
-                }
-                if !verdict.is_ok() && verdict != crate::tui::view::Verdict::Cancelled {
-                    self.last_error = Some(format!("request #{id} failed"));
                 }
                 Vec::new()
             }
