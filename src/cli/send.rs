@@ -47,25 +47,9 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
         Err(e) => return fail(args, EXIT_NO_ANSWER, "transport_error", &e.to_string(), &[]),
     };
     // The demo backend lives as long as this function: it is dropped (and stops) at return.
-    let _demo = if cli.demo {
-        match runtime.block_on(super::start_demo()) {
-            Ok(server) => {
-                o.endpoint = Some(server.url());
-                o.auth = Some(crate::api::client::AuthMode::None);
-                Some(server)
-            }
-            Err(e) => {
-                return fail(
-                    args,
-                    EXIT_NO_ANSWER,
-                    "transport_error",
-                    &format!("cannot start the demo backend: {e}"),
-                    &[],
-                );
-            }
-        }
-    } else {
-        None
+    let _demo = match super::demo_backend(cli, &runtime, &mut o) {
+        Ok(d) => d,
+        Err(e) => return fail(args, EXIT_NO_ANSWER, "transport_error", &e, &[]),
     };
     let loaded = match config::load(&o) {
         Ok(l) => l,
