@@ -12,3 +12,4 @@ pub mod images;
 pub mod mock;
 pub mod store;
 pub mod text;
+pub mod tui;

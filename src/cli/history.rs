@@ -3,7 +3,7 @@
 use super::{Cli, EXIT_INVALID, EXIT_OK};
 use crate::config;
 use crate::store::{self, Entry, OutcomeKind, Query, Store, StoreError, Summary};
-use crate::text::{escape_terminal, truncate_chars};
+use crate::text::{escape_terminal, json_for_terminal, truncate_chars};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use std::io::Write as _;
@@ -190,7 +190,7 @@ fn list(store: &Store, a: &ListArgs) -> Result<u8, StoreError> {
     let rows = store.list(&q)?;
     if a.json {
         let v: Vec<Value> = rows.iter().map(summary_json).collect();
-        outln!("{}", Value::Array(v));
+        outln!("{}", json_for_terminal(&Value::Array(v)));
         return Ok(EXIT_OK);
     }
     if rows.is_empty() {
@@ -281,7 +281,7 @@ fn body_text(bytes: &[u8]) -> String {
 fn show(store: &Store, a: &ShowArgs) -> Result<u8, StoreError> {
     let e = store.get(a.id)?.ok_or(StoreError::NotFound(a.id))?;
     if a.json {
-        outln!("{}", entry_json(&e));
+        outln!("{}", json_for_terminal(&entry_json(&e)));
         return Ok(EXIT_OK);
     }
     let esc = |s: &str| escape_terminal(s, false);

@@ -76,6 +76,10 @@ pub struct Cli {
     /// 1-2 s of latency, no key and no network needed.
     #[arg(long, global = true)]
     pub demo: bool,
+    /// The TUI theme: default, light, high-contrast, or NAME for <config dir>/themes/NAME.toml
+    /// [default: the config's ui.theme]
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -121,6 +125,24 @@ pub enum ConfigCmd {
     Init,
 }
 
+/// With `--demo`, starts the demo backend on `runtime` and points `o` at it (no auth). The
+/// server stops when the returned handle is dropped.
+fn demo_backend(
+    cli: &Cli,
+    runtime: &tokio::runtime::Runtime,
+    o: &mut Overrides,
+) -> Result<Option<crate::mock::MockServer>, String> {
+    if !cli.demo {
+        return Ok(None);
+    }
+    let server = runtime
+        .block_on(start_demo())
+        .map_err(|e| format!("cannot start the demo backend: {e}"))?;
+    o.endpoint = Some(server.url());
+    o.auth = Some(AuthMode::None);
+    Ok(Some(server))
+}
+
 /// Starts the embedded demo backend: the mock on a free loopback port with the latency of a
 /// real generation scaled down (1-2 s), so progress is visible.
 pub async fn start_demo() -> std::io::Result<crate::mock::MockServer> {
@@ -157,13 +179,69 @@ pub fn main() -> ExitCode {
         Some(Command::Schema(args)) => run_schema(args),
         Some(Command::Config(cmd)) => run_config(&cli, cmd),
         Some(Command::History(cmd)) => history::run(&cli, cmd),
-        None => {
-            use clap::CommandFactory as _;
-            let _ = Cli::command().print_help();
-            EXIT_INVALID
-        }
+        None => run_tui(&cli),
     };
     ExitCode::from(code)
+}
+
+/// `volcv` with no subcommand: the terminal UI (against the embedded mock with `--demo`).
+fn run_tui(cli: &Cli) -> u8 {
+    let mut o = cli.overrides();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("volcv: {e}");
+            return EXIT_NO_ANSWER;
+        }
+    };
+    let demo = match demo_backend(cli, &runtime, &mut o) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("volcv: {e}");
+            return EXIT_NO_ANSWER;
+        }
+    };
+    let loaded = match config::load(&o) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("volcv: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let resolved = match loaded.resolve(&o) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("volcv: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let client = match crate::api::client::Client::new(resolved.target, resolved.options) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("volcv: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let opts = crate::tui::TuiOptions {
+        client,
+        loaded,
+        demo: demo.as_ref().map(crate::mock::MockServer::url),
+        theme: cli.theme.clone(),
+        profile_label: resolved.profile,
+    };
+    let result = runtime.block_on(crate::tui::run(opts));
+    drop(demo);
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("volcv: {e}");
+            EXIT_NO_ANSWER
+        }
+    }
 }
 
 fn run_schema(args: &SchemaArgs) -> u8 {

@@ -7,7 +7,7 @@ use crate::api::response::{Outcome, ResultImage};
 use crate::config;
 use crate::images;
 use crate::store::{NewEntry, ResultFile, Store};
-use crate::text::escape_terminal;
+use crate::text::{escape_terminal, json_for_terminal, truncate_chars};
 use base64::Engine as _;
 use clap::Args;
 use serde_json::json;
@@ -51,25 +51,9 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
         Err(e) => return fail(args, EXIT_NO_ANSWER, "transport_error", &e.to_string(), &[]),
     };
     // The demo backend lives as long as this function: it is dropped (and stops) at return.
-    let _demo = if cli.demo {
-        match runtime.block_on(super::start_demo()) {
-            Ok(server) => {
-                o.endpoint = Some(server.url());
-                o.auth = Some(crate::api::client::AuthMode::None);
-                Some(server)
-            }
-            Err(e) => {
-                return fail(
-                    args,
-                    EXIT_NO_ANSWER,
-                    "transport_error",
-                    &format!("cannot start the demo backend: {e}"),
-                    &[],
-                );
-            }
-        }
-    } else {
-        None
+    let _demo = match super::demo_backend(cli, &runtime, &mut o) {
+        Ok(d) => d,
+        Err(e) => return fail(args, EXIT_NO_ANSWER, "transport_error", &e, &[]),
     };
     let loaded = match config::load(&o) {
         Ok(l) => l,
@@ -385,7 +369,7 @@ fn report(
             "warnings": warnings,
             "history_id": history_id,
         });
-        outln!("{v}");
+        outln!("{}", json_for_terminal(&v));
     } else {
         print_human(ex, saved);
         if let Some(id) = history_id {
@@ -404,7 +388,8 @@ fn report(
 }
 
 fn print_human(ex: &Exchange, saved: &SaveReport) {
-    let e = |s: &str| escape_terminal(s, false);
+    // Server text is escaped, and capped: a 1 MB message is not worth a terminal's scrollback.
+    let e = |s: &str| escape_terminal(&truncate_chars(s, 2000), false);
     let attempts = if ex.attempts.len() > 1 {
         format!(", {} attempts", ex.attempts.len())
     } else {
@@ -458,7 +443,9 @@ fn fail(args: &SendArgs, code: u8, kind: &str, message: &str, errors: &[String])
     if args.json {
         outln!(
             "{}",
-            json!({"outcome": kind, "exit_code": code, "message": message, "errors": errors})
+            json_for_terminal(
+                &json!({"outcome": kind, "exit_code": code, "message": message, "errors": errors})
+            )
         );
     } else if errors.is_empty() {
         eprintln!("volcv: {}", escape_terminal(message, false));

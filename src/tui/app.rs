@@ -1,0 +1,964 @@
+//! `App`: the single owner of all UI state, and `update`, the only place it changes.
+
+use crate::api::schema::{self, Kind, SEED_MAX};
+use crate::tui::doc::Doc;
+use crate::tui::form::{Editing, Form, Reference, RowKind, line_input};
+use crate::tui::history::{Entry, EntryState, History, MemoryHistory};
+use crate::tui::keymap::{Action, Key, KeyMap, is_reserved};
+use crate::tui::layout::{self, Areas};
+use crate::tui::msg::{Cmd, EditTarget, Msg};
+use crate::tui::theme::Theme;
+use crate::tui::view::ResponseView;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::{Position, Rect};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Largest text `y` copies (OSC 52 payloads beyond this are refused by many terminals).
+pub const COPY_CAP: usize = 100_000;
+
+/// The three panes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    /// The parameter form.
+    Params,
+    /// The answer of the selected request.
+    Response,
+    /// This run's requests.
+    History,
+}
+
+impl Pane {
+    const ORDER: [Pane; 3] = [Pane::Params, Pane::Response, Pane::History];
+
+    fn step(self, by: isize) -> Pane {
+        let i = Pane::ORDER.iter().position(|p| *p == self).unwrap_or(0) as isize;
+        Pane::ORDER[(i + by).rem_euclid(3) as usize]
+    }
+
+    /// The title of the pane.
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Params => "Parameters",
+            Pane::Response => "Response",
+            Pane::History => "History",
+        }
+    }
+}
+
+/// The tabs of the Response pane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    /// Result images and the reference.
+    Images,
+    /// The response body, pretty-printed.
+    Body,
+    /// The request as sent, secrets redacted.
+    Request,
+    /// Response headers and attempts.
+    Headers,
+}
+
+impl Tab {
+    /// Every tab in order.
+    pub const ALL: [Tab; 4] = [Tab::Images, Tab::Body, Tab::Request, Tab::Headers];
+
+    /// The tab's title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Images => "Images",
+            Tab::Body => "Body",
+            Tab::Request => "Request",
+            Tab::Headers => "Headers",
+        }
+    }
+
+    fn step(self, by: isize) -> Tab {
+        let i = Tab::ALL.iter().position(|t| *t == self).unwrap_or(0) as isize;
+        Tab::ALL[(i + by).rem_euclid(4) as usize]
+    }
+}
+
+/// A one-line message in the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// The message.
+    pub text: String,
+    /// Whether it reports a problem (shown in the error style).
+    pub error: bool,
+}
+
+/// Fixed facts shown in the UI.
+#[derive(Debug, Clone, Default)]
+pub struct Info {
+    /// The profile name (or `demo`).
+    pub profile: String,
+    /// The endpoint URL.
+    pub endpoint: String,
+    /// The log file.
+    pub log_path: String,
+}
+
+/// All UI state.
+#[derive(Debug)]
+pub struct App {
+    /// The pane that gets the keys.
+    pub focus: Pane,
+    /// The parameter form.
+    pub form: Form,
+    /// This run's requests (swappable for the persistent store).
+    pub history: Box<dyn History>,
+    /// Selected history row (also the exchange the Response pane shows).
+    pub history_selected: usize,
+    /// First visible history row.
+    pub history_scroll: usize,
+    /// The Response pane's tab.
+    pub tab: Tab,
+    /// First visible line of the tab.
+    pub response_scroll: usize,
+    /// The live key map.
+    pub keymap: KeyMap,
+    /// The styles in use.
+    pub theme: Theme,
+    /// The terminal size.
+    pub size: Rect,
+    /// The time of the last tick (elapsed times are measured against it, not a clock read
+    /// while drawing).
+    pub clock: Instant,
+    /// Spinner frame, advanced by ticks.
+    pub spinner: usize,
+    /// The status bar message.
+    pub status: Option<Status>,
+    /// The last error, kept in the status bar until the next one.
+    pub last_error: Option<String>,
+    /// Whether the help overlay is open.
+    pub help: bool,
+    /// Whether the quit confirmation is open.
+    pub confirm_quit: bool,
+    /// Set when the loop should end.
+    pub quit: bool,
+    /// Profile, endpoint and log path.
+    pub info: Info,
+    next_id: u64,
+}
+
+/// Whether a key event is a plain press of this code.
+fn is(ev: &KeyEvent, code: KeyCode) -> bool {
+    Key::from_event(ev).is_some_and(|k| k.code == code && k.mods.is_empty())
+}
+
+impl App {
+    /// A fresh app with the form started from `initial` values.
+    pub fn new(initial: &Value, keymap: KeyMap, theme: Theme, info: Info, size: Rect) -> App {
+        App {
+            focus: Pane::Params,
+            form: Form::new(schema::default_schema(), initial),
+            history: Box::new(MemoryHistory::default()),
+            history_selected: 0,
+            history_scroll: 0,
+            tab: Tab::Images,
+            response_scroll: 0,
+            keymap,
+            theme,
+            size,
+            clock: Instant::now(),
+            spinner: 0,
+            status: None,
+            last_error: None,
+            help: false,
+            confirm_quit: false,
+            quit: false,
+            info,
+            next_id: 1,
+        }
+    }
+
+    /// The pane areas for the current size.
+    pub fn areas(&self) -> Areas {
+        layout::areas(self.size)
+    }
+
+    /// Whether any request is in flight (the tick runs only then).
+    pub fn busy(&self) -> bool {
+        self.history.entries().iter().any(Entry::in_flight)
+    }
+
+    /// How many requests are in flight.
+    pub fn in_flight(&self) -> usize {
+        self.history
+            .entries()
+            .iter()
+            .filter(|e| e.in_flight())
+            .count()
+    }
+
+    /// The history entry the Response pane shows.
+    pub fn shown(&self) -> Option<&Entry> {
+        self.history.entries().get(self.history_selected)
+    }
+
+    fn shown_view(&self) -> Option<&Arc<ResponseView>> {
+        self.shown().and_then(Entry::view)
+    }
+
+    fn info_msg(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            error: false,
+        });
+    }
+
+    fn error_msg(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        self.last_error = Some(text.clone());
+        self.status = Some(Status { text, error: true });
+    }
+
+    /// Applies a message; returns the side effects to carry out.
+    pub fn update(&mut self, msg: Msg) -> Vec<Cmd> {
+        match msg {
+            Msg::Key(ev) => self.on_key(&ev),
+            Msg::Paste(text) => {
+                self.on_paste(&text);
+                Vec::new()
+            }
+            Msg::Mouse(ev) => {
+                self.on_mouse(&ev);
+                Vec::new()
+            }
+            Msg::Resize(w, h) => {
+                self.size = Rect::new(0, 0, w, h);
+                self.keep_visible();
+                Vec::new()
+            }
+            Msg::Tick(now) => {
+                self.clock = now;
+                self.spinner = self.spinner.wrapping_add(1);
+                Vec::new()
+            }
+            Msg::Finished { id, view, duration } => {
+                let verdict = view.verdict;
+                let shown = self.shown().map(|e| e.id) == Some(id);
+                if shown && !verdict.is_ok() && self.tab == Tab::Images {
+                    // An error has no images: show what the server said instead.
+                    self.tab = Tab::Body;
+                    self.response_scroll = 0;
+                }
+                // The first summary line says how it ended: `✔ 10000 success`, `✘ 50411 ...`.
+                let headline: String = view
+                    .summary
+                    .first()
+                    .map(|l| l.iter().map(|(_, t)| t.as_str()).collect())
+                    .unwrap_or_default();
+                let text = format!(
+                    "#{id}: {headline} ({})",
+                    crate::tui::view::fmt_duration(duration)
+                );
+                match verdict {
+                    crate::tui::view::Verdict::Success | crate::tui::view::Verdict::Cancelled => {
+                        self.info_msg(text);
+                    }
+                    _ => self.error_msg(text),
+                }
+                if let Some(e) = self.history.get_mut(id) {
+                    e.state = EntryState::Done {
+                        view: Arc::from(view),
+                        duration,
+                    };
+                }
+                Vec::new()
+            }
+            Msg::ImageSaved { id, index, state } => {
+                if let Some(e) = self.history.get_mut(id)
+                    && let EntryState::Done { view, .. } = &mut e.state
+                    && let Some(item) = Arc::make_mut(view).images.get_mut(index)
+                {
+                    item.state = state;
+                }
+                Vec::new()
+            }
+            Msg::ReferenceLoaded { input, result } => {
+                // Only the latest input counts.
+                if self.form.reference == Reference::Loading(input.clone()) {
+                    self.form.reference = match result {
+                        Ok(img) => Reference::Image(img),
+                        Err(error) => Reference::Failed { input, error },
+                    };
+                    self.form.revalidate();
+                }
+                Vec::new()
+            }
+            Msg::Completed { input, candidates } => {
+                self.on_completed(&input, candidates);
+                Vec::new()
+            }
+            Msg::EditorClosed { target, result } => {
+                self.on_editor_closed(target, result);
+                Vec::new()
+            }
+            Msg::Terminate(why) => {
+                tracing::info!("terminating on {why}");
+                self.quit = true;
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_key(&mut self, ev: &KeyEvent) -> Vec<Cmd> {
+        let Some(key) = Key::from_event(ev) else {
+            return Vec::new();
+        };
+        if is_reserved(key) {
+            self.quit = true;
+            return Vec::new();
+        }
+        if self.confirm_quit {
+            self.confirm_quit = false;
+            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                self.quit = true;
+            } else {
+                self.info_msg("quit cancelled");
+            }
+            return Vec::new();
+        }
+        let action = self.keymap.action(key);
+        if self.help {
+            if matches!(action, Some(Action::Help | Action::Cancel | Action::Quit)) {
+                self.help = false;
+            }
+            return Vec::new();
+        }
+        if self.form.prompt_active {
+            return self.on_prompt_key(ev, action);
+        }
+        if self.form.editing.is_some() {
+            return self.on_edit_key(ev);
+        }
+        match action {
+            Some(a) => self.on_action(a),
+            None => Vec::new(),
+        }
+    }
+
+    fn on_prompt_key(&mut self, ev: &KeyEvent, action: Option<Action>) -> Vec<Cmd> {
+        match action {
+            _ if is(ev, KeyCode::Esc) => {
+                self.form.prompt_active = false;
+                self.form.revalidate();
+                Vec::new()
+            }
+            Some(Action::Send) => self.send(),
+            Some(Action::ExternalEditor) => vec![Cmd::OpenEditor {
+                target: EditTarget::Prompt,
+                text: self.form.prompt_text(),
+            }],
+            _ => {
+                if self.form.prompt.input(*ev) {
+                    self.form.revalidate();
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_edit_key(&mut self, ev: &KeyEvent) -> Vec<Cmd> {
+        let Some(editing) = self.form.editing.as_mut() else {
+            return Vec::new();
+        };
+        let row = editing.row;
+        let kind = self.form.rows.get(row).map(|r| r.kind);
+        if is(ev, KeyCode::Esc) {
+            self.form.editing = None;
+            self.info_msg("edit discarded");
+            return Vec::new();
+        }
+        if is(ev, KeyCode::Tab) && kind == Some(RowKind::Reference) {
+            let text = editing.input.lines().join("");
+            return vec![Cmd::Complete(text)];
+        }
+        if is(ev, KeyCode::Enter) {
+            return self.commit_edit();
+        }
+        if let Some(Action::Send) = Key::from_event(ev).and_then(|k| self.keymap.action(k)) {
+            // Sending from an edit commits it first, so what is sent is what is shown.
+            let mut cmds = self.commit_edit();
+            cmds.extend(self.send());
+            return cmds;
+        }
+        if Key::from_event(ev).is_some_and(|k| {
+            k.code == KeyCode::Char('u')
+                && k.mods == ratatui::crossterm::event::KeyModifiers::CONTROL
+        }) {
+            // Readline's Ctrl-u: clear to the start of the line (the textarea would undo).
+            editing.input.delete_line_by_head();
+            editing.completions.clear();
+            return Vec::new();
+        }
+        if matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
+            // Single-line input: no newlines or tabs.
+            return Vec::new();
+        }
+        editing.input.input(*ev);
+        editing.completions.clear();
+        Vec::new()
+    }
+
+    fn commit_edit(&mut self) -> Vec<Cmd> {
+        let Some(editing) = self.form.editing.take() else {
+            return Vec::new();
+        };
+        let text = editing.input.lines().join("");
+        match self.form.rows.get(editing.row).map(|r| r.kind) {
+            Some(RowKind::Reference) => {
+                let t = text.trim().to_owned();
+                if t.is_empty() {
+                    self.form.reference = Reference::Empty;
+                    self.form.revalidate();
+                    Vec::new()
+                } else if t.starts_with("http://") || t.starts_with("https://") {
+                    self.form.reference = Reference::Url(t);
+                    self.form.revalidate();
+                    Vec::new()
+                } else {
+                    self.form.reference = Reference::Loading(t.clone());
+                    self.form.revalidate();
+                    vec![Cmd::LoadReference(t)]
+                }
+            }
+            Some(RowKind::Field(f)) => {
+                self.form.commit_text(f, &text);
+                if let Some(e) = self.form.row_error(editing.row) {
+                    self.error_msg(e);
+                } else {
+                    self.status = None;
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn on_completed(&mut self, input: &str, candidates: Vec<String>) {
+        let Some(editing) = self.form.editing.as_mut() else {
+            return;
+        };
+        if editing.input.lines().join("") != input {
+            return; // The user typed on; this answer is stale.
+        }
+        let prefix = common_prefix(&candidates);
+        if prefix.len() > input.len() {
+            editing.input = line_input(&prefix);
+        }
+        if candidates.len() == 1 || candidates.is_empty() {
+            editing.completions.clear();
+            if candidates.is_empty() {
+                self.info_msg("no matching path");
+            }
+        } else {
+            editing.completions = candidates;
+        }
+    }
+
+    fn on_editor_closed(&mut self, target: EditTarget, result: Result<String, String>) {
+        let text = match result {
+            Ok(t) => t,
+            Err(e) => {
+                self.error_msg(format!("editor: {e}"));
+                return;
+            }
+        };
+        match target {
+            EditTarget::Prompt => {
+                let text = text.strip_suffix('\n').unwrap_or(&text).to_owned();
+                let mut body = self.form.editable_json();
+                schema::set_path(&mut body, "prompt", Value::String(text));
+                self.form.replace_values(&body);
+                self.info_msg("prompt updated from the editor");
+            }
+            EditTarget::Request => match serde_json::from_str::<Value>(&text) {
+                Ok(v) if v.is_object() => {
+                    self.form.replace_values(&v);
+                    let n = self.form.report.errors().count();
+                    if n == 0 {
+                        self.info_msg("request updated from the editor");
+                    } else {
+                        self.error_msg(format!(
+                            "request updated from the editor; {n} problem(s) to fix"
+                        ));
+                    }
+                }
+                Ok(v) => self.error_msg(format!(
+                    "the edited request must be a JSON object, got {}; previous values kept",
+                    schema::json_type(&v)
+                )),
+                Err(e) => self.error_msg(format!(
+                    "the edited request is not valid JSON ({e}); previous values kept"
+                )),
+            },
+        }
+    }
+
+    fn on_paste(&mut self, text: &str) {
+        if self.form.prompt_active {
+            self.form.prompt.insert_str(text);
+            self.form.revalidate();
+        } else if let Some(e) = self.form.editing.as_mut() {
+            e.input.insert_str(text.replace(['\n', '\r'], " "));
+        }
+    }
+
+    fn on_action(&mut self, a: Action) -> Vec<Cmd> {
+        match a {
+            Action::Send => return self.send(),
+            Action::Cancel => return self.cancel(),
+            Action::Quit => {
+                let n = self.in_flight();
+                if n > 0 {
+                    self.confirm_quit = true;
+                } else {
+                    self.quit = true;
+                }
+            }
+            Action::Help => self.help = true,
+            Action::NextPane => self.focus = self.focus.step(1),
+            Action::PrevPane => self.focus = self.focus.step(-1),
+            Action::FocusParams => self.focus = Pane::Params,
+            Action::FocusResponse => self.focus = Pane::Response,
+            Action::FocusHistory => self.focus = Pane::History,
+            Action::Copy => return self.copy(),
+            Action::ExternalEditor => return self.external_editor(),
+            _ => match self.focus {
+                Pane::Params => return self.params_action(a),
+                Pane::Response => self.response_action(a),
+                Pane::History => self.history_action(a),
+            },
+        }
+        Vec::new()
+    }
+
+    fn params_action(&mut self, a: Action) -> Vec<Cmd> {
+        let height = layout::form_rows(&self.areas(), false);
+        let n = self.form.rows.len();
+        let sel = self.form.selected;
+        match a {
+            Action::Down => self.form.select((sel + 1).min(n.saturating_sub(1)), height),
+            Action::Up => self.form.select(sel.saturating_sub(1), height),
+            Action::PageDown => self.form.select(sel + height, height),
+            Action::PageUp => self.form.select(sel.saturating_sub(height), height),
+            Action::Top => self.form.select(0, height),
+            Action::Bottom => self.form.select(n.saturating_sub(1), height),
+            Action::Decrease => self.nudge(-1),
+            Action::Increase => self.nudge(1),
+            Action::DecreaseMore => self.nudge(-10),
+            Action::IncreaseMore => self.nudge(10),
+            Action::Toggle => {
+                let is_bool = matches!(
+                    self.form.rows.get(sel).map(|r| r.kind),
+                    Some(RowKind::Field(f)) if matches!(f.kind, Kind::Bool | Kind::Enum(_))
+                );
+                if is_bool {
+                    self.nudge(1);
+                }
+            }
+            Action::RandomSeed => {
+                let seed = i64::from(rand::random::<u32>()).min(SEED_MAX);
+                self.form.set("seed", Value::from(seed));
+                self.info_msg(format!("seed = {seed}"));
+            }
+            Action::ResetSeed => {
+                self.form.set("seed", Value::from(-1));
+                self.info_msg("seed = -1 (random on the server)");
+            }
+            Action::Edit => return self.start_edit(),
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn nudge(&mut self, steps: i32) {
+        if self.form.nudge(steps) {
+            let row = self.form.selected;
+            match self.form.row_error(row) {
+                Some(e) => self.error_msg(e),
+                None => self.status = None,
+            }
+        }
+    }
+
+    fn start_edit(&mut self) -> Vec<Cmd> {
+        let row = self.form.selected;
+        let Some(kind) = self.form.rows.get(row).map(|r| r.kind) else {
+            return Vec::new();
+        };
+        let text = match kind {
+            RowKind::Fixed(f) => {
+                self.info_msg(format!("{} is fixed by the schema", f.name));
+                return Vec::new();
+            }
+            RowKind::Prompt(_) => {
+                self.form.prompt_active = true;
+                return Vec::new();
+            }
+            RowKind::Reference => self.form.reference.input_text(),
+            RowKind::Field(f) if f.kind == Kind::Bool => {
+                self.nudge(1);
+                return Vec::new();
+            }
+            RowKind::Field(f) => match self.form.raw.get(f.name) {
+                Some((t, _)) => t.clone(),
+                None => match (f.kind, self.form.value(f)) {
+                    (Kind::Enum(values), Some(v)) => values
+                        .iter()
+                        .find(|e| v.as_i64() == Some(e.value))
+                        .map(|e| e.label.to_owned())
+                        .unwrap_or_else(|| v.to_string()),
+                    (_, Some(Value::String(s))) => s,
+                    (_, Some(v)) => v.to_string(),
+                    (_, None) => String::new(),
+                },
+            },
+        };
+        self.form.editing = Some(Editing {
+            row,
+            input: line_input(&text),
+            completions: Vec::new(),
+        });
+        Vec::new()
+    }
+
+    fn response_action(&mut self, a: Action) {
+        let summary = self.shown_view().map_or(0, |v| v.summary.len());
+        let height = layout::response_rows(&self.areas(), summary);
+        let total = self.tab_len();
+        let max = total.saturating_sub(height);
+        let s = self.response_scroll;
+        self.response_scroll = match a {
+            Action::Decrease => {
+                self.tab = self.tab.step(-1);
+                0
+            }
+            Action::Increase => {
+                self.tab = self.tab.step(1);
+                0
+            }
+            Action::Down => (s + 1).min(max),
+            Action::Up => s.saturating_sub(1),
+            Action::PageDown => (s + height).min(max),
+            Action::PageUp => s.saturating_sub(height),
+            Action::Top => 0,
+            Action::Bottom => max,
+            _ => s,
+        };
+    }
+
+    /// Lines in the current tab.
+    pub fn tab_len(&self) -> usize {
+        self.shown_view().map_or(0, |v| match self.tab {
+            Tab::Images => v.images.len() + 1,
+            Tab::Body => v.body.lines.len(),
+            Tab::Request => v.request.lines.len(),
+            Tab::Headers => v.headers.lines.len(),
+        })
+    }
+
+    fn history_action(&mut self, a: Action) {
+        let n = self.history.entries().len();
+        let height = layout::history_rows(&self.areas());
+        let s = self.history_selected;
+        let next = match a {
+            Action::Down => (s + 1).min(n.saturating_sub(1)),
+            Action::Up => s.saturating_sub(1),
+            Action::PageDown => (s + height).min(n.saturating_sub(1)),
+            Action::PageUp => s.saturating_sub(height),
+            Action::Top => 0,
+            Action::Bottom => n.saturating_sub(1),
+            Action::Edit => {
+                if let Some((id, body)) = self.shown().map(|e| (e.id, Arc::clone(&e.request))) {
+                    self.form.replace_values(&body);
+                    self.focus = Pane::Params;
+                    self.info_msg(format!("parameters of request #{id} loaded"));
+                }
+                s
+            }
+            _ => s,
+        };
+        self.select_history(next);
+    }
+
+    fn select_history(&mut self, i: usize) {
+        if i != self.history_selected {
+            self.response_scroll = 0;
+        }
+        self.history_selected = i;
+        self.keep_visible();
+    }
+
+    fn keep_visible(&mut self) {
+        let a = self.areas();
+        let h = layout::history_rows(&a);
+        if self.history_selected < self.history_scroll {
+            self.history_scroll = self.history_selected;
+        } else if self.history_selected >= self.history_scroll + h {
+            self.history_scroll = self.history_selected + 1 - h;
+        }
+        let fh = layout::form_rows(&a, self.form.prompt_active);
+        self.form.keep_visible(fh);
+    }
+
+    /// Validates and hands the request to the worker, or says what blocks it.
+    pub fn send(&mut self) -> Vec<Cmd> {
+        self.form.revalidate();
+        match self.form.request() {
+            Err(b) => {
+                self.focus = Pane::Params;
+                let h = layout::form_rows(&self.areas(), self.form.prompt_active);
+                self.form.select(b.row, h);
+                self.error_msg(format!("cannot send: {}", b.message));
+                Vec::new()
+            }
+            Ok(body) => {
+                let id = self.next_id;
+                self.next_id += 1;
+                let req_key = body
+                    .get("req_key")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                // Elapsed times count from here; the clock then moves only with ticks.
+                let now = Instant::now();
+                self.clock = now;
+                self.history.push(Entry {
+                    id,
+                    time: local_time(),
+                    req_key,
+                    prompt: self.form.prompt_text().replace('\n', " "),
+                    request: Arc::new(body.clone()),
+                    state: EntryState::InFlight {
+                        started: now,
+                        cancelling: false,
+                    },
+                });
+                self.select_history(0);
+                self.info_msg(format!("request #{id} sent"));
+                vec![Cmd::Send { id, body }]
+            }
+        }
+    }
+
+    fn cancel(&mut self) -> Vec<Cmd> {
+        let entries = self.history.entries();
+        let target = entries
+            .get(self.history_selected)
+            .filter(|e| e.in_flight())
+            .or_else(|| entries.iter().find(|e| e.in_flight()))
+            .map(|e| e.id);
+        let Some(id) = target else {
+            self.info_msg("nothing in flight to cancel");
+            return Vec::new();
+        };
+        if let Some(e) = self.history.get_mut(id)
+            && let EntryState::InFlight { cancelling, .. } = &mut e.state
+        {
+            *cancelling = true;
+        }
+        self.info_msg(format!("cancelling request #{id}"));
+        vec![Cmd::Cancel(id)]
+    }
+
+    fn copy(&mut self) -> Vec<Cmd> {
+        let text = match self.focus {
+            Pane::Params => {
+                let row = self.form.selected;
+                match self.form.rows.get(row).map(|r| r.kind) {
+                    Some(RowKind::Prompt(_)) => self.form.prompt_text(),
+                    _ => self.form.display(row).0,
+                }
+            }
+            Pane::Response => match (self.shown_view(), self.tab) {
+                (None, _) => String::new(),
+                (Some(v), Tab::Images) => v
+                    .images
+                    .iter()
+                    .filter_map(|i| match &i.state {
+                        crate::tui::view::ImageState::Saved(p) => Some(p.display().to_string()),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                (Some(v), Tab::Body) => v.body.to_text(),
+                (Some(v), Tab::Request) => v.request.to_text(),
+                (Some(v), Tab::Headers) => v.headers.to_text(),
+            },
+            Pane::History => self
+                .shown_view()
+                .and_then(|v| v.request_id.clone())
+                .unwrap_or_default(),
+        };
+        if text.is_empty() {
+            self.info_msg("nothing to copy");
+            Vec::new()
+        } else if text.len() > COPY_CAP {
+            self.error_msg(format!(
+                "not copied: {} bytes is over the {COPY_CAP} byte clipboard cap",
+                text.len()
+            ));
+            Vec::new()
+        } else {
+            self.info_msg(format!("copied {} bytes (OSC 52)", text.len()));
+            vec![Cmd::Copy(text)]
+        }
+    }
+
+    fn external_editor(&mut self) -> Vec<Cmd> {
+        let on_prompt = self.focus == Pane::Params
+            && matches!(
+                self.form.rows.get(self.form.selected).map(|r| r.kind),
+                Some(RowKind::Prompt(_))
+            );
+        if on_prompt {
+            vec![Cmd::OpenEditor {
+                target: EditTarget::Prompt,
+                text: self.form.prompt_text(),
+            }]
+        } else {
+            let text = serde_json::to_string_pretty(&self.form.editable_json())
+                .unwrap_or_else(|_| "{}".to_owned());
+            vec![Cmd::OpenEditor {
+                target: EditTarget::Request,
+                text: format!("{text}\n"),
+            }]
+        }
+    }
+
+    fn on_mouse(&mut self, ev: &MouseEvent) {
+        if self.help || self.confirm_quit || layout::too_small(self.size) {
+            return;
+        }
+        let a = self.areas();
+        let pos = Position::new(ev.column, ev.row);
+        let pane = [
+            (Pane::Params, a.params),
+            (Pane::Response, a.response),
+            (Pane::History, a.history),
+        ]
+        .into_iter()
+        .find(|(_, r)| r.contains(pos))
+        .map(|(p, _)| p);
+        let Some(pane) = pane else { return };
+        match ev.kind {
+            MouseEventKind::Down(MouseButton::Left) => {
+                self.focus = pane;
+                let inner = layout::inner(match pane {
+                    Pane::Params => a.params,
+                    Pane::Response => a.response,
+                    Pane::History => a.history,
+                });
+                if !inner.contains(pos) {
+                    return;
+                }
+                let line = usize::from(pos.y - inner.y);
+                match pane {
+                    Pane::Params if self.form.editing.is_none() && !self.form.prompt_active => {
+                        if let Some(crate::tui::form::FormLine::Row(r)) =
+                            self.form.lines.get(self.form.scroll + line)
+                        {
+                            let h = layout::form_rows(&a, false);
+                            self.form.select(*r, h);
+                        }
+                    }
+                    Pane::History => {
+                        let i = self.history_scroll + line;
+                        if i < self.history.entries().len() {
+                            self.select_history(i);
+                        }
+                    }
+                    Pane::Response => {
+                        let summary = self.shown_view().map_or(0, |v| v.summary.len());
+                        if line == usize::from(layout::summary_height(summary)) {
+                            // The tab bar: each title takes its length plus a separator.
+                            let mut x = inner.x;
+                            for t in Tab::ALL {
+                                let w = t.title().len() as u16 + 3;
+                                if pos.x >= x && pos.x < x + w {
+                                    self.tab = t;
+                                    self.response_scroll = 0;
+                                }
+                                x += w;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
+                let down = ev.kind == MouseEventKind::ScrollDown;
+                let action = if down { Action::Down } else { Action::Up };
+                match pane {
+                    Pane::Params => {
+                        let h = layout::form_rows(&a, self.form.prompt_active);
+                        let max = self.form.lines.len().saturating_sub(h);
+                        self.form.scroll = if down {
+                            (self.form.scroll + 3).min(max)
+                        } else {
+                            self.form.scroll.saturating_sub(3)
+                        };
+                    }
+                    Pane::Response => {
+                        for _ in 0..3 {
+                            self.response_action(action);
+                        }
+                    }
+                    Pane::History => self.history_action(action),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Seconds since an instant, measured against the last tick.
+    pub fn elapsed_since(&self, t: Instant) -> f64 {
+        self.clock.saturating_duration_since(t).as_secs_f64()
+    }
+
+    /// The body text of the shown exchange, for tests and copying.
+    pub fn shown_body(&self) -> Option<&Doc> {
+        self.shown_view().map(|v| &v.body)
+    }
+}
+
+fn common_prefix(items: &[String]) -> String {
+    let Some(first) = items.first() else {
+        return String::new();
+    };
+    let mut end = first.len();
+    for s in &items[1..] {
+        end = end.min(
+            first
+                .char_indices()
+                .zip(s.chars())
+                .find(|((_, a), b)| a != b)
+                .map_or(first.len().min(s.len()), |((i, _), _)| i),
+        );
+    }
+    first[..end].to_owned()
+}
+
+/// The local time as `HH:MM:SS` (UTC when the offset is unknown).
+fn local_time() -> String {
+    let now = time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    format!("{:02}:{:02}:{:02}", now.hour(), now.minute(), now.second())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_prefix_of_paths() {
+        let v = vec!["/tmp/abc/".to_owned(), "/tmp/abd.png".to_owned()];
+        assert_eq!(common_prefix(&v), "/tmp/ab");
+        assert_eq!(common_prefix(&["x".to_owned()]), "x");
+        assert_eq!(common_prefix(&[]), "");
+    }
+}

@@ -1,0 +1,187 @@
+#![warn(missing_docs)]
+//! The terminal UI: `volcv` with no subcommand, and `volcv --demo` against the embedded mock.
+//!
+//! Data flows one way: a key becomes a [`msg::Msg`], [`app::App::update`] changes state and
+//! returns [`msg::Cmd`]s, the [`worker::Worker`] runs them on tokio tasks and sends results
+//! back as messages. [`render::render`] only reads the state. [`event_loop::run_loop`] ties
+//! them together over a [`event_loop::Host`] (the real terminal, or a test double).
+
+pub mod app;
+pub mod doc;
+pub mod event_loop;
+pub mod form;
+pub mod history;
+pub mod keymap;
+pub mod layout;
+pub mod msg;
+pub mod render;
+pub mod terminal;
+pub mod theme;
+pub mod view;
+pub mod worker;
+
+pub use keymap::key_table_markdown;
+
+use crate::api::client::Client;
+use crate::api::schema::{self, set_path};
+use crate::config;
+use app::{App, Info, Status};
+use keymap::KeyMap;
+use ratatui::layout::Rect;
+use serde_json::Value;
+use std::path::PathBuf;
+use theme::Theme;
+
+/// The prompt put in the form in demo mode.
+pub const DEMO_PROMPT: &str = "a corgi astronaut floating above the moon, studio light";
+/// The reference URL put in the form in demo mode (the mock does not fetch it).
+pub const DEMO_REFERENCE: &str = "https://example.com/volcv-demo-reference.jpg";
+
+/// What the CLI hands to the UI.
+#[derive(Debug)]
+pub struct TuiOptions {
+    /// The client to send with (pointed at the mock in demo mode).
+    pub client: Client,
+    /// The loaded config: `[ui]`, `[keys]`, `[defaults]` and the paths.
+    pub loaded: config::Loaded,
+    /// The embedded mock's URL when running `--demo`: the form starts with a prompt and a
+    /// reference so the first F5 works.
+    pub demo: Option<String>,
+    /// `--theme NAME`, over the config's `ui.theme`.
+    pub theme: Option<String>,
+    /// The profile shown in the status bar.
+    pub profile_label: String,
+}
+
+/// Everything `run` sets up before the loop, also used by tests to build an `App` exactly as
+/// the real UI does.
+pub struct Prepared {
+    /// The state the loop starts from.
+    pub app: App,
+    /// Problems with the config, theme or key map, shown in the status bar at start.
+    pub warnings: Vec<String>,
+    /// Where result images are saved.
+    pub images_dir: PathBuf,
+}
+
+/// Builds the app state from the options (theme, key map, initial values). Reads the user's
+/// theme file once; never touches the terminal.
+pub fn prepare(opts: &TuiOptions, log_path: &str, size: Rect) -> Prepared {
+    let mut warnings = opts.loaded.warnings.clone();
+    let theme = if Theme::no_color_requested() {
+        Theme::monochrome()
+    } else {
+        let name = opts
+            .theme
+            .clone()
+            .unwrap_or_else(|| opts.loaded.config.ui.theme.clone());
+        let (t, w) = Theme::load(&name, Some(&opts.loaded.paths.config_dir()));
+        warnings.extend(w);
+        t
+    };
+    let (keymap, w) = KeyMap::with_overrides(&opts.loaded.config.keys);
+    warnings.extend(w);
+    let s = schema::default_schema();
+    let mut initial = match opts.loaded.default_body(s) {
+        Ok(b) => b,
+        Err(e) => {
+            warnings.push(e.to_string());
+            s.default_body()
+        }
+    };
+    if opts.demo.is_some() {
+        if schema::get_path(&initial, "prompt").is_none() {
+            set_path(&mut initial, "prompt", Value::from(DEMO_PROMPT));
+        }
+        if schema::get_path(&initial, "image_urls").is_none()
+            && schema::get_path(&initial, "binary_data_base64").is_none()
+        {
+            set_path(
+                &mut initial,
+                "image_urls",
+                Value::from(vec![DEMO_REFERENCE]),
+            );
+        }
+    }
+    let info = Info {
+        profile: if opts.demo.is_some() {
+            "demo (mock)".to_owned()
+        } else {
+            opts.profile_label.clone()
+        },
+        endpoint: opts.client.target.endpoint.to_string(),
+        log_path: log_path.to_owned(),
+    };
+    let mut app = App::new(&initial, keymap, theme, info, size);
+    if let Some(w) = warnings.first() {
+        let more = if warnings.len() > 1 {
+            format!(" (+{} more in the log)", warnings.len() - 1)
+        } else {
+            String::new()
+        };
+        app.status = Some(Status {
+            text: format!("{w}{more}"),
+            error: true,
+        });
+    }
+    Prepared {
+        app,
+        warnings,
+        images_dir: opts.loaded.paths.data_dir.join("images"),
+    }
+}
+
+/// Sends tracing output to `<state dir>/tui.log` (never the screen). Returns the path and the
+/// guard that flushes the file on drop; if a subscriber is already installed (the CLI's), that
+/// one is kept.
+fn init_logging(
+    state_dir: &std::path::Path,
+) -> (String, Option<tracing_appender::non_blocking::WorkerGuard>) {
+    let path = state_dir.join("tui.log");
+    if std::fs::create_dir_all(state_dir).is_err() {
+        return ("(no log: state dir not writable)".to_owned(), None);
+    }
+    let appender = tracing_appender::rolling::never(state_dir, "tui.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VOLCV_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("volcv=info"));
+    let installed = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init()
+        .is_ok();
+    if installed {
+        (path.display().to_string(), Some(guard))
+    } else {
+        ("(logging set up by the caller)".to_owned(), None)
+    }
+}
+
+/// Runs the UI on the current terminal until the user quits. The terminal is restored on
+/// every exit path: return, error, panic (the hook is installed before raw mode) and
+/// SIGTERM/SIGHUP. Call it inside a tokio runtime (multi-threaded, so the mock and the worker
+/// keep running beside the UI task).
+pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
+    let (log_path, _guard) = init_logging(&opts.loaded.paths.state_dir);
+    let size = ratatui::crossterm::terminal::size().unwrap_or((80, 24));
+    let Prepared {
+        mut app,
+        warnings,
+        images_dir,
+    } = prepare(&opts, &log_path, Rect::new(0, 0, size.0, size.1));
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    tracing::info!(endpoint = %app.info.endpoint, demo = opts.demo.is_some(), "starting the UI");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let worker = worker::Worker::new(tx, opts.client.clone(), images_dir);
+    terminal::install_panic_hook();
+    let mut tty = terminal::Tty::enter()?;
+    let result = event_loop::run_loop(&mut tty, &mut app, &worker, &mut rx).await;
+    drop(tty);
+    if let Err(e) = &result {
+        tracing::error!("UI stopped: {e}");
+    }
+    result
+}

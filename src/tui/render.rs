@@ -1,0 +1,776 @@
+//! Drawing: reads `App`, never changes it. Only visible lines are styled.
+
+use crate::tui::app::{App, Pane, Tab};
+use crate::tui::doc::{DocLine, Tok};
+use crate::tui::form::{FormLine, RowKind, human_size};
+use crate::tui::history::EntryState;
+use crate::tui::keymap::{Action, Scope};
+use crate::tui::layout::{self, Areas, PARAMS_FOOTER, PROMPT_EDITOR};
+use crate::tui::theme::Theme;
+use crate::tui::view::{ImageState, fmt_duration};
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
+
+const SPINNER: &[&str] = &["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+/// Draws the whole UI.
+pub fn render(app: &App, f: &mut Frame) {
+    let area = f.area();
+    f.render_widget(Block::default().style(app.theme.base), area);
+    if layout::too_small(area) {
+        render_too_small(app, f, area);
+        return;
+    }
+    let a = layout::areas(area);
+    render_params(app, f, &a);
+    render_response(app, f, a.response);
+    render_history(app, f, a.history);
+    render_status(app, f, a.status);
+    if app.help {
+        render_help(app, f, area);
+    } else if app.confirm_quit {
+        render_confirm(app, f, area);
+    }
+}
+
+fn pane_block<'a>(app: &App, pane: Pane, n: usize, extra: &str) -> Block<'a> {
+    let t = &app.theme;
+    let focused = app.focus == pane;
+    let title = format!(" {n} {}{extra} ", pane.title());
+    let (border, title_style, kind) = if focused {
+        (t.focus, t.focus, BorderType::Thick)
+    } else {
+        (t.border, t.heading, BorderType::Plain)
+    };
+    Block::default()
+        .borders(Borders::ALL)
+        .border_type(kind)
+        .border_style(border)
+        .title(Span::styled(title, title_style))
+}
+
+fn render_too_small(app: &App, f: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let text = vec![
+        Line::styled("Terminal too small", t.error),
+        Line::raw(""),
+        Line::raw(format!(
+            "volcv needs at least {}x{}; this one is {}x{}.",
+            layout::MIN_WIDTH,
+            layout::MIN_HEIGHT,
+            area.width,
+            area.height
+        )),
+        Line::raw("Enlarge the window, or press q to quit."),
+    ];
+    let h = (text.len() as u16).min(area.height);
+    let y = area.y + area.height.saturating_sub(h) / 2;
+    let p = Paragraph::new(text)
+        .alignment(Alignment::Center)
+        .wrap(Wrap { trim: true });
+    f.render_widget(p, Rect::new(area.x, y, area.width, h));
+}
+
+fn tok_style(t: &Theme, tok: Tok) -> Style {
+    match tok {
+        Tok::Plain | Tok::Punct => t.base,
+        Tok::Key => t.json_key,
+        Tok::Str => t.json_string,
+        Tok::Num => t.json_number,
+        Tok::Bool => t.json_bool,
+        Tok::Null => t.json_null,
+        Tok::Chip => t.json_chip,
+        Tok::Dim => t.dim,
+        Tok::Error => t.error,
+    }
+}
+
+fn doc_line<'a>(t: &Theme, l: &'a DocLine) -> Line<'a> {
+    Line::from(
+        l.iter()
+            .map(|(tok, s)| Span::styled(s.as_str(), tok_style(t, *tok)))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Display columns of a character (through ratatui's own width rules).
+fn char_width(c: char) -> usize {
+    let mut buf = [0u8; 4];
+    Span::raw(&*c.encode_utf8(&mut buf)).width()
+}
+
+/// Display columns of a string.
+fn str_width(s: &str) -> usize {
+    Span::raw(s).width()
+}
+
+/// Cuts text to `width` display columns (by characters; wide characters count two).
+fn fit(s: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut w = 0;
+    for c in s.chars() {
+        let cw = char_width(c);
+        if w + cw > width {
+            if width > 0 {
+                // Leave room for the ellipsis.
+                while w + 1 > width {
+                    match out.pop() {
+                        Some(p) => w -= char_width(p),
+                        None => break,
+                    }
+                }
+                out.push('…');
+            }
+            return out;
+        }
+        w += cw;
+        out.push(c);
+    }
+    out
+}
+
+fn render_params(app: &App, f: &mut Frame, a: &Areas) {
+    let t = &app.theme;
+    let form = &app.form;
+    let block = pane_block(app, Pane::Params, 1, &format!(": {}", form.schema.req_key));
+    let inner = block.inner(a.params);
+    f.render_widget(block, a.params);
+    let editor_h = if form.prompt_active { PROMPT_EDITOR } else { 0 };
+    let [list, editor, footer] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(editor_h),
+        Constraint::Length(PARAMS_FOOTER),
+    ])
+    .areas(inner);
+    let label_w = form
+        .rows
+        .iter()
+        .map(|r| short_label(r.label()).chars().count())
+        .max()
+        .unwrap_or(10)
+        + 1;
+    let width = usize::from(list.width);
+    let mut lines = Vec::new();
+    for line in form
+        .lines
+        .iter()
+        .skip(form.scroll)
+        .take(usize::from(list.height))
+    {
+        match line {
+            FormLine::Heading(g) => lines.push(Line::styled(g.title(), t.heading)),
+            FormLine::Row(i) => lines.push(param_row(app, *i, label_w, width)),
+        }
+    }
+    f.render_widget(Paragraph::new(lines), list);
+    if form.prompt_active {
+        let mut ta = form.prompt.clone();
+        ta.set_block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(t.focus)
+                .title(Span::styled(
+                    " prompt (Esc: done, Ctrl-e: $EDITOR) ",
+                    t.focus,
+                )),
+        );
+        ta.set_style(t.base);
+        ta.set_cursor_line_style(Style::default());
+        ta.set_cursor_style(t.base.add_modifier(Modifier::REVERSED));
+        f.render_widget(&ta, editor);
+    }
+    // The focused row's help and its problem.
+    let row = form.selected;
+    let mut foot = Vec::new();
+    if let Some(e) = form.editing.as_ref().filter(|e| !e.completions.is_empty()) {
+        let names: Vec<&str> = e
+            .completions
+            .iter()
+            .map(|c| {
+                c.trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(c.as_str())
+            })
+            .collect();
+        foot.push(Line::styled(fit(&names.join("  "), width), t.hint));
+    } else if let Some(field) = form.rows.get(row).and_then(|r| r.field()) {
+        foot.push(Line::styled(fit(field.help, width), t.dim));
+    } else {
+        foot.push(Line::styled(
+            fit(
+                "A local JPEG/PNG path (Tab completes) or an http(s) URL.",
+                width,
+            ),
+            t.dim,
+        ));
+    }
+    if let Some(e) = form.row_error(row) {
+        foot.push(Line::styled(fit(&format!("✘ {e}"), width), t.error));
+    } else if let Some(w) = form.row_warning(row) {
+        foot.push(Line::styled(fit(&format!("! {w}"), width), t.warning));
+    }
+    f.render_widget(Paragraph::new(foot), footer);
+    // Place the cursor for in-place editing.
+    if let Some(e) = &form.editing
+        && let Some(pos) = form.lines.iter().position(|l| *l == FormLine::Row(e.row))
+        && pos >= form.scroll
+        && pos < form.scroll + usize::from(list.height)
+    {
+        let y = list.y + (pos - form.scroll) as u16;
+        let x0 = list.x + 2 + label_w as u16;
+        let avail = list.width.saturating_sub(2 + label_w as u16);
+        let input_area = Rect::new(x0, y, avail, 1);
+        // Blank the value underneath: the textarea draws only its own text.
+        f.render_widget(Clear, input_area);
+        f.render_widget(Block::default().style(t.selected), input_area);
+        let mut ta = e.input.clone();
+        ta.set_style(t.selected);
+        ta.set_cursor_line_style(Style::default());
+        ta.set_cursor_style(t.selected.add_modifier(Modifier::REVERSED));
+        f.render_widget(&ta, input_area);
+    }
+}
+
+/// The label without the group's object prefix (`logo_info.opacity` -> `opacity`).
+fn short_label(name: &str) -> &str {
+    name.rsplit('.').next().unwrap_or(name)
+}
+
+fn param_row<'a>(app: &App, i: usize, label_w: usize, width: usize) -> Line<'a> {
+    let t = &app.theme;
+    let form = &app.form;
+    let Some(row) = form.rows.get(i) else {
+        return Line::raw("");
+    };
+    let selected = i == form.selected && app.focus == Pane::Params;
+    let marker = if i == form.selected { "▸ " } else { "  " };
+    let label = format!("{:<label_w$}", short_label(row.label()));
+    let (value, raw) = form.display(i);
+    let error = form.row_error(i).is_some();
+    let warning = form.row_warning(i).is_some();
+    let (allowed, hint) = match row.kind {
+        RowKind::Field(fd) | RowKind::Fixed(fd) => {
+            let a = match fd.kind {
+                crate::api::schema::Kind::Enum(_) => "h/l cycles".to_owned(),
+                crate::api::schema::Kind::Bool => String::new(),
+                _ if fd.fixed => String::new(),
+                _ => fd.allowed(),
+            };
+            (a, fd.recommended.map(|r| format!(" rec {r}")))
+        }
+        RowKind::Prompt(_) => ("Enter: edit".to_owned(), None),
+        RowKind::Reference => (String::new(), None),
+    };
+    let value_style = if error || raw {
+        t.error
+    } else if warning {
+        t.warning
+    } else if matches!(row.kind, RowKind::Fixed(_)) {
+        t.dim
+    } else {
+        t.base
+    };
+    let fixed = 2 + label_w;
+    let room = width.saturating_sub(fixed);
+    let tail = format!(
+        "{}{}",
+        if allowed.is_empty() {
+            String::new()
+        } else {
+            format!(" {allowed}")
+        },
+        hint.clone().unwrap_or_default()
+    );
+    let show_tail = !tail.is_empty() && str_width(&value) + 2 + tail.chars().count() <= room;
+    let value_w = if show_tail {
+        room - tail.chars().count()
+    } else {
+        room
+    };
+    let mark = if error || raw { "✘ " } else { "" };
+    let value_text = fit(&format!("{mark}{value}"), value_w);
+    let mut spans = vec![
+        Span::styled(marker, if selected { t.focus } else { t.base }),
+        Span::styled(label, if selected { t.selected } else { t.base }),
+        Span::styled(
+            format!("{value_text:<value_w$}", value_w = value_w.min(room)),
+            value_style,
+        ),
+    ];
+    if show_tail {
+        if !allowed.is_empty() {
+            spans.push(Span::styled(format!(" {allowed}"), t.dim));
+        }
+        if let Some(h) = hint {
+            spans.push(Span::styled(h, t.hint));
+        }
+    }
+    Line::from(spans)
+}
+
+fn render_response(app: &App, f: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let entry = app.shown();
+    let extra = entry.map(|e| format!(": #{}", e.id)).unwrap_or_default();
+    let block = pane_block(app, Pane::Response, 2, &extra);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let Some(entry) = entry else {
+        let keys = app.keymap.label(Action::Send);
+        let lines = vec![
+            Line::styled("No request yet.", t.dim),
+            Line::raw(""),
+            Line::from(vec![
+                Span::raw("Fill in the reference image and the prompt, then press "),
+                Span::styled(keys, t.key),
+                Span::raw(" to send."),
+            ]),
+        ];
+        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+        return;
+    };
+    let view = match &entry.state {
+        EntryState::InFlight {
+            started,
+            cancelling,
+        } => {
+            let spin = SPINNER[app.spinner % SPINNER.len()];
+            let secs = app.elapsed_since(*started);
+            let what = if *cancelling {
+                "cancelling"
+            } else {
+                "in flight"
+            };
+            let lines = vec![
+                Line::styled(
+                    format!("{spin} request #{} {what}… {secs:.1}s", entry.id),
+                    t.busy,
+                ),
+                Line::raw(""),
+                Line::styled(fit(&entry.prompt, usize::from(inner.width)), t.dim),
+                Line::raw(""),
+                Line::from(vec![
+                    Span::styled(app.keymap.label(Action::Cancel), t.key),
+                    Span::raw(" cancels it; the UI stays usable meanwhile."),
+                ]),
+            ];
+            f.render_widget(Paragraph::new(lines), inner);
+            return;
+        }
+        EntryState::Done { view, .. } => view,
+    };
+    let sh = layout::summary_height(view.summary.len());
+    let [summary, tabs, body] = Layout::vertical([
+        Constraint::Length(sh),
+        Constraint::Length(1),
+        Constraint::Min(1),
+    ])
+    .areas(inner);
+    let lines: Vec<Line> = view
+        .summary
+        .iter()
+        .take(usize::from(sh))
+        .map(|l| doc_line(t, l))
+        .collect();
+    f.render_widget(Paragraph::new(lines), summary);
+    let mut spans = Vec::new();
+    for tab in Tab::ALL {
+        let style = if tab == app.tab { t.tab_active } else { t.dim };
+        spans.push(Span::styled(format!(" {} ", tab.title()), style));
+        spans.push(Span::raw(" "));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), tabs);
+    let h = usize::from(body.height);
+    let s = app.response_scroll;
+    let lines: Vec<Line> = match app.tab {
+        Tab::Images => images_lines(app, view, usize::from(body.width)),
+        Tab::Body => view
+            .body
+            .lines
+            .iter()
+            .skip(s)
+            .take(h)
+            .map(|l| doc_line(t, l))
+            .collect(),
+        Tab::Request => view
+            .request
+            .lines
+            .iter()
+            .skip(s)
+            .take(h)
+            .map(|l| doc_line(t, l))
+            .collect(),
+        Tab::Headers => view
+            .headers
+            .lines
+            .iter()
+            .skip(s)
+            .take(h)
+            .map(|l| doc_line(t, l))
+            .collect(),
+    };
+    f.render_widget(Paragraph::new(lines), body);
+}
+
+fn images_lines<'a>(
+    app: &App,
+    view: &crate::tui::view::ResponseView,
+    width: usize,
+) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    if view.images.is_empty() {
+        return vec![Line::styled("(no images in this response)", t.dim)];
+    }
+    let mut out = Vec::new();
+    for img in view.images.iter().skip(app.response_scroll) {
+        let dims = img
+            .dims
+            .map(|(w, h)| format!(" {w}x{h}"))
+            .unwrap_or_default();
+        let size = img
+            .bytes
+            .map(|b| format!(" {}", human_size(b)))
+            .unwrap_or_default();
+        let (state, style) = match &img.state {
+            ImageState::Saving => ("saving…".to_owned(), t.busy),
+            ImageState::Saved(p) => (format!("→ {}", p.display()), t.ok),
+            ImageState::Failed(e) => (format!("✘ {e}"), t.error),
+            ImageState::Reference => ("(reference)".to_owned(), t.dim),
+        };
+        out.push(Line::from(vec![
+            Span::styled(format!("{:<10}", img.label), t.heading),
+            Span::raw(format!("{}{dims}{size}  ", img.format)),
+        ]));
+        out.push(Line::styled(fit(&format!("  {state}"), width), style));
+    }
+    out
+}
+
+fn render_history(app: &App, f: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let n = app.history.entries().len();
+    let extra = if n > 0 {
+        format!(" ({n})")
+    } else {
+        String::new()
+    };
+    let block = pane_block(app, Pane::History, 3, &extra);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    if n == 0 {
+        f.render_widget(
+            Paragraph::new(Line::styled("Requests of this run appear here.", t.dim)),
+            inner,
+        );
+        return;
+    }
+    let width = usize::from(inner.width);
+    let mut lines = Vec::new();
+    for (i, e) in app
+        .history
+        .entries()
+        .iter()
+        .enumerate()
+        .skip(app.history_scroll)
+        .take(usize::from(inner.height))
+    {
+        let (glyph, glyph_style, dur) = match &e.state {
+            EntryState::InFlight { started, .. } => (
+                SPINNER[app.spinner % SPINNER.len()].to_owned(),
+                t.busy,
+                format!("{:.1}s", app.elapsed_since(*started)),
+            ),
+            EntryState::Done { view, duration } => (
+                view.verdict.glyph().to_owned(),
+                if view.verdict.is_ok() { t.ok } else { t.error },
+                fmt_duration(*duration),
+            ),
+        };
+        let head = format!("{} ", e.time);
+        let key = format!(" {} ", e.req_key);
+        let room = width.saturating_sub(
+            head.chars().count() + 1 + key.chars().count() + dur.chars().count() + 1,
+        );
+        let prompt = fit(&e.prompt, room);
+        let pad = room.saturating_sub(str_width(&prompt));
+        let base = if i == app.history_selected && app.focus == Pane::History {
+            t.selected
+        } else {
+            t.base
+        };
+        lines.push(Line::from(vec![
+            Span::styled(
+                head,
+                if i == app.history_selected {
+                    base
+                } else {
+                    t.dim
+                },
+            ),
+            Span::styled(glyph, glyph_style),
+            Span::styled(key, base),
+            Span::styled(format!("{prompt}{}", " ".repeat(pad)), base),
+            Span::styled(format!(" {dur}"), base),
+        ]));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn render_status(app: &App, f: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let [top, keys] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    let mut spans = vec![Span::styled(
+        format!(" {} · {} ", app.info.profile, app.info.endpoint),
+        t.status,
+    )];
+    let inflight: Vec<_> = app
+        .history
+        .entries()
+        .iter()
+        .filter(|e| e.in_flight())
+        .collect();
+    if !inflight.is_empty() {
+        let oldest = inflight
+            .iter()
+            .filter_map(|e| match e.state {
+                EntryState::InFlight { started, .. } => Some(started),
+                EntryState::Done { .. } => None,
+            })
+            .min()
+            .map_or(0.0, |s| app.elapsed_since(s));
+        spans.push(Span::styled(
+            format!(
+                " {} {} in flight {oldest:.1}s ",
+                SPINNER[app.spinner % SPINNER.len()],
+                inflight.len()
+            ),
+            t.busy,
+        ));
+    }
+    match (&app.status, &app.last_error) {
+        (Some(s), _) => spans.push(Span::styled(
+            format!(" {}", s.text),
+            if s.error { t.error } else { t.base },
+        )),
+        (None, Some(e)) => spans.push(Span::styled(format!(" last error: {e}"), t.error)),
+        (None, None) => {}
+    }
+    f.render_widget(
+        Paragraph::new(Line::from(fit_spans(spans, usize::from(area.width)))),
+        top,
+    );
+    f.render_widget(Paragraph::new(hint_line(app)), keys);
+}
+
+fn fit_spans(spans: Vec<Span<'_>>, width: usize) -> Vec<Span<'_>> {
+    let mut out = Vec::new();
+    let mut used = 0;
+    for s in spans {
+        let w = str_width(&s.content);
+        if used + w <= width {
+            used += w;
+            out.push(s);
+        } else {
+            let cut = fit(&s.content, width - used);
+            out.push(Span::styled(cut, s.style));
+            break;
+        }
+    }
+    out
+}
+
+fn hint_line(app: &App) -> Line<'static> {
+    let t = &app.theme;
+    let k = |a: Action| app.keymap.label(a);
+    let pairs: Vec<(String, &str)> = if app.form.prompt_active {
+        vec![
+            ("Esc".into(), "done"),
+            (k(Action::Send), "send"),
+            (first(app, Action::ExternalEditor), "editor"),
+        ]
+    } else if let Some(e) = &app.form.editing {
+        let mut v = vec![
+            ("Enter".into(), "commit"),
+            ("Esc".into(), "discard"),
+            ("Ctrl-u".into(), "clear"),
+        ];
+        if app.form.rows.get(e.row).map(|r| r.kind) == Some(RowKind::Reference) {
+            v.push(("Tab".into(), "complete path"));
+        }
+        v
+    } else {
+        let mut v = vec![(k(Action::Send), "send")];
+        match app.focus {
+            Pane::Params => {
+                v.push((k(Action::Edit), "edit"));
+                v.push((
+                    format!(
+                        "{}/{}",
+                        first(app, Action::Decrease),
+                        first(app, Action::Increase)
+                    ),
+                    "nudge",
+                ));
+                v.push((k(Action::Toggle), "toggle"));
+                v.push((
+                    format!(
+                        "{}/{}",
+                        first(app, Action::RandomSeed),
+                        first(app, Action::ResetSeed)
+                    ),
+                    "seed",
+                ));
+                v.push((first(app, Action::ExternalEditor), "editor"));
+            }
+            Pane::Response => {
+                v.push((
+                    format!(
+                        "{}/{}",
+                        first(app, Action::Decrease),
+                        first(app, Action::Increase)
+                    ),
+                    "tab",
+                ));
+                v.push((
+                    format!("{}/{}", first(app, Action::Down), first(app, Action::Up)),
+                    "scroll",
+                ));
+                v.push((k(Action::Copy), "copy"));
+            }
+            Pane::History => {
+                v.push((
+                    format!("{}/{}", first(app, Action::Down), first(app, Action::Up)),
+                    "select",
+                ));
+                v.push((k(Action::Edit), "reuse"));
+                v.push((first(app, Action::Cancel), "cancel"));
+            }
+        }
+        v.push((first(app, Action::Help), "help"));
+        v.push((first(app, Action::Quit), "quit"));
+        v.push((first(app, Action::NextPane), "pane"));
+        v
+    };
+    let mut spans = Vec::new();
+    for (key, what) in pairs {
+        spans.push(Span::styled(format!(" {key}"), t.key));
+        spans.push(Span::styled(format!(" {what} "), t.dim));
+    }
+    Line::from(spans)
+}
+
+fn first(app: &App, a: Action) -> String {
+    app.keymap
+        .keys(a)
+        .first()
+        .map_or_else(|| "-".to_owned(), ToString::to_string)
+}
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+fn help_column<'a>(
+    app: &App,
+    sections: &[(&'static str, Scope)],
+    rows: &[(String, &'static str, Scope)],
+    width: usize,
+) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    let key_w = rows
+        .iter()
+        .filter(|(_, _, s)| sections.iter().any(|(_, sc)| sc == s))
+        .map(|(k, _, _)| k.chars().count())
+        .max()
+        .unwrap_or(8)
+        .min(16);
+    let desc_w = width.saturating_sub(key_w + 3);
+    let mut lines = Vec::new();
+    for (title, scope) in sections {
+        lines.push(Line::styled(*title, t.heading));
+        for (keys, what, s) in rows {
+            if s == scope {
+                lines.push(Line::from(vec![
+                    Span::styled(format!(" {:<key_w$} ", fit(keys, key_w)), t.key),
+                    Span::styled(fit(what, desc_w), t.base),
+                ]));
+            }
+        }
+    }
+    lines
+}
+
+fn render_help(app: &App, f: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let rows = app.keymap.rows();
+    let w = area.width.min(100);
+    let col = usize::from(w.saturating_sub(3) / 2);
+    let left = help_column(
+        app,
+        &[("Everywhere", Scope::Global), ("Moving", Scope::Lists)],
+        &rows,
+        col,
+    );
+    let mut right = help_column(app, &[("Parameters", Scope::Params)], &rows, col);
+    right.push(Line::from(vec![
+        Span::styled(" Ctrl-c ", t.key),
+        Span::raw("quit at once"),
+    ]));
+    right.push(Line::raw(""));
+    right.push(Line::styled("Editing a value: Enter commits,", t.dim));
+    right.push(Line::styled("Esc discards; Ctrl-u clears; Tab", t.dim));
+    right.push(Line::styled("completes paths.", t.dim));
+    right.push(Line::raw(""));
+    right.push(Line::styled("Log file:", t.dim));
+    right.push(Line::styled(fit(&app.info.log_path, col), t.dim));
+    let h = (left.len().max(right.len()) as u16 + 2).min(area.height);
+    let r = centered(area, w, h);
+    f.render_widget(Clear, r);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Double)
+        .border_style(t.focus)
+        .title(Span::styled(" Keys (? or Esc closes) ", t.focus))
+        .style(t.base);
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let [l, _, rr] = Layout::horizontal([
+        Constraint::Length(col as u16),
+        Constraint::Length(1),
+        Constraint::Min(1),
+    ])
+    .areas(inner);
+    f.render_widget(Paragraph::new(left), l);
+    f.render_widget(Paragraph::new(right), rr);
+}
+
+fn render_confirm(app: &App, f: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let n = app.in_flight();
+    let r = centered(area, 50, 5);
+    f.render_widget(Clear, r);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.warning)
+        .title(Span::styled(" Quit? ", t.warning))
+        .style(t.base);
+    let lines = vec![
+        Line::raw(format!("{n} request(s) still in flight.")),
+        Line::from(vec![
+            Span::styled("y", t.key),
+            Span::raw(" quit and cancel them · any other key stays"),
+        ]),
+    ];
+    f.render_widget(Paragraph::new(lines).block(block), r);
+}

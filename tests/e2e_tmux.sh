@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# End-to-end check of the terminal UI in a real terminal (tmux, 120x40):
+#   1. `volcv --demo` starts, F5 sends, the result shows in the Response pane and the image is
+#      saved; q quits with exit code 0 and the shell is back in canonical mode (terminal restored).
+#   2. SIGTERM while the UI runs also restores the terminal.
+# Usage: tests/e2e_tmux.sh [path/to/volcv]   (default: target/debug/volcv)
+# Skips (exit 0) with a message when tmux is not installed. Every wait is bounded.
+set -euo pipefail
+
+BIN=${1:-${CARGO_TARGET_DIR:-target}/debug/volcv}
+if ! command -v tmux >/dev/null 2>&1; then
+    echo "e2e_tmux: tmux is not installed; skipping"
+    exit 0
+fi
+if [[ ! -x "$BIN" ]]; then
+    echo "e2e_tmux: no volcv binary at $BIN (build it, or pass its path)" >&2
+    exit 1
+fi
+BIN=$(realpath "$BIN")
+SOCK="volcv-e2e-$$"
+TMP=$(mktemp -d)
+PROMPT='e2e-shell$ '
+T() { tmux -L "$SOCK" "$@"; }
+cleanup() {
+    T kill-server 2>/dev/null || true
+    # The UI may still be flushing its log after SIGHUP; give it a moment.
+    sleep 0.5
+    rm -rf "$TMP" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+fail() {
+    echo "e2e_tmux: FAIL: $*" >&2
+    echo "----- screen -----" >&2
+    T capture-pane -t e2e -p >&2 || true
+    exit 1
+}
+
+# wait_for PATTERN SECONDS: until the screen matches (grep -E).
+wait_for() {
+    local pattern=$1 deadline=$((SECONDS + $2))
+    while ((SECONDS < deadline)); do
+        if T capture-pane -t e2e -p | grep -Eq -- "$pattern"; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    fail "no match for /$pattern/ within $2 s"
+}
+
+# The UI is gone and the shell prompt is the last non-empty line.
+wait_for_shell() {
+    local deadline=$((SECONDS + $1))
+    while ((SECONDS < deadline)); do
+        local screen
+        screen=$(T capture-pane -t e2e -p)
+        if ! grep -q "Parameters" <<<"$screen" &&
+            [[ $(grep -v '^[[:space:]]*$' <<<"$screen" | tail -n 1) == "${PROMPT% }"* ]]; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    fail "the shell did not come back within $1 s"
+}
+
+T -f /dev/null new-session -d -s e2e -x 120 -y 40 \
+    "env -i HOME=$TMP PATH=$PATH TERM=xterm-256color LANG=C.UTF-8 \
+     XDG_CONFIG_HOME=$TMP/config XDG_DATA_HOME=$TMP/data XDG_STATE_HOME=$TMP/state \
+     PS1='$PROMPT' bash --norc --noprofile"
+wait_for "^e2e-shell" 10
+
+# 1. Send, see the result, quit with q.
+T send-keys -t e2e "$BIN --demo" Enter
+wait_for "1 Parameters" 20
+wait_for "demo \(mock\)" 5
+T send-keys -t e2e F5
+wait_for "in flight" 10
+wait_for "✔ 10000 success" 30
+wait_for "→ .*/images/volcv-" 30
+T send-keys -t e2e q
+wait_for_shell 10
+T send-keys -t e2e 'echo "exit=$?"; stty -a | grep -Eo "(^| )-?icanon( |$)"' Enter
+wait_for "^exit=0" 5
+wait_for "^ ?icanon" 5
+saved=$(find "$TMP/data" -name 'volcv-*.jpg' | wc -l)
+[[ $saved -eq 1 ]] || fail "expected 1 saved image, found $saved"
+echo "e2e_tmux: send, result, quit: ok"
+
+# 2. SIGTERM restores the terminal too.
+T send-keys -t e2e clear Enter
+T send-keys -t e2e "$BIN --demo" Enter
+wait_for "1 Parameters" 20
+shell_pid=$(T display-message -p -t e2e '#{pane_pid}')
+ui_pid=""
+for _ in $(seq 50); do
+    ui_pid=$(pgrep -P "$shell_pid" | head -n 1 || true)
+    [[ -n $ui_pid ]] && break
+    sleep 0.1
+done
+[[ -n $ui_pid ]] || fail "cannot find the volcv process under the shell ($shell_pid)"
+kill -TERM "$ui_pid"
+wait_for_shell 10
+T send-keys -t e2e 'stty -a | grep -Eo "(^| )-?icanon( |$)"' Enter
+wait_for "^ ?icanon" 5
+echo "e2e_tmux: SIGTERM restores the terminal: ok"

@@ -1,0 +1,926 @@
+//! The terminal UI: snapshots of every pane in its main states (TestBackend), key sequences
+//! driven through `App::update`, and the real event loop against the embedded mock.
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::Rect;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use volcv::api::client::{Attempt, Auth, Client, Exchange, Options, Target, TransportError};
+use volcv::api::response::parse_response;
+use volcv::api::schema;
+use volcv::tui::app::{App, Info, Pane, Tab};
+use volcv::tui::event_loop::{Events, Host, HostEvent, run_loop};
+use volcv::tui::form::Reference;
+use volcv::tui::history::EntryState;
+use volcv::tui::keymap::{Key, KeyMap};
+use volcv::tui::msg::{Cmd, EditTarget, Msg};
+use volcv::tui::theme::Theme;
+use volcv::tui::view::Verdict;
+use volcv::tui::worker::{Worker, view_of};
+
+fn app_sized(w: u16, h: u16) -> App {
+    let body = schema::default_schema().default_body();
+    App::new(
+        &body,
+        KeyMap::default(),
+        Theme::builtin_default(),
+        Info {
+            profile: "default".into(),
+            endpoint: "http://127.0.0.1:8787/".into(),
+            log_path: "/home/me/.local/state/volcv/tui.log".into(),
+        },
+        Rect::new(0, 0, w, h),
+    )
+}
+
+fn app() -> App {
+    app_sized(100, 30)
+}
+
+/// An app whose form is ready to send.
+fn ready_app() -> App {
+    let mut a = app();
+    a.form.reference = Reference::Url("https://example.com/cat.jpg".into());
+    let mut body = a.form.editable_json();
+    body["prompt"] = json!("一只戴帽子的猫 in the snow");
+    a.form.replace_values(&body);
+    a
+}
+
+fn screen(app: &App) -> String {
+    let mut t = Terminal::new(TestBackend::new(app.size.width, app.size.height)).expect("term");
+    t.draw(|f| volcv::tui::render::render(app, f))
+        .expect("draw");
+    t.backend().to_string()
+}
+
+fn press(app: &mut App, key: &str) -> Vec<Cmd> {
+    let k = Key::parse(key).expect("key");
+    app.update(Msg::Key(KeyEvent::new(k.code, k.mods)))
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )));
+    }
+}
+
+fn select(app: &mut App, field: &str) {
+    let row = app.form.row_of(field).expect("row");
+    app.form.select(row, 20);
+}
+
+fn jpeg_b64(w: u32, h: u32) -> String {
+    use base64::Engine as _;
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8, y as u8, 128]));
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Jpeg,
+    )
+    .expect("encode");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn exchange(status: u16, content_type: &str, body: &[u8], result: &str) -> Exchange {
+    let request = json!({
+        "req_key": "high_aes_ip_v20",
+        "image_urls": ["https://example.com/cat.jpg"],
+        "prompt": "一只戴帽子的猫 in the snow",
+        "seed": -1
+    });
+    Exchange {
+        method: "POST".into(),
+        url: "http://127.0.0.1:8787/?Action=CVProcess&Version=2022-08-31".into(),
+        action: "CVProcess".into(),
+        request_headers: vec![
+            ("Content-Type".into(), "application/json".into()),
+            ("Authorization".into(), "Bearer <redacted>".into()),
+        ],
+        request_body: request.to_string(),
+        http_status: Some(status),
+        response_headers: vec![
+            ("content-type".into(), content_type.into()),
+            ("content-length".into(), body.len().to_string()),
+        ],
+        response_bytes: body.to_vec(),
+        started_at: time::macros::datetime!(2024-01-02 03:04:05 UTC),
+        duration: Duration::from_millis(1520),
+        attempts: vec![Attempt {
+            at: Duration::ZERO,
+            duration: Duration::from_millis(1520),
+            http_status: Some(status),
+            result: result.into(),
+        }],
+        result: Ok(parse_response(status, Some(content_type), body)),
+    }
+}
+
+fn success_exchange() -> Exchange {
+    let body = json!({
+        "code": 10000,
+        "data": {
+            "algorithm_base_resp": {"status_code": 0, "status_message": "Success"},
+            "binary_data_base64": [jpeg_b64(96, 64)],
+            "image_urls": null,
+            "rephraser_result": "a cat wearing a hat, in the snow",
+            "request_id": "8d9c5b0b3e0f4c3a9a1f2e4d5c6b7a8f9e0d1c2b3a4f5e6d7c8b9a0f1e2d3c4b"
+        },
+        "message": "Success",
+        "request_id": "2024010203040500001",
+        "status": 10000,
+        "time_elapsed": "7.545501615s"
+    });
+    exchange(
+        200,
+        "application/json",
+        body.to_string().as_bytes(),
+        "10000",
+    )
+}
+
+fn service_error_exchange() -> Exchange {
+    let body = json!({
+        "code": 50411,
+        "data": null,
+        "message": "Pre Img Risk Not Pass",
+        "request_id": "2024010203040500002",
+        "status": 50411,
+        "time_elapsed": "104.85ms"
+    });
+    exchange(
+        400,
+        "application/json",
+        body.to_string().as_bytes(),
+        "50411",
+    )
+}
+
+fn non_json_exchange() -> Exchange {
+    let body = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+    exchange(502, "text/html", body.as_bytes(), "HTTP 502")
+}
+
+/// Sends, then finishes the request with `ex` at a fixed time of day.
+fn app_with(ex: &Exchange) -> App {
+    let mut a = ready_app();
+    let cmds = press(&mut a, "F5");
+    let Some(Cmd::Send { id, .. }) = cmds.first() else {
+        panic!("not sent: {:?}", a.status)
+    };
+    let id = *id;
+    fix_time(&mut a);
+    a.update(Msg::Finished {
+        id,
+        view: Box::new(view_of(ex)),
+        duration: ex.duration,
+    });
+    a
+}
+
+fn fix_time(a: &mut App) {
+    let ids: Vec<u64> = a.history.entries().iter().map(|e| e.id).collect();
+    for id in ids {
+        if let Some(e) = a.history.get_mut(id) {
+            e.time = "12:34:56".into();
+        }
+    }
+}
+
+// ---------------------------------------------------------------- snapshots
+
+#[test]
+fn snapshot_empty() {
+    insta::assert_snapshot!("empty_100x30", screen(&app()));
+    insta::assert_snapshot!("empty_80x24", screen(&app_sized(80, 24)));
+}
+
+#[test]
+fn snapshot_editing_with_a_validation_error() {
+    let mut a = ready_app();
+    select(&mut a, "width");
+    press(&mut a, "enter");
+    for _ in 0..3 {
+        press(&mut a, "backspace");
+    }
+    type_text(&mut a, "wide");
+    press(&mut a, "enter");
+    select(&mut a, "scale");
+    press(&mut a, "enter");
+    press(&mut a, "backspace");
+    press(&mut a, "backspace");
+    press(&mut a, "backspace");
+    type_text(&mut a, "12");
+    insta::assert_snapshot!("editing_invalid_100x30", screen(&a));
+    // Sending is blocked and points at the first bad field.
+    assert!(press(&mut a, "F5").is_empty());
+    insta::assert_snapshot!("send_blocked_80x24", {
+        a.size = Rect::new(0, 0, 80, 24);
+        screen(&a)
+    });
+}
+
+#[test]
+fn snapshot_in_flight() {
+    let mut a = ready_app();
+    assert!(matches!(press(&mut a, "F5")[..], [Cmd::Send { .. }]));
+    fix_time(&mut a);
+    let later = a.clock + Duration::from_millis(3200);
+    a.update(Msg::Tick(later));
+    insta::assert_snapshot!("in_flight_100x30", screen(&a));
+}
+
+#[test]
+fn snapshot_success() {
+    let mut a = app_with(&success_exchange());
+    a.focus = Pane::Response;
+    insta::assert_snapshot!("success_images_100x30", screen(&a));
+    press(&mut a, "l");
+    assert_eq!(a.tab, Tab::Body);
+    insta::assert_snapshot!("success_body_100x30", screen(&a));
+    press(&mut a, "l");
+    insta::assert_snapshot!("success_request_100x30", screen(&a));
+    a.size = Rect::new(0, 0, 80, 24);
+    press(&mut a, "l");
+    insta::assert_snapshot!("success_headers_80x24", screen(&a));
+}
+
+#[test]
+fn snapshot_service_error() {
+    let a = app_with(&service_error_exchange());
+    let status = a.status.clone().expect("status");
+    assert!(status.error);
+    assert!(
+        status
+            .text
+            .starts_with("#1: ✘ 50411 input image failed moderation"),
+        "{}",
+        status.text
+    );
+    insta::assert_snapshot!("service_error_100x30", screen(&a));
+}
+
+#[test]
+fn snapshot_non_json_error() {
+    let mut a = app_with(&non_json_exchange());
+    a.focus = Pane::History;
+    insta::assert_snapshot!("non_json_100x30", screen(&a));
+}
+
+#[test]
+fn snapshot_transport_error_and_cancelled() {
+    let mut ex = success_exchange();
+    ex.result = Err(TransportError::Connect("connection refused".into()));
+    ex.http_status = None;
+    let a = app_with(&ex);
+    insta::assert_snapshot!("transport_error_100x30", screen(&a));
+}
+
+#[test]
+fn snapshot_help_overlay() {
+    let mut a = app();
+    press(&mut a, "?");
+    assert!(a.help);
+    insta::assert_snapshot!("help_100x30", screen(&a));
+    a.size = Rect::new(0, 0, 80, 24);
+    insta::assert_snapshot!("help_80x24", screen(&a));
+    press(&mut a, "esc");
+    assert!(!a.help);
+}
+
+#[test]
+fn snapshot_too_small() {
+    insta::assert_snapshot!("too_small_60x20", screen(&app_sized(60, 20)));
+}
+
+#[test]
+fn snapshot_prompt_editor_with_chinese() {
+    let mut a = ready_app();
+    select(&mut a, "prompt");
+    press(&mut a, "enter");
+    assert!(a.form.prompt_active);
+    press(&mut a, "end");
+    press(&mut a, "enter");
+    type_text(&mut a, "第二行，写意");
+    insta::assert_snapshot!("prompt_editor_100x30", screen(&a));
+    press(&mut a, "esc");
+    assert_eq!(
+        a.form.prompt_text(),
+        "一只戴帽子的猫 in the snow\n第二行，写意"
+    );
+}
+
+#[test]
+fn monochrome_still_marks_focus_selection_and_errors() {
+    let mut a = ready_app();
+    a.theme = Theme::monochrome();
+    select(&mut a, "width");
+    a.form
+        .commit_text(schema::default_schema().field("width").expect("f"), "wide");
+    let mut t = Terminal::new(TestBackend::new(100, 30)).expect("term");
+    t.draw(|f| volcv::tui::render::render(&a, f)).expect("draw");
+    let buf = t.backend().buffer();
+    let mut reversed = false;
+    let mut bold_underlined = false;
+    for cell in buf.content() {
+        assert!(
+            cell.fg == ratatui::style::Color::Reset,
+            "colour in NO_COLOR mode"
+        );
+        let m = cell.modifier;
+        reversed |= m.contains(ratatui::style::Modifier::REVERSED);
+        bold_underlined |=
+            m.contains(ratatui::style::Modifier::BOLD | ratatui::style::Modifier::UNDERLINED);
+    }
+    assert!(reversed, "the selected row is reversed");
+    assert!(bold_underlined, "the error is bold and underlined");
+}
+
+// ---------------------------------------------------------------- key sequences
+
+#[test]
+fn edit_a_number_in_place() {
+    let mut a = app();
+    select(&mut a, "ddim_steps");
+    press(&mut a, "enter");
+    assert!(a.form.editing.is_some());
+    press(&mut a, "backspace");
+    type_text(&mut a, "12");
+    press(&mut a, "enter");
+    assert!(a.form.editing.is_none());
+    assert_eq!(a.form.body["ddim_steps"], json!(12));
+    // Ctrl-u clears the line.
+    press(&mut a, "enter");
+    press(&mut a, "ctrl-u");
+    type_text(&mut a, "7");
+    press(&mut a, "enter");
+    assert_eq!(a.form.body["ddim_steps"], json!(7));
+    press(&mut a, "enter");
+    type_text(&mut a, "2");
+    press(&mut a, "enter");
+    assert_eq!(a.form.body["ddim_steps"], json!(72));
+    // Esc discards an edit.
+    press(&mut a, "enter");
+    type_text(&mut a, "999");
+    press(&mut a, "esc");
+    assert_eq!(a.form.body["ddim_steps"], json!(72));
+}
+
+#[test]
+fn nudging_steps_and_clamps_to_the_range() {
+    let mut a = app();
+    select(&mut a, "width");
+    press(&mut a, "l");
+    assert_eq!(a.form.body["width"], json!(520));
+    for _ in 0..40 {
+        press(&mut a, "+");
+    }
+    assert_eq!(a.form.body["width"], json!(768));
+    press(&mut a, "H");
+    assert_eq!(a.form.body["width"], json!(688));
+    select(&mut a, "scale");
+    press(&mut a, "L");
+    assert_eq!(a.form.body["scale"], json!(4.5));
+    for _ in 0..6 {
+        press(&mut a, "L");
+    }
+    assert_eq!(a.form.body["scale"], json!(10.0));
+    for _ in 0..100 {
+        press(&mut a, "-");
+    }
+    assert_eq!(a.form.body["scale"], json!(1.0));
+    assert!(a.form.row_error(a.form.selected).is_none());
+}
+
+#[test]
+fn toggle_a_bool_and_cycle_an_enum() {
+    let mut a = app();
+    select(&mut a, "use_sr");
+    press(&mut a, "space");
+    assert_eq!(a.form.body["use_sr"], json!(false));
+    press(&mut a, "enter");
+    assert_eq!(a.form.body["use_sr"], json!(true));
+    select(&mut a, "logo_info.position");
+    press(&mut a, "l");
+    assert_eq!(a.form.body["logo_info"]["position"], json!(1));
+    press(&mut a, "h");
+    press(&mut a, "h");
+    assert_eq!(a.form.body["logo_info"]["position"], json!(3));
+    // Enter edits an enum by label.
+    press(&mut a, "enter");
+    for _ in 0..20 {
+        press(&mut a, "backspace");
+    }
+    type_text(&mut a, "top-left");
+    press(&mut a, "enter");
+    assert_eq!(a.form.body["logo_info"]["position"], json!(2));
+}
+
+#[test]
+fn seed_keys() {
+    let mut a = app();
+    press(&mut a, "r");
+    let seed = a.form.body["seed"].as_i64().expect("seed");
+    assert!((0..=schema::SEED_MAX).contains(&seed));
+    press(&mut a, "R");
+    assert_eq!(a.form.body["seed"], json!(-1));
+}
+
+#[test]
+fn invalid_value_blocks_sending_and_names_the_first_bad_field() {
+    let mut a = ready_app();
+    select(&mut a, "logo_info.opacity");
+    press(&mut a, "enter");
+    for _ in 0..5 {
+        press(&mut a, "backspace");
+    }
+    type_text(&mut a, "2");
+    press(&mut a, "enter");
+    select(&mut a, "seed");
+    press(&mut a, "enter");
+    type_text(&mut a, "x");
+    press(&mut a, "enter");
+    a.focus = Pane::History;
+    assert!(press(&mut a, "F5").is_empty(), "nothing is sent");
+    let status = a.status.clone().expect("status");
+    assert!(status.error);
+    assert!(
+        status.text.starts_with("cannot send: seed: "),
+        "{}",
+        status.text
+    );
+    assert_eq!(a.focus, Pane::Params);
+    assert_eq!(a.form.rows[a.form.selected].label(), "seed");
+    assert!(a.history.entries().is_empty());
+    // Fixing seed moves the complaint to the next bad field.
+    press(&mut a, "R");
+    assert!(press(&mut a, "ctrl-s").is_empty());
+    let text = a.status.clone().expect("status").text;
+    assert!(
+        text.contains("logo_info.opacity 2.0 is outside 0..1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn send_and_cancel_an_in_flight_request() {
+    let mut a = ready_app();
+    let cmds = press(&mut a, "F5");
+    let [Cmd::Send { id, body }] = &cmds[..] else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(body["prompt"], json!("一只戴帽子的猫 in the snow"));
+    assert!(a.busy());
+    // Typing stays possible while it runs.
+    select(&mut a, "seed");
+    press(&mut a, "l");
+    assert_eq!(a.form.body["seed"], json!(0));
+    let cancel = press(&mut a, "x");
+    assert_eq!(cancel, [Cmd::Cancel(*id)]);
+    assert!(matches!(
+        a.history.entries()[0].state,
+        EntryState::InFlight {
+            cancelling: true,
+            ..
+        }
+    ));
+    let mut ex = success_exchange();
+    ex.result = Err(TransportError::Cancelled);
+    a.update(Msg::Finished {
+        id: *id,
+        view: Box::new(view_of(&ex)),
+        duration: ex.duration,
+    });
+    assert!(!a.busy());
+    assert_eq!(
+        a.history.entries()[0].view().map(|v| v.verdict),
+        Some(Verdict::Cancelled)
+    );
+    assert_eq!(press(&mut a, "esc"), []);
+}
+
+#[test]
+fn quit_asks_while_requests_are_in_flight_and_ctrl_c_always_quits() {
+    let mut a = ready_app();
+    press(&mut a, "F5");
+    press(&mut a, "q");
+    assert!(a.confirm_quit && !a.quit);
+    fix_time(&mut a);
+    a.size = Rect::new(0, 0, 80, 24);
+    insta::assert_snapshot!("confirm_quit_80x24", screen(&a));
+    press(&mut a, "n");
+    assert!(!a.confirm_quit && !a.quit);
+    press(&mut a, "q");
+    press(&mut a, "y");
+    assert!(a.quit);
+    let mut b = ready_app();
+    press(&mut b, "F5");
+    press(&mut b, "ctrl-c");
+    assert!(b.quit);
+}
+
+#[test]
+fn pane_keys_and_tabs() {
+    let mut a = app_with(&success_exchange());
+    press(&mut a, "2");
+    assert_eq!(a.focus, Pane::Response);
+    press(&mut a, "tab");
+    assert_eq!(a.focus, Pane::History);
+    press(&mut a, "shift-tab");
+    press(&mut a, "shift-tab");
+    assert_eq!(a.focus, Pane::Params);
+    press(&mut a, "3");
+    press(&mut a, "enter");
+    assert_eq!(
+        a.focus,
+        Pane::Params,
+        "Enter in History reuses the parameters"
+    );
+}
+
+#[test]
+fn external_editor_broken_json_keeps_previous_values() {
+    let mut a = ready_app();
+    select(&mut a, "width");
+    let cmds = press(&mut a, "ctrl-e");
+    let [Cmd::OpenEditor { target, text }] = &cmds[..] else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(*target, EditTarget::Request);
+    let v: Value = serde_json::from_str(text).expect("editor gets valid JSON");
+    assert_eq!(v["width"], json!(512));
+    let before = a.form.editable_json();
+    a.update(Msg::EditorClosed {
+        target: EditTarget::Request,
+        result: Ok("{\"width\": 600,".into()),
+    });
+    assert_eq!(a.form.editable_json(), before);
+    assert!(
+        a.status
+            .clone()
+            .expect("status")
+            .text
+            .contains("previous values kept")
+    );
+    a.update(Msg::EditorClosed {
+        target: EditTarget::Request,
+        result: Ok(text.replace("\"width\": 512", "\"width\": 600")),
+    });
+    assert_eq!(a.form.body["width"], json!(600));
+    assert_eq!(a.form.prompt_text(), "一只戴帽子的猫 in the snow");
+    // The prompt alone.
+    select(&mut a, "prompt");
+    let cmds = press(&mut a, "ctrl-e");
+    assert!(matches!(
+        &cmds[..],
+        [Cmd::OpenEditor {
+            target: EditTarget::Prompt,
+            ..
+        }]
+    ));
+    a.update(Msg::EditorClosed {
+        target: EditTarget::Prompt,
+        result: Ok("新的提示\n".into()),
+    });
+    assert_eq!(a.form.prompt_text(), "新的提示");
+    assert_eq!(a.form.body["width"], json!(600));
+}
+
+#[test]
+fn reference_path_is_loaded_by_the_worker_and_problems_show_inline() {
+    let mut a = app();
+    select(&mut a, "binary_data_base64");
+    press(&mut a, "enter");
+    type_text(&mut a, "/nonexistent/cat.png");
+    let cmds = press(&mut a, "enter");
+    assert_eq!(cmds, [Cmd::LoadReference("/nonexistent/cat.png".into())]);
+    a.update(Msg::ReferenceLoaded {
+        input: "/nonexistent/cat.png".into(),
+        result: Err("no such file: /nonexistent/cat.png".into()),
+    });
+    let row = a.form.selected;
+    assert_eq!(
+        a.form.row_error(row).as_deref(),
+        Some("no such file: /nonexistent/cat.png")
+    );
+    press(&mut a, "enter");
+    let tab = press(&mut a, "tab");
+    assert_eq!(tab, [Cmd::Complete("/nonexistent/cat.png".into())]);
+}
+
+#[test]
+fn key_table_in_readme_matches_the_key_map() {
+    // The README's `<!-- generated:keys -->` block (the house convention of tests/readme.rs)
+    // must be exactly the live key map's table once the block exists.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .unwrap_or_default();
+    let marker = "<!-- generated:keys -->\n";
+    if let Some(start) = readme.find(marker).map(|i| i + marker.len()) {
+        let len = readme[start..]
+            .find("<!-- /generated -->")
+            .expect("keys block is closed");
+        assert_eq!(
+            &readme[start..start + len],
+            volcv::tui::key_table_markdown(),
+            "README key table is stale: paste volcv::tui::key_table_markdown() into it"
+        );
+    }
+    let md = volcv::tui::key_table_markdown();
+    for a in volcv::tui::keymap::Action::ALL {
+        assert!(md.contains(&format!("| `{}` |", a.name())), "{a:?}");
+    }
+}
+
+#[test]
+fn mouse_click_focuses_panes_and_rows_and_the_wheel_scrolls() {
+    use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let mut a = app_with(&success_exchange());
+    let click = |a: &mut App, column: u16, row: u16, kind: MouseEventKind| {
+        a.update(Msg::Mouse(MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        }));
+    };
+    let areas = a.areas();
+    // The history row.
+    click(
+        &mut a,
+        areas.history.x + 3,
+        areas.history.y + 1,
+        MouseEventKind::Down(MouseButton::Left),
+    );
+    assert_eq!(a.focus, Pane::History);
+    // The `width` row of the form: find its line on screen.
+    let line = a
+        .form
+        .lines
+        .iter()
+        .position(|l| *l == volcv::tui::form::FormLine::Row(a.form.row_of("width").expect("row")))
+        .expect("line");
+    let y = areas.params.y + 1 + (line - a.form.scroll) as u16;
+    click(
+        &mut a,
+        areas.params.x + 4,
+        y,
+        MouseEventKind::Down(MouseButton::Left),
+    );
+    assert_eq!(a.focus, Pane::Params);
+    assert_eq!(a.form.rows[a.form.selected].label(), "width");
+    // The Body tab title, then the wheel over the Response pane.
+    let tabs_y = areas.response.y + 1 + 6;
+    click(
+        &mut a,
+        areas.response.x + 1 + 10,
+        tabs_y,
+        MouseEventKind::Down(MouseButton::Left),
+    );
+    assert_eq!((a.focus, a.tab), (Pane::Response, Tab::Body));
+    click(
+        &mut a,
+        areas.response.x + 5,
+        areas.response.y + 12,
+        MouseEventKind::ScrollDown,
+    );
+    assert_eq!(a.response_scroll, 3);
+    click(
+        &mut a,
+        areas.response.x + 5,
+        areas.response.y + 12,
+        MouseEventKind::ScrollUp,
+    );
+    assert_eq!(a.response_scroll, 0);
+}
+
+#[test]
+fn copy_takes_the_focused_thing_and_refuses_huge_text() {
+    let mut a = app_with(&success_exchange());
+    select(&mut a, "width");
+    assert_eq!(press(&mut a, "y"), [Cmd::Copy("512".into())]);
+    press(&mut a, "2");
+    press(&mut a, "l");
+    let cmds = press(&mut a, "y");
+    let [Cmd::Copy(text)] = &cmds[..] else {
+        panic!("{cmds:?}")
+    };
+    assert!(text.contains("\"code\": 10000") && text.contains("<jpeg 96x64"));
+    press(&mut a, "3");
+    assert_eq!(
+        press(&mut a, "y"),
+        [Cmd::Copy("2024010203040500001".into())]
+    );
+    // Over the cap: nothing is copied and the status says why.
+    let mut b = ready_app();
+    let mut body = b.form.editable_json();
+    body["prompt"] = json!("x".repeat(200_000));
+    b.form.replace_values(&body);
+    select(&mut b, "prompt");
+    assert!(press(&mut b, "y").is_empty());
+    assert!(b.status.clone().expect("status").text.contains("cap"));
+}
+
+#[test]
+fn an_error_answer_opens_on_the_body_tab() {
+    let a = app_with(&service_error_exchange());
+    assert_eq!(a.tab, Tab::Body);
+}
+
+#[test]
+fn config_key_overrides_reach_the_app() {
+    let table: std::collections::BTreeMap<String, toml::Value> =
+        toml::from_str("send = \"F9\"\n").expect("toml");
+    let (keymap, warnings) = KeyMap::with_overrides(&table);
+    assert!(warnings.is_empty());
+    let mut a = ready_app();
+    a.keymap = keymap;
+    assert!(press(&mut a, "F5").is_empty());
+    assert!(matches!(press(&mut a, "F9")[..], [Cmd::Send { .. }]));
+    press(&mut a, "?");
+    assert!(screen(&a).contains("F9"));
+}
+
+fn options(config_toml: &str, demo: bool, dir: &std::path::Path) -> volcv::tui::TuiOptions {
+    let client = Client::new(
+        Target {
+            endpoint: url::Url::parse("http://127.0.0.1:9/").expect("url"),
+            action: "CVProcess".into(),
+            version: "2022-08-31".into(),
+            auth: Auth::None,
+        },
+        Options::default(),
+    )
+    .expect("client");
+    volcv::tui::TuiOptions {
+        client,
+        loaded: volcv::config::Loaded {
+            config: volcv::config::parse(config_toml).expect("config"),
+            paths: volcv::config::Paths {
+                config_file: dir.join("config.toml"),
+                data_dir: dir.join("data"),
+                state_dir: dir.join("state"),
+            },
+            from_file: true,
+            warnings: Vec::new(),
+        },
+        demo: demo.then(|| "http://127.0.0.1:9/".to_owned()),
+        theme: None,
+        profile_label: "work".into(),
+    }
+}
+
+#[test]
+fn prepare_applies_config_defaults_theme_keys_and_demo_values() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = volcv::tui::prepare(
+        &options(
+            "[defaults]\nseed = 42\n[ui]\ntheme = \"light\"\n[keys]\nsend = \"F9\"\nbogus = \"x\"\n",
+            true,
+            dir.path(),
+        ),
+        "log",
+        Rect::new(0, 0, 100, 30),
+    );
+    let a = p.app;
+    assert_eq!(a.form.body["seed"], json!(42));
+    assert_eq!(a.theme, Theme::load("light", None).0);
+    assert_eq!(a.keymap.label(volcv::tui::keymap::Action::Send), "F9");
+    assert_eq!(p.warnings, ["[keys]: unknown action \"bogus\""]);
+    assert!(a.status.expect("status").text.contains("bogus"));
+    assert_eq!(a.info.profile, "demo (mock)");
+    assert!(a.form.request().is_ok(), "the demo form is ready to send");
+    assert_eq!(p.images_dir, dir.path().join("data/images"));
+    // Without --demo nothing is invented.
+    let p = volcv::tui::prepare(
+        &options("", false, dir.path()),
+        "log",
+        Rect::new(0, 0, 100, 30),
+    );
+    assert!(p.app.form.request().is_err());
+    assert_eq!(p.app.info.profile, "work");
+}
+
+// ---------------------------------------------------------------- the real loop
+
+struct TestHost {
+    terminal: Terminal<TestBackend>,
+    events: Option<tokio::sync::mpsc::UnboundedReceiver<HostEvent>>,
+}
+
+impl Host for TestHost {
+    type B = TestBackend;
+
+    fn terminal(&mut self) -> &mut Terminal<TestBackend> {
+        &mut self.terminal
+    }
+
+    fn events(&mut self) -> Events {
+        use futures::StreamExt as _;
+        match self.events.take() {
+            Some(rx) => {
+                futures::stream::unfold(
+                    rx,
+                    |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
+                )
+                .boxed()
+            }
+            None => futures::stream::pending().boxed(),
+        }
+    }
+
+    async fn edit(&mut self, _: EditTarget, text: &str) -> Result<String, String> {
+        Ok(text.to_owned())
+    }
+
+    fn copy(&mut self, _: &str) {}
+}
+
+fn key_event(k: &str) -> HostEvent {
+    let k = Key::parse(k).expect("key");
+    HostEvent::Term(ratatui::crossterm::event::Event::Key(KeyEvent::new(
+        k.code, k.mods,
+    )))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_loop_sends_to_the_mock_and_shows_the_answer() {
+    let mock = volcv::mock::MockServer::start(volcv::mock::MockConfig {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        latency: Duration::from_millis(300),
+        quiet: true,
+        ..Default::default()
+    })
+    .await
+    .expect("mock");
+    let client = Client::new(
+        Target {
+            endpoint: url::Url::parse(&mock.url()).expect("url"),
+            action: "CVProcess".into(),
+            version: "2022-08-31".into(),
+            auth: Auth::None,
+        },
+        Options::default(),
+    )
+    .expect("client");
+    let data = tempfile::tempdir().expect("tmp");
+    let mut a = ready_app();
+    // The mock answers with base64 so the image is decoded and saved by the worker.
+    select(&mut a, "return_url");
+    press(&mut a, "space");
+    let (worker_tx, mut worker_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (loop_tx, mut loop_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
+    let worker = Worker::new(worker_tx, client, data.path().join("images"));
+    // Forward worker messages to the loop; once the image is saved, press q.
+    let quit_tx = ev_tx.clone();
+    let forward = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(m) = worker_rx.recv().await {
+            let done = matches!(m, Msg::ImageSaved { .. });
+            seen.push(format!("{m:?}").chars().take(40).collect::<String>());
+            let _ = loop_tx.send(m);
+            if done {
+                let _ = quit_tx.send(key_event("q"));
+            }
+        }
+        seen
+    });
+    ev_tx.send(key_event("F5")).expect("send");
+    let mut host = TestHost {
+        terminal: Terminal::new(TestBackend::new(100, 30)).expect("term"),
+        events: Some(ev_rx),
+    };
+    let started = Instant::now();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        run_loop(&mut host, &mut a, &worker, &mut loop_rx),
+    )
+    .await
+    .expect("the loop ends within 30 s")
+    .expect("the loop runs cleanly");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(a.quit);
+    let shown = host.terminal.backend().to_string();
+    assert!(shown.contains("✔ 10000 success"), "{shown}");
+    let entry = &a.history.entries()[0];
+    let view = entry.view().expect("finished");
+    assert_eq!(view.verdict, Verdict::Success);
+    assert!(
+        view.body.to_text().contains("<jpeg 1024x1024, "),
+        "{}",
+        view.body.to_text()
+    );
+    let saved = std::fs::read_dir(data.path().join("images"))
+        .expect("images dir")
+        .count();
+    assert_eq!(saved, 1);
+    drop(worker);
+    drop(ev_tx);
+    mock.shutdown().await;
+    let _ = forward.await;
+}
