@@ -83,7 +83,7 @@ fn measure<T>(name: &str, n: usize, mut f: impl FnMut(usize) -> T) {
     }
     times.sort();
     println!(
-        "{name:<44} median {:>9.3} ms   p95 {:>9.3} ms   ({n} runs)",
+        "{name:<48} median {:>9.3} ms   p95 {:>9.3} ms   ({n} runs)",
         percentile(&times, 0.5).as_secs_f64() * 1000.0,
         percentile(&times, 0.95).as_secs_f64() * 1000.0,
     );

@@ -532,7 +532,9 @@ impl Completion {
                 (
                     r.index,
                     found,
-                    r.url.map(sanitize_url),
+                    // Result URLs are the service's signed links (also verbatim in the
+                    // response body), not the user's credentials: kept as they are.
+                    r.url.map(str::to_owned),
                     r.saved_path.map(|p| p.display().to_string()),
                 )
             })
