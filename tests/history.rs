@@ -1203,3 +1203,72 @@ fn unredacted_secret_headers_are_redacted_defensively() {
         }
     }
 }
+
+/// Images are written before the row that names them: when the image cannot be written, no
+/// row appears.
+#[test]
+fn no_row_without_its_image_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Store::open(dir.path()).expect("open");
+    // Make the image directory unusable (a plain file in its place; chmod would not stop root).
+    std::fs::remove_dir(dir.path().join("images")).expect("rmdir");
+    std::fs::write(dir.path().join("images"), b"not a directory").expect("block");
+    let body = request_body("needs its image", "k", Some(&jpeg(21)));
+    let err = store
+        .begin(&new_entry(&body))
+        .expect_err("image cannot be written");
+    assert!(matches!(err, StoreError::Image { .. }), "{err:?}");
+    assert!(err.to_string().contains("images"), "{err}");
+    assert!(store.list(&Query::default()).expect("list").is_empty());
+    // A body without images still records.
+    let plain = request_body("no image", "k", None);
+    store.begin(&new_entry(&plain)).expect("begin");
+    assert_eq!(store.list(&Query::default()).expect("list").len(), 1);
+}
+
+/// Prune removes image files no row names (debris of a writer killed between the file and
+/// the row) and stale temporary files, and keeps what is in use or being written.
+#[test]
+fn prune_collects_orphan_and_stale_temporary_files() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Store::open(dir.path()).expect("open");
+    let body = request_body("kept", "k", Some(&jpeg(31)));
+    store.begin(&new_entry(&body)).expect("begin");
+    let images = dir.path().join("images");
+    let orphan = images.join(format!("{}.jpg", "ab".repeat(32)));
+    std::fs::write(&orphan, jpeg(32)).expect("orphan");
+    let stale = images.join(".deadbeef.1.0000.tmp");
+    let fresh = images.join(".cafebabe.2.0000.tmp");
+    std::fs::write(&stale, b"partial").expect("stale");
+    std::fs::write(&fresh, b"partial").expect("fresh");
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .expect("open stale")
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(2 * 3600))
+        .expect("age it");
+    let unrelated = images.join("README.txt");
+    std::fs::write(&unrelated, b"user file").expect("unrelated");
+    let r = store
+        .prune(Duration::from_secs(30 * 86_400))
+        .expect("prune");
+    assert_eq!(r.entries_removed, 0);
+    assert_eq!(r.files_removed, 2, "{r:?}");
+    assert!(!orphan.exists() && !stale.exists());
+    assert!(
+        fresh.exists(),
+        "a temporary file being written is left alone"
+    );
+    assert!(
+        unrelated.exists(),
+        "files not named like images are left alone"
+    );
+    assert_eq!(
+        image_files(dir.path())
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+            .count(),
+        1,
+        "the referenced image stays"
+    );
+}
