@@ -30,6 +30,11 @@ pub struct SendArgs {
     /// Seconds one attempt may take, body included [default: the profile's, else 60]
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
+    /// After the summary, print the result images into the terminal (viuer: kitty, iTerm2 or
+    /// colour blocks, as it detects), as wide as the terminal. Without a terminal on stdout
+    /// only the paths are printed.
+    #[arg(long, conflicts_with = "json")]
+    pub print: bool,
 }
 
 /// Cap for one downloaded result image.
@@ -107,8 +112,52 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
             Some(Outcome::Success(s)) => save_images(&client, &s.images, &exchange, &out_dir).await,
             _ => SaveReport::default(),
         };
-        report(args, &exchange, &saved, &warnings)
+        let code = report(args, &exchange, &saved, &warnings);
+        if args.print {
+            let paths = saved.paths.clone();
+            let _ = tokio::task::spawn_blocking(move || print_images(&paths)).await;
+        }
+        code
     })
+}
+
+/// Prints images into the terminal with viuer, as wide as the terminal, one after another.
+/// Does nothing unless stdout is a terminal (the summary has already listed the paths).
+fn print_images(paths: &[PathBuf]) {
+    use std::io::IsTerminal as _;
+    if !std::io::stdout().is_terminal() {
+        return;
+    }
+    let width = ratatui::crossterm::terminal::size()
+        .map(|(w, _)| u32::from(w))
+        .unwrap_or(80);
+    for p in paths {
+        let img = std::fs::read(p)
+            .map_err(|e| e.to_string())
+            .and_then(|b| images::decode::decode_preview(&b, 2048).map_err(|e| e.to_string()));
+        let img = match img {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("volcv: cannot print {}: {e}", p.display());
+                continue;
+            }
+        };
+        // Never taller than the screen minus a line for the path, whatever the aspect.
+        let rows = ratatui::crossterm::terminal::size()
+            .map(|(_, h)| u32::from(h.saturating_sub(2)).max(4))
+            .unwrap_or(24);
+        let config = viuer::Config {
+            absolute_offset: false,
+            width: Some(width),
+            height: Some(rows),
+            restore_cursor: false,
+            ..Default::default()
+        };
+        outln!("{}", p.display());
+        if let Err(e) = viuer::print(&img, &config) {
+            eprintln!("volcv: cannot print {}: {e}", p.display());
+        }
+    }
 }
 
 #[derive(Debug, Default)]

@@ -1,0 +1,548 @@
+//! Inline image previews: which graphics protocol to use (decided once, at start-up), the keys
+//! of the images the UI shows, and the cache of encoded images keyed by image and area.
+//!
+//! The terminal is queried at most once, before the event stream starts, with a short timeout;
+//! drawing never queries it. Decoding and encoding happen in the worker (see
+//! [`crate::tui::worker`]); the renderer only copies cached, already encoded images.
+
+use image::DynamicImage;
+use ratatui::layout::Rect;
+use ratatui_image::picker::{Capability, Picker, ProtocolType};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long the start-up query may wait for the terminal's answer.
+pub const QUERY_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Largest side, in pixels, of a decoded preview (bigger images are shrunk once, in the worker).
+pub const PREVIEW_MAX_SIDE: u32 = 1024;
+
+/// Most encoded images kept; beyond this, the ones not on screen are dropped.
+const CACHE_MAX: usize = 48;
+
+/// `--image-protocol` / `ui.image_protocol`: what the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProtocolChoice {
+    /// Ask the terminal at start-up; environment hints when it cannot be asked; half-blocks
+    /// when nothing better is known.
+    Auto,
+    /// The kitty graphics protocol (kitty, WezTerm, Ghostty, Konsole).
+    Kitty,
+    /// Sixel (xterm -ti vt340, foot, mlterm, WezTerm, Windows Terminal, iTerm2 3.5).
+    Sixel,
+    /// iTerm2's inline images (iTerm2, WezTerm, mintty, VS Code).
+    Iterm2,
+    /// Unicode half-blocks with 24-bit colour: works in every terminal.
+    Halfblocks,
+    /// No previews: labels only.
+    None,
+}
+
+impl std::str::FromStr for ProtocolChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        <Self as clap::ValueEnum>::from_str(s.trim(), true).map_err(|_| {
+            format!("unknown image protocol {s:?} (auto, kitty, sixel, iterm2, halfblocks or none)")
+        })
+    }
+}
+
+/// The protocol in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// The kitty graphics protocol.
+    Kitty,
+    /// Sixel.
+    Sixel,
+    /// iTerm2 inline images.
+    Iterm2,
+    /// Unicode half-blocks.
+    Halfblocks,
+    /// No previews.
+    None,
+}
+
+impl Protocol {
+    /// The name shown to the user.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Kitty => "kitty",
+            Protocol::Sixel => "sixel",
+            Protocol::Iterm2 => "iterm2",
+            Protocol::Halfblocks => "halfblocks",
+            Protocol::None => "none",
+        }
+    }
+
+    fn ratatui(self) -> Option<ProtocolType> {
+        match self {
+            Protocol::Kitty => Some(ProtocolType::Kitty),
+            Protocol::Sixel => Some(ProtocolType::Sixel),
+            Protocol::Iterm2 => Some(ProtocolType::Iterm2),
+            Protocol::Halfblocks => Some(ProtocolType::Halfblocks),
+            Protocol::None => None,
+        }
+    }
+}
+
+/// What the environment says about the terminal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvHints {
+    /// `TERM`.
+    pub term: String,
+    /// `TERM_PROGRAM`.
+    pub term_program: String,
+    /// `LC_TERMINAL` (iTerm2 sets it, and it survives SSH when forwarded).
+    pub lc_terminal: String,
+    /// `KITTY_WINDOW_ID` is set.
+    pub kitty_window: bool,
+    /// `TMUX` is set (or `TERM` starts with `tmux`/`screen`).
+    pub tmux: bool,
+    /// Both stdin and stdout are terminals, so a query can be answered.
+    pub tty: bool,
+}
+
+impl EnvHints {
+    /// Reads the hints from the process environment.
+    pub fn from_env() -> EnvHints {
+        use std::io::IsTerminal as _;
+        let var = |k: &str| std::env::var(k).unwrap_or_default();
+        let term = var("TERM");
+        let tmux = std::env::var_os("TMUX").is_some()
+            || term.starts_with("tmux")
+            || term.starts_with("screen");
+        EnvHints {
+            term_program: var("TERM_PROGRAM"),
+            lc_terminal: var("LC_TERMINAL"),
+            kitty_window: std::env::var_os("KITTY_WINDOW_ID").is_some(),
+            tmux,
+            tty: std::io::stdin().is_terminal() && std::io::stdout().is_terminal(),
+            term,
+        }
+    }
+
+    /// Whether the start-up query is worth making: `auto`, both ends are terminals, and the
+    /// terminal is not `dumb`.
+    pub fn can_query(&self) -> bool {
+        self.tty && !self.term.is_empty() && self.term != "dumb"
+    }
+}
+
+/// What the terminal answered to the start-up query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryAnswer {
+    /// It answered (it always answers device status); these capabilities were reported.
+    Answered {
+        /// Kitty graphics.
+        kitty: bool,
+        /// Sixel (device attributes code 4).
+        sixel: bool,
+    },
+    /// No answer within the timeout.
+    Silent,
+    /// Not asked (not `auto`, no terminal, or `TERM=dumb`).
+    NotAsked,
+}
+
+fn iterm2_hint(h: &EnvHints) -> bool {
+    let p = h.term_program.as_str();
+    p.contains("iTerm")
+        || p.contains("WezTerm")
+        || p.contains("mintty")
+        || p.contains("vscode")
+        || h.lc_terminal.contains("iTerm")
+}
+
+/// Decides the protocol from the user's choice, the environment and the query's answer. Pure:
+/// tests call it without a terminal.
+///
+/// An explicit choice wins. With `auto`, the terminal's own answer decides (kitty before
+/// sixel); environment hints fill in what the query cannot tell (iTerm2 has no query) or
+/// when there was no answer. Inside tmux, `KITTY_WINDOW_ID` and `TERM` describe the tmux
+/// client's terminal at attach time and may be stale, so only the query counts for kitty.
+/// Half-blocks when nothing is known.
+pub fn choose_protocol(choice: ProtocolChoice, hints: &EnvHints, query: QueryAnswer) -> Protocol {
+    match choice {
+        ProtocolChoice::Kitty => return Protocol::Kitty,
+        ProtocolChoice::Sixel => return Protocol::Sixel,
+        ProtocolChoice::Iterm2 => return Protocol::Iterm2,
+        ProtocolChoice::Halfblocks => return Protocol::Halfblocks,
+        ProtocolChoice::None => return Protocol::None,
+        ProtocolChoice::Auto => {}
+    }
+    if let QueryAnswer::Answered { kitty, sixel } = query {
+        if kitty {
+            return Protocol::Kitty;
+        }
+        if iterm2_hint(hints) {
+            return Protocol::Iterm2;
+        }
+        if sixel {
+            return Protocol::Sixel;
+        }
+        return Protocol::Halfblocks;
+    }
+    if iterm2_hint(hints) {
+        return Protocol::Iterm2;
+    }
+    if !hints.tmux && (hints.kitty_window || hints.term == "xterm-kitty") {
+        return Protocol::Kitty;
+    }
+    if !hints.tmux && matches!(hints.term.as_str(), "foot" | "foot-extra" | "mlterm") {
+        return Protocol::Sixel;
+    }
+    Protocol::Halfblocks
+}
+
+/// The protocol in use and the picker that encodes for it (none for [`Protocol::None`]).
+#[derive(Clone)]
+pub struct Setup {
+    /// The protocol chosen.
+    pub protocol: Protocol,
+    /// Encodes images (cell size known from the query, else 10x20 px).
+    pub picker: Option<Picker>,
+    /// How it was decided, for the log.
+    pub how: String,
+}
+
+impl std::fmt::Debug for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setup")
+            .field("protocol", &self.protocol)
+            .field("how", &self.how)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Setup {
+    /// Half-blocks, without touching the terminal (tests, and the fallback).
+    pub fn halfblocks() -> Setup {
+        Setup::with(Picker::halfblocks(), Protocol::Halfblocks, "half-blocks")
+    }
+
+    /// No previews.
+    pub fn none() -> Setup {
+        Setup {
+            protocol: Protocol::None,
+            picker: None,
+            how: "previews off".to_owned(),
+        }
+    }
+
+    fn with(mut picker: Picker, protocol: Protocol, how: &str) -> Setup {
+        match protocol.ratatui() {
+            Some(t) => {
+                picker.set_protocol_type(t);
+                Setup {
+                    protocol,
+                    picker: Some(picker),
+                    how: how.to_owned(),
+                }
+            }
+            None => Setup::none(),
+        }
+    }
+
+    /// Decides the protocol at start-up. With `auto` on a terminal, asks it once (ratatui-image's
+    /// query: kitty graphics, device attributes for sixel, cell size) with [`QUERY_TIMEOUT`];
+    /// call this after entering raw mode and BEFORE the event stream exists, since the query
+    /// reads stdin. Blocking: at most the timeout.
+    pub fn detect(choice: ProtocolChoice, hints: &EnvHints) -> Setup {
+        if choice == ProtocolChoice::None {
+            return Setup::none();
+        }
+        let (picker, answer) = if choice == ProtocolChoice::Auto && hints.can_query() {
+            let options = ratatui_image::picker::cap_parser::QueryStdioOptions {
+                timeout: QUERY_TIMEOUT,
+                ..Default::default()
+            };
+            match Picker::from_query_stdio_with_options(options) {
+                Ok(p) => {
+                    let caps = p.capabilities();
+                    let answer = if caps.is_empty() {
+                        QueryAnswer::Silent
+                    } else {
+                        QueryAnswer::Answered {
+                            kitty: caps.contains(&Capability::Kitty),
+                            sixel: caps.contains(&Capability::Sixel),
+                        }
+                    };
+                    (p, answer)
+                }
+                Err(e) => {
+                    tracing::warn!("terminal query failed: {e}");
+                    (Picker::halfblocks(), QueryAnswer::Silent)
+                }
+            }
+        } else {
+            // Explicit choices still want the cell size; without a query it is a guess.
+            (Picker::halfblocks(), QueryAnswer::NotAsked)
+        };
+        let protocol = choose_protocol(choice, hints, answer);
+        let how = format!(
+            "{} ({choice:?}, query {answer:?}, cell {:?}, tmux {})",
+            protocol.name(),
+            picker.font_size(),
+            hints.tmux
+        );
+        Setup::with(picker, protocol, &how)
+    }
+}
+
+/// An image the UI can show.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ImageKey {
+    /// Result `index` of request `id`.
+    Result {
+        /// The request.
+        id: u64,
+        /// Which result.
+        index: usize,
+    },
+    /// The reference image sent with request `id`.
+    Reference {
+        /// The request.
+        id: u64,
+    },
+    /// The reference image loaded in the form from this input.
+    Form(String),
+}
+
+/// An encoded image ready to draw (a ratatui-image protocol, which has no `Debug`).
+#[derive(Clone)]
+pub struct Encoded(pub Arc<ratatui_image::protocol::Protocol>);
+
+impl std::fmt::Debug for Encoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Encoded(..)")
+    }
+}
+
+/// A decoded image, or why there is none.
+pub type Decoded = Result<Arc<DynamicImage>, String>;
+
+/// Decoded and encoded previews. Filled only by worker messages; read by the renderer.
+#[derive(Debug, Default)]
+pub struct Previews {
+    /// Whether previews are drawn at all (protocol other than none).
+    pub enabled: bool,
+    /// Decoded (and shrunk) images.
+    pub decoded: HashMap<ImageKey, Decoded>,
+    /// Encoded images by image and area size (width, height in cells).
+    pub encoded: HashMap<(ImageKey, u16, u16), Result<Encoded, String>>,
+    /// Encodings asked of the worker and not back yet.
+    pub pending: HashSet<(ImageKey, u16, u16)>,
+}
+
+impl Previews {
+    /// Previews on or off.
+    pub fn new(enabled: bool) -> Previews {
+        Previews {
+            enabled,
+            ..Default::default()
+        }
+    }
+
+    /// The encoded image for `key` at exactly `area`'s size, if ready.
+    pub fn get(&self, key: &ImageKey, area: Rect) -> Option<&Result<Encoded, String>> {
+        self.encoded.get(&(key.clone(), area.width, area.height))
+    }
+
+    /// Which of `wanted` (image, area) pairs need encoding; marks them pending. Drops cached
+    /// encodings not wanted now once the cache is over its size.
+    pub fn missing(
+        &mut self,
+        wanted: &[(ImageKey, Rect)],
+    ) -> Vec<(ImageKey, Arc<DynamicImage>, u16, u16)> {
+        if !self.enabled {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (key, area) in wanted {
+            if area.width == 0 || area.height == 0 {
+                continue;
+            }
+            let k = (key.clone(), area.width, area.height);
+            if self.encoded.contains_key(&k) || self.pending.contains(&k) {
+                continue;
+            }
+            if let Some(Ok(img)) = self.decoded.get(key) {
+                self.pending.insert(k);
+                out.push((key.clone(), Arc::clone(img), area.width, area.height));
+            }
+        }
+        if self.encoded.len() > CACHE_MAX {
+            let keep: HashSet<(ImageKey, u16, u16)> = wanted
+                .iter()
+                .map(|(k, a)| (k.clone(), a.width, a.height))
+                .collect();
+            self.encoded.retain(|k, _| keep.contains(k));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hints(term: &str) -> EnvHints {
+        EnvHints {
+            term: term.to_owned(),
+            tty: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_explicit_choice_wins_over_everything() {
+        let kitty_term = EnvHints {
+            kitty_window: true,
+            ..hints("xterm-kitty")
+        };
+        let answered = QueryAnswer::Answered {
+            kitty: true,
+            sixel: true,
+        };
+        for (choice, want) in [
+            (ProtocolChoice::Sixel, Protocol::Sixel),
+            (ProtocolChoice::Iterm2, Protocol::Iterm2),
+            (ProtocolChoice::Halfblocks, Protocol::Halfblocks),
+            (ProtocolChoice::None, Protocol::None),
+            (ProtocolChoice::Kitty, Protocol::Kitty),
+        ] {
+            assert_eq!(choose_protocol(choice, &kitty_term, answered), want);
+        }
+        assert_eq!(
+            choose_protocol(ProtocolChoice::Kitty, &hints("dumb"), QueryAnswer::NotAsked),
+            Protocol::Kitty
+        );
+    }
+
+    #[test]
+    fn auto_follows_the_terminals_answer() {
+        let h = hints("xterm-256color");
+        let ans = |kitty, sixel| QueryAnswer::Answered { kitty, sixel };
+        let auto = ProtocolChoice::Auto;
+        assert_eq!(choose_protocol(auto, &h, ans(true, true)), Protocol::Kitty);
+        assert_eq!(choose_protocol(auto, &h, ans(false, true)), Protocol::Sixel);
+        assert_eq!(
+            choose_protocol(auto, &h, ans(false, false)),
+            Protocol::Halfblocks
+        );
+        // iTerm2 cannot be queried: its environment says so.
+        let iterm = EnvHints {
+            term_program: "iTerm.app".into(),
+            ..h.clone()
+        };
+        assert_eq!(
+            choose_protocol(auto, &iterm, ans(false, true)),
+            Protocol::Iterm2
+        );
+        // A terminal that says it has no graphics is believed over a stale KITTY_WINDOW_ID.
+        let stale = EnvHints {
+            kitty_window: true,
+            ..h
+        };
+        assert_eq!(
+            choose_protocol(auto, &stale, ans(false, false)),
+            Protocol::Halfblocks
+        );
+    }
+
+    #[test]
+    fn without_an_answer_the_environment_decides() {
+        let auto = ProtocolChoice::Auto;
+        let silent = QueryAnswer::Silent;
+        let kitty = EnvHints {
+            kitty_window: true,
+            ..hints("xterm-kitty")
+        };
+        assert_eq!(choose_protocol(auto, &kitty, silent), Protocol::Kitty);
+        assert_eq!(
+            choose_protocol(auto, &hints("xterm-kitty"), QueryAnswer::NotAsked),
+            Protocol::Kitty
+        );
+        assert_eq!(
+            choose_protocol(auto, &hints("foot"), silent),
+            Protocol::Sixel
+        );
+        let wez = EnvHints {
+            term_program: "WezTerm".into(),
+            ..hints("xterm-256color")
+        };
+        assert_eq!(choose_protocol(auto, &wez, silent), Protocol::Iterm2);
+        let lc = EnvHints {
+            lc_terminal: "iTerm2".into(),
+            ..hints("xterm-256color")
+        };
+        assert_eq!(choose_protocol(auto, &lc, silent), Protocol::Iterm2);
+        // Inside tmux the outer terminal's variables may be stale: half-blocks.
+        let in_tmux = EnvHints {
+            tmux: true,
+            ..kitty
+        };
+        assert_eq!(
+            choose_protocol(auto, &in_tmux, silent),
+            Protocol::Halfblocks
+        );
+        assert_eq!(
+            choose_protocol(auto, &hints("xterm-256color"), silent),
+            Protocol::Halfblocks
+        );
+    }
+
+    #[test]
+    fn queries_only_real_terminals() {
+        assert!(hints("xterm-256color").can_query());
+        assert!(!hints("dumb").can_query());
+        assert!(!hints("").can_query());
+        let piped = EnvHints {
+            tty: false,
+            ..hints("xterm-256color")
+        };
+        assert!(!piped.can_query());
+    }
+
+    #[test]
+    fn choices_parse_from_config_text() {
+        assert_eq!("auto".parse::<ProtocolChoice>(), Ok(ProtocolChoice::Auto));
+        assert_eq!(
+            " Sixel ".parse::<ProtocolChoice>(),
+            Ok(ProtocolChoice::Sixel)
+        );
+        assert_eq!("none".parse::<ProtocolChoice>(), Ok(ProtocolChoice::None));
+        assert!("png".parse::<ProtocolChoice>().is_err());
+    }
+
+    #[test]
+    fn the_cache_asks_each_image_and_size_once() {
+        let mut p = Previews::new(true);
+        let key = ImageKey::Result { id: 1, index: 0 };
+        let area = Rect::new(3, 4, 10, 5);
+        assert!(
+            p.missing(&[(key.clone(), area)]).is_empty(),
+            "not decoded yet"
+        );
+        p.decoded
+            .insert(key.clone(), Ok(Arc::new(DynamicImage::new_rgb8(4, 4))));
+        assert_eq!(p.missing(&[(key.clone(), area)]).len(), 1);
+        assert!(p.missing(&[(key.clone(), area)]).is_empty(), "pending");
+        // Same size elsewhere on screen: same encoding.
+        assert!(
+            p.missing(&[(key.clone(), Rect::new(0, 0, 10, 5))])
+                .is_empty()
+        );
+        assert_eq!(p.missing(&[(key, Rect::new(0, 0, 11, 5))]).len(), 1);
+        let mut off = Previews::new(false);
+        off.decoded.insert(
+            ImageKey::Form("a".into()),
+            Ok(Arc::new(DynamicImage::new_rgb8(4, 4))),
+        );
+        assert!(
+            off.missing(&[(ImageKey::Form("a".into()), area)])
+                .is_empty()
+        );
+    }
+}
