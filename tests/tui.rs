@@ -1199,7 +1199,7 @@ fn image_keys_select_show_full_screen_and_save() {
     assert_eq!(a.fullscreen, Some(ImageKey::Result { id, index: 0 }));
     assert_eq!(pump(&mut a, cmds), 1);
     let text = screen(&a);
-    assert!(text.contains("result 1 · 64x64 png"), "{text}");
+    assert!(text.contains("result 1 · 64x64 PNG"), "{text}");
     assert!(text.contains("any key returns"), "{text}");
     assert!(cells_coloured(&render_buffer(&a), COLOURS[0]) > 200);
     press(&mut a, "q");

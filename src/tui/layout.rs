@@ -128,13 +128,14 @@ pub fn cell_picture(cell: Rect) -> Rect {
     }
 }
 
-/// The full-screen image: everything but the caption line at the top.
+/// The full-screen image: everything but the caption line at the top and the last line (a
+/// sixel image reaching the last line makes some terminals scroll the whole screen).
 pub fn fullscreen_picture(area: Rect) -> Rect {
     Rect {
         x: area.x,
         y: area.y.saturating_add(1),
         width: area.width,
-        height: area.height.saturating_sub(1),
+        height: area.height.saturating_sub(2),
     }
 }
 

@@ -705,7 +705,7 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
                     let (format, dims, bytes) = (f.format, f.dims, f.bytes);
                     ImageItem {
                         label,
-                        format: format.to_owned(),
+                        format: format.to_uppercase(),
                         dims,
                         bytes: Some(bytes),
                         state: ImageState::Saving,
@@ -783,7 +783,7 @@ fn reference_item(request_body: &str) -> Option<ImageItem> {
         let (format, dims, bytes) = (f.format, f.dims, f.bytes);
         return Some(ImageItem {
             label: "reference".to_owned(),
-            format: format.to_owned(),
+            format: format.to_uppercase(),
             dims,
             bytes: Some(bytes),
             state: ImageState::Reference,
