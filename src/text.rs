@@ -8,7 +8,7 @@ pub fn escape_terminal(s: &str, keep_newlines: bool) -> String {
     for c in s.chars() {
         match c {
             '\n' | '\t' if keep_newlines => out.push(c),
-            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' => {
+            c if is_bidi_control(c) => {
                 out.push_str(&format!("\\u{{{:04x}}}", c as u32));
             }
             c if (c as u32) < 0x20 || c as u32 == 0x7f || (0x80..0xa0).contains(&(c as u32)) => {
@@ -18,6 +18,29 @@ pub fn escape_terminal(s: &str, keep_newlines: bool) -> String {
         }
     }
     out
+}
+
+/// Serializes JSON for a terminal: serde_json already escapes control characters; this also
+/// writes bidi overrides and isolates as `\uXXXX` escapes (still valid JSON, same value), so
+/// a server-sent string cannot reorder what a person sees.
+pub fn json_for_terminal(v: &serde_json::Value) -> String {
+    let s = v.to_string();
+    if !s.chars().any(is_bidi_control) {
+        return s;
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if is_bidi_control(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
 }
 
 /// Shortens text to at most `max` characters, marking the cut.
@@ -43,6 +66,15 @@ mod tests {
         );
         assert_eq!(escape_terminal("a\nb", false), "a\\x0ab");
         assert_eq!(escape_terminal("生成 ok", false), "生成 ok");
+    }
+
+    #[test]
+    fn json_for_terminal_escapes_bidi_and_stays_the_same_value() {
+        let v = serde_json::json!({"m": "a\u{202e}b\u{1b}c"});
+        let s = json_for_terminal(&v);
+        assert_eq!(s, r#"{"m":"a\u202eb\u001bc"}"#);
+        let back: serde_json::Value = serde_json::from_str(&s).expect("valid JSON");
+        assert_eq!(back, v);
     }
 
     #[test]

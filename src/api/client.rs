@@ -604,7 +604,12 @@ fn classify(e: reqwest::Error) -> TransportError {
         chain.push(s.to_string());
         src = s.source();
     }
-    let msg = chain[chain.len().saturating_sub(2)..].join(": ");
+    let mut msg = chain[chain.len().saturating_sub(2)..].join(": ");
+    if msg.contains("InvalidContentType") || msg.contains("corrupt message") {
+        msg.push_str(
+            " (the server did not answer TLS: is the endpoint http:// rather than https://?)",
+        );
+    }
     if e.is_connect() {
         TransportError::Connect(msg)
     } else if e.is_timeout() {

@@ -6,7 +6,7 @@ use crate::api::client::{Client, Exchange};
 use crate::api::response::{Outcome, ResultImage};
 use crate::config;
 use crate::images;
-use crate::text::escape_terminal;
+use crate::text::{escape_terminal, json_for_terminal, truncate_chars};
 use base64::Engine as _;
 use clap::Args;
 use serde_json::json;
@@ -292,7 +292,7 @@ fn report(args: &SendArgs, ex: &Exchange, saved: &SaveReport, warnings: &[String
             "image_errors": saved.errors,
             "warnings": warnings,
         });
-        outln!("{v}");
+        outln!("{}", json_for_terminal(&v));
     } else {
         print_human(ex, saved);
     }
@@ -304,7 +304,8 @@ fn report(args: &SendArgs, ex: &Exchange, saved: &SaveReport, warnings: &[String
 }
 
 fn print_human(ex: &Exchange, saved: &SaveReport) {
-    let e = |s: &str| escape_terminal(s, false);
+    // Server text is escaped, and capped: a 1 MB message is not worth a terminal's scrollback.
+    let e = |s: &str| escape_terminal(&truncate_chars(s, 2000), false);
     let attempts = if ex.attempts.len() > 1 {
         format!(", {} attempts", ex.attempts.len())
     } else {
@@ -358,7 +359,9 @@ fn fail(args: &SendArgs, code: u8, kind: &str, message: &str, errors: &[String])
     if args.json {
         outln!(
             "{}",
-            json!({"outcome": kind, "exit_code": code, "message": message, "errors": errors})
+            json_for_terminal(
+                &json!({"outcome": kind, "exit_code": code, "message": message, "errors": errors})
+            )
         );
     } else if errors.is_empty() {
         eprintln!("volcv: {}", escape_terminal(message, false));

@@ -1,0 +1,362 @@
+//! Faults and hostile answers, as `volcv send` meets them: every one ends in a clear error
+//! (exit 4 for no usable answer, 3 for a service error) bounded by the timeouts, and nothing a
+//! server sends reaches the terminal raw. Servers are the mock or raw sockets on 127.0.0.1:0.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpListener;
+use volcv::mock::{MockConfig, MockServer};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    raw: Vec<u8>,
+}
+
+async fn send(home: &Path, endpoint: &str, extra: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_volcv"));
+    cmd.env_clear()
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .current_dir(home)
+        .args([
+            "send",
+            "--endpoint",
+            endpoint,
+            "--auth",
+            "none",
+            "--image",
+            "https://example.com/a.jpg",
+        ])
+        .args(extra);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run volcv");
+    let mut raw = out.stdout.clone();
+    raw.extend_from_slice(&out.stderr);
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        raw,
+    }
+}
+
+/// A raw HTTP server: for every connection, reads the request, then runs `answer` on the
+/// socket. Stops when the returned handle is dropped (the test's runtime ends).
+async fn raw_server<F, Fut>(answer: F) -> (String, tokio::task::JoinHandle<()>)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    let answer = std::sync::Arc::new(answer);
+    let handle = tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                read_request(&mut sock).await;
+                answer(sock).await;
+            });
+        }
+    });
+    (url, handle)
+}
+
+async fn read_request(sock: &mut tokio::net::TcpStream) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let Ok(n) = sock.read(&mut chunk).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return;
+            }
+        }
+    }
+}
+
+fn assert_terminal_safe(run: &Run) {
+    for bad in [
+        &b"\x1b"[..],
+        b"\x07",
+        b"\x00",
+        "\u{202e}".as_bytes(),
+        "\u{2066}".as_bytes(),
+    ] {
+        assert!(
+            !run.raw.windows(bad.len()).any(|w| w == bad),
+            "raw {bad:?} reached the terminal:\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+}
+
+async fn mock() -> MockServer {
+    MockServer::start(MockConfig {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        quiet: true,
+        ..Default::default()
+    })
+    .await
+    .expect("mock")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_refused_is_exit_4() {
+    let home = tempfile::tempdir().expect("tmp");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let run = send(
+        home.path(),
+        &format!("http://127.0.0.1:{port}/"),
+        &["--set", "prompt=x"],
+    )
+    .await;
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stderr.contains("could not connect"), "{}", run.stderr);
+    assert!(run.stderr.contains("Connection refused"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reset_truncate_and_trickle_from_the_mock() {
+    let home = tempfile::tempdir().expect("tmp");
+    let server = mock().await;
+    let run = send(
+        home.path(),
+        &server.url(),
+        &["--set", "prompt=[mock:reset] x", "--json"],
+    )
+    .await;
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("\"outcome\":\"transport_error\""),
+        "{}",
+        run.stdout
+    );
+
+    let run = send(
+        home.path(),
+        &server.url(),
+        &["--set", "prompt=[mock:truncate] x", "--json"],
+    )
+    .await;
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("\"outcome\":\"non_json\""),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("invalid JSON"), "{}", run.stdout);
+
+    // One byte every 500 ms never completes within a 1 s budget per attempt.
+    let run = send(
+        home.path(),
+        &server.url(),
+        &[
+            "--set",
+            "prompt=[mock:trickle] x",
+            "--timeout",
+            "1",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("no complete answer within 1s"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_over_the_cap_is_refused_with_or_without_content_length() {
+    let home = tempfile::tempdir().expect("tmp");
+    let config = home.path().join("c.toml");
+    std::fs::write(&config, "[profiles.default]\nbody_cap_mb = 1\n").expect("write");
+    // Announced too large.
+    let (announced, _h1) = raw_server(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5000000\r\n\r\n{")
+            .await;
+    })
+    .await;
+    // Chunked, growing past the cap.
+    let (chunked, _h2) = raw_server(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+            .await;
+        let chunk = vec![b' '; 64 * 1024];
+        for _ in 0..40 {
+            let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+            frame.extend_from_slice(&chunk);
+            frame.extend_from_slice(b"\r\n");
+            if s.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    for url in [announced, chunked] {
+        let run = send(
+            home.path(),
+            &url,
+            &[
+                "--config",
+                config.to_str().expect("utf8"),
+                "--set",
+                "prompt=x",
+                "--json",
+            ],
+        )
+        .await;
+        assert_eq!(run.code, 4, "{}", run.stdout);
+        assert!(
+            run.stdout.contains("larger than the 1048576 byte cap"),
+            "{}",
+            run.stdout
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_to_a_plain_http_port_is_a_clear_error() {
+    let home = tempfile::tempdir().expect("tmp");
+    let server = mock().await;
+    let https = server.url().replacen("http://", "https://", 1);
+    let run = tokio::time::timeout(
+        Duration::from_secs(60),
+        send(
+            home.path(),
+            &https,
+            &["--set", "prompt=x", "--timeout", "5"],
+        ),
+    )
+    .await
+    .expect("bounded");
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("error: could not connect: "),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("is the endpoint http://"),
+        "{}",
+        run.stderr
+    );
+}
+
+const HOSTILE: &str = "\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}[2J\u{1b}[31mred\u{0}\u{202e}evil\u{2066}";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_text_from_a_server_is_escaped_in_human_and_json_output() {
+    let home = tempfile::tempdir().expect("tmp");
+    let long = "A".repeat(1_000_000);
+    let error_body = serde_json::json!({
+        "code": 50411, "data": null, "message": format!("{HOSTILE}{long}"),
+        "request_id": format!("2024{HOSTILE}"), "status": 50411, "time_elapsed": "1ms"
+    })
+    .to_string();
+    let html = format!("<html><title>{HOSTILE}</title>{HOSTILE}</html>");
+    let (json_url, _h1) = raw_server(move |mut s| {
+        let body = error_body.clone();
+        async move {
+            let head = format!(
+                "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nx-evil: {}\r\ncontent-length: {}\r\n\r\n",
+                "\u{202e}evil", body.len()
+            );
+            let _ = s.write_all(head.as_bytes()).await;
+            let _ = s.write_all(body.as_bytes()).await;
+        }
+    })
+    .await;
+    let (html_url, _h2) = raw_server(move |mut s| {
+        let body = html.clone();
+        async move {
+            let head = format!(
+                "HTTP/1.1 500 Oops\r\ncontent-type: text/html\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes()).await;
+            let _ = s.write_all(body.as_bytes()).await;
+        }
+    })
+    .await;
+    for (url, code) in [(&json_url, 3), (&html_url, 4)] {
+        for json in [false, true] {
+            let mut extra = vec!["--set", "prompt=x"];
+            if json {
+                extra.push("--json");
+            }
+            let run = send(home.path(), url, &extra).await;
+            assert_eq!(run.code, code, "{} {}", run.stdout, run.stderr);
+            assert_terminal_safe(&run);
+            if !json {
+                // Shown escaped (or replaced), and capped.
+                assert!(run.stderr.contains("[31mred"), "{}", run.stderr);
+                assert!(run.raw.len() < 20_000, "{} bytes printed", run.raw.len());
+            } else {
+                let v: serde_json::Value =
+                    serde_json::from_str(run.stdout.trim()).expect("valid JSON");
+                assert!(v["message"].is_string());
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_rephraser_result_on_success_is_escaped() {
+    let home = tempfile::tempdir().expect("tmp");
+    let body = serde_json::json!({
+        "code": 10000,
+        "data": {"algorithm_base_resp": {"status_code": 0, "status_message": "Success"},
+                 "binary_data_base64": [], "image_urls": [], "pe_result": "",
+                 "predict_tags_result": "", "rephraser_result": HOSTILE,
+                 "request_id": "ab"},
+        "message": "Success", "request_id": "x", "status": 10000, "time_elapsed": "1ms"
+    })
+    .to_string();
+    let (url, _h) = raw_server(move |mut s| {
+        let body = body.clone();
+        async move {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes()).await;
+            let _ = s.write_all(body.as_bytes()).await;
+        }
+    })
+    .await;
+    let run = send(home.path(), &url, &["--set", "prompt=x", "--out", "out"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_terminal_safe(&run);
+    assert!(
+        run.stdout.contains("rephraser_result: \\x1b]52;c;"),
+        "{}",
+        run.stdout
+    );
+}
