@@ -1156,6 +1156,28 @@ fn snapshot_images_tab_with_one_two_and_four_results() {
 }
 
 #[test]
+fn the_history_pane_shows_a_thumbnail_of_the_selected_request() {
+    let (mut a, ex) = images_app(1);
+    let before = render_buffer(&a);
+    decode_all(&mut a, &ex);
+    let after = render_buffer(&a);
+    let h = a.areas().history;
+    let red_in_history = |buf: &ratatui::buffer::Buffer| {
+        (h.y..h.y + h.height)
+            .flat_map(|y| (h.x..h.x + h.width).map(move |x| (x, y)))
+            .filter(|p| {
+                let c = &buf[*p];
+                [c.fg, c.bg].contains(&ratatui::style::Color::Rgb(220, 40, 40))
+            })
+            .count()
+    };
+    assert_eq!(red_in_history(&before), 0);
+    assert!(red_in_history(&after) >= 10);
+    // The list keeps its text beside it.
+    assert!(screen(&a).contains("12:34:56 ✔"));
+}
+
+#[test]
 fn previews_show_a_placeholder_until_the_worker_answers_and_are_encoded_once() {
     let (mut a, ex) = images_app(2);
     let text = screen(&a);
@@ -1167,9 +1189,9 @@ fn previews_show_a_placeholder_until_the_worker_answers_and_are_encoded_once() {
         let cmds = press(&mut a, k);
         assert_eq!(pump(&mut a, cmds), 0, "re-encoded after {k}");
     }
-    // A new size is encoded once, then cached too.
+    // A new size is encoded once (three cells and the History thumbnail), then cached too.
     let cmds = a.update(Msg::Resize(120, 40));
-    assert_eq!(pump(&mut a, cmds), 3);
+    assert_eq!(pump(&mut a, cmds), 4);
     let cmds = a.update(Msg::Resize(120, 40));
     assert_eq!(pump(&mut a, cmds), 0);
     // A picture that cannot be decoded says why instead of waiting forever.

@@ -254,6 +254,19 @@ impl App {
         self.previews.enabled && self.form_preview_key().is_some()
     }
 
+    /// The image the History pane shows beside the list: the selected request's first result,
+    /// once decoded.
+    pub fn history_thumb(&self) -> Option<ImageKey> {
+        if !self.previews.enabled {
+            return None;
+        }
+        let key = ImageKey::Result {
+            id: self.shown()?.id,
+            index: 0,
+        };
+        matches!(self.previews.decoded.get(&key), Some(Ok(_))).then_some(key)
+    }
+
     fn form_height(&self) -> usize {
         layout::form_rows(
             &self.areas(),
@@ -278,6 +291,10 @@ impl App {
         {
             let [_, _, preview, _] = layout::params_parts(&a, self.form.prompt_active, true);
             out.push((k, preview));
+        }
+        if let Some(k) = self.history_thumb() {
+            let [_, thumb] = layout::history_parts(a.history, true);
+            out.push((k, thumb));
         }
         if self.tab == Tab::Images
             && let Some(v) = self.shown_view()

@@ -118,6 +118,15 @@ pub fn image_cells(body: Rect, n: usize) -> Vec<Rect> {
         .collect()
 }
 
+/// Width of the thumbnail at the right of the History pane.
+pub const HISTORY_THUMB: u16 = 16;
+
+/// The list and the thumbnail (empty when `thumb` is false) inside the History pane.
+pub fn history_parts(history: Rect, thumb: bool) -> [Rect; 2] {
+    let w = if thumb { HISTORY_THUMB } else { 0 };
+    Layout::horizontal([Constraint::Min(1), Constraint::Length(w)]).areas(inner(history))
+}
+
 /// Where the picture goes in an image cell: under the label, one column of gap at the right.
 pub fn cell_picture(cell: Rect) -> Rect {
     Rect {

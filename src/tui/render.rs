@@ -613,8 +613,14 @@ fn render_history(app: &App, f: &mut Frame, area: Rect) {
         String::new()
     };
     let block = pane_block(app, Pane::History, 3, &extra);
-    let inner = block.inner(area);
+    let mut inner = block.inner(area);
     f.render_widget(block, area);
+    let thumb = app.history_thumb();
+    if let Some(key) = &thumb {
+        let [list, picture] = layout::history_parts(area, true);
+        inner = list;
+        render_picture(app, f, picture, key);
+    }
     if n == 0 {
         f.render_widget(
             Paragraph::new(Line::styled("Requests of this run appear here.", t.dim)),
