@@ -1209,13 +1209,15 @@ fn image_keys_select_show_full_screen_and_save() {
     let (mut a, ex) = images_app(2);
     decode_all(&mut a, &ex);
     let id = a.shown().expect("shown").id;
-    assert_eq!(a.image_selected, 0);
+    // The first result is selected at first (the reference comes before it).
+    assert_eq!(a.image_selection(), 1);
     press(&mut a, "j");
     press(&mut a, "j");
+    assert_eq!(a.image_selection(), 2, "stops at the last image");
+    press(&mut a, "g");
+    assert_eq!(a.image_selection(), 0);
     press(&mut a, "j");
-    assert_eq!(a.image_selected, 2, "stops at the last image");
-    press(&mut a, "k");
-    assert_eq!(a.image_selected, 1);
+    assert_eq!(a.image_selection(), 1);
     // f: full screen at the terminal's size, encoded for it; any key returns.
     let cmds = press(&mut a, "f");
     assert_eq!(a.fullscreen, Some(ImageKey::Result { id, index: 0 }));

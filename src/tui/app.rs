@@ -163,8 +163,9 @@ pub struct App {
     pub info: Info,
     /// Decoded and encoded image previews.
     pub previews: Previews,
-    /// The selected image in the Images tab (reference first, then the results).
-    pub image_selected: usize,
+    /// The image picked with j/k in the Images tab (reference first, then the results);
+    /// `None` until then, meaning the first result (see [`App::image_selection`]).
+    pub image_selected: Option<usize>,
     /// The image shown full screen (any key returns).
     pub fullscreen: Option<ImageKey>,
     /// The open save prompt.
@@ -204,7 +205,7 @@ impl App {
             quit: false,
             info,
             previews: Previews::new(false),
-            image_selected: 0,
+            image_selected: None,
             fullscreen: None,
             save_prompt: None,
             confirm_fit: None,
@@ -236,6 +237,19 @@ impl App {
                 .map(|(index, i)| (ImageKey::Result { id: e.id, index }, i)),
         );
         out
+    }
+
+    /// The selected image's index in [`App::tab_images`]: the one picked, else the first
+    /// result (what the user came for), else the reference.
+    pub fn image_selection(&self) -> usize {
+        let imgs = self.tab_images();
+        let first_result = imgs
+            .iter()
+            .position(|(k, _)| matches!(k, ImageKey::Result { .. }))
+            .unwrap_or(0);
+        self.image_selected
+            .unwrap_or(first_result)
+            .min(imgs.len().saturating_sub(1))
     }
 
     /// The reference loaded in the form, as a preview key (local files only).
@@ -643,8 +657,7 @@ impl App {
             .into_iter()
             .map(|(k, i)| (k, i.clone()))
             .collect();
-        let Some((key, item)) = imgs.get(self.image_selected.min(imgs.len().saturating_sub(1)))
-        else {
+        let Some((key, item)) = imgs.get(self.image_selection()) else {
             self.info_msg("no image to show or save");
             return;
         };
@@ -986,13 +999,13 @@ impl App {
             && matches!(a, Action::Down | Action::Up | Action::Top | Action::Bottom)
         {
             let n = self.tab_images().len();
-            let s = self.image_selected.min(n.saturating_sub(1));
-            self.image_selected = match a {
+            let s = self.image_selection();
+            self.image_selected = Some(match a {
                 Action::Down => (s + 1).min(n.saturating_sub(1)),
                 Action::Up => s.saturating_sub(1),
                 Action::Top => 0,
                 _ => n.saturating_sub(1),
-            };
+            });
             return;
         }
         let summary = self.shown_view().map_or(0, |v| v.summary.len());
@@ -1056,7 +1069,7 @@ impl App {
     fn select_history(&mut self, i: usize) {
         if i != self.history_selected {
             self.response_scroll = 0;
-            self.image_selected = 0;
+            self.image_selected = None;
         }
         self.history_selected = i;
         self.keep_visible();

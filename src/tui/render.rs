@@ -550,7 +550,7 @@ fn render_images(app: &App, f: &mut Frame, view: &crate::tui::view::ResponseView
     }
     let imgs = app.tab_images();
     let cells = layout::image_cells(body, imgs.len());
-    let sel = app.image_selected.min(imgs.len().saturating_sub(1));
+    let sel = app.image_selection();
     for (i, ((key, img), cell)) in imgs.iter().zip(&cells).enumerate() {
         let w = usize::from(cell.width.saturating_sub(1));
         let selected = i == sel;
