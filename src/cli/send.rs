@@ -121,6 +121,16 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
     })
 }
 
+/// Columns to print an image at: the terminal's width, narrower when the picture would be
+/// taller than the screen (less a line for its path). A cell is about twice as tall as wide,
+/// and viuer keeps the aspect ratio when given only a width.
+fn print_width(w: u32, h: u32, cols: u16, rows: u16) -> u32 {
+    let cols = u32::from(cols.max(1));
+    let rows = u32::from(rows.saturating_sub(2).max(2));
+    let fit_rows = u64::from(rows) * 2 * u64::from(w) / u64::from(h.max(1));
+    u32::try_from(fit_rows).unwrap_or(u32::MAX).clamp(1, cols)
+}
+
 /// Prints images into the terminal with viuer, as wide as the terminal, one after another.
 /// Does nothing unless stdout is a terminal (the summary has already listed the paths).
 fn print_images(paths: &[PathBuf]) {
@@ -128,9 +138,7 @@ fn print_images(paths: &[PathBuf]) {
     if !std::io::stdout().is_terminal() {
         return;
     }
-    let width = ratatui::crossterm::terminal::size()
-        .map(|(w, _)| u32::from(w))
-        .unwrap_or(80);
+    let (cols, rows) = ratatui::crossterm::terminal::size().unwrap_or((80, 24));
     for p in paths {
         let img = std::fs::read(p)
             .map_err(|e| e.to_string())
@@ -142,14 +150,9 @@ fn print_images(paths: &[PathBuf]) {
                 continue;
             }
         };
-        // Never taller than the screen minus a line for the path, whatever the aspect.
-        let rows = ratatui::crossterm::terminal::size()
-            .map(|(_, h)| u32::from(h.saturating_sub(2)).max(4))
-            .unwrap_or(24);
         let config = viuer::Config {
             absolute_offset: false,
-            width: Some(width),
-            height: Some(rows),
+            width: Some(print_width(img.width(), img.height(), cols, rows)),
             restore_cursor: false,
             ..Default::default()
         };
@@ -372,4 +375,16 @@ fn fail(args: &SendArgs, code: u8, kind: &str, message: &str, errors: &[String])
         }
     }
     code
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn printed_images_fit_the_screen_both_ways() {
+        // A square picture on a wide terminal: as wide as it is tall (2 px per row).
+        assert_eq!(super::print_width(1024, 1024, 120, 40), 76);
+        // A wide picture on a narrow terminal: the terminal's width.
+        assert_eq!(super::print_width(3000, 1000, 80, 40), 80);
+        assert_eq!(super::print_width(10, 10, 0, 0), 1);
+    }
 }

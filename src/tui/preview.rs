@@ -7,7 +7,7 @@
 
 use image::DynamicImage;
 use ratatui::layout::Rect;
-use ratatui_image::picker::{Capability, Picker, ProtocolType};
+use ratatui_image::picker::{Picker, ProtocolType};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -244,49 +244,108 @@ impl Setup {
         }
     }
 
-    /// Decides the protocol at start-up. With `auto` on a terminal, asks it once (ratatui-image's
-    /// query: kitty graphics, device attributes for sixel, cell size) with [`QUERY_TIMEOUT`];
-    /// call this after entering raw mode and BEFORE the event stream exists, since the query
-    /// reads stdin. Blocking: at most the timeout.
+    /// Decides the protocol at start-up. With `auto` on a terminal, asks it once (kitty
+    /// graphics, device attributes for sixel, cell size in pixels) and waits at most
+    /// [`QUERY_TIMEOUT`] for the answer. Call it in raw mode and BEFORE the event stream
+    /// exists, since it reads stdin; nothing keeps reading after it returns.
     pub fn detect(choice: ProtocolChoice, hints: &EnvHints) -> Setup {
         if choice == ProtocolChoice::None {
             return Setup::none();
         }
-        let (picker, answer) = if choice == ProtocolChoice::Auto && hints.can_query() {
-            let options = ratatui_image::picker::cap_parser::QueryStdioOptions {
-                timeout: QUERY_TIMEOUT,
-                ..Default::default()
-            };
-            match Picker::from_query_stdio_with_options(options) {
-                Ok(p) => {
-                    let caps = p.capabilities();
-                    let answer = if caps.is_empty() {
-                        QueryAnswer::Silent
-                    } else {
-                        QueryAnswer::Answered {
-                            kitty: caps.contains(&Capability::Kitty),
-                            sixel: caps.contains(&Capability::Sixel),
-                        }
-                    };
-                    (p, answer)
-                }
+        let is_tmux = hints.tmux;
+        let (answer, cell) = if choice == ProtocolChoice::Auto && hints.can_query() {
+            match query_terminal(is_tmux, QUERY_TIMEOUT) {
+                Ok(r) => r,
                 Err(e) => {
                     tracing::warn!("terminal query failed: {e}");
-                    (Picker::halfblocks(), QueryAnswer::Silent)
+                    (QueryAnswer::Silent, None)
                 }
             }
         } else {
-            // Explicit choices still want the cell size; without a query it is a guess.
-            (Picker::halfblocks(), QueryAnswer::NotAsked)
+            (QueryAnswer::NotAsked, None)
+        };
+        let cell = cell.or_else(cell_from_winsize);
+        let picker = match cell {
+            // The only public constructor taking a known cell size.
+            #[allow(deprecated)]
+            Some((w, h)) => Picker::from_fontsize(ratatui_image::FontSize::new(w, h)),
+            None => Picker::halfblocks(),
         };
         let protocol = choose_protocol(choice, hints, answer);
         let how = format!(
-            "{} ({choice:?}, query {answer:?}, cell {:?}, tmux {})",
+            "{} ({choice:?}, query {answer:?}, cell {:?}, tmux {is_tmux})",
             protocol.name(),
             picker.font_size(),
-            hints.tmux
         );
         Setup::with(picker, protocol, &how)
+    }
+}
+
+/// The cell size in pixels from the terminal's window size (when it reports pixels).
+fn cell_from_winsize() -> Option<(u16, u16)> {
+    let ws = rustix::termios::tcgetwinsize(std::io::stdout()).ok()?;
+    if ws.ws_col == 0 || ws.ws_row == 0 || ws.ws_xpixel == 0 || ws.ws_ypixel == 0 {
+        return None;
+    }
+    Some((ws.ws_xpixel / ws.ws_col, ws.ws_ypixel / ws.ws_row))
+}
+
+/// Writes ratatui-image's capability query (kitty graphics, DA1, cell size, DSR; wrapped for
+/// tmux passthrough) and reads the answers with poll(2) until the DSR reply or `timeout`.
+/// Unlike a blocking read in a helper thread, nothing is left reading stdin afterwards, so a
+/// silent terminal cannot swallow the first keys typed.
+fn query_terminal(
+    is_tmux: bool,
+    timeout: Duration,
+) -> std::io::Result<(QueryAnswer, Option<(u16, u16)>)> {
+    use ratatui_image::picker::cap_parser::{Parser, QueryStdioOptions, Response};
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    use std::io::Write as _;
+    let query = Parser::query(is_tmux, QueryStdioOptions::default());
+    let mut out = std::io::stdout();
+    out.write_all(query.as_bytes())?;
+    out.flush()?;
+    let stdin = std::io::stdin();
+    let deadline = std::time::Instant::now() + timeout;
+    let mut parser = Parser::new();
+    let (mut kitty, mut sixel, mut cell, mut any) = (false, false, None, false);
+    let mut buf = [0u8; 256];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok((
+                if any {
+                    QueryAnswer::Answered { kitty, sixel }
+                } else {
+                    QueryAnswer::Silent
+                },
+                cell,
+            ));
+        }
+        let ts = Timespec::try_from(left).unwrap_or(Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        });
+        let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+        if rustix::event::poll(&mut fds, Some(&ts))? == 0 {
+            continue;
+        }
+        let n = rustix::io::read(&stdin, &mut buf)?;
+        if n == 0 {
+            return Ok((QueryAnswer::Silent, cell));
+        }
+        for &b in &buf[..n] {
+            for r in parser.push(char::from(b)) {
+                any = true;
+                match r {
+                    Response::Kitty => kitty = true,
+                    Response::Sixel => sixel = true,
+                    Response::CellSize(Some(c)) => cell = Some(c),
+                    Response::Status => return Ok((QueryAnswer::Answered { kitty, sixel }, cell)),
+                    _ => {}
+                }
+            }
+        }
     }
 }
 

@@ -585,16 +585,17 @@ fn render_images(app: &App, f: &mut Frame, view: &crate::tui::view::ResponseView
             ImageState::Failed(e) => (format!("✘ {e}"), t.error),
             ImageState::Reference => ("the reference sent with the request".to_owned(), t.dim),
         };
+        // The expiry first: a long path must not hide it.
         let expires = img
             .expires
             .as_ref()
-            .map(|e| format!(" · {e}"))
+            .map(|e| format!("URL {e} · "))
             .unwrap_or_default();
         let y = body.y + body.height.saturating_sub(1);
         f.render_widget(
             Paragraph::new(Line::styled(
                 fit(
-                    &format!("{}: {state}{expires}", img.label),
+                    &format!("{}: {expires}{state}", img.label),
                     usize::from(body.width),
                 ),
                 style,
