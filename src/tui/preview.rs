@@ -160,8 +160,9 @@ fn iterm2_hint(h: &EnvHints) -> bool {
 /// An explicit choice wins. With `auto`, the terminal's own answer decides (kitty before
 /// sixel); environment hints fill in what the query cannot tell (iTerm2 has no query) or
 /// when there was no answer. Inside tmux, `KITTY_WINDOW_ID` and `TERM` describe the tmux
-/// client's terminal at attach time and may be stale, so only the query counts for kitty.
-/// Half-blocks when nothing is known.
+/// client's terminal at attach time and may be stale, so only the query counts for kitty,
+/// and sixel (which tmux's redraws do not keep when passed through) gives way to
+/// half-blocks unless asked for explicitly. Half-blocks when nothing is known.
 pub fn choose_protocol(choice: ProtocolChoice, hints: &EnvHints, query: QueryAnswer) -> Protocol {
     match choice {
         ProtocolChoice::Kitty => return Protocol::Kitty,
@@ -178,7 +179,9 @@ pub fn choose_protocol(choice: ProtocolChoice, hints: &EnvHints, query: QueryAns
         if iterm2_hint(hints) {
             return Protocol::Iterm2;
         }
-        if sixel {
+        // Through tmux the query reaches the outer terminal, but sixel passed through is not
+        // kept by tmux's redraws (seen with tmux 3.3a in xterm): only kitty survives there.
+        if sixel && !hints.tmux {
             return Protocol::Sixel;
         }
         return Protocol::Halfblocks;
@@ -253,6 +256,18 @@ impl Setup {
             return Setup::none();
         }
         let is_tmux = hints.tmux;
+        if is_tmux && choice != ProtocolChoice::Halfblocks {
+            // Graphics (and the query) reach the outer terminal only through passthrough;
+            // ratatui-image turns it on for this pane too. Pane-scoped, logged, documented.
+            let on = std::process::Command::new("tmux")
+                .args(["set", "-p", "allow-passthrough", "on"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            tracing::info!("tmux allow-passthrough on for this pane: {on}");
+        }
         let (answer, cell) = if choice == ProtocolChoice::Auto && hints.can_query() {
             match query_terminal(is_tmux, QUERY_TIMEOUT) {
                 Ok(r) => r,
@@ -537,6 +552,25 @@ mod tests {
             ..hints("xterm-256color")
         };
         assert_eq!(choose_protocol(auto, &lc, silent), Protocol::Iterm2);
+        // Inside tmux a sixel answer is not enough (passthrough sixel does not survive
+        // tmux's redraws); kitty through passthrough is.
+        let tmux = EnvHints {
+            tmux: true,
+            ..hints("screen-256color")
+        };
+        let ans = |kitty, sixel| QueryAnswer::Answered { kitty, sixel };
+        assert_eq!(
+            choose_protocol(auto, &tmux, ans(false, true)),
+            Protocol::Halfblocks
+        );
+        assert_eq!(
+            choose_protocol(auto, &tmux, ans(true, true)),
+            Protocol::Kitty
+        );
+        assert_eq!(
+            choose_protocol(ProtocolChoice::Sixel, &tmux, ans(false, true)),
+            Protocol::Sixel
+        );
         // Inside tmux the outer terminal's variables may be stale: half-blocks.
         let in_tmux = EnvHints {
             tmux: true,
