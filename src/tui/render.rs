@@ -902,6 +902,9 @@ fn render_help(app: &App, f: &mut Frame, area: Rect) {
     right.push(Line::styled("Esc discards; Ctrl-u clears; Tab", t.dim));
     right.push(Line::styled("completes paths.", t.dim));
     right.push(Line::raw(""));
+    right.push(Line::styled("Images tab: j/k select, f full", t.dim));
+    right.push(Line::styled("screen, s save it, o save all.", t.dim));
+    right.push(Line::raw(""));
     right.push(Line::styled("Log file:", t.dim));
     right.push(Line::styled(fit(&app.info.log_path, col), t.dim));
     let h = (left.len().max(right.len()) as u16 + 2).min(area.height);
