@@ -1347,3 +1347,92 @@ async fn the_parameters_pane_previews_a_loaded_reference() {
     assert!(a.params_preview());
     assert!(cells_coloured(&render_buffer(&a), COLOURS[2]) >= 10);
 }
+
+/// A JPEG of pseudo-random pixels: large on disk (no compression to speak of).
+fn noisy_jpeg(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let v = (x.wrapping_mul(7919) ^ y.wrapping_mul(104_729)).wrapping_mul(2_654_435_761);
+        image::Rgb([(v >> 24) as u8, (v >> 16) as u8, (v >> 8) as u8])
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 100)
+        .encode_image(&img)
+        .expect("jpeg");
+    out
+}
+
+/// The UI task stands in as a timer on a single-threaded runtime: if the worker decoded,
+/// resized or encoded on it, the timer would stall for the whole decode.
+#[tokio::test(flavor = "current_thread")]
+async fn a_20_mb_jpeg_never_stalls_the_ui_task() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("huge.jpg");
+    let bytes = noisy_jpeg(2600, 1950);
+    assert!(bytes.len() > 19_000_000, "{} bytes", bytes.len());
+    std::fs::write(&path, &bytes).expect("write");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let worker = Worker::new(
+        tx,
+        client_for("http://127.0.0.1:9/"),
+        dir.path().join("out"),
+    )
+    .with_previews(volcv::tui::preview::Setup::halfblocks());
+    let mut a = app();
+    a.previews = Previews::new(true);
+    let input = path.display().to_string();
+    // Over the limits (bytes and size): offered a fit, which decodes, crops, scales and
+    // re-encodes the whole image; then the preview is decoded and encoded.
+    a.form.reference = Reference::Loading(input.clone());
+    worker.run(Cmd::LoadReference(input.clone()));
+    let started = Instant::now();
+    let mut last = Instant::now();
+    let mut max_gap = Duration::ZERO;
+    let mut ticks = 0u32;
+    let mut keys = 0u32;
+    loop {
+        tokio::select! {
+            m = rx.recv() => {
+                let m = m.expect("worker alive");
+                let done = matches!(m, Msg::PreviewEncoded { .. });
+                for c in a.update(m) {
+                    worker.run(c);
+                }
+                if a.confirm_fit.is_some() {
+                    for c in press(&mut a, "y") {
+                        worker.run(c);
+                    }
+                }
+                if done {
+                    break;
+                }
+            }
+            () = tokio::time::sleep(Duration::from_millis(5)) => {
+                // Typing goes on meanwhile.
+                press(&mut a, "j");
+                keys += 1;
+                ticks += 1;
+                max_gap = max_gap.max(last.elapsed());
+                last = Instant::now();
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "worker too slow"
+        );
+    }
+    let work = started.elapsed();
+    assert!(
+        matches!(a.form.reference, Reference::Image(_)),
+        "{:?}",
+        a.status
+    );
+    assert!(
+        work > Duration::from_millis(200),
+        "too little work to prove anything: {work:?}"
+    );
+    assert!(ticks > 10 && keys > 10);
+    assert!(
+        max_gap < Duration::from_millis(150),
+        "the UI task stalled {max_gap:?} during {work:?} of image work"
+    );
+}
