@@ -101,6 +101,8 @@ pub struct EnvHints {
     pub tmux: bool,
     /// Both stdin and stdout are terminals, so a query can be answered.
     pub tty: bool,
+    /// `KONSOLE_VERSION` is set (Konsole's sixel and kitty placements are unreliable).
+    pub konsole: bool,
 }
 
 impl EnvHints {
@@ -118,6 +120,7 @@ impl EnvHints {
             kitty_window: std::env::var_os("KITTY_WINDOW_ID").is_some(),
             tmux,
             tty: std::io::stdin().is_terminal() && std::io::stdout().is_terminal(),
+            konsole: std::env::var_os("KONSOLE_VERSION").is_some_and(|v| !v.is_empty()),
             term,
         }
     }
@@ -173,11 +176,16 @@ pub fn choose_protocol(choice: ProtocolChoice, hints: &EnvHints, query: QueryAns
         ProtocolChoice::Auto => {}
     }
     if let QueryAnswer::Answered { kitty, sixel } = query {
-        if kitty {
-            return Protocol::Kitty;
-        }
+        // iTerm2 cannot be queried; WezTerm answers kitty but draws iTerm2 images better;
+        // Konsole answers both but places neither reliably (as ratatui-image notes).
         if iterm2_hint(hints) {
             return Protocol::Iterm2;
+        }
+        if hints.konsole {
+            return Protocol::Halfblocks;
+        }
+        if kitty {
+            return Protocol::Kitty;
         }
         // Through tmux the query reaches the outer terminal, but sixel passed through is not
         // kept by tmux's redraws (seen with tmux 3.3a in xterm): only kitty survives there.
