@@ -820,6 +820,30 @@ fn prepare_applies_config_defaults_theme_keys_and_demo_values() {
     assert_eq!(p.app.info.profile, "work");
 }
 
+#[test]
+fn the_image_protocol_comes_from_the_flag_then_the_config() {
+    use volcv::tui::preview::ProtocolChoice;
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut o = options("[ui]\nimage_protocol = \"sixel\"\n", false, dir.path());
+    assert_eq!(
+        volcv::tui::protocol_choice(&o),
+        (ProtocolChoice::Sixel, None)
+    );
+    o.image_protocol = Some(ProtocolChoice::None);
+    assert_eq!(volcv::tui::protocol_choice(&o).0, ProtocolChoice::None);
+    // An unknown value is a warning and means auto.
+    let o = options("[ui]\nimage_protocol = \"png\"\n", false, dir.path());
+    let (choice, warning) = volcv::tui::protocol_choice(&o);
+    assert_eq!(choice, ProtocolChoice::Auto);
+    assert!(warning.is_some_and(|w| w.starts_with("ui.image_protocol: unknown image protocol")));
+    let p = volcv::tui::prepare(&o, "log", Rect::new(0, 0, 100, 30));
+    assert!(
+        p.warnings.iter().any(|w| w.contains("\"png\"")),
+        "{:?}",
+        p.warnings
+    );
+}
+
 // ---------------------------------------------------------------- the real loop
 
 struct TestHost {
