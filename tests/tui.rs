@@ -1205,9 +1205,14 @@ fn the_history_pane_shows_a_thumbnail_of_the_selected_request() {
 fn previews_show_a_placeholder_until_the_worker_answers_and_are_encoded_once() {
     let (mut a, ex) = images_app(2);
     let text = screen(&a);
-    assert_eq!(text.matches("decoding…").count(), 3, "{text}");
+    // The inline reference is decoding; the results are still being saved (two cells, and
+    // the selected result's state line).
+    assert_eq!(text.matches("decoding…").count(), 1, "{text}");
+    assert_eq!(text.matches("saving…").count(), 3, "{text}");
     decode_all(&mut a, &ex);
     assert!(!screen(&a).contains("decoding…"));
+    // Only the state line still says the file is being saved; the pictures are drawn.
+    assert_eq!(screen(&a).matches("saving…").count(), 1);
     // Redrawing and unrelated keys ask for no new encoding: the cache serves them.
     for k in ["j", "k", "j"] {
         let cmds = press(&mut a, k);

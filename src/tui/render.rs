@@ -575,7 +575,29 @@ fn render_images(app: &App, f: &mut Frame, view: &crate::tui::view::ResponseView
                 cell.height.min(layout::IMAGE_LABEL),
             ),
         );
-        render_picture(app, f, layout::cell_picture(*cell), key);
+        let picture = layout::cell_picture(*cell);
+        let note = |text: &str, style| {
+            Paragraph::new(Line::styled(fit(text, usize::from(picture.width)), style))
+        };
+        // Images that will never be decoded say why instead of "decoding…".
+        let decoded = app.previews.decoded.contains_key(key);
+        match &img.state {
+            ImageState::Failed(e) if app.previews.enabled && !decoded => {
+                f.render_widget(note(&format!("✘ {e}"), t.error), picture);
+            }
+            ImageState::Reference if app.previews.enabled && img.bytes.is_none() => {
+                f.render_widget(note("a URL: not downloaded", t.dim), picture);
+            }
+            ImageState::Saving if app.previews.enabled && !decoded => {
+                let what = if img.format == "url" {
+                    "downloading…"
+                } else {
+                    "saving…"
+                };
+                f.render_widget(note(what, t.busy), picture);
+            }
+            _ => render_picture(app, f, picture, key),
+        }
     }
     // The selected image's state on the last line.
     if let Some((_, img)) = imgs.get(sel) {
@@ -585,17 +607,18 @@ fn render_images(app: &App, f: &mut Frame, view: &crate::tui::view::ResponseView
             ImageState::Failed(e) => (format!("✘ {e}"), t.error),
             ImageState::Reference => ("the reference sent with the request".to_owned(), t.dim),
         };
-        // The expiry first: a long path must not hide it.
+        // The state first (where it was saved matters most once it is saved), then when the
+        // signed URL expires.
         let expires = img
             .expires
             .as_ref()
-            .map(|e| format!("URL {e} · "))
+            .map(|e| format!(" · URL {e}"))
             .unwrap_or_default();
         let y = body.y + body.height.saturating_sub(1);
         f.render_widget(
             Paragraph::new(Line::styled(
                 fit(
-                    &format!("{}: {expires}{state}", img.label),
+                    &format!("{}: {state}{expires}", img.label),
                     usize::from(body.width),
                 ),
                 style,
