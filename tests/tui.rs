@@ -1465,3 +1465,39 @@ async fn a_20_mb_jpeg_never_stalls_the_ui_task() {
         "the UI task stalled {max_gap:?} during {work:?} of image work"
     );
 }
+
+#[test]
+fn an_image_dropped_from_memory_is_decoded_again_from_its_file_when_shown() {
+    let (mut a, ex) = images_app(1);
+    decode_all(&mut a, &ex);
+    let id = a.shown().expect("shown").id;
+    let key = ImageKey::Result { id, index: 0 };
+    a.update(Msg::ImageSaved {
+        id,
+        index: 0,
+        state: volcv::tui::view::ImageState::Saved("/data/r.png".into()),
+        facts: None,
+    });
+    // As if evicted while another request was shown.
+    a.previews.decoded.remove(&key);
+    a.previews.evicted.insert(key.clone());
+    let cmds = a.update(Msg::Resize(100, 30));
+    assert_eq!(
+        cmds,
+        [Cmd::DecodePreview {
+            key: key.clone(),
+            source: ImageSource::File("/data/r.png".into()),
+        }]
+    );
+    // Asked once, not on every message.
+    assert!(a.update(Msg::Resize(100, 30)).is_empty());
+    let cmds = a.update(Msg::PreviewDecoded {
+        key: key.clone(),
+        result: Ok(std::sync::Arc::new(image::DynamicImage::new_rgb8(8, 8))),
+    });
+    assert!(!a.previews.evicted.contains(&key));
+    assert!(
+        matches!(cmds.as_slice(), [Cmd::EncodePreview { .. }, ..]),
+        "{cmds:?}"
+    );
+}

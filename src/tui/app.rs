@@ -325,16 +325,53 @@ impl App {
     /// Asks the worker to encode what is on screen and not cached at its size yet.
     fn preview_cmds(&mut self) -> Vec<Cmd> {
         let wanted = self.visible_previews();
-        self.previews
-            .missing(&wanted)
-            .into_iter()
-            .map(|(key, image, width, height)| Cmd::EncodePreview {
+        let mut cmds: Vec<Cmd> = Vec::new();
+        // Images dropped from memory are decoded again from their bytes when shown.
+        for (key, _) in &wanted {
+            if self.previews.evicted.contains(key)
+                && !self.previews.decoding.contains(key)
+                && let Some(source) = self.preview_source(key)
+            {
+                self.previews.decoding.insert(key.clone());
+                cmds.push(Cmd::DecodePreview {
+                    key: key.clone(),
+                    source,
+                });
+            }
+        }
+        cmds.extend(self.previews.missing(&wanted).into_iter().map(
+            |(key, image, width, height)| Cmd::EncodePreview {
                 key,
                 image,
                 width,
                 height,
-            })
-            .collect()
+            },
+        ));
+        cmds
+    }
+
+    /// Where the bytes of a previewed image are now.
+    fn preview_source(&self, key: &ImageKey) -> Option<ImageSource> {
+        match key {
+            ImageKey::Form(path) => Some(ImageSource::File(PathBuf::from(path))),
+            ImageKey::Result { id, index } => {
+                let e = self.history.entries().iter().find(|e| e.id == *id)?;
+                match &e.view()?.images.get(*index)?.state {
+                    ImageState::Saved(p) => Some(ImageSource::File(p.clone())),
+                    _ => None,
+                }
+            }
+            ImageKey::Reference { id } => {
+                let e = self.history.entries().iter().find(|e| e.id == *id)?;
+                let b64 = e
+                    .request
+                    .get("binary_data_base64")?
+                    .as_array()?
+                    .first()?
+                    .as_str()?;
+                Some(ImageSource::Base64(Arc::from(b64)))
+            }
+        }
     }
 
     /// The pane areas for the current size.
@@ -463,8 +500,8 @@ impl App {
                     tracing::warn!(?key, "no preview: {e}");
                 }
                 // A new decode of the same key (a reloaded reference) invalidates encodings.
-                self.previews.encoded.retain(|(k, _, _), _| *k != key);
-                self.previews.decoded.insert(key, result);
+                let visible = self.visible_previews();
+                self.previews.insert_decoded(key, result, &visible);
                 Vec::new()
             }
             Msg::PreviewEncoded {

@@ -163,6 +163,13 @@ pub enum Cmd {
         /// Height in cells.
         height: u16,
     },
+    /// Decode an image again for previews (it was dropped from memory).
+    DecodePreview {
+        /// Which image.
+        key: ImageKey,
+        /// Its bytes.
+        source: ImageSource,
+    },
     /// Write one image to exactly this path (never replacing a file).
     SaveImage {
         /// The bytes.

@@ -21,6 +21,10 @@ pub const PREVIEW_MAX_SIDE: u32 = 1024;
 /// Most encoded images kept; beyond this, the ones not on screen are dropped.
 const CACHE_MAX: usize = 48;
 
+/// Most decoded images kept (each up to 1024x1024 px, about 4 MB); beyond this the oldest
+/// not on screen are dropped and decoded again from their file if shown later.
+pub const DECODED_MAX: usize = 32;
+
 /// `--image-protocol` / `ui.image_protocol`: what the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProtocolChoice {
@@ -415,6 +419,12 @@ pub struct Previews {
     pub encoded: HashMap<(ImageKey, u16, u16), Result<Encoded, String>>,
     /// Encodings asked of the worker and not back yet.
     pub pending: HashSet<(ImageKey, u16, u16)>,
+    /// Decoded keys, oldest first (for eviction).
+    order: std::collections::VecDeque<ImageKey>,
+    /// Keys dropped to bound memory: decoded again when they are shown.
+    pub evicted: HashSet<ImageKey>,
+    /// Decodes asked of the worker for evicted keys and not back yet.
+    pub decoding: HashSet<ImageKey>,
 }
 
 impl Previews {
@@ -423,6 +433,30 @@ impl Previews {
         Previews {
             enabled,
             ..Default::default()
+        }
+    }
+
+    /// Stores a decoded image (replacing an older decode of the same key and its encodings),
+    /// then drops the oldest decoded images not in `visible` beyond [`DECODED_MAX`].
+    pub fn insert_decoded(&mut self, key: ImageKey, image: Decoded, visible: &[(ImageKey, Rect)]) {
+        self.encoded.retain(|(k, _, _), _| *k != key);
+        self.decoding.remove(&key);
+        self.evicted.remove(&key);
+        self.order.retain(|k| *k != key);
+        self.order.push_back(key.clone());
+        self.decoded.insert(key, image);
+        let mut i = 0;
+        while self.decoded.len() > DECODED_MAX && i < self.order.len() {
+            let shown = visible.iter().any(|(k, _)| *k == self.order[i]);
+            if shown {
+                i += 1;
+                continue;
+            }
+            if let Some(old) = self.order.remove(i) {
+                self.decoded.remove(&old);
+                self.encoded.retain(|(k, _, _), _| *k != old);
+                self.evicted.insert(old);
+            }
         }
     }
 
@@ -615,6 +649,31 @@ mod tests {
         );
         assert_eq!("none".parse::<ProtocolChoice>(), Ok(ProtocolChoice::None));
         assert!("png".parse::<ProtocolChoice>().is_err());
+    }
+
+    #[test]
+    fn decoded_images_are_bounded_and_what_is_on_screen_stays() {
+        let mut p = Previews::new(true);
+        let key = |id| ImageKey::Result { id, index: 0 };
+        let on_screen = [(key(0), Rect::new(0, 0, 4, 4))];
+        for id in 0..(DECODED_MAX as u64 + 8) {
+            p.insert_decoded(
+                key(id),
+                Ok(Arc::new(DynamicImage::new_rgb8(2, 2))),
+                &on_screen,
+            );
+        }
+        assert_eq!(p.decoded.len(), DECODED_MAX);
+        assert!(p.decoded.contains_key(&key(0)), "the visible one stays");
+        assert!(
+            !p.decoded.contains_key(&key(1)),
+            "the oldest hidden one goes"
+        );
+        assert!(p.evicted.contains(&key(1)));
+        // Decoded again, it is no longer evicted.
+        p.insert_decoded(key(1), Ok(Arc::new(DynamicImage::new_rgb8(2, 2))), &[]);
+        assert!(!p.evicted.contains(&key(1)));
+        assert_eq!(p.decoded.len(), DECODED_MAX);
     }
 
     #[test]

@@ -159,6 +159,20 @@ impl Worker {
                     });
                 });
             }
+            Cmd::DecodePreview { key, source } => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = match source_bytes(source).await {
+                        Ok(bytes) => {
+                            tokio::task::spawn_blocking(move || decode_for_preview(&bytes))
+                                .await
+                                .unwrap_or_else(|e| Err(e.to_string()))
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let _ = tx.send(Msg::PreviewDecoded { key, result });
+                });
+            }
             Cmd::SaveImage { source, path } => {
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
