@@ -525,3 +525,98 @@ async fn a_request_file_and_stdin_are_the_body() {
         run.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_over_the_limits_is_refused_or_fitted_with_fit_image() {
+    let home = tempfile::tempdir().expect("tmp");
+    let wide = home.path().join("pano.png");
+    image::RgbImage::from_fn(900, 150, |x, _| image::Rgb([(x % 256) as u8, 90, 200]))
+        .save(&wide)
+        .expect("write");
+    let before = std::fs::read(&wide).expect("read");
+    let args = |fit: bool| {
+        let mut v = vec![
+            "send",
+            "--endpoint",
+            "http://127.0.0.1:9/",
+            "--auth",
+            "none",
+            "--image",
+            wide.to_str().expect("utf8"),
+            "--set",
+            "prompt=a cat",
+            "--dry-run",
+        ];
+        if fit {
+            v.push("--fit-image");
+        }
+        v
+    };
+    let run = volcv(home.path(), &[], &args(false)).await;
+    assert_eq!(run.code(), 2, "{} {}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("aspect ratio over 3:1"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--fit-image"), "{}", run.stderr);
+    let run = volcv(home.path(), &[], &args(true)).await;
+    assert_eq!(run.code(), 0, "{} {}", run.stdout, run.stderr);
+    // Never a silent change: what was done is said, and the file is untouched.
+    assert!(
+        run.stderr
+            .contains("sent a fitted copy: cropped 900x150 to 450x150 (3:1)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(&wide).expect("read"), before);
+    let body: Value = serde_json::from_str(run.stdout.lines().last().expect("body")).expect("json");
+    use base64::Engine as _;
+    let sent = base64::engine::general_purpose::STANDARD
+        .decode(body["binary_data_base64"][0].as_str().expect("b64"))
+        .expect("base64");
+    assert!(volcv::images::decode::reference_problems(&sent).is_empty());
+    assert_eq!(volcv::images::dimensions(&sent), Some((450, 150)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn print_without_a_terminal_prints_only_the_paths() {
+    let home = tempfile::tempdir().expect("tmp");
+    let server = mock(MockConfig::default()).await;
+    let out = home.path().join("out");
+    let run = volcv(
+        home.path(),
+        &[],
+        &[
+            "send",
+            "--endpoint",
+            &server.url(),
+            "--auth",
+            "none",
+            "--image",
+            "https://example.com/a.jpg",
+            "--set",
+            "prompt=a cat",
+            "--set",
+            "width=256",
+            "--set",
+            "height=256",
+            "--out",
+            out.to_str().expect("utf8"),
+            "--print",
+        ],
+    )
+    .await;
+    assert_eq!(run.code(), 0, "{} {}", run.stdout, run.stderr);
+    let saved = files_in(&out);
+    assert_eq!(saved.len(), 1);
+    assert!(
+        run.stdout
+            .contains(&format!("saved: {}", saved[0].display())),
+        "{}",
+        run.stdout
+    );
+    // No escape sequences, no picture: stdout is a pipe here.
+    assert!(!run.stdout.contains('\x1b'), "{:?}", run.stdout);
+    assert!(!run.stdout.contains('▀'), "{:?}", run.stdout);
+}

@@ -15,7 +15,8 @@ use volcv::tui::event_loop::{Events, Host, HostEvent, run_loop};
 use volcv::tui::form::Reference;
 use volcv::tui::history::EntryState;
 use volcv::tui::keymap::{Key, KeyMap};
-use volcv::tui::msg::{Cmd, EditTarget, Msg};
+use volcv::tui::msg::{Cmd, EditTarget, ImageSource, Msg};
+use volcv::tui::preview::{ImageKey, Previews};
 use volcv::tui::theme::Theme;
 use volcv::tui::view::Verdict;
 use volcv::tui::worker::{Worker, view_of};
@@ -745,6 +746,19 @@ fn config_key_overrides_reach_the_app() {
     assert!(screen(&a).contains("F9"));
 }
 
+fn client_for(endpoint: &str) -> Client {
+    Client::new(
+        Target {
+            endpoint: url::Url::parse(endpoint).expect("url"),
+            action: "CVProcess".into(),
+            version: "2022-08-31".into(),
+            auth: Auth::None,
+        },
+        Options::default(),
+    )
+    .expect("client")
+}
+
 fn options(config_toml: &str, demo: bool, dir: &std::path::Path) -> volcv::tui::TuiOptions {
     let client = Client::new(
         Target {
@@ -771,6 +785,7 @@ fn options(config_toml: &str, demo: bool, dir: &std::path::Path) -> volcv::tui::
         demo: demo.then(|| "http://127.0.0.1:9/".to_owned()),
         theme: None,
         profile_label: "work".into(),
+        image_protocol: None,
     }
 }
 
@@ -803,6 +818,30 @@ fn prepare_applies_config_defaults_theme_keys_and_demo_values() {
     );
     assert!(p.app.form.request().is_err());
     assert_eq!(p.app.info.profile, "work");
+}
+
+#[test]
+fn the_image_protocol_comes_from_the_flag_then_the_config() {
+    use volcv::tui::preview::ProtocolChoice;
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut o = options("[ui]\nimage_protocol = \"sixel\"\n", false, dir.path());
+    assert_eq!(
+        volcv::tui::protocol_choice(&o),
+        (ProtocolChoice::Sixel, None)
+    );
+    o.image_protocol = Some(ProtocolChoice::None);
+    assert_eq!(volcv::tui::protocol_choice(&o).0, ProtocolChoice::None);
+    // An unknown value is a warning and means auto.
+    let o = options("[ui]\nimage_protocol = \"png\"\n", false, dir.path());
+    let (choice, warning) = volcv::tui::protocol_choice(&o);
+    assert_eq!(choice, ProtocolChoice::Auto);
+    assert!(warning.is_some_and(|w| w.starts_with("ui.image_protocol: unknown image protocol")));
+    let p = volcv::tui::prepare(&o, "log", Rect::new(0, 0, 100, 30));
+    assert!(
+        p.warnings.iter().any(|w| w.contains("\"png\"")),
+        "{:?}",
+        p.warnings
+    );
 }
 
 // ---------------------------------------------------------------- the real loop
@@ -923,4 +962,542 @@ async fn the_event_loop_sends_to_the_mock_and_shows_the_answer() {
     drop(ev_tx);
     mock.shutdown().await;
     let _ = forward.await;
+}
+
+// ---------------------------------------------------------------- images and previews
+
+const COLOURS: [[u8; 3]; 4] = [[220, 40, 40], [40, 200, 60], [50, 80, 230], [240, 220, 40]];
+const GREY: [u8; 3] = [128, 128, 128];
+
+fn solid_png_b64(w: u32, h: u32, rgb: [u8; 3]) -> String {
+    use base64::Engine as _;
+    let img = image::RgbImage::from_pixel(w, h, image::Rgb(rgb));
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .expect("encode");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A success with `n` solid-colour results and a grey reference sent inline.
+fn images_exchange(n: usize) -> Exchange {
+    let results: Vec<String> = COLOURS[..n]
+        .iter()
+        .map(|c| solid_png_b64(64, 64, *c))
+        .collect();
+    let body = json!({
+        "code": 10000,
+        "data": {"binary_data_base64": results, "image_urls": null, "request_id": "r"},
+        "message": "Success",
+        "request_id": "2024010203040500009",
+        "status": 10000,
+        "time_elapsed": "1.2s"
+    });
+    let mut ex = exchange(
+        200,
+        "application/json",
+        body.to_string().as_bytes(),
+        "10000",
+    );
+    ex.request_body = json!({
+        "req_key": "high_aes_ip_v20",
+        "binary_data_base64": [solid_png_b64(48, 64, GREY)],
+        "prompt": "a cat",
+        "seed": -1
+    })
+    .to_string();
+    ex
+}
+
+/// Runs what the worker would for the encodings the app asks for (half-blocks), feeding the
+/// answers back until it asks for nothing more. Returns how many encodings were made.
+fn pump(a: &mut App, mut cmds: Vec<Cmd>) -> usize {
+    let picker = ratatui_image::picker::Picker::halfblocks();
+    let mut n = 0;
+    while let Some(c) = cmds.pop() {
+        if let Cmd::EncodePreview {
+            key,
+            image,
+            width,
+            height,
+        } = c
+        {
+            n += 1;
+            let result = volcv::tui::worker::encode_preview(&picker, &image, width, height);
+            cmds.extend(a.update(Msg::PreviewEncoded {
+                key,
+                width,
+                height,
+                result,
+            }));
+        }
+    }
+    n
+}
+
+/// Plays the worker's decoding of the shown request's images, then its encodings.
+fn decode_all(a: &mut App, ex: &Exchange) {
+    use base64::Engine as _;
+    let id = a.shown().expect("shown").id;
+    let b64 = |s: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .expect("b64")
+    };
+    let req: Value = serde_json::from_str(&ex.request_body).expect("json");
+    let reference = b64(req["binary_data_base64"][0].as_str().expect("ref"));
+    let resp: Value = serde_json::from_slice(&ex.response_bytes).expect("json");
+    let mut msgs = vec![Msg::PreviewDecoded {
+        key: ImageKey::Reference { id },
+        result: volcv::tui::worker::decode_for_preview(&reference),
+    }];
+    for (index, r) in resp["data"]["binary_data_base64"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .enumerate()
+    {
+        msgs.push(Msg::PreviewDecoded {
+            key: ImageKey::Result { id, index },
+            result: volcv::tui::worker::decode_for_preview(&b64(r.as_str().expect("s"))),
+        });
+    }
+    for m in msgs {
+        let cmds = a.update(m);
+        pump(a, cmds);
+    }
+}
+
+fn images_app(n: usize) -> (App, Exchange) {
+    let ex = images_exchange(n);
+    // The form sends the same inline reference the exchange records.
+    let mut a = ready_app();
+    a.form.reference = Reference::Image(volcv::tui::form::LoadedImage {
+        path: None,
+        bytes: 329,
+        format: "PNG",
+        dims: Some((48, 64)),
+        base64: solid_png_b64(48, 64, GREY).into(),
+    });
+    a.form.revalidate();
+    let cmds = press(&mut a, "F5");
+    let Some(Cmd::Send { id, body }) = cmds.first() else {
+        panic!("not sent: {:?}", a.status)
+    };
+    assert_eq!(
+        body["binary_data_base64"][0].as_str(),
+        Some(solid_png_b64(48, 64, GREY).as_str())
+    );
+    let id = *id;
+    fix_time(&mut a);
+    a.update(Msg::Finished {
+        id,
+        view: Box::new(view_of(&ex)),
+        duration: ex.duration,
+    });
+    a.previews = Previews::new(true);
+    a.focus = Pane::Response;
+    (a, ex)
+}
+
+fn render_buffer(app: &App) -> ratatui::buffer::Buffer {
+    let mut t = Terminal::new(TestBackend::new(app.size.width, app.size.height)).expect("term");
+    t.draw(|f| volcv::tui::render::render(app, f))
+        .expect("draw");
+    t.backend().buffer().clone()
+}
+
+/// Cells whose half-block colours are within a few steps of `rgb`.
+fn cells_coloured(buf: &ratatui::buffer::Buffer, rgb: [u8; 3]) -> usize {
+    let near = |c: ratatui::style::Color| match c {
+        ratatui::style::Color::Rgb(r, g, b) => {
+            [r, g, b].iter().zip(rgb).all(|(x, y)| x.abs_diff(y) <= 6)
+        }
+        _ => false,
+    };
+    buf.content()
+        .iter()
+        .filter(|c| near(c.fg) || near(c.bg))
+        .count()
+}
+
+/// The Response pane as letters for the half-block colours of each cell (upper half, then
+/// lower half): R G B Y for the results' colours, `.` for the grey reference, `-` otherwise.
+fn colour_map(a: &App, buf: &ratatui::buffer::Buffer) -> String {
+    let letter = |c: ratatui::style::Color| {
+        let ratatui::style::Color::Rgb(r, g, b) = c else {
+            return '-';
+        };
+        let near = |rgb: [u8; 3]| [r, g, b].iter().zip(rgb).all(|(x, y)| x.abs_diff(y) <= 6);
+        match COLOURS.iter().position(|c| near(*c)) {
+            Some(i) => ['R', 'G', 'B', 'Y'][i],
+            None if near(GREY) => '.',
+            None => '-',
+        }
+    };
+    let r = a.areas().response;
+    let mut out = String::new();
+    for y in r.y..r.y + r.height {
+        for x in r.x..r.x + r.width {
+            let cell = &buf[(x, y)];
+            // Half-blocks draw `▀` with the upper colour as fg and the lower as bg, or a
+            // space with only bg when both halves agree.
+            let (up, down) = if cell.symbol() == "▀" {
+                (cell.fg, cell.bg)
+            } else {
+                (cell.bg, cell.bg)
+            };
+            out.push(letter(up));
+            out.push(letter(down));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn snapshot_images_tab_with_one_two_and_four_results() {
+    for n in [1, 2, 4] {
+        let (mut a, ex) = images_app(n);
+        decode_all(&mut a, &ex);
+        insta::assert_snapshot!(format!("images_{n}_results_100x30"), screen(&a));
+        let buf = render_buffer(&a);
+        insta::assert_snapshot!(format!("images_{n}_results_colours"), colour_map(&a, &buf));
+        // Every picture is drawn, in its own colour, beside the others.
+        assert!(cells_coloured(&buf, GREY) >= 4, "reference not drawn ({n})");
+        for c in &COLOURS[..n] {
+            assert!(
+                cells_coloured(&buf, *c) >= 4,
+                "result {c:?} not drawn ({n})"
+            );
+        }
+        for c in &COLOURS[n..] {
+            assert_eq!(cells_coloured(&buf, *c), 0, "{c:?} drawn with only {n}");
+        }
+    }
+}
+
+#[test]
+fn the_history_pane_shows_a_thumbnail_of_the_selected_request() {
+    let (mut a, ex) = images_app(1);
+    let before = render_buffer(&a);
+    decode_all(&mut a, &ex);
+    let after = render_buffer(&a);
+    let h = a.areas().history;
+    let red_in_history = |buf: &ratatui::buffer::Buffer| {
+        (h.y..h.y + h.height)
+            .flat_map(|y| (h.x..h.x + h.width).map(move |x| (x, y)))
+            .filter(|p| {
+                let c = &buf[*p];
+                [c.fg, c.bg].contains(&ratatui::style::Color::Rgb(220, 40, 40))
+            })
+            .count()
+    };
+    assert_eq!(red_in_history(&before), 0);
+    assert!(red_in_history(&after) >= 10);
+    // The list keeps its text beside it.
+    assert!(screen(&a).contains("12:34:56 ✔"));
+}
+
+#[test]
+fn previews_show_a_placeholder_until_the_worker_answers_and_are_encoded_once() {
+    let (mut a, ex) = images_app(2);
+    let text = screen(&a);
+    // The inline reference is decoding; the results are still being saved (two cells, and
+    // the selected result's state line).
+    assert_eq!(text.matches("decoding…").count(), 1, "{text}");
+    assert_eq!(text.matches("saving…").count(), 3, "{text}");
+    decode_all(&mut a, &ex);
+    assert!(!screen(&a).contains("decoding…"));
+    // Only the state line still says the file is being saved; the pictures are drawn.
+    assert_eq!(screen(&a).matches("saving…").count(), 1);
+    // Redrawing and unrelated keys ask for no new encoding: the cache serves them.
+    for k in ["j", "k", "j"] {
+        let cmds = press(&mut a, k);
+        assert_eq!(pump(&mut a, cmds), 0, "re-encoded after {k}");
+    }
+    // A new size is encoded once (three cells and the History thumbnail), then cached too.
+    let cmds = a.update(Msg::Resize(120, 40));
+    assert_eq!(pump(&mut a, cmds), 4);
+    let cmds = a.update(Msg::Resize(120, 40));
+    assert_eq!(pump(&mut a, cmds), 0);
+    // A picture that cannot be decoded says why instead of waiting forever.
+    let (mut b, _) = images_app(1);
+    let id = b.shown().expect("shown").id;
+    b.update(Msg::PreviewDecoded {
+        key: ImageKey::Result { id, index: 0 },
+        result: volcv::tui::worker::decode_for_preview(b"<html>"),
+    });
+    assert!(screen(&b).contains("✘ not a JPEG or PNG"), "{}", screen(&b));
+}
+
+#[test]
+fn image_keys_select_show_full_screen_and_save() {
+    let (mut a, ex) = images_app(2);
+    decode_all(&mut a, &ex);
+    let id = a.shown().expect("shown").id;
+    // The first result is selected at first (the reference comes before it).
+    assert_eq!(a.image_selection(), 1);
+    press(&mut a, "j");
+    press(&mut a, "j");
+    assert_eq!(a.image_selection(), 2, "stops at the last image");
+    press(&mut a, "g");
+    assert_eq!(a.image_selection(), 0);
+    press(&mut a, "j");
+    assert_eq!(a.image_selection(), 1);
+    // f: full screen at the terminal's size, encoded for it; any key returns.
+    let cmds = press(&mut a, "f");
+    assert_eq!(a.fullscreen, Some(ImageKey::Result { id, index: 0 }));
+    assert_eq!(pump(&mut a, cmds), 1);
+    let text = screen(&a);
+    assert!(text.contains("result 1 · 64x64 PNG"), "{text}");
+    assert!(text.contains("any key returns"), "{text}");
+    assert!(cells_coloured(&render_buffer(&a), COLOURS[0]) > 200);
+    press(&mut a, "q");
+    assert_eq!(a.fullscreen, None);
+    assert!(!a.quit, "the key that closes full screen does nothing else");
+    // s: a path prompt with a default; not saved yet (the result is still being saved).
+    a.save_dir = "/tmp/out".into();
+    let cmds = press(&mut a, "s");
+    assert!(cmds.is_empty());
+    assert!(a.save_prompt.is_none());
+    assert!(
+        a.status
+            .as_ref()
+            .is_some_and(|s| s.text.contains("nothing to save yet")),
+        "{:?}",
+        a.status
+    );
+    a.update(Msg::ImageSaved {
+        id,
+        index: 0,
+        state: volcv::tui::view::ImageState::Saved("/data/volcv-1-1.png".into()),
+        facts: None,
+    });
+    press(&mut a, "s");
+    let prompt = a.save_prompt.as_ref().expect("prompt");
+    assert_eq!(prompt.input.lines().join(""), "/tmp/out/volcv-1-1.png");
+    assert!(screen(&a).contains("Save the image as"));
+    press(&mut a, "ctrl-u");
+    type_text(&mut a, "~/cat.png");
+    let cmds = press(&mut a, "enter");
+    assert_eq!(
+        cmds,
+        [Cmd::SaveImage {
+            source: ImageSource::File("/data/volcv-1-1.png".into()),
+            path: "~/cat.png".into(),
+        }]
+    );
+    // o: everything that has bytes (the inline reference and the saved result) into a folder.
+    press(&mut a, "o");
+    let cmds = press(&mut a, "enter");
+    let [Cmd::SaveAll { items, dir }] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(
+        dir,
+        &std::path::PathBuf::from(format!("/tmp/out/volcv-{id}"))
+    );
+    assert_eq!(items.len(), 2);
+    assert!(matches!(&items[0].0, ImageSource::Base64(_)));
+    assert_eq!(items[1].1, "volcv-1-1");
+    // Esc in the prompt saves nothing.
+    press(&mut a, "o");
+    assert!(press(&mut a, "esc").is_empty());
+    assert!(a.save_prompt.is_none());
+}
+
+#[test]
+fn a_reference_over_the_limits_asks_before_fitting() {
+    let mut a = app();
+    a.form.reference = Reference::Loading("/photos/pano.jpg".into());
+    a.update(Msg::ReferenceOverLimits {
+        input: "/photos/pano.jpg".into(),
+        problems: vec!["9000x1000 px: aspect ratio over 3:1".into()],
+    });
+    assert!(matches!(a.form.reference, Reference::Failed { .. }));
+    let text = screen(&a);
+    assert!(text.contains("aspect ratio over 3:1"), "{text}");
+    assert!(text.contains("y fit it"), "{text}");
+    // Any other key leaves it alone.
+    assert!(press(&mut a, "n").is_empty());
+    assert!(a.confirm_fit.is_none());
+    assert!(matches!(a.form.reference, Reference::Failed { .. }));
+    // y asks the worker for a fitted copy.
+    a.form.reference = Reference::Loading("/photos/pano.jpg".into());
+    a.update(Msg::ReferenceOverLimits {
+        input: "/photos/pano.jpg".into(),
+        problems: vec!["too wide".into()],
+    });
+    assert_eq!(
+        press(&mut a, "y"),
+        [Cmd::FitReference("/photos/pano.jpg".into())]
+    );
+    assert_eq!(
+        a.form.reference,
+        Reference::Loading("/photos/pano.jpg".into())
+    );
+}
+
+#[tokio::test]
+async fn the_parameters_pane_previews_a_loaded_reference() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("ref.png");
+    image::RgbImage::from_pixel(300, 200, image::Rgb(COLOURS[2]))
+        .save(&path)
+        .expect("save");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let worker = Worker::new(
+        tx,
+        client_for("http://127.0.0.1:9/"),
+        dir.path().join("out"),
+    )
+    .with_previews(volcv::tui::preview::Setup::halfblocks());
+    let mut a = app();
+    a.previews = Previews::new(true);
+    let input = path.display().to_string();
+    a.form.reference = Reference::Loading(input.clone());
+    worker.run(Cmd::LoadReference(input));
+    // ReferenceLoaded, then PreviewDecoded, then the encoding the app asks for.
+    let mut encoded = false;
+    while !encoded {
+        let m = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("in time")
+            .expect("msg");
+        encoded = matches!(m, Msg::PreviewEncoded { .. });
+        for c in a.update(m) {
+            worker.run(c);
+        }
+    }
+    assert!(matches!(a.form.reference, Reference::Image(_)));
+    assert!(a.params_preview());
+    assert!(cells_coloured(&render_buffer(&a), COLOURS[2]) >= 10);
+}
+
+/// A JPEG of pseudo-random pixels: large on disk (no compression to speak of).
+fn noisy_jpeg(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let v = (x.wrapping_mul(7919) ^ y.wrapping_mul(104_729)).wrapping_mul(2_654_435_761);
+        image::Rgb([(v >> 24) as u8, (v >> 16) as u8, (v >> 8) as u8])
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 100)
+        .encode_image(&img)
+        .expect("jpeg");
+    out
+}
+
+/// The UI task stands in as a timer on a single-threaded runtime: if the worker decoded,
+/// resized or encoded on it, the timer would stall for the whole decode.
+#[tokio::test(flavor = "current_thread")]
+async fn a_20_mb_jpeg_never_stalls_the_ui_task() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("huge.jpg");
+    let bytes = noisy_jpeg(2600, 1950);
+    assert!(bytes.len() > 19_000_000, "{} bytes", bytes.len());
+    std::fs::write(&path, &bytes).expect("write");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let worker = Worker::new(
+        tx,
+        client_for("http://127.0.0.1:9/"),
+        dir.path().join("out"),
+    )
+    .with_previews(volcv::tui::preview::Setup::halfblocks());
+    let mut a = app();
+    a.previews = Previews::new(true);
+    let input = path.display().to_string();
+    // Over the limits (bytes and size): offered a fit, which decodes, crops, scales and
+    // re-encodes the whole image; then the preview is decoded and encoded.
+    a.form.reference = Reference::Loading(input.clone());
+    worker.run(Cmd::LoadReference(input.clone()));
+    let started = Instant::now();
+    let mut last = Instant::now();
+    let mut max_gap = Duration::ZERO;
+    let mut ticks = 0u32;
+    let mut keys = 0u32;
+    loop {
+        tokio::select! {
+            m = rx.recv() => {
+                let m = m.expect("worker alive");
+                let done = matches!(m, Msg::PreviewEncoded { .. });
+                for c in a.update(m) {
+                    worker.run(c);
+                }
+                if a.confirm_fit.is_some() {
+                    for c in press(&mut a, "y") {
+                        worker.run(c);
+                    }
+                }
+                if done {
+                    break;
+                }
+            }
+            () = tokio::time::sleep(Duration::from_millis(5)) => {
+                // Typing goes on meanwhile.
+                press(&mut a, "j");
+                keys += 1;
+                ticks += 1;
+                max_gap = max_gap.max(last.elapsed());
+                last = Instant::now();
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "worker too slow"
+        );
+    }
+    let work = started.elapsed();
+    assert!(
+        matches!(a.form.reference, Reference::Image(_)),
+        "{:?}",
+        a.status
+    );
+    assert!(
+        work > Duration::from_millis(200),
+        "too little work to prove anything: {work:?}"
+    );
+    assert!(ticks > 10 && keys > 10);
+    assert!(
+        max_gap < Duration::from_millis(150),
+        "the UI task stalled {max_gap:?} during {work:?} of image work"
+    );
+}
+
+#[test]
+fn an_image_dropped_from_memory_is_decoded_again_from_its_file_when_shown() {
+    let (mut a, ex) = images_app(1);
+    decode_all(&mut a, &ex);
+    let id = a.shown().expect("shown").id;
+    let key = ImageKey::Result { id, index: 0 };
+    a.update(Msg::ImageSaved {
+        id,
+        index: 0,
+        state: volcv::tui::view::ImageState::Saved("/data/r.png".into()),
+        facts: None,
+    });
+    // As if evicted while another request was shown.
+    a.previews.decoded.remove(&key);
+    a.previews.evicted.insert(key.clone());
+    let cmds = a.update(Msg::Resize(100, 30));
+    assert_eq!(
+        cmds,
+        [Cmd::DecodePreview {
+            key: key.clone(),
+            source: ImageSource::File("/data/r.png".into()),
+        }]
+    );
+    // Asked once, not on every message.
+    assert!(a.update(Msg::Resize(100, 30)).is_empty());
+    let cmds = a.update(Msg::PreviewDecoded {
+        key: key.clone(),
+        result: Ok(std::sync::Arc::new(image::DynamicImage::new_rgb8(8, 8))),
+    });
+    assert!(!a.previews.evicted.contains(&key));
+    assert!(
+        matches!(cmds.as_slice(), [Cmd::EncodePreview { .. }, ..]),
+        "{cmds:?}"
+    );
 }

@@ -80,6 +80,10 @@ pub struct Cli {
     /// [default: the config's ui.theme]
     #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
+    /// How images are drawn in the TUI: auto asks the terminal once at start-up (kitty, sixel,
+    /// iTerm2 hints), falling back to half-blocks [default: the config's ui.image_protocol]
+    #[arg(long, global = true, value_enum, value_name = "PROTOCOL")]
+    pub image_protocol: Option<crate::tui::preview::ProtocolChoice>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -232,6 +236,7 @@ fn run_tui(cli: &Cli) -> u8 {
         demo: demo.as_ref().map(crate::mock::MockServer::url),
         theme: cli.theme.clone(),
         profile_label: resolved.profile,
+        image_protocol: cli.image_protocol,
     };
     let result = runtime.block_on(crate::tui::run(opts));
     drop(demo);

@@ -23,6 +23,11 @@ pub struct RequestArgs {
     /// (sent as image_urls).
     #[arg(long, value_name = "PATH|URL")]
     pub image: Option<String>,
+    /// When the local --image is over the service's limits (4.7 MB, 128..4096 px a side,
+    /// aspect 3:1), send a fitted copy: cropped to 3:1, scaled, re-encoded as JPEG. The file
+    /// is never changed; what was done is reported. Without it, such an image is an error.
+    #[arg(long)]
+    pub fit_image: bool,
 }
 
 /// A body ready to send, with the warnings validation found.
@@ -35,7 +40,7 @@ pub struct Built {
 /// Builds and validates the body: every problem at once, nothing sent when there is one. A
 /// body whose req_key has no schema is passed through unvalidated, with a warning.
 pub fn build(loaded: &config::Loaded, args: &RequestArgs) -> Result<Built, Vec<String>> {
-    let body = build_body(loaded, args)?;
+    let (body, notes) = build_body(loaded, args)?;
     let schema = body
         .get("req_key")
         .and_then(Value::as_str)
@@ -47,9 +52,11 @@ pub fn build(loaded: &config::Loaded, args: &RequestArgs) -> Result<Built, Vec<S
             if !errors.is_empty() {
                 return Err(errors);
             }
+            let mut warnings = notes;
+            warnings.extend(report.warnings().map(|i| i.message.clone()));
             Ok(Built {
                 body: s.normalize(&body),
-                warnings: report.warnings().map(|i| i.message.clone()).collect(),
+                warnings,
             })
         }
         None => Ok(Built {
@@ -64,8 +71,13 @@ pub fn build(loaded: &config::Loaded, args: &RequestArgs) -> Result<Built, Vec<S
     }
 }
 
-/// The body from the request file (or defaults), then `--set`, then `--image`.
-fn build_body(loaded: &config::Loaded, args: &RequestArgs) -> Result<Value, Vec<String>> {
+/// The body from the request file (or defaults), then `--set`, then `--image`; with notes on
+/// what `--fit-image` changed.
+fn build_body(
+    loaded: &config::Loaded,
+    args: &RequestArgs,
+) -> Result<(Value, Vec<String>), Vec<String>> {
+    let mut notes = Vec::new();
     let mut body = match args.request.as_deref() {
         None => loaded
             .default_body(schema::default_schema())
@@ -102,7 +114,7 @@ fn build_body(loaded: &config::Loaded, args: &RequestArgs) -> Result<Value, Vec<
         }
     }
     if let Some(image) = &args.image {
-        match load_image_arg(image) {
+        match load_image_arg(image, args.fit_image, &mut notes) {
             Ok(ImageArg::Url(u)) => {
                 remove_path(&mut body, "binary_data_base64");
                 set_path(&mut body, "image_urls", json!([u]));
@@ -115,7 +127,7 @@ fn build_body(loaded: &config::Loaded, args: &RequestArgs) -> Result<Value, Vec<
         }
     }
     if errors.is_empty() {
-        Ok(body)
+        Ok((body, notes))
     } else {
         Err(errors)
     }
@@ -141,8 +153,12 @@ enum ImageArg {
     Base64(String),
 }
 
+/// Largest local file `--fit-image` reads.
+const FIT_READ_CAP: u64 = 64 * 1024 * 1024;
+
 /// Turns `--image` into a URL or bare base64 of a local JPEG/PNG, with errors naming the file.
-fn load_image_arg(arg: &str) -> Result<ImageArg, String> {
+/// A file over the service's limits is an error, or with `fit` a fitted copy (noted).
+fn load_image_arg(arg: &str, fit: bool, notes: &mut Vec<String>) -> Result<ImageArg, String> {
     if arg.starts_with("http://") || arg.starts_with("https://") {
         return url::Url::parse(arg)
             .map(|_| ImageArg::Url(arg.to_owned()))
@@ -153,11 +169,21 @@ fn load_image_arg(arg: &str) -> Result<ImageArg, String> {
     if !meta.is_file() {
         return Err(format!("--image {arg}: not a regular file"));
     }
-    if meta.len() > schema::MAX_IMAGE_BYTES as u64 {
+    let cap = if fit {
+        FIT_READ_CAP
+    } else {
+        schema::MAX_IMAGE_BYTES as u64
+    };
+    if meta.len() > cap {
         return Err(format!(
-            "--image {arg}: {} bytes; the service takes at most {} bytes (4.7 MB)",
+            "--image {arg}: {} bytes; the service takes at most {} bytes (4.7 MB){}",
             meta.len(),
-            schema::MAX_IMAGE_BYTES
+            schema::MAX_IMAGE_BYTES,
+            if fit {
+                ""
+            } else {
+                "; --fit-image sends a re-encoded copy that fits"
+            }
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| format!("--image {arg}: {e}"))?;
@@ -172,6 +198,24 @@ fn load_image_arg(arg: &str) -> Result<ImageArg, String> {
         None if bytes.is_empty() => return Err(format!("--image {arg}: the file is empty")),
         None => return Err(format!("--image {arg}: not a JPEG or PNG image")),
     }
+    let problems = images::decode::reference_problems(&bytes);
+    let bytes = if problems.is_empty() {
+        bytes
+    } else if fit {
+        let (out, done) = images::decode::fit_reference(&bytes)
+            .map_err(|e| format!("--image {arg}: cannot fit it: {e}"))?;
+        notes.push(format!(
+            "--image {arg} was over the limits ({}); sent a fitted copy: {}",
+            problems.join("; "),
+            done.join(", ")
+        ));
+        out
+    } else {
+        return Err(format!(
+            "--image {arg}: {}; --fit-image sends a cropped/scaled/re-encoded copy that fits",
+            problems.join("; ")
+        ));
+    };
     Ok(ImageArg::Base64(
         base64::engine::general_purpose::STANDARD.encode(&bytes),
     ))

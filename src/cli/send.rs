@@ -34,6 +34,11 @@ pub struct SendArgs {
     /// Do not record this request in the history (`volcv history`).
     #[arg(long)]
     pub no_history: bool,
+    /// After the summary, print the result images into the terminal (viuer: kitty, iTerm2 or
+    /// colour blocks, as it detects), as wide as the terminal. Without a terminal on stdout
+    /// only the paths are printed.
+    #[arg(long, conflicts_with = "json")]
+    pub print: bool,
 }
 
 /// Cap for one downloaded result image.
@@ -124,7 +129,12 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
             _ => SaveReport::default(),
         };
         let history_id = recording.and_then(|r| r.finish(args, &exchange, &saved, &mut warnings));
-        report(args, &exchange, &saved, &warnings, history_id)
+        let code = report(args, &exchange, &saved, &warnings, history_id);
+        if args.print {
+            let paths = saved.paths.clone();
+            let _ = tokio::task::spawn_blocking(move || print_images(&paths)).await;
+        }
+        code
     })
 }
 
@@ -201,6 +211,48 @@ impl Recording {
                 history_warning(args, warnings, e.to_string());
                 None
             }
+        }
+    }
+}
+
+/// Columns to print an image at: the terminal's width, narrower when the picture would be
+/// taller than the screen (less a line for its path). A cell is about twice as tall as wide,
+/// and viuer keeps the aspect ratio when given only a width.
+fn print_width(w: u32, h: u32, cols: u16, rows: u16) -> u32 {
+    let cols = u32::from(cols.max(1));
+    let rows = u32::from(rows.saturating_sub(2).max(2));
+    let fit_rows = u64::from(rows) * 2 * u64::from(w) / u64::from(h.max(1));
+    u32::try_from(fit_rows).unwrap_or(u32::MAX).clamp(1, cols)
+}
+
+/// Prints images into the terminal with viuer, as wide as the terminal, one after another.
+/// Does nothing unless stdout is a terminal (the summary has already listed the paths).
+fn print_images(paths: &[PathBuf]) {
+    use std::io::IsTerminal as _;
+    if !std::io::stdout().is_terminal() {
+        return;
+    }
+    let (cols, rows) = ratatui::crossterm::terminal::size().unwrap_or((80, 24));
+    for p in paths {
+        let img = std::fs::read(p)
+            .map_err(|e| e.to_string())
+            .and_then(|b| images::decode::decode_preview(&b, 2048).map_err(|e| e.to_string()));
+        let img = match img {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("volcv: cannot print {}: {e}", p.display());
+                continue;
+            }
+        };
+        let config = viuer::Config {
+            absolute_offset: false,
+            width: Some(print_width(img.width(), img.height(), cols, rows)),
+            restore_cursor: false,
+            ..Default::default()
+        };
+        outln!("{}", p.display());
+        if let Err(e) = viuer::print(&img, &config) {
+            eprintln!("volcv: cannot print {}: {e}", p.display());
         }
     }
 }
@@ -456,4 +508,16 @@ fn fail(args: &SendArgs, code: u8, kind: &str, message: &str, errors: &[String])
         }
     }
     code
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn printed_images_fit_the_screen_both_ways() {
+        // A square picture on a wide terminal: as wide as it is tall (2 px per row).
+        assert_eq!(super::print_width(1024, 1024, 120, 40), 76);
+        // A wide picture on a narrow terminal: the terminal's width.
+        assert_eq!(super::print_width(3000, 1000, 80, 40), 80);
+        assert_eq!(super::print_width(10, 10, 0, 0), 1);
+    }
 }

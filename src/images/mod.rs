@@ -1,6 +1,8 @@
 //! Image files: format sniffing, safe unique names, atomic saves and URL downloads. No
 //! terminal code here.
 
+pub mod decode;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -106,6 +108,33 @@ pub fn save_unique(dir: &Path, stem: &str, ext: &str, bytes: &[u8]) -> std::io::
     result
 }
 
+/// When a signed result URL stops working: its `x-expires` query parameter (Unix seconds),
+/// matched without regard to case.
+pub fn url_expiry(url: &str) -> Option<time::OffsetDateTime> {
+    let parsed = url::Url::parse(url).ok()?;
+    let secs = parsed
+        .query_pairs()
+        .find(|(k, _)| k.eq_ignore_ascii_case("x-expires"))
+        .and_then(|(_, v)| v.parse::<i64>().ok())?;
+    time::OffsetDateTime::from_unix_timestamp(secs).ok()
+}
+
+/// `expires 16:40 UTC` for a URL with `x-expires`, `expired 16:40 UTC` once `now` is past it.
+pub fn expiry_label(url: &str, now: time::OffsetDateTime) -> Option<String> {
+    let at = url_expiry(url)?;
+    let verb = if at <= now { "expired" } else { "expires" };
+    let day = if at.date() == now.date() {
+        String::new()
+    } else {
+        format!("{} ", at.date())
+    };
+    Some(format!(
+        "{verb} {day}{:02}:{:02} UTC",
+        at.hour(),
+        at.minute()
+    ))
+}
+
 /// Why a download failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
@@ -183,6 +212,23 @@ mod tests {
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\nxxxx"), Some(Format::Png));
         assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some(Format::Webp));
         assert_eq!(sniff(b"<html>"), None);
+    }
+
+    #[test]
+    fn expiry_is_read_from_the_url() {
+        let url = "http://127.0.0.1:1/images/a.jpg?X-Expires=1700000400&x-signature=ab";
+        let now = time::macros::datetime!(2023-11-14 22:00 UTC);
+        assert_eq!(expiry_label(url, now).as_deref(), Some("expires 22:20 UTC"));
+        let later = time::macros::datetime!(2023-11-14 23:00 UTC);
+        assert_eq!(
+            expiry_label(url, later).as_deref(),
+            Some("expired 22:20 UTC")
+        );
+        assert_eq!(expiry_label("https://example.com/a.jpg", now), None);
+        assert_eq!(
+            expiry_label("https://e.com/a.jpg?x-expires=soon", now),
+            None
+        );
     }
 
     #[test]

@@ -25,11 +25,10 @@
 //! every platform, and [`render_jpeg`] the same bytes.
 
 use std::fmt;
-use std::io::Cursor;
 
 use font8x8::UnicodeFonts;
 use image::codecs::jpeg::JpegEncoder;
-use image::{ExtendedColorType, ImageError, ImageFormat, ImageReader, Limits, RgbImage};
+use image::{ExtendedColorType, ImageError, RgbImage};
 use sha2::{Digest, Sha256};
 
 /// JPEG quality used by [`render_jpeg`].
@@ -192,61 +191,20 @@ pub fn default_watermark_text(language: u8) -> &'static str {
 /// [`MAX_REFERENCE_PIXELS`] before any pixel is decoded, so a decompression bomb is refused
 /// without allocating its pixel buffer. Alpha is dropped; 16-bit images are reduced to 8 bits.
 pub fn decode_reference(bytes: &[u8]) -> Result<RgbImage, RenderError> {
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| RenderError::Decode(ImageError::IoError(e)))?;
-    let format = match reader.format() {
-        Some(f @ (ImageFormat::Png | ImageFormat::Jpeg)) => f,
-        _ => return Err(RenderError::UnsupportedFormat),
+    use crate::images::decode::{Bounds, DecodeError, decode_bounded};
+    let bounds = Bounds {
+        max_side: MAX_REFERENCE_SIDE,
+        max_pixels: MAX_REFERENCE_PIXELS,
+        max_alloc: MAX_DECODE_ALLOC,
     };
-
-    // Probe the header. The PNG decoder reads past the header on construction, so it gets
-    // strict size limits and stops right after IHDR; the JPEG decoder only parses the headers.
-    let mut probe = reader;
-    probe.limits(if format == ImageFormat::Png {
-        decode_limits()
-    } else {
-        Limits::no_limits()
-    });
-    let (width, height) = match probe.into_dimensions() {
-        Ok(size) => size,
-        Err(ImageError::Limits(e)) => {
-            return Err(png_claimed_size(bytes)
-                .map(|(width, height)| RenderError::TooLarge { width, height })
-                .unwrap_or(RenderError::Decode(ImageError::Limits(e))));
+    match decode_bounded(bytes, bounds) {
+        Ok(image) => Ok(image.into_rgb8()),
+        Err(DecodeError::Unsupported) => Err(RenderError::UnsupportedFormat),
+        Err(DecodeError::TooLarge { width, height, .. }) => {
+            Err(RenderError::TooLarge { width, height })
         }
-        Err(e) => return Err(RenderError::Decode(e)),
-    };
-    if width > MAX_REFERENCE_SIDE
-        || height > MAX_REFERENCE_SIDE
-        || u64::from(width) * u64::from(height) > MAX_REFERENCE_PIXELS
-    {
-        return Err(RenderError::TooLarge { width, height });
+        Err(DecodeError::Decode(e)) => Err(RenderError::Decode(e)),
     }
-
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    reader.limits(decode_limits());
-    let image = reader.decode().map_err(RenderError::Decode)?;
-    Ok(image.into_rgb8())
-}
-
-fn decode_limits() -> Limits {
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_REFERENCE_SIDE);
-    limits.max_image_height = Some(MAX_REFERENCE_SIDE);
-    limits.max_alloc = Some(MAX_DECODE_ALLOC);
-    limits
-}
-
-/// The size in a PNG's IHDR chunk (which always comes first, right after the signature).
-fn png_claimed_size(bytes: &[u8]) -> Option<(u32, u32)> {
-    let ihdr = bytes.get(12..24)?;
-    if &ihdr[..4] != b"IHDR" {
-        return None;
-    }
-    let width = u32::from_be_bytes([ihdr[4], ihdr[5], ihdr[6], ihdr[7]]);
-    let height = u32::from_be_bytes([ihdr[8], ihdr[9], ihdr[10], ihdr[11]]);
-    Some((width, height))
 }
 
 /// Renders the mock picture for `spec`: a `spec.width` x `spec.height` image (empty if either
@@ -1685,6 +1643,8 @@ fn draw_watermark(img: &mut RgbImage, watermark: &Watermark) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::ImageFormat;
+    use std::io::Cursor;
     use std::time::{Duration, Instant};
 
     /// A synthetic reference: a diagonal gradient with a bright disc in the middle.

@@ -6,12 +6,15 @@ use crate::tui::form::{Editing, Form, Reference, RowKind, line_input};
 use crate::tui::history::{Entry, EntryState, History, MemoryHistory};
 use crate::tui::keymap::{Action, Key, KeyMap, is_reserved};
 use crate::tui::layout::{self, Areas};
-use crate::tui::msg::{Cmd, EditTarget, Msg};
+use crate::tui::msg::{Cmd, EditTarget, ImageSource, Msg};
+use crate::tui::preview::{ImageKey, Previews};
 use crate::tui::theme::Theme;
-use crate::tui::view::ResponseView;
+use crate::tui::view::{ImageItem, ImageState, ResponseView};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
+use ratatui_textarea::TextArea;
 use serde_json::Value;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -89,6 +92,24 @@ pub struct Status {
     pub error: bool,
 }
 
+/// What the save prompt saves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveWhat {
+    /// One image, to the file typed.
+    One(ImageSource),
+    /// Every image of the shown request, into the directory typed, under these stems.
+    All(Vec<(ImageSource, String)>),
+}
+
+/// The path prompt of `s` (save the selected image) and `o` (save all).
+#[derive(Debug, Clone)]
+pub struct SavePrompt {
+    /// What is saved.
+    pub what: SaveWhat,
+    /// The path being typed.
+    pub input: TextArea<'static>,
+}
+
 /// Fixed facts shown in the UI.
 #[derive(Debug, Clone, Default)]
 pub struct Info {
@@ -140,6 +161,19 @@ pub struct App {
     pub quit: bool,
     /// Profile, endpoint and log path.
     pub info: Info,
+    /// Decoded and encoded image previews.
+    pub previews: Previews,
+    /// The image picked with j/k in the Images tab (reference first, then the results);
+    /// `None` until then, meaning the first result (see [`App::image_selection`]).
+    pub image_selected: Option<usize>,
+    /// The image shown full screen (any key returns).
+    pub fullscreen: Option<ImageKey>,
+    /// The open save prompt.
+    pub save_prompt: Option<SavePrompt>,
+    /// A reference over the limits, waiting for the user's yes to fit it: input, problems.
+    pub confirm_fit: Option<(String, Vec<String>)>,
+    /// The directory `s` and `o` offer by default (the working directory).
+    pub save_dir: PathBuf,
     next_id: u64,
 }
 
@@ -170,7 +204,173 @@ impl App {
             confirm_quit: false,
             quit: false,
             info,
+            previews: Previews::new(false),
+            image_selected: None,
+            fullscreen: None,
+            save_prompt: None,
+            confirm_fit: None,
+            save_dir: PathBuf::from("."),
             next_id: 1,
+        }
+    }
+
+    /// The images of the shown request in the Images tab's order: the reference first, then
+    /// every result. Empty while it is in flight or when it failed.
+    pub fn tab_images(&self) -> Vec<(ImageKey, &ImageItem)> {
+        let Some(e) = self.shown() else {
+            return Vec::new();
+        };
+        let Some(v) = e.view() else {
+            return Vec::new();
+        };
+        let mut out: Vec<(ImageKey, &ImageItem)> = v
+            .images
+            .iter()
+            .filter(|i| i.state == ImageState::Reference)
+            .map(|i| (ImageKey::Reference { id: e.id }, i))
+            .collect();
+        out.extend(
+            v.images
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| i.state != ImageState::Reference)
+                .map(|(index, i)| (ImageKey::Result { id: e.id, index }, i)),
+        );
+        out
+    }
+
+    /// The selected image's index in [`App::tab_images`]: the one picked, else the first
+    /// result (what the user came for), else the reference.
+    pub fn image_selection(&self) -> usize {
+        let imgs = self.tab_images();
+        let first_result = imgs
+            .iter()
+            .position(|(k, _)| matches!(k, ImageKey::Result { .. }))
+            .unwrap_or(0);
+        self.image_selected
+            .unwrap_or(first_result)
+            .min(imgs.len().saturating_sub(1))
+    }
+
+    /// The reference loaded in the form, as a preview key (local files only).
+    pub fn form_preview_key(&self) -> Option<ImageKey> {
+        match &self.form.reference {
+            Reference::Image(img) => img
+                .path
+                .as_ref()
+                .map(|p| ImageKey::Form(p.display().to_string())),
+            _ => None,
+        }
+    }
+
+    /// Whether the Parameters pane shows the reference preview.
+    pub fn params_preview(&self) -> bool {
+        self.previews.enabled && self.form_preview_key().is_some()
+    }
+
+    /// The image the History pane shows beside the list: the selected request's first result,
+    /// once decoded.
+    pub fn history_thumb(&self) -> Option<ImageKey> {
+        if !self.previews.enabled {
+            return None;
+        }
+        let key = ImageKey::Result {
+            id: self.shown()?.id,
+            index: 0,
+        };
+        matches!(self.previews.decoded.get(&key), Some(Ok(_))).then_some(key)
+    }
+
+    fn form_height(&self) -> usize {
+        layout::form_rows(
+            &self.areas(),
+            self.form.prompt_active,
+            self.params_preview(),
+        )
+    }
+
+    /// Every image on screen now with the area it is drawn in: what the renderer will look up
+    /// in the preview cache.
+    pub fn visible_previews(&self) -> Vec<(ImageKey, Rect)> {
+        if layout::too_small(self.size) {
+            return Vec::new();
+        }
+        if let Some(k) = &self.fullscreen {
+            return vec![(k.clone(), layout::fullscreen_picture(self.size))];
+        }
+        let a = self.areas();
+        let mut out = Vec::new();
+        if let Some(k) = self.form_preview_key()
+            && self.previews.enabled
+        {
+            let [_, _, preview, _] = layout::params_parts(&a, self.form.prompt_active, true);
+            out.push((k, preview));
+        }
+        if let Some(k) = self.history_thumb() {
+            let [_, thumb] = layout::history_parts(a.history, true);
+            out.push((k, thumb));
+        }
+        if self.tab == Tab::Images
+            && let Some(v) = self.shown_view()
+        {
+            let [_, _, body] = layout::response_parts(&a, v.summary.len());
+            let imgs = self.tab_images();
+            for ((k, _), cell) in imgs.iter().zip(layout::image_cells(body, imgs.len())) {
+                out.push((k.clone(), layout::cell_picture(cell)));
+            }
+        }
+        out
+    }
+
+    /// Asks the worker to encode what is on screen and not cached at its size yet.
+    fn preview_cmds(&mut self) -> Vec<Cmd> {
+        let wanted = self.visible_previews();
+        let mut cmds: Vec<Cmd> = Vec::new();
+        // Images dropped from memory are decoded again from their bytes when shown.
+        for (key, _) in &wanted {
+            if self.previews.evicted.contains(key)
+                && !self.previews.decoding.contains(key)
+                && let Some(source) = self.preview_source(key)
+            {
+                self.previews.decoding.insert(key.clone());
+                cmds.push(Cmd::DecodePreview {
+                    key: key.clone(),
+                    source,
+                });
+            }
+        }
+        cmds.extend(self.previews.missing(&wanted).into_iter().map(
+            |(key, image, width, height)| Cmd::EncodePreview {
+                key,
+                image,
+                width,
+                height,
+            },
+        ));
+        cmds
+    }
+
+    /// Where the bytes of a previewed image are now.
+    fn preview_source(&self, key: &ImageKey) -> Option<ImageSource> {
+        match key {
+            ImageKey::Form(path) => Some(ImageSource::File(PathBuf::from(path))),
+            ImageKey::Result { id, index } => {
+                let e = self.history.entries().iter().find(|e| e.id == *id)?;
+                match &e.view()?.images.get(*index)?.state {
+                    ImageState::Saved(p) => Some(ImageSource::File(p.clone())),
+                    _ => None,
+                }
+            }
+            ImageKey::Reference { id } => {
+                let e = self.history.entries().iter().find(|e| e.id == *id)?;
+                let b64 = e
+                    .request
+                    .get("binary_data_base64")?
+                    .as_array()?
+                    .first()?
+                    .as_str()?;
+                Some(ImageSource::Base64(Arc::from(b64)))
+            }
         }
     }
 
@@ -215,8 +415,15 @@ impl App {
         self.status = Some(Status { text, error: true });
     }
 
-    /// Applies a message; returns the side effects to carry out.
+    /// Applies a message; returns the side effects to carry out (with the encodings of any
+    /// image that became visible).
     pub fn update(&mut self, msg: Msg) -> Vec<Cmd> {
+        let mut cmds = self.apply(msg);
+        cmds.extend(self.preview_cmds());
+        cmds
+    }
+
+    fn apply(&mut self, msg: Msg) -> Vec<Cmd> {
         match msg {
             Msg::Key(ev) => self.on_key(&ev),
             Msg::Paste(text) => {
@@ -269,12 +476,63 @@ impl App {
                 }
                 Vec::new()
             }
-            Msg::ImageSaved { id, index, state } => {
+            Msg::ImageSaved {
+                id,
+                index,
+                state,
+                facts,
+            } => {
                 if let Some(e) = self.history.get_mut(id)
                     && let EntryState::Done { view, .. } = &mut e.state
                     && let Some(item) = Arc::make_mut(view).images.get_mut(index)
                 {
                     item.state = state;
+                    if let Some(f) = facts {
+                        item.format = f.format;
+                        item.dims = f.dims;
+                        item.bytes = Some(f.bytes);
+                    }
+                }
+                Vec::new()
+            }
+            Msg::PreviewDecoded { key, result } => {
+                if let Err(e) = &result {
+                    tracing::warn!(?key, "no preview: {e}");
+                }
+                // A new decode of the same key (a reloaded reference) invalidates encodings.
+                let visible = self.visible_previews();
+                self.previews.insert_decoded(key, result, &visible);
+                Vec::new()
+            }
+            Msg::PreviewEncoded {
+                key,
+                width,
+                height,
+                result,
+            } => {
+                let k = (key, width, height);
+                self.previews.pending.remove(&k);
+                if self.previews.decoded.contains_key(&k.0) {
+                    self.previews.encoded.insert(k, result);
+                }
+                Vec::new()
+            }
+            Msg::Saved { text, error } => {
+                if error {
+                    self.error_msg(text);
+                } else {
+                    self.info_msg(text);
+                }
+                Vec::new()
+            }
+            Msg::ReferenceOverLimits { input, problems } => {
+                if self.form.reference == Reference::Loading(input.clone()) {
+                    self.form.reference = Reference::Failed {
+                        input: input.clone(),
+                        error: format!("over the service's limits: {}", problems.join("; ")),
+                    };
+                    self.form.revalidate();
+                    self.confirm_fit = Some((input, problems));
                 }
                 Vec::new()
             }
@@ -313,6 +571,23 @@ impl App {
             self.quit = true;
             return Vec::new();
         }
+        if self.fullscreen.take().is_some() {
+            // Any key returns from the full-screen image.
+            return Vec::new();
+        }
+        if let Some((input, _)) = self.confirm_fit.take() {
+            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                self.form.reference = Reference::Loading(input.clone());
+                self.form.revalidate();
+                self.info_msg("fitting the reference to the limits…");
+                return vec![Cmd::FitReference(input)];
+            }
+            self.info_msg("reference not changed (and not usable as it is)");
+            return Vec::new();
+        }
+        if self.save_prompt.is_some() {
+            return self.on_save_prompt_key(ev);
+        }
         if self.confirm_quit {
             self.confirm_quit = false;
             if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
@@ -334,6 +609,14 @@ impl App {
         }
         if self.form.editing.is_some() {
             return self.on_edit_key(ev);
+        }
+        if self.focus == Pane::Response
+            && self.tab == Tab::Images
+            && key.mods.is_empty()
+            && let KeyCode::Char(c @ ('f' | 's' | 'o')) = key.code
+        {
+            self.image_key(c);
+            return Vec::new();
         }
         match action {
             Some(a) => self.on_action(a),
@@ -401,6 +684,127 @@ impl App {
         }
         editing.input.input(*ev);
         editing.completions.clear();
+        Vec::new()
+    }
+
+    /// `f` full screen, `s` save the selected image, `o` save all (Images tab).
+    fn image_key(&mut self, c: char) {
+        let imgs: Vec<(ImageKey, ImageItem)> = self
+            .tab_images()
+            .into_iter()
+            .map(|(k, i)| (k, i.clone()))
+            .collect();
+        let Some((key, item)) = imgs.get(self.image_selection()) else {
+            self.info_msg("no image to show or save");
+            return;
+        };
+        match c {
+            'f' => {
+                if self.previews.enabled {
+                    self.fullscreen = Some(key.clone());
+                } else {
+                    self.info_msg("previews are off (--image-protocol none)");
+                }
+            }
+            's' => match self.image_source(key, item) {
+                Some((source, name)) => {
+                    let path = self.save_dir.join(name);
+                    self.save_prompt = Some(SavePrompt {
+                        what: SaveWhat::One(source),
+                        input: line_input(&path.display().to_string()),
+                    });
+                }
+                None => self.info_msg(format!("{}: nothing to save yet", item.label)),
+            },
+            _ => {
+                let items: Vec<(ImageSource, String)> = imgs
+                    .iter()
+                    .filter_map(|(k, i)| self.image_source(k, i))
+                    .map(|(src, name)| {
+                        let stem = name
+                            .rsplit_once('.')
+                            .map_or(name.as_str(), |(s, _)| s)
+                            .to_owned();
+                        (src, stem)
+                    })
+                    .collect();
+                if items.is_empty() {
+                    self.info_msg("nothing to save yet");
+                    return;
+                }
+                let id = self.shown().map_or(0, |e| e.id);
+                let dir = self.save_dir.join(format!("volcv-{id}"));
+                self.save_prompt = Some(SavePrompt {
+                    what: SaveWhat::All(items),
+                    input: line_input(&dir.display().to_string()),
+                });
+            }
+        }
+    }
+
+    /// Where an image's bytes are, and a file name for it.
+    fn image_source(&self, key: &ImageKey, item: &ImageItem) -> Option<(ImageSource, String)> {
+        match (&item.state, key) {
+            (ImageState::Saved(p), _) => Some((
+                ImageSource::File(p.clone()),
+                p.file_name()?.to_string_lossy().into_owned(),
+            )),
+            (ImageState::Reference, ImageKey::Reference { id }) => {
+                let b64 = self
+                    .shown()?
+                    .request
+                    .get("binary_data_base64")?
+                    .as_array()?
+                    .first()?
+                    .as_str()?;
+                let ext = if item.format.eq_ignore_ascii_case("png") {
+                    "png"
+                } else {
+                    "jpg"
+                };
+                Some((
+                    ImageSource::Base64(Arc::from(b64)),
+                    format!("volcv-{id}-reference.{ext}"),
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    fn on_save_prompt_key(&mut self, ev: &KeyEvent) -> Vec<Cmd> {
+        let Some(prompt) = self.save_prompt.as_mut() else {
+            return Vec::new();
+        };
+        if is(ev, KeyCode::Esc) {
+            self.save_prompt = None;
+            self.info_msg("not saved");
+            return Vec::new();
+        }
+        if is(ev, KeyCode::Enter) {
+            let text = prompt.input.lines().join("").trim().to_owned();
+            let what = prompt.what.clone();
+            self.save_prompt = None;
+            if text.is_empty() {
+                self.info_msg("not saved: no path");
+                return Vec::new();
+            }
+            self.info_msg("saving…");
+            let path = PathBuf::from(text);
+            return vec![match what {
+                SaveWhat::One(source) => Cmd::SaveImage { source, path },
+                SaveWhat::All(items) => Cmd::SaveAll { items, dir: path },
+            }];
+        }
+        if Key::from_event(ev).is_some_and(|k| {
+            k.code == KeyCode::Char('u')
+                && k.mods == ratatui::crossterm::event::KeyModifiers::CONTROL
+        }) {
+            prompt.input.delete_line_by_head();
+            return Vec::new();
+        }
+        if !matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
+            prompt.input.input(*ev);
+        }
         Vec::new()
     }
 
@@ -538,7 +942,7 @@ impl App {
     }
 
     fn params_action(&mut self, a: Action) -> Vec<Cmd> {
-        let height = layout::form_rows(&self.areas(), false);
+        let height = self.form_height();
         let n = self.form.rows.len();
         let sel = self.form.selected;
         match a {
@@ -628,6 +1032,19 @@ impl App {
     }
 
     fn response_action(&mut self, a: Action) {
+        if self.tab == Tab::Images
+            && matches!(a, Action::Down | Action::Up | Action::Top | Action::Bottom)
+        {
+            let n = self.tab_images().len();
+            let s = self.image_selection();
+            self.image_selected = Some(match a {
+                Action::Down => (s + 1).min(n.saturating_sub(1)),
+                Action::Up => s.saturating_sub(1),
+                Action::Top => 0,
+                _ => n.saturating_sub(1),
+            });
+            return;
+        }
         let summary = self.shown_view().map_or(0, |v| v.summary.len());
         let height = layout::response_rows(&self.areas(), summary);
         let total = self.tab_len();
@@ -689,6 +1106,7 @@ impl App {
     fn select_history(&mut self, i: usize) {
         if i != self.history_selected {
             self.response_scroll = 0;
+            self.image_selected = None;
         }
         self.history_selected = i;
         self.keep_visible();
@@ -702,7 +1120,7 @@ impl App {
         } else if self.history_selected >= self.history_scroll + h {
             self.history_scroll = self.history_selected + 1 - h;
         }
-        let fh = layout::form_rows(&a, self.form.prompt_active);
+        let fh = self.form_height();
         self.form.keep_visible(fh);
     }
 
@@ -712,7 +1130,7 @@ impl App {
         match self.form.request() {
             Err(b) => {
                 self.focus = Pane::Params;
-                let h = layout::form_rows(&self.areas(), self.form.prompt_active);
+                let h = self.form_height();
                 self.form.select(b.row, h);
                 self.error_msg(format!("cannot send: {}", b.message));
                 Vec::new()
@@ -832,7 +1250,13 @@ impl App {
     }
 
     fn on_mouse(&mut self, ev: &MouseEvent) {
-        if self.help || self.confirm_quit || layout::too_small(self.size) {
+        if self.help
+            || self.confirm_quit
+            || self.fullscreen.is_some()
+            || self.save_prompt.is_some()
+            || self.confirm_fit.is_some()
+            || layout::too_small(self.size)
+        {
             return;
         }
         let a = self.areas();
@@ -863,7 +1287,7 @@ impl App {
                         if let Some(crate::tui::form::FormLine::Row(r)) =
                             self.form.lines.get(self.form.scroll + line)
                         {
-                            let h = layout::form_rows(&a, false);
+                            let h = self.form_height();
                             self.form.select(*r, h);
                         }
                     }
@@ -896,7 +1320,7 @@ impl App {
                 let action = if down { Action::Down } else { Action::Up };
                 match pane {
                     Pane::Params => {
-                        let h = layout::form_rows(&a, self.form.prompt_active);
+                        let h = self.form_height();
                         let max = self.form.lines.len().saturating_sub(h);
                         self.form.scroll = if down {
                             (self.form.scroll + 3).min(max)

@@ -14,6 +14,7 @@ pub mod history;
 pub mod keymap;
 pub mod layout;
 pub mod msg;
+pub mod preview;
 pub mod render;
 pub mod terminal;
 pub mod theme;
@@ -51,6 +52,23 @@ pub struct TuiOptions {
     pub theme: Option<String>,
     /// The profile shown in the status bar.
     pub profile_label: String,
+    /// `--image-protocol`, over the config's `ui.image_protocol`.
+    pub image_protocol: Option<preview::ProtocolChoice>,
+}
+
+/// The image protocol asked for: `--image-protocol`, else the config's `ui.image_protocol`
+/// (an unknown value there is a warning and means `auto`).
+pub fn protocol_choice(opts: &TuiOptions) -> (preview::ProtocolChoice, Option<String>) {
+    if let Some(c) = opts.image_protocol {
+        return (c, None);
+    }
+    match opts.loaded.config.ui.image_protocol.parse() {
+        Ok(c) => (c, None),
+        Err(e) => (
+            preview::ProtocolChoice::Auto,
+            Some(format!("ui.image_protocol: {e}")),
+        ),
+    }
 }
 
 /// Everything `run` sets up before the loop, also used by tests to build an `App` exactly as
@@ -68,6 +86,9 @@ pub struct Prepared {
 /// theme file once; never touches the terminal.
 pub fn prepare(opts: &TuiOptions, log_path: &str, size: Rect) -> Prepared {
     let mut warnings = opts.loaded.warnings.clone();
+    if let (_, Some(w)) = protocol_choice(opts) {
+        warnings.push(w);
+    }
     let theme = if Theme::no_color_requested() {
         Theme::monochrome()
     } else {
@@ -175,9 +196,21 @@ pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
     }
     tracing::info!(endpoint = %app.info.endpoint, demo = opts.demo.is_some(), "starting the UI");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let worker = worker::Worker::new(tx, opts.client.clone(), images_dir);
     terminal::install_panic_hook();
     let mut tty = terminal::Tty::enter()?;
+    // The one terminal query, in raw mode and before the event stream exists (it reads
+    // stdin); bounded by its timeout. Never repeated while drawing.
+    let (choice, _) = protocol_choice(&opts);
+    let hints = preview::EnvHints::from_env();
+    let setup = tokio::task::spawn_blocking(move || preview::Setup::detect(choice, &hints))
+        .await
+        .unwrap_or_else(|_| preview::Setup::halfblocks());
+    tracing::info!("image previews: {}", setup.how);
+    app.previews = preview::Previews::new(setup.protocol != preview::Protocol::None);
+    if let Ok(cwd) = std::env::current_dir() {
+        app.save_dir = cwd;
+    }
+    let worker = worker::Worker::new(tx, opts.client.clone(), images_dir).with_previews(setup);
     let result = event_loop::run_loop(&mut tty, &mut app, &worker, &mut rx).await;
     drop(tty);
     if let Err(e) = &result {

@@ -1,9 +1,32 @@
 //! Messages into `App::update` and commands out of it.
 
 use crate::tui::form::LoadedImage;
+use crate::tui::preview::{Decoded, Encoded, ImageKey};
 use crate::tui::view::{ImageState, ResponseView};
 use ratatui::crossterm::event::{KeyEvent, MouseEvent};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Where the bytes of an image to save are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// A file already on disk (a saved result).
+    File(PathBuf),
+    /// Inline base64 (the reference image of a request).
+    Base64(Arc<str>),
+}
+
+/// Facts learnt once an image's bytes are in hand (a downloaded URL result).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageFacts {
+    /// `JPEG`, `PNG`...
+    pub format: String,
+    /// Width and height, when the header tells.
+    pub dims: Option<(u32, u32)>,
+    /// Size in bytes.
+    pub bytes: usize,
+}
 
 /// What the external editor is editing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +67,40 @@ pub enum Msg {
         index: usize,
         /// Where it stands now.
         state: ImageState,
+        /// Format, size and bytes, when the bytes were obtained.
+        facts: Option<ImageFacts>,
+    },
+    /// The worker decoded (and shrunk) an image for previews, or could not.
+    PreviewDecoded {
+        /// Which image.
+        key: ImageKey,
+        /// The image, or why there is none.
+        result: Decoded,
+    },
+    /// The worker encoded an image for the terminal's protocol at a size.
+    PreviewEncoded {
+        /// Which image.
+        key: ImageKey,
+        /// Width of the area, in cells.
+        width: u16,
+        /// Height of the area, in cells.
+        height: u16,
+        /// The encoded image, or why there is none.
+        result: Result<Encoded, String>,
+    },
+    /// `s` or `o` finished: what was written, or why not.
+    Saved {
+        /// The message for the status bar.
+        text: String,
+        /// Whether it failed.
+        error: bool,
+    },
+    /// A local reference image is over the service's limits; the user may have it fitted.
+    ReferenceOverLimits {
+        /// The input it answers.
+        input: String,
+        /// Each limit it breaks, in words.
+        problems: Vec<String>,
     },
     /// The worker read (or failed to read) a reference image.
     ReferenceLoaded {
@@ -95,4 +152,38 @@ pub enum Cmd {
     },
     /// Copy text to the clipboard with OSC 52.
     Copy(String),
+    /// Encode a decoded image for the terminal at a size in cells.
+    EncodePreview {
+        /// Which image.
+        key: ImageKey,
+        /// The decoded image.
+        image: Arc<image::DynamicImage>,
+        /// Width in cells.
+        width: u16,
+        /// Height in cells.
+        height: u16,
+    },
+    /// Decode an image again for previews (it was dropped from memory).
+    DecodePreview {
+        /// Which image.
+        key: ImageKey,
+        /// Its bytes.
+        source: ImageSource,
+    },
+    /// Write one image to exactly this path (never replacing a file).
+    SaveImage {
+        /// The bytes.
+        source: ImageSource,
+        /// The file to create.
+        path: PathBuf,
+    },
+    /// Write images into a directory under their stems (`-2`, `-3`... when taken).
+    SaveAll {
+        /// The bytes and a file stem for each.
+        items: Vec<(ImageSource, String)>,
+        /// The directory (created if missing).
+        dir: PathBuf,
+    },
+    /// Read a local reference image again and downscale / re-encode it to fit the limits.
+    FitReference(String),
 }

@@ -5,7 +5,8 @@ use crate::tui::doc::{DocLine, Tok};
 use crate::tui::form::{FormLine, RowKind, human_size};
 use crate::tui::history::EntryState;
 use crate::tui::keymap::{Action, Scope};
-use crate::tui::layout::{self, Areas, PARAMS_FOOTER, PROMPT_EDITOR};
+use crate::tui::layout::{self, Areas};
+use crate::tui::preview::ImageKey;
 use crate::tui::theme::Theme;
 use crate::tui::view::{ImageState, fmt_duration};
 use ratatui::Frame;
@@ -29,11 +30,131 @@ pub fn render(app: &App, f: &mut Frame) {
     render_response(app, f, a.response);
     render_history(app, f, a.history);
     render_status(app, f, a.status);
-    if app.help {
+    if let Some(key) = &app.fullscreen {
+        render_fullscreen(app, f, area, key);
+    } else if app.help {
         render_help(app, f, area);
     } else if app.confirm_quit {
         render_confirm(app, f, area);
+    } else if let Some((_, problems)) = &app.confirm_fit {
+        render_confirm_fit(app, f, area, problems);
+    } else if app.save_prompt.is_some() {
+        render_save_prompt(app, f, area);
     }
+}
+
+/// Draws the cached encoding of `key` at `area`'s size, or says why there is none yet.
+fn render_picture(app: &App, f: &mut Frame, area: Rect, key: &ImageKey) {
+    if area.width == 0 || area.height == 0 {
+        return;
+    }
+    let t = &app.theme;
+    let note =
+        |text: &str, style| Paragraph::new(Line::styled(fit(text, usize::from(area.width)), style));
+    if !app.previews.enabled {
+        return;
+    }
+    match (app.previews.decoded.get(key), app.previews.get(key, area)) {
+        (Some(Err(e)), _) => f.render_widget(note(&format!("✘ {e}"), t.error), area),
+        (_, Some(Err(e))) => f.render_widget(note(&format!("✘ {e}"), t.error), area),
+        (_, Some(Ok(enc))) => {
+            f.render_widget(ratatui_image::Image::new(&enc.0).allow_clipping(true), area);
+        }
+        (None, None) => f.render_widget(note("decoding…", t.busy), area),
+        (Some(Ok(_)), None) => f.render_widget(note("encoding…", t.busy), area),
+    }
+}
+
+/// `1024x1024 JPEG 312 KB`, or `url, downloading` before the bytes are in.
+fn image_facts(img: &crate::tui::view::ImageItem) -> String {
+    let mut parts = Vec::new();
+    if let Some((w, h)) = img.dims {
+        parts.push(format!("{w}x{h}"));
+    }
+    parts.push(img.format.clone());
+    if let Some(b) = img.bytes {
+        parts.push(human_size(b));
+    }
+    parts.join(" ")
+}
+
+fn render_fullscreen(app: &App, f: &mut Frame, area: Rect, key: &ImageKey) {
+    let t = &app.theme;
+    f.render_widget(Clear, area);
+    f.render_widget(Block::default().style(t.base), area);
+    let label = app
+        .tab_images()
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, i)| format!("{} · {}", i.label, image_facts(i)))
+        .unwrap_or_else(|| "reference".to_owned());
+    let caption = Line::from(vec![
+        Span::styled(format!(" {label} "), t.heading),
+        Span::styled(" any key returns", t.dim),
+    ]);
+    f.render_widget(
+        Paragraph::new(caption),
+        Rect::new(area.x, area.y, area.width, 1),
+    );
+    render_picture(app, f, layout::fullscreen_picture(area), key);
+}
+
+fn render_confirm_fit(app: &App, f: &mut Frame, area: Rect, problems: &[String]) {
+    let t = &app.theme;
+    let h = u16::try_from(problems.len()).unwrap_or(8).min(8) + 5;
+    let r = centered(area, 70, h);
+    f.render_widget(Clear, r);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.warning)
+        .title(Span::styled(
+            " Reference over the service's limits ",
+            t.warning,
+        ))
+        .style(t.base);
+    let w = usize::from(r.width.saturating_sub(2));
+    let mut lines: Vec<Line> = problems
+        .iter()
+        .map(|p| Line::styled(fit(&format!("• {p}"), w), t.error))
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::from(vec![
+        Span::styled("y", t.key),
+        Span::raw(fit(
+            " fit it: crop to 3:1, scale into 128..4096 px, re-encode as JPEG",
+            w.saturating_sub(1),
+        )),
+    ]));
+    lines.push(Line::styled(
+        fit("any other key: leave it (the file is never changed)", w),
+        t.dim,
+    ));
+    f.render_widget(Paragraph::new(lines).block(block), r);
+}
+
+fn render_save_prompt(app: &App, f: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let Some(p) = &app.save_prompt else {
+        return;
+    };
+    let title = match &p.what {
+        crate::tui::app::SaveWhat::One(_) => " Save the image as (Enter saves, Esc cancels) ",
+        crate::tui::app::SaveWhat::All(_) => " Save all images into (Enter saves, Esc cancels) ",
+    };
+    let r = centered(area, 70, 3);
+    f.render_widget(Clear, r);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.focus)
+        .title(Span::styled(title, t.focus))
+        .style(t.base);
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let mut ta = p.input.clone();
+    ta.set_style(t.base);
+    ta.set_cursor_line_style(Style::default());
+    ta.set_cursor_style(t.base.add_modifier(Modifier::REVERSED));
+    f.render_widget(&ta, inner);
 }
 
 fn pane_block<'a>(app: &App, pane: Pane, n: usize, extra: &str) -> Block<'a> {
@@ -136,15 +257,14 @@ fn render_params(app: &App, f: &mut Frame, a: &Areas) {
     let t = &app.theme;
     let form = &app.form;
     let block = pane_block(app, Pane::Params, 1, &format!(": {}", form.schema.req_key));
-    let inner = block.inner(a.params);
     f.render_widget(block, a.params);
-    let editor_h = if form.prompt_active { PROMPT_EDITOR } else { 0 };
-    let [list, editor, footer] = Layout::vertical([
-        Constraint::Min(1),
-        Constraint::Length(editor_h),
-        Constraint::Length(PARAMS_FOOTER),
-    ])
-    .areas(inner);
+    let [list, editor, preview, footer] =
+        layout::params_parts(a, form.prompt_active, app.params_preview());
+    if let Some(key) = app.form_preview_key()
+        && app.params_preview()
+    {
+        render_picture(app, f, preview, &key);
+    }
     let label_w = form
         .rows
         .iter()
@@ -387,7 +507,10 @@ fn render_response(app: &App, f: &mut Frame, area: Rect) {
     let h = usize::from(body.height);
     let s = app.response_scroll;
     let lines: Vec<Line> = match app.tab {
-        Tab::Images => images_lines(app, view, usize::from(body.width)),
+        Tab::Images => {
+            render_images(app, f, view, body);
+            return;
+        }
         Tab::Body => view
             .body
             .lines
@@ -416,38 +539,93 @@ fn render_response(app: &App, f: &mut Frame, area: Rect) {
     f.render_widget(Paragraph::new(lines), body);
 }
 
-fn images_lines<'a>(
-    app: &App,
-    view: &crate::tui::view::ResponseView,
-    width: usize,
-) -> Vec<Line<'a>> {
+fn render_images(app: &App, f: &mut Frame, view: &crate::tui::view::ResponseView, body: Rect) {
     let t = &app.theme;
     if view.images.is_empty() {
-        return vec![Line::styled("(no images in this response)", t.dim)];
+        f.render_widget(
+            Paragraph::new(Line::styled("(no images in this response)", t.dim)),
+            body,
+        );
+        return;
     }
-    let mut out = Vec::new();
-    for img in view.images.iter().skip(app.response_scroll) {
-        let dims = img
-            .dims
-            .map(|(w, h)| format!(" {w}x{h}"))
-            .unwrap_or_default();
-        let size = img
-            .bytes
-            .map(|b| format!(" {}", human_size(b)))
-            .unwrap_or_default();
+    let imgs = app.tab_images();
+    let cells = layout::image_cells(body, imgs.len());
+    let sel = app.image_selection();
+    for (i, ((key, img), cell)) in imgs.iter().zip(&cells).enumerate() {
+        let w = usize::from(cell.width.saturating_sub(1));
+        let selected = i == sel;
+        let marker = if selected { "▸ " } else { "  " };
+        let label_style = if selected && app.focus == Pane::Response {
+            t.selected
+        } else if selected {
+            t.focus
+        } else {
+            t.heading
+        };
+        let lines = vec![
+            Line::styled(fit(&format!("{marker}{}", img.label), w), label_style),
+            Line::styled(fit(&format!("  {}", image_facts(img)), w), t.dim),
+        ];
+        f.render_widget(
+            Paragraph::new(lines),
+            Rect::new(
+                cell.x,
+                cell.y,
+                cell.width,
+                cell.height.min(layout::IMAGE_LABEL),
+            ),
+        );
+        let picture = layout::cell_picture(*cell);
+        let note = |text: &str, style| {
+            Paragraph::new(Line::styled(fit(text, usize::from(picture.width)), style))
+        };
+        // Images that will never be decoded say why instead of "decoding…".
+        let decoded = app.previews.decoded.contains_key(key);
+        match &img.state {
+            ImageState::Failed(e) if app.previews.enabled && !decoded => {
+                f.render_widget(note(&format!("✘ {e}"), t.error), picture);
+            }
+            ImageState::Reference if app.previews.enabled && img.bytes.is_none() => {
+                f.render_widget(note("a URL: not downloaded", t.dim), picture);
+            }
+            ImageState::Saving if app.previews.enabled && !decoded => {
+                let what = if img.format == "url" {
+                    "downloading…"
+                } else {
+                    "saving…"
+                };
+                f.render_widget(note(what, t.busy), picture);
+            }
+            _ => render_picture(app, f, picture, key),
+        }
+    }
+    // The selected image's state on the last line.
+    if let Some((_, img)) = imgs.get(sel) {
         let (state, style) = match &img.state {
-            ImageState::Saving => ("saving…".to_owned(), t.busy),
+            ImageState::Saving => ("downloading and saving…".to_owned(), t.busy),
             ImageState::Saved(p) => (format!("→ {}", p.display()), t.ok),
             ImageState::Failed(e) => (format!("✘ {e}"), t.error),
-            ImageState::Reference => ("(reference)".to_owned(), t.dim),
+            ImageState::Reference => ("the reference sent with the request".to_owned(), t.dim),
         };
-        out.push(Line::from(vec![
-            Span::styled(format!("{:<10}", img.label), t.heading),
-            Span::raw(format!("{}{dims}{size}  ", img.format)),
-        ]));
-        out.push(Line::styled(fit(&format!("  {state}"), width), style));
+        // The state first (where it was saved matters most once it is saved), then when the
+        // signed URL expires.
+        let expires = img
+            .expires
+            .as_ref()
+            .map(|e| format!(" · URL {e}"))
+            .unwrap_or_default();
+        let y = body.y + body.height.saturating_sub(1);
+        f.render_widget(
+            Paragraph::new(Line::styled(
+                fit(
+                    &format!("{}: {state}{expires}", img.label),
+                    usize::from(body.width),
+                ),
+                style,
+            )),
+            Rect::new(body.x, y, body.width, 1),
+        );
     }
-    out
 }
 
 fn render_history(app: &App, f: &mut Frame, area: Rect) {
@@ -459,8 +637,14 @@ fn render_history(app: &App, f: &mut Frame, area: Rect) {
         String::new()
     };
     let block = pane_block(app, Pane::History, 3, &extra);
-    let inner = block.inner(area);
+    let mut inner = block.inner(area);
     f.render_widget(block, area);
+    let thumb = app.history_thumb();
+    if let Some(key) = &thumb {
+        let [list, picture] = layout::history_parts(area, true);
+        inner = list;
+        render_picture(app, f, picture, key);
+    }
     if n == 0 {
         f.render_widget(
             Paragraph::new(Line::styled("Requests of this run appear here.", t.dim)),
@@ -635,10 +819,19 @@ fn hint_line(app: &App) -> Line<'static> {
                     ),
                     "tab",
                 ));
-                v.push((
-                    format!("{}/{}", first(app, Action::Down), first(app, Action::Up)),
-                    "scroll",
-                ));
+                if app.tab == Tab::Images {
+                    v.push((
+                        format!("{}/{}", first(app, Action::Down), first(app, Action::Up)),
+                        "select",
+                    ));
+                    v.push(("f".into(), "full screen"));
+                    v.push(("s/o".into(), "save one/all"));
+                } else {
+                    v.push((
+                        format!("{}/{}", first(app, Action::Down), first(app, Action::Up)),
+                        "scroll",
+                    ));
+                }
                 v.push((k(Action::Copy), "copy"));
             }
             Pane::History => {
@@ -731,6 +924,9 @@ fn render_help(app: &App, f: &mut Frame, area: Rect) {
     right.push(Line::styled("Editing a value: Enter commits,", t.dim));
     right.push(Line::styled("Esc discards; Ctrl-u clears; Tab", t.dim));
     right.push(Line::styled("completes paths.", t.dim));
+    right.push(Line::raw(""));
+    right.push(Line::styled("Images tab: j/k select, f full", t.dim));
+    right.push(Line::styled("screen, s save it, o save all.", t.dim));
     right.push(Line::raw(""));
     right.push(Line::styled("Log file:", t.dim));
     right.push(Line::styled(fit(&app.info.log_path, col), t.dim));

@@ -65,6 +65,8 @@ pub struct ImageItem {
     pub bytes: Option<usize>,
     /// Saved, saving or failed.
     pub state: ImageState,
+    /// For a URL result: when its signed URL expires (`expires 16:40 UTC`).
+    pub expires: Option<String>,
 }
 
 /// Everything the Response pane shows about one finished exchange.

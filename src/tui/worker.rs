@@ -8,9 +8,11 @@ use crate::api::schema::MAX_IMAGE_BYTES;
 use crate::images;
 use crate::tui::doc::{Base64Facts, Doc, DocLine, Tok, describe_base64};
 use crate::tui::form::{LoadedImage, human_size};
-use crate::tui::msg::{Cmd, Msg};
+use crate::tui::msg::{Cmd, ImageFacts, ImageSource, Msg};
+use crate::tui::preview::{Encoded, ImageKey, PREVIEW_MAX_SIDE, Setup};
 use crate::tui::view::{ImageItem, ImageState, ResponseView, Verdict, fmt_duration};
 use base64::Engine as _;
+use futures::StreamExt as _;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -27,7 +29,11 @@ const UNKNOWN: Base64Facts = Base64Facts {
 };
 
 /// Largest download of a result image.
-const DOWNLOAD_CAP: usize = 64 * 1024 * 1024;
+pub const DOWNLOAD_CAP: usize = 64 * 1024 * 1024;
+/// Result images fetched at the same time.
+pub const DOWNLOADS_AT_ONCE: usize = 4;
+/// Largest local reference file read (bigger ones cannot be fitted usefully either).
+const READ_CAP: u64 = 64 * 1024 * 1024;
 /// Most path completions offered at once.
 const MAX_COMPLETIONS: usize = 50;
 
@@ -38,6 +44,8 @@ pub struct Worker {
     client: Client,
     images_dir: PathBuf,
     tokens: Arc<Mutex<HashMap<u64, CancellationToken>>>,
+    previews: Setup,
+    download_cap: usize,
 }
 
 impl Worker {
@@ -48,7 +56,26 @@ impl Worker {
             client,
             images_dir,
             tokens: Arc::default(),
+            previews: Setup::none(),
+            download_cap: DOWNLOAD_CAP,
         }
+    }
+
+    /// Decodes images for previews and encodes them with `setup`'s protocol (without this,
+    /// previews are off and nothing is decoded).
+    pub fn with_previews(mut self, setup: Setup) -> Worker {
+        self.previews = setup;
+        self
+    }
+
+    /// Caps result downloads at `cap` bytes instead of [`DOWNLOAD_CAP`].
+    pub fn with_download_cap(mut self, cap: usize) -> Worker {
+        self.download_cap = cap;
+        self
+    }
+
+    fn decoding(&self) -> bool {
+        self.previews.picker.is_some()
     }
 
     /// Starts a command and returns at once.
@@ -63,8 +90,12 @@ impl Worker {
                 let client = self.client.clone();
                 let tx = self.tx.clone();
                 let dir = self.images_dir.clone();
+                let opts = SendOpts {
+                    decode: self.decoding(),
+                    cap: self.download_cap,
+                };
                 tokio::spawn(async move {
-                    send(id, body, client, token, tx, dir).await;
+                    send(id, body, client, token, tx, dir, opts).await;
                     if let Ok(mut t) = tokens.lock() {
                         t.remove(&id);
                     }
@@ -79,9 +110,105 @@ impl Worker {
             }
             Cmd::LoadReference(input) => {
                 let tx = self.tx.clone();
+                let decode = self.decoding();
                 tokio::spawn(async move {
-                    let result = load_reference(&input).await;
-                    let _ = tx.send(Msg::ReferenceLoaded { input, result });
+                    let result = match load_reference(&input).await {
+                        Err(Refusal::OverLimits(problems)) => {
+                            let _ = tx.send(Msg::ReferenceOverLimits { input, problems });
+                            return;
+                        }
+                        Err(Refusal::Other(e)) => Err(e),
+                        Ok(img) => Ok(img),
+                    };
+                    reference_loaded(&tx, input, result, decode, Vec::new()).await;
+                });
+            }
+            Cmd::FitReference(input) => {
+                let tx = self.tx.clone();
+                let decode = self.decoding();
+                tokio::spawn(async move {
+                    let (result, done) = match fit_reference_file(&input).await {
+                        Ok((img, done)) => (Ok(img), done),
+                        Err(e) => (Err(e), Vec::new()),
+                    };
+                    reference_loaded(&tx, input, result, decode, done).await;
+                });
+            }
+            Cmd::EncodePreview {
+                key,
+                image,
+                width,
+                height,
+            } => {
+                let tx = self.tx.clone();
+                let picker = self.previews.picker.clone();
+                tokio::spawn(async move {
+                    let result = match picker {
+                        None => Err("previews are off".to_owned()),
+                        Some(p) => tokio::task::spawn_blocking(move || {
+                            encode_preview(&p, &image, width, height)
+                        })
+                        .await
+                        .unwrap_or_else(|e| Err(e.to_string())),
+                    };
+                    let _ = tx.send(Msg::PreviewEncoded {
+                        key,
+                        width,
+                        height,
+                        result,
+                    });
+                });
+            }
+            Cmd::DecodePreview { key, source } => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = match source_bytes(source).await {
+                        Ok(bytes) => {
+                            tokio::task::spawn_blocking(move || decode_for_preview(&bytes))
+                                .await
+                                .unwrap_or_else(|e| Err(e.to_string()))
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let _ = tx.send(Msg::PreviewDecoded { key, result });
+                });
+            }
+            Cmd::SaveImage { source, path } => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let msg = match save_copy(source, path).await {
+                        Ok(p) => Msg::Saved {
+                            text: format!("saved {}", p.display()),
+                            error: false,
+                        },
+                        Err(e) => Msg::Saved {
+                            text: format!("not saved: {e}"),
+                            error: true,
+                        },
+                    };
+                    let _ = tx.send(msg);
+                });
+            }
+            Cmd::SaveAll { items, dir } => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let n = items.len();
+                    let mut saved = 0;
+                    let mut errors = Vec::new();
+                    for (source, stem) in items {
+                        match save_into(source, dir.clone(), stem).await {
+                            Ok(_) => saved += 1,
+                            Err(e) => errors.push(e),
+                        }
+                    }
+                    let text = match errors.first() {
+                        None => format!("saved {saved} image(s) into {}", dir.display()),
+                        Some(e) => format!("saved {saved} of {n} into {}: {e}", dir.display()),
+                    };
+                    let _ = tx.send(Msg::Saved {
+                        text,
+                        error: !errors.is_empty(),
+                    });
                 });
             }
             Cmd::Complete(input) => {
@@ -106,6 +233,15 @@ impl Worker {
     }
 }
 
+/// How `send` treats result images.
+#[derive(Debug, Clone, Copy)]
+struct SendOpts {
+    /// Decode them for previews.
+    decode: bool,
+    /// Download cap in bytes.
+    cap: usize,
+}
+
 async fn send(
     id: u64,
     body: Value,
@@ -113,8 +249,33 @@ async fn send(
     token: CancellationToken,
     tx: UnboundedSender<Msg>,
     dir: PathBuf,
+    opts: SendOpts,
 ) {
     tracing::info!(id, "sending");
+    if opts.decode
+        && let Some(b64) = body
+            .get("binary_data_base64")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .and_then(Value::as_str)
+    {
+        let b64 = b64.to_owned();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let result = tokio::task::spawn_blocking(move || {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(b64.trim())
+                    .map_err(|e| format!("invalid base64: {e}"))?;
+                decode_for_preview(&bytes)
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+            let _ = tx.send(Msg::PreviewDecoded {
+                key: ImageKey::Reference { id },
+                result,
+            });
+        });
+    }
     let exchange = client.send(&body, &token).await;
     tracing::info!(id, status = ?exchange.http_status, duration = ?exchange.duration, "finished");
     let duration = exchange.duration;
@@ -140,17 +301,161 @@ async fn send(
     };
     let stem_base = file_stem(&exchange);
     let timeout = client.options.timeout.max(Duration::from_secs(30));
-    for (index, img) in s.images.iter().enumerate() {
-        let state = save_image(
-            &client,
-            img,
-            &dir,
-            &format!("{stem_base}-{}", index + 1),
-            timeout,
-        )
+    // The signed URLs expire: fetch them all now, a few at a time.
+    let jobs: Vec<_> = s
+        .images
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(index, img)| {
+            let (client, dir, tx) = (client.clone(), dir.clone(), tx.clone());
+            let stem = format!("{stem_base}-{}", index + 1);
+            async move {
+                let (state, facts, bytes) =
+                    save_image(&client, &img, &dir, &stem, timeout, opts.cap).await;
+                let _ = tx.send(Msg::ImageSaved {
+                    id,
+                    index,
+                    state,
+                    facts,
+                });
+                if opts.decode
+                    && let Some(bytes) = bytes
+                {
+                    let result = tokio::task::spawn_blocking(move || decode_for_preview(&bytes))
+                        .await
+                        .unwrap_or_else(|e| Err(e.to_string()));
+                    let _ = tx.send(Msg::PreviewDecoded {
+                        key: ImageKey::Result { id, index },
+                        result,
+                    });
+                }
+            }
+        })
+        .collect();
+    futures::stream::iter(jobs)
+        .buffer_unordered(DOWNLOADS_AT_ONCE)
+        .collect::<Vec<()>>()
         .await;
-        let _ = tx.send(Msg::ImageSaved { id, index, state });
+}
+
+/// Decodes untrusted image bytes for a preview (bombs refused from the header), shrunk to
+/// [`PREVIEW_MAX_SIDE`]. Slow for big images: call it on the blocking pool.
+pub fn decode_for_preview(bytes: &[u8]) -> crate::tui::preview::Decoded {
+    images::decode::decode_preview(bytes, PREVIEW_MAX_SIDE)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
+/// Encodes a decoded image for the picker's protocol to fit `width` x `height` cells (scaled
+/// up when smaller, aspect kept). Slow: call it on the blocking pool.
+pub fn encode_preview(
+    picker: &ratatui_image::picker::Picker,
+    image: &image::DynamicImage,
+    width: u16,
+    height: u16,
+) -> Result<Encoded, String> {
+    picker
+        .new_protocol(
+            image.clone(),
+            ratatui::layout::Size::new(width, height),
+            ratatui_image::Resize::Scale(Some(image::imageops::FilterType::Triangle)),
+        )
+        .map(|p| Encoded(Arc::new(p)))
+        .map_err(|e| e.to_string())
+}
+
+async fn reference_loaded(
+    tx: &UnboundedSender<Msg>,
+    input: String,
+    result: Result<LoadedImage, String>,
+    decode: bool,
+    done: Vec<String>,
+) {
+    let preview = match (&result, decode) {
+        (Ok(img), true) => Some((
+            img.path
+                .as_ref()
+                .map_or_else(|| input.clone(), |p| p.display().to_string()),
+            Arc::clone(&img.base64),
+        )),
+        _ => None,
+    };
+    if !done.is_empty() && result.is_ok() {
+        let _ = tx.send(Msg::Saved {
+            text: format!("reference fitted: {}", done.join(", ")),
+            error: false,
+        });
     }
+    let _ = tx.send(Msg::ReferenceLoaded { input, result });
+    if let Some((key, b64)) = preview {
+        let result = tokio::task::spawn_blocking(move || {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|e| e.to_string())?;
+            decode_for_preview(&bytes)
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        let _ = tx.send(Msg::PreviewDecoded {
+            key: ImageKey::Form(key),
+            result,
+        });
+    }
+}
+
+async fn source_bytes(source: ImageSource) -> Result<Vec<u8>, String> {
+    match source {
+        ImageSource::File(p) => tokio::fs::read(&p)
+            .await
+            .map_err(|e| format!("cannot read {}: {e}", p.display())),
+        ImageSource::Base64(b) => tokio::task::spawn_blocking(move || {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim().as_bytes())
+                .map_err(|e| format!("invalid base64: {e}"))
+        })
+        .await
+        .map_err(|e| e.to_string())?,
+    }
+}
+
+/// Writes an image to exactly `path`, creating directories, never replacing a file.
+async fn save_copy(source: ImageSource, path: PathBuf) -> Result<PathBuf, String> {
+    let bytes = source_bytes(source).await?;
+    let path = expand_home(&path.display().to_string());
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => {
+                    format!("{} exists; volcv never replaces a file", path.display())
+                }
+                _ => format!("cannot create {}: {e}", path.display()),
+            })?;
+        f.write_all(&bytes)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(path)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+async fn save_into(source: ImageSource, dir: PathBuf, stem: String) -> Result<PathBuf, String> {
+    let bytes = source_bytes(source).await?;
+    let dir = expand_home(&dir.display().to_string());
+    let ext = images::sniff(&bytes).map_or("bin", images::Format::extension);
+    tokio::task::spawn_blocking(move || images::save_unique(&dir, &stem, ext, &bytes))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
 }
 
 fn file_stem(exchange: &Exchange) -> String {
@@ -178,7 +483,8 @@ async fn save_image(
     dir: &Path,
     stem: &str,
     timeout: Duration,
-) -> ImageState {
+    cap: usize,
+) -> (ImageState, Option<ImageFacts>, Option<Vec<u8>>) {
     let bytes = match img {
         ResultImage::Base64(b) => {
             let b = b.clone();
@@ -188,25 +494,47 @@ async fn save_image(
             .await
             {
                 Ok(Ok(bytes)) => bytes,
-                Ok(Err(e)) => return ImageState::Failed(format!("invalid base64: {e}")),
-                Err(e) => return ImageState::Failed(e.to_string()),
+                Ok(Err(e)) => {
+                    return (
+                        ImageState::Failed(format!("invalid base64: {e}")),
+                        None,
+                        None,
+                    );
+                }
+                Err(e) => return (ImageState::Failed(e.to_string()), None, None),
             }
         }
-        ResultImage::Url(u) => {
-            match images::download(client.http(), u, DOWNLOAD_CAP, timeout).await {
-                Ok((bytes, _)) => bytes,
-                Err(e) => return ImageState::Failed(format!("download failed: {e}")),
+        ResultImage::Url(u) => match images::download(client.http(), u, cap, timeout).await {
+            Ok((bytes, _)) => bytes,
+            Err(e) => {
+                return (
+                    ImageState::Failed(format!("download failed: {e}")),
+                    None,
+                    None,
+                );
             }
-        }
+        },
     };
-    let ext = images::sniff(&bytes).map_or("bin", images::Format::extension);
+    let format = images::sniff(&bytes);
+    let facts = ImageFacts {
+        format: format.map_or("?", images::Format::name).to_owned(),
+        dims: images::dimensions(&bytes),
+        bytes: bytes.len(),
+    };
+    let ext = format.map_or("bin", images::Format::extension);
     let dir = dir.to_path_buf();
     let stem = stem.to_owned();
-    match tokio::task::spawn_blocking(move || images::save_unique(&dir, &stem, ext, &bytes)).await {
+    let bytes = Arc::new(bytes);
+    let b = Arc::clone(&bytes);
+    let state = match tokio::task::spawn_blocking(move || images::save_unique(&dir, &stem, ext, &b))
+        .await
+    {
         Ok(Ok(p)) => ImageState::Saved(p),
         Ok(Err(e)) => ImageState::Failed(format!("cannot save: {e}")),
         Err(e) => ImageState::Failed(e.to_string()),
-    }
+    };
+    let bytes = Arc::try_unwrap(bytes).unwrap_or_else(|a| a.as_ref().clone());
+    (state, Some(facts), Some(bytes))
 }
 
 fn line(parts: &[(Tok, &str)]) -> DocLine {
@@ -391,18 +719,20 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
                     let (format, dims, bytes) = (f.format, f.dims, f.bytes);
                     ImageItem {
                         label,
-                        format: format.to_owned(),
+                        format: format.to_uppercase(),
                         dims,
                         bytes: Some(bytes),
                         state: ImageState::Saving,
+                        expires: None,
                     }
                 }
                 ResultImage::Url(u) => ImageItem {
                     label,
-                    format: format!("url {}", crate::text::truncate_chars(u, 60)),
+                    format: "url".to_owned(),
                     dims: None,
                     bytes: None,
                     state: ImageState::Saving,
+                    expires: images::expiry_label(u, time::OffsetDateTime::now_utc()),
                 },
             });
         }
@@ -467,10 +797,11 @@ fn reference_item(request_body: &str) -> Option<ImageItem> {
         let (format, dims, bytes) = (f.format, f.dims, f.bytes);
         return Some(ImageItem {
             label: "reference".to_owned(),
-            format: format.to_owned(),
+            format: format.to_uppercase(),
             dims,
             bytes: Some(bytes),
             state: ImageState::Reference,
+            expires: None,
         });
     }
     first("image_urls").map(|u| ImageItem {
@@ -479,6 +810,7 @@ fn reference_item(request_body: &str) -> Option<ImageItem> {
         dims: None,
         bytes: None,
         state: ImageState::Reference,
+        expires: None,
     })
 }
 
@@ -509,9 +841,27 @@ fn expand_home(input: &str) -> PathBuf {
     }
 }
 
-/// Reads and checks a reference image: it exists, is a JPEG or PNG by its magic bytes and is
-/// at most 4.7 MB. Returns it base64-encoded.
-pub async fn load_reference(input: &str) -> Result<LoadedImage, String> {
+/// Why a local reference image was not taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A readable JPEG or PNG over the service's limits, each broken limit in words: it can
+    /// be fitted on request ([`Cmd::FitReference`]).
+    OverLimits(Vec<String>),
+    /// Anything else (missing, not an image, a decompression bomb...).
+    Other(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::OverLimits(p) => write!(f, "over the limits: {}", p.join("; ")),
+            Refusal::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Reads a local reference file (at most 64 MB) and checks that it is a JPEG or PNG.
+async fn read_reference(input: &str) -> Result<(PathBuf, Vec<u8>), String> {
     let path = expand_home(input.trim());
     let meta = tokio::fs::metadata(&path)
         .await
@@ -522,39 +872,82 @@ pub async fn load_reference(input: &str) -> Result<LoadedImage, String> {
     if meta.is_dir() {
         return Err(format!("{} is a directory", path.display()));
     }
-    let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
-    if len > MAX_IMAGE_BYTES {
-        return Err(format!("too large: {} (at most 4.7 MB)", human_size(len)));
+    if meta.len() > READ_CAP {
+        let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+        return Err(format!(
+            "too large: {} (at most 4.7 MB; files over 64 MB are not read)",
+            human_size(len)
+        ));
     }
     let bytes = tokio::fs::read(&path)
         .await
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let format = match images::sniff(&bytes) {
-        Some(images::Format::Jpeg) => "JPEG",
-        Some(images::Format::Png) => "PNG",
-        Some(other) => {
-            return Err(format!(
-                "a {} image; the service takes JPEG or PNG",
-                other.name()
-            ));
+    match images::sniff(&bytes) {
+        Some(images::Format::Jpeg | images::Format::Png) => Ok((path, bytes)),
+        Some(other) => Err(format!(
+            "a {} image; the service takes JPEG or PNG",
+            other.name()
+        )),
+        None => Err("not an image (JPEG or PNG expected)".to_owned()),
+    }
+}
+
+fn loaded(path: PathBuf, bytes: &[u8], dims: Option<(u32, u32)>) -> LoadedImage {
+    LoadedImage {
+        path: Some(path),
+        bytes: bytes.len(),
+        format: if images::sniff(bytes) == Some(images::Format::Png) {
+            "PNG"
+        } else {
+            "JPEG"
+        },
+        dims,
+        base64: Arc::from(base64::engine::general_purpose::STANDARD.encode(bytes)),
+    }
+}
+
+/// Reads and checks a reference image against the service's limits (JPEG/PNG, at most 4.7 MB,
+/// 128..4096 px a side, aspect at most 3:1), from the header only: a decompression bomb is
+/// refused without decoding. Returns it base64-encoded; a readable image over the limits is
+/// refused with [`Refusal::OverLimits`] so the user can choose to fit it.
+pub async fn load_reference(input: &str) -> Result<LoadedImage, Refusal> {
+    let (path, bytes) = read_reference(input).await.map_err(Refusal::Other)?;
+    tokio::task::spawn_blocking(move || {
+        use images::decode::{DecodeError, PREVIEW_BOUNDS, probe, reference_problems};
+        let dims = match probe(&bytes, PREVIEW_BOUNDS) {
+            Ok((_, w, h)) => (w, h),
+            Err(e @ DecodeError::TooLarge { .. }) => {
+                return Err(Refusal::Other(format!("refused: {e}")));
+            }
+            Err(_) if bytes.len() > MAX_IMAGE_BYTES => {
+                return Err(Refusal::Other(format!(
+                    "too large: {} (at most 4.7 MB)",
+                    human_size(bytes.len())
+                )));
+            }
+            Err(e) => return Err(Refusal::Other(format!("unreadable image: {e}"))),
+        };
+        let problems = reference_problems(&bytes);
+        if !problems.is_empty() {
+            return Err(Refusal::OverLimits(problems));
         }
-        None => return Err("not an image (JPEG or PNG expected)".to_owned()),
-    };
-    let (dims, base64) = tokio::task::spawn_blocking(move || {
-        (
-            images::dimensions(&bytes),
-            base64::engine::general_purpose::STANDARD.encode(&bytes),
-        )
+        Ok(loaded(path, &bytes, Some(dims)))
     })
     .await
-    .map_err(|e| e.to_string())?;
-    Ok(LoadedImage {
-        path: Some(path),
-        bytes: len,
-        format,
-        dims,
-        base64: Arc::from(base64),
+    .map_err(|e| Refusal::Other(e.to_string()))?
+}
+
+/// Reads a local reference image and fits it to the limits (crop to 3:1, scale into
+/// 128..4096 px, re-encode as JPEG under 4.7 MB). Returns it and what was done, in words.
+pub async fn fit_reference_file(input: &str) -> Result<(LoadedImage, Vec<String>), String> {
+    let (path, bytes) = read_reference(input).await?;
+    tokio::task::spawn_blocking(move || {
+        let (out, done) = images::decode::fit_reference(&bytes).map_err(|e| e.to_string())?;
+        let dims = images::dimensions(&out);
+        Ok((loaded(path, &out, dims), done))
     })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 /// Paths that complete `input` (directories end in `/`), sorted, at most 50.
@@ -595,13 +988,15 @@ mod tests {
         let missing = dir.path().join("nope.png");
         let e = load_reference(&missing.display().to_string())
             .await
-            .expect_err("missing");
+            .expect_err("missing")
+            .to_string();
         assert!(e.starts_with("no such file"), "{e}");
         let text = dir.path().join("a.txt");
         std::fs::write(&text, "hello").expect("write");
         let e = load_reference(&text.display().to_string())
             .await
-            .expect_err("text");
+            .expect_err("text")
+            .to_string();
         assert!(e.contains("not an image"), "{e}");
         let big = dir.path().join("big.png");
         let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
@@ -609,15 +1004,47 @@ mod tests {
         std::fs::write(&big, &bytes).expect("write");
         let e = load_reference(&big.display().to_string())
             .await
-            .expect_err("big");
+            .expect_err("big")
+            .to_string();
         assert!(e.starts_with("too large"), "{e}");
         let png = dir.path().join("ok.png");
-        let img = image::RgbImage::new(20, 10);
-        img.save(&png).expect("save");
+        image::RgbImage::new(200, 150).save(&png).expect("save");
         let ok = load_reference(&png.display().to_string())
             .await
             .expect("ok");
-        assert_eq!((ok.format, ok.dims), ("PNG", Some((20, 10))));
+        assert_eq!((ok.format, ok.dims), ("PNG", Some((200, 150))));
+    }
+
+    #[tokio::test]
+    async fn a_reference_over_the_limits_is_offered_a_fit_never_changed_silently() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let small = dir.path().join("small.png");
+        image::RgbImage::new(20, 10).save(&small).expect("save");
+        let input = small.display().to_string();
+        let problems = match load_reference(&input).await {
+            Err(Refusal::OverLimits(p)) => p,
+            other => panic!("expected OverLimits, got {other:?}"),
+        };
+        assert!(
+            problems.iter().any(|p| p.contains("under 128")),
+            "{problems:?}"
+        );
+        // The file itself is never touched; the fitted copy lives in memory.
+        let before = std::fs::read(&small).expect("read");
+        let (img, done) = fit_reference_file(&input).await.expect("fits");
+        assert_eq!(std::fs::read(&small).expect("read"), before);
+        assert_eq!((img.format, img.dims), ("JPEG", Some((256, 128))));
+        assert!(
+            done.iter().any(|d| d.contains("resized 20x10 to 256x128")),
+            "{done:?}"
+        );
+        // A decompression bomb is refused outright, not offered a fit.
+        let bomb = dir.path().join("bomb.png");
+        std::fs::write(&bomb, images::decode::png_claiming(60_000, 60_000)).expect("write");
+        match load_reference(&bomb.display().to_string()).await {
+            Err(Refusal::Other(e)) => assert!(e.starts_with("refused"), "{e}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 
     #[tokio::test]

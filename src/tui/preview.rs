@@ -1,0 +1,708 @@
+//! Inline image previews: which graphics protocol to use (decided once, at start-up), the keys
+//! of the images the UI shows, and the cache of encoded images keyed by image and area.
+//!
+//! The terminal is queried at most once, before the event stream starts, with a short timeout;
+//! drawing never queries it. Decoding and encoding happen in the worker (see
+//! [`crate::tui::worker`]); the renderer only copies cached, already encoded images.
+
+use image::DynamicImage;
+use ratatui::layout::Rect;
+use ratatui_image::picker::{Picker, ProtocolType};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long the start-up query may wait for the terminal's answer.
+pub const QUERY_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Largest side, in pixels, of a decoded preview (bigger images are shrunk once, in the worker).
+pub const PREVIEW_MAX_SIDE: u32 = 1024;
+
+/// Most encoded images kept; beyond this, the ones not on screen are dropped.
+const CACHE_MAX: usize = 48;
+
+/// Most decoded images kept (each up to 1024x1024 px, about 4 MB); beyond this the oldest
+/// not on screen are dropped and decoded again from their file if shown later.
+pub const DECODED_MAX: usize = 32;
+
+/// `--image-protocol` / `ui.image_protocol`: what the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProtocolChoice {
+    /// Ask the terminal at start-up; environment hints when it cannot be asked; half-blocks
+    /// when nothing better is known.
+    Auto,
+    /// The kitty graphics protocol (kitty, WezTerm, Ghostty, Konsole).
+    Kitty,
+    /// Sixel (xterm -ti vt340, foot, mlterm, WezTerm, Windows Terminal, iTerm2 3.5).
+    Sixel,
+    /// iTerm2's inline images (iTerm2, WezTerm, mintty, VS Code).
+    Iterm2,
+    /// Unicode half-blocks with 24-bit colour: works in every terminal.
+    Halfblocks,
+    /// No previews: labels only.
+    None,
+}
+
+impl std::str::FromStr for ProtocolChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        <Self as clap::ValueEnum>::from_str(s.trim(), true).map_err(|_| {
+            format!("unknown image protocol {s:?} (auto, kitty, sixel, iterm2, halfblocks or none)")
+        })
+    }
+}
+
+/// The protocol in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// The kitty graphics protocol.
+    Kitty,
+    /// Sixel.
+    Sixel,
+    /// iTerm2 inline images.
+    Iterm2,
+    /// Unicode half-blocks.
+    Halfblocks,
+    /// No previews.
+    None,
+}
+
+impl Protocol {
+    /// The name shown to the user.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Kitty => "kitty",
+            Protocol::Sixel => "sixel",
+            Protocol::Iterm2 => "iterm2",
+            Protocol::Halfblocks => "halfblocks",
+            Protocol::None => "none",
+        }
+    }
+
+    fn ratatui(self) -> Option<ProtocolType> {
+        match self {
+            Protocol::Kitty => Some(ProtocolType::Kitty),
+            Protocol::Sixel => Some(ProtocolType::Sixel),
+            Protocol::Iterm2 => Some(ProtocolType::Iterm2),
+            Protocol::Halfblocks => Some(ProtocolType::Halfblocks),
+            Protocol::None => None,
+        }
+    }
+}
+
+/// What the environment says about the terminal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvHints {
+    /// `TERM`.
+    pub term: String,
+    /// `TERM_PROGRAM`.
+    pub term_program: String,
+    /// `LC_TERMINAL` (iTerm2 sets it, and it survives SSH when forwarded).
+    pub lc_terminal: String,
+    /// `KITTY_WINDOW_ID` is set.
+    pub kitty_window: bool,
+    /// `TMUX` is set (or `TERM` starts with `tmux`/`screen`).
+    pub tmux: bool,
+    /// Both stdin and stdout are terminals, so a query can be answered.
+    pub tty: bool,
+    /// `KONSOLE_VERSION` is set (Konsole's sixel and kitty placements are unreliable).
+    pub konsole: bool,
+}
+
+impl EnvHints {
+    /// Reads the hints from the process environment.
+    pub fn from_env() -> EnvHints {
+        use std::io::IsTerminal as _;
+        let var = |k: &str| std::env::var(k).unwrap_or_default();
+        let term = var("TERM");
+        let tmux = std::env::var_os("TMUX").is_some()
+            || term.starts_with("tmux")
+            || term.starts_with("screen");
+        EnvHints {
+            term_program: var("TERM_PROGRAM"),
+            lc_terminal: var("LC_TERMINAL"),
+            kitty_window: std::env::var_os("KITTY_WINDOW_ID").is_some(),
+            tmux,
+            tty: std::io::stdin().is_terminal() && std::io::stdout().is_terminal(),
+            konsole: std::env::var_os("KONSOLE_VERSION").is_some_and(|v| !v.is_empty()),
+            term,
+        }
+    }
+
+    /// Whether the start-up query is worth making: `auto`, both ends are terminals, and the
+    /// terminal is not `dumb`.
+    pub fn can_query(&self) -> bool {
+        self.tty && !self.term.is_empty() && self.term != "dumb"
+    }
+}
+
+/// What the terminal answered to the start-up query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryAnswer {
+    /// It answered (it always answers device status); these capabilities were reported.
+    Answered {
+        /// Kitty graphics.
+        kitty: bool,
+        /// Sixel (device attributes code 4).
+        sixel: bool,
+    },
+    /// No answer within the timeout.
+    Silent,
+    /// Not asked (not `auto`, no terminal, or `TERM=dumb`).
+    NotAsked,
+}
+
+fn iterm2_hint(h: &EnvHints) -> bool {
+    let p = h.term_program.as_str();
+    p.contains("iTerm")
+        || p.contains("WezTerm")
+        || p.contains("mintty")
+        || p.contains("vscode")
+        || h.lc_terminal.contains("iTerm")
+}
+
+/// Decides the protocol from the user's choice, the environment and the query's answer. Pure:
+/// tests call it without a terminal.
+///
+/// An explicit choice wins. With `auto`, the terminal's own answer decides (kitty before
+/// sixel); environment hints fill in what the query cannot tell (iTerm2 has no query) or
+/// when there was no answer. Inside tmux, `KITTY_WINDOW_ID` and `TERM` describe the tmux
+/// client's terminal at attach time and may be stale, so only the query counts for kitty,
+/// and sixel (which tmux's redraws do not keep when passed through) gives way to
+/// half-blocks unless asked for explicitly. Half-blocks when nothing is known.
+pub fn choose_protocol(choice: ProtocolChoice, hints: &EnvHints, query: QueryAnswer) -> Protocol {
+    match choice {
+        ProtocolChoice::Kitty => return Protocol::Kitty,
+        ProtocolChoice::Sixel => return Protocol::Sixel,
+        ProtocolChoice::Iterm2 => return Protocol::Iterm2,
+        ProtocolChoice::Halfblocks => return Protocol::Halfblocks,
+        ProtocolChoice::None => return Protocol::None,
+        ProtocolChoice::Auto => {}
+    }
+    if let QueryAnswer::Answered { kitty, sixel } = query {
+        // iTerm2 cannot be queried; WezTerm answers kitty but draws iTerm2 images better;
+        // Konsole answers both but places neither reliably (as ratatui-image notes).
+        if iterm2_hint(hints) {
+            return Protocol::Iterm2;
+        }
+        if hints.konsole {
+            return Protocol::Halfblocks;
+        }
+        if kitty {
+            return Protocol::Kitty;
+        }
+        // Through tmux the query reaches the outer terminal, but sixel passed through is not
+        // kept by tmux's redraws (seen with tmux 3.3a in xterm): only kitty survives there.
+        if sixel && !hints.tmux {
+            return Protocol::Sixel;
+        }
+        return Protocol::Halfblocks;
+    }
+    if iterm2_hint(hints) {
+        return Protocol::Iterm2;
+    }
+    if !hints.tmux && (hints.kitty_window || hints.term == "xterm-kitty") {
+        return Protocol::Kitty;
+    }
+    if !hints.tmux && matches!(hints.term.as_str(), "foot" | "foot-extra" | "mlterm") {
+        return Protocol::Sixel;
+    }
+    Protocol::Halfblocks
+}
+
+/// The protocol in use and the picker that encodes for it (none for [`Protocol::None`]).
+#[derive(Clone)]
+pub struct Setup {
+    /// The protocol chosen.
+    pub protocol: Protocol,
+    /// Encodes images (cell size known from the query, else 10x20 px).
+    pub picker: Option<Picker>,
+    /// How it was decided, for the log.
+    pub how: String,
+}
+
+impl std::fmt::Debug for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setup")
+            .field("protocol", &self.protocol)
+            .field("how", &self.how)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Setup {
+    /// Half-blocks, without touching the terminal (tests, and the fallback).
+    pub fn halfblocks() -> Setup {
+        Setup::with(Picker::halfblocks(), Protocol::Halfblocks, "half-blocks")
+    }
+
+    /// No previews.
+    pub fn none() -> Setup {
+        Setup {
+            protocol: Protocol::None,
+            picker: None,
+            how: "previews off".to_owned(),
+        }
+    }
+
+    fn with(mut picker: Picker, protocol: Protocol, how: &str) -> Setup {
+        match protocol.ratatui() {
+            Some(t) => {
+                picker.set_protocol_type(t);
+                Setup {
+                    protocol,
+                    picker: Some(picker),
+                    how: how.to_owned(),
+                }
+            }
+            None => Setup::none(),
+        }
+    }
+
+    /// Decides the protocol at start-up. With `auto` on a terminal, asks it once (kitty
+    /// graphics, device attributes for sixel, cell size in pixels) and waits at most
+    /// [`QUERY_TIMEOUT`] for the answer. Call it in raw mode and BEFORE the event stream
+    /// exists, since it reads stdin; nothing keeps reading after it returns.
+    pub fn detect(choice: ProtocolChoice, hints: &EnvHints) -> Setup {
+        if choice == ProtocolChoice::None {
+            return Setup::none();
+        }
+        let is_tmux = hints.tmux;
+        if is_tmux && choice != ProtocolChoice::Halfblocks {
+            // Graphics (and the query) reach the outer terminal only through passthrough;
+            // ratatui-image turns it on for this pane too. Pane-scoped, logged, documented.
+            let on = std::process::Command::new("tmux")
+                .args(["set", "-p", "allow-passthrough", "on"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            tracing::info!("tmux allow-passthrough on for this pane: {on}");
+        }
+        let (answer, cell) = if choice == ProtocolChoice::Auto && hints.can_query() {
+            match query_terminal(is_tmux, QUERY_TIMEOUT) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!("terminal query failed: {e}");
+                    (QueryAnswer::Silent, None)
+                }
+            }
+        } else {
+            (QueryAnswer::NotAsked, None)
+        };
+        let cell = cell.or_else(cell_from_winsize);
+        let picker = match cell {
+            // The only public constructor taking a known cell size.
+            #[allow(deprecated)]
+            Some((w, h)) => Picker::from_fontsize(ratatui_image::FontSize::new(w, h)),
+            None => Picker::halfblocks(),
+        };
+        let protocol = choose_protocol(choice, hints, answer);
+        let how = format!(
+            "{} ({choice:?}, query {answer:?}, cell {:?}, tmux {is_tmux})",
+            protocol.name(),
+            picker.font_size(),
+        );
+        Setup::with(picker, protocol, &how)
+    }
+}
+
+/// The cell size in pixels from the terminal's window size (when it reports pixels).
+fn cell_from_winsize() -> Option<(u16, u16)> {
+    let ws = rustix::termios::tcgetwinsize(std::io::stdout()).ok()?;
+    if ws.ws_col == 0 || ws.ws_row == 0 || ws.ws_xpixel == 0 || ws.ws_ypixel == 0 {
+        return None;
+    }
+    Some((ws.ws_xpixel / ws.ws_col, ws.ws_ypixel / ws.ws_row))
+}
+
+/// Writes ratatui-image's capability query (kitty graphics, DA1, cell size, DSR; wrapped for
+/// tmux passthrough) and reads the answers with poll(2) until the DSR reply or `timeout`.
+/// Unlike a blocking read in a helper thread, nothing is left reading stdin afterwards, so a
+/// silent terminal cannot swallow the first keys typed.
+fn query_terminal(
+    is_tmux: bool,
+    timeout: Duration,
+) -> std::io::Result<(QueryAnswer, Option<(u16, u16)>)> {
+    use ratatui_image::picker::cap_parser::{Parser, QueryStdioOptions, Response};
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    use std::io::Write as _;
+    let query = Parser::query(is_tmux, QueryStdioOptions::default());
+    let mut out = std::io::stdout();
+    out.write_all(query.as_bytes())?;
+    out.flush()?;
+    let stdin = std::io::stdin();
+    let deadline = std::time::Instant::now() + timeout;
+    let mut parser = Parser::new();
+    let (mut kitty, mut sixel, mut cell, mut any) = (false, false, None, false);
+    let mut buf = [0u8; 256];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok((
+                if any {
+                    QueryAnswer::Answered { kitty, sixel }
+                } else {
+                    QueryAnswer::Silent
+                },
+                cell,
+            ));
+        }
+        let ts = Timespec::try_from(left).unwrap_or(Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        });
+        let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+        if rustix::event::poll(&mut fds, Some(&ts))? == 0 {
+            continue;
+        }
+        let n = rustix::io::read(&stdin, &mut buf)?;
+        if n == 0 {
+            return Ok((QueryAnswer::Silent, cell));
+        }
+        for &b in &buf[..n] {
+            for r in parser.push(char::from(b)) {
+                any = true;
+                match r {
+                    Response::Kitty => kitty = true,
+                    Response::Sixel => sixel = true,
+                    Response::CellSize(Some(c)) => cell = Some(c),
+                    Response::Status => return Ok((QueryAnswer::Answered { kitty, sixel }, cell)),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// An image the UI can show.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ImageKey {
+    /// Result `index` of request `id`.
+    Result {
+        /// The request.
+        id: u64,
+        /// Which result.
+        index: usize,
+    },
+    /// The reference image sent with request `id`.
+    Reference {
+        /// The request.
+        id: u64,
+    },
+    /// The reference image loaded in the form from this input.
+    Form(String),
+}
+
+/// An encoded image ready to draw (a ratatui-image protocol, which has no `Debug`).
+#[derive(Clone)]
+pub struct Encoded(pub Arc<ratatui_image::protocol::Protocol>);
+
+impl std::fmt::Debug for Encoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Encoded(..)")
+    }
+}
+
+/// A decoded image, or why there is none.
+pub type Decoded = Result<Arc<DynamicImage>, String>;
+
+/// Decoded and encoded previews. Filled only by worker messages; read by the renderer.
+#[derive(Debug, Default)]
+pub struct Previews {
+    /// Whether previews are drawn at all (protocol other than none).
+    pub enabled: bool,
+    /// Decoded (and shrunk) images.
+    pub decoded: HashMap<ImageKey, Decoded>,
+    /// Encoded images by image and area size (width, height in cells).
+    pub encoded: HashMap<(ImageKey, u16, u16), Result<Encoded, String>>,
+    /// Encodings asked of the worker and not back yet.
+    pub pending: HashSet<(ImageKey, u16, u16)>,
+    /// Decoded keys, oldest first (for eviction).
+    order: std::collections::VecDeque<ImageKey>,
+    /// Keys dropped to bound memory: decoded again when they are shown.
+    pub evicted: HashSet<ImageKey>,
+    /// Decodes asked of the worker for evicted keys and not back yet.
+    pub decoding: HashSet<ImageKey>,
+}
+
+impl Previews {
+    /// Previews on or off.
+    pub fn new(enabled: bool) -> Previews {
+        Previews {
+            enabled,
+            ..Default::default()
+        }
+    }
+
+    /// Stores a decoded image (replacing an older decode of the same key and its encodings),
+    /// then drops the oldest decoded images not in `visible` beyond [`DECODED_MAX`].
+    pub fn insert_decoded(&mut self, key: ImageKey, image: Decoded, visible: &[(ImageKey, Rect)]) {
+        self.encoded.retain(|(k, _, _), _| *k != key);
+        self.decoding.remove(&key);
+        self.evicted.remove(&key);
+        self.order.retain(|k| *k != key);
+        self.order.push_back(key.clone());
+        self.decoded.insert(key, image);
+        let mut i = 0;
+        while self.decoded.len() > DECODED_MAX && i < self.order.len() {
+            let shown = visible.iter().any(|(k, _)| *k == self.order[i]);
+            if shown {
+                i += 1;
+                continue;
+            }
+            if let Some(old) = self.order.remove(i) {
+                self.decoded.remove(&old);
+                self.encoded.retain(|(k, _, _), _| *k != old);
+                self.evicted.insert(old);
+            }
+        }
+    }
+
+    /// The encoded image for `key` at exactly `area`'s size, if ready.
+    pub fn get(&self, key: &ImageKey, area: Rect) -> Option<&Result<Encoded, String>> {
+        self.encoded.get(&(key.clone(), area.width, area.height))
+    }
+
+    /// Which of `wanted` (image, area) pairs need encoding; marks them pending. Drops cached
+    /// encodings not wanted now once the cache is over its size.
+    pub fn missing(
+        &mut self,
+        wanted: &[(ImageKey, Rect)],
+    ) -> Vec<(ImageKey, Arc<DynamicImage>, u16, u16)> {
+        if !self.enabled {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (key, area) in wanted {
+            if area.width == 0 || area.height == 0 {
+                continue;
+            }
+            let k = (key.clone(), area.width, area.height);
+            if self.encoded.contains_key(&k) || self.pending.contains(&k) {
+                continue;
+            }
+            if let Some(Ok(img)) = self.decoded.get(key) {
+                self.pending.insert(k);
+                out.push((key.clone(), Arc::clone(img), area.width, area.height));
+            }
+        }
+        if self.encoded.len() > CACHE_MAX {
+            let keep: HashSet<(ImageKey, u16, u16)> = wanted
+                .iter()
+                .map(|(k, a)| (k.clone(), a.width, a.height))
+                .collect();
+            self.encoded.retain(|k, _| keep.contains(k));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hints(term: &str) -> EnvHints {
+        EnvHints {
+            term: term.to_owned(),
+            tty: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_explicit_choice_wins_over_everything() {
+        let kitty_term = EnvHints {
+            kitty_window: true,
+            ..hints("xterm-kitty")
+        };
+        let answered = QueryAnswer::Answered {
+            kitty: true,
+            sixel: true,
+        };
+        for (choice, want) in [
+            (ProtocolChoice::Sixel, Protocol::Sixel),
+            (ProtocolChoice::Iterm2, Protocol::Iterm2),
+            (ProtocolChoice::Halfblocks, Protocol::Halfblocks),
+            (ProtocolChoice::None, Protocol::None),
+            (ProtocolChoice::Kitty, Protocol::Kitty),
+        ] {
+            assert_eq!(choose_protocol(choice, &kitty_term, answered), want);
+        }
+        assert_eq!(
+            choose_protocol(ProtocolChoice::Kitty, &hints("dumb"), QueryAnswer::NotAsked),
+            Protocol::Kitty
+        );
+    }
+
+    #[test]
+    fn auto_follows_the_terminals_answer() {
+        let h = hints("xterm-256color");
+        let ans = |kitty, sixel| QueryAnswer::Answered { kitty, sixel };
+        let auto = ProtocolChoice::Auto;
+        assert_eq!(choose_protocol(auto, &h, ans(true, true)), Protocol::Kitty);
+        assert_eq!(choose_protocol(auto, &h, ans(false, true)), Protocol::Sixel);
+        assert_eq!(
+            choose_protocol(auto, &h, ans(false, false)),
+            Protocol::Halfblocks
+        );
+        // iTerm2 cannot be queried: its environment says so.
+        let iterm = EnvHints {
+            term_program: "iTerm.app".into(),
+            ..h.clone()
+        };
+        assert_eq!(
+            choose_protocol(auto, &iterm, ans(false, true)),
+            Protocol::Iterm2
+        );
+        // A terminal that says it has no graphics is believed over a stale KITTY_WINDOW_ID.
+        let stale = EnvHints {
+            kitty_window: true,
+            ..h
+        };
+        assert_eq!(
+            choose_protocol(auto, &stale, ans(false, false)),
+            Protocol::Halfblocks
+        );
+    }
+
+    #[test]
+    fn without_an_answer_the_environment_decides() {
+        let auto = ProtocolChoice::Auto;
+        let silent = QueryAnswer::Silent;
+        let kitty = EnvHints {
+            kitty_window: true,
+            ..hints("xterm-kitty")
+        };
+        assert_eq!(choose_protocol(auto, &kitty, silent), Protocol::Kitty);
+        assert_eq!(
+            choose_protocol(auto, &hints("xterm-kitty"), QueryAnswer::NotAsked),
+            Protocol::Kitty
+        );
+        assert_eq!(
+            choose_protocol(auto, &hints("foot"), silent),
+            Protocol::Sixel
+        );
+        let wez = EnvHints {
+            term_program: "WezTerm".into(),
+            ..hints("xterm-256color")
+        };
+        assert_eq!(choose_protocol(auto, &wez, silent), Protocol::Iterm2);
+        let lc = EnvHints {
+            lc_terminal: "iTerm2".into(),
+            ..hints("xterm-256color")
+        };
+        assert_eq!(choose_protocol(auto, &lc, silent), Protocol::Iterm2);
+        // Inside tmux a sixel answer is not enough (passthrough sixel does not survive
+        // tmux's redraws); kitty through passthrough is.
+        let tmux = EnvHints {
+            tmux: true,
+            ..hints("screen-256color")
+        };
+        let ans = |kitty, sixel| QueryAnswer::Answered { kitty, sixel };
+        assert_eq!(
+            choose_protocol(auto, &tmux, ans(false, true)),
+            Protocol::Halfblocks
+        );
+        assert_eq!(
+            choose_protocol(auto, &tmux, ans(true, true)),
+            Protocol::Kitty
+        );
+        assert_eq!(
+            choose_protocol(ProtocolChoice::Sixel, &tmux, ans(false, true)),
+            Protocol::Sixel
+        );
+        // Inside tmux the outer terminal's variables may be stale: half-blocks.
+        let in_tmux = EnvHints {
+            tmux: true,
+            ..kitty
+        };
+        assert_eq!(
+            choose_protocol(auto, &in_tmux, silent),
+            Protocol::Halfblocks
+        );
+        assert_eq!(
+            choose_protocol(auto, &hints("xterm-256color"), silent),
+            Protocol::Halfblocks
+        );
+    }
+
+    #[test]
+    fn queries_only_real_terminals() {
+        assert!(hints("xterm-256color").can_query());
+        assert!(!hints("dumb").can_query());
+        assert!(!hints("").can_query());
+        let piped = EnvHints {
+            tty: false,
+            ..hints("xterm-256color")
+        };
+        assert!(!piped.can_query());
+    }
+
+    #[test]
+    fn choices_parse_from_config_text() {
+        assert_eq!("auto".parse::<ProtocolChoice>(), Ok(ProtocolChoice::Auto));
+        assert_eq!(
+            " Sixel ".parse::<ProtocolChoice>(),
+            Ok(ProtocolChoice::Sixel)
+        );
+        assert_eq!("none".parse::<ProtocolChoice>(), Ok(ProtocolChoice::None));
+        assert!("png".parse::<ProtocolChoice>().is_err());
+    }
+
+    #[test]
+    fn decoded_images_are_bounded_and_what_is_on_screen_stays() {
+        let mut p = Previews::new(true);
+        let key = |id| ImageKey::Result { id, index: 0 };
+        let on_screen = [(key(0), Rect::new(0, 0, 4, 4))];
+        for id in 0..(DECODED_MAX as u64 + 8) {
+            p.insert_decoded(
+                key(id),
+                Ok(Arc::new(DynamicImage::new_rgb8(2, 2))),
+                &on_screen,
+            );
+        }
+        assert_eq!(p.decoded.len(), DECODED_MAX);
+        assert!(p.decoded.contains_key(&key(0)), "the visible one stays");
+        assert!(
+            !p.decoded.contains_key(&key(1)),
+            "the oldest hidden one goes"
+        );
+        assert!(p.evicted.contains(&key(1)));
+        // Decoded again, it is no longer evicted.
+        p.insert_decoded(key(1), Ok(Arc::new(DynamicImage::new_rgb8(2, 2))), &[]);
+        assert!(!p.evicted.contains(&key(1)));
+        assert_eq!(p.decoded.len(), DECODED_MAX);
+    }
+
+    #[test]
+    fn the_cache_asks_each_image_and_size_once() {
+        let mut p = Previews::new(true);
+        let key = ImageKey::Result { id: 1, index: 0 };
+        let area = Rect::new(3, 4, 10, 5);
+        assert!(
+            p.missing(&[(key.clone(), area)]).is_empty(),
+            "not decoded yet"
+        );
+        p.decoded
+            .insert(key.clone(), Ok(Arc::new(DynamicImage::new_rgb8(4, 4))));
+        assert_eq!(p.missing(&[(key.clone(), area)]).len(), 1);
+        assert!(p.missing(&[(key.clone(), area)]).is_empty(), "pending");
+        // Same size elsewhere on screen: same encoding.
+        assert!(
+            p.missing(&[(key.clone(), Rect::new(0, 0, 10, 5))])
+                .is_empty()
+        );
+        assert_eq!(p.missing(&[(key, Rect::new(0, 0, 11, 5))]).len(), 1);
+        let mut off = Previews::new(false);
+        off.decoded.insert(
+            ImageKey::Form("a".into()),
+            Ok(Arc::new(DynamicImage::new_rgb8(4, 4))),
+        );
+        assert!(
+            off.missing(&[(ImageKey::Form("a".into()), area)])
+                .is_empty()
+        );
+    }
+}
