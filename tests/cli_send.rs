@@ -620,3 +620,56 @@ async fn print_without_a_terminal_prints_only_the_paths() {
     assert!(!run.stdout.contains('\x1b'), "{:?}", run.stdout);
     assert!(!run.stdout.contains('▀'), "{:?}", run.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_show_print_without_a_terminal_lists_the_images_only() {
+    let home = tempfile::tempdir().expect("tmp");
+    let server = mock(MockConfig::default()).await;
+    let run = volcv(
+        home.path(),
+        &[],
+        &[
+            "send",
+            "--endpoint",
+            &server.url(),
+            "--auth",
+            "none",
+            "--image",
+            "https://example.com/a.jpg",
+            "--set",
+            "prompt=a kept result",
+            "--set",
+            "return_url=false",
+            "--set",
+            "width=256",
+            "--set",
+            "height=256",
+            "--set",
+            "use_sr=false",
+            "--out",
+            "out",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    let id = run.json()["history_id"].as_i64().expect("history id");
+    let show = volcv(
+        home.path(),
+        &[],
+        &["history", "show", &id.to_string(), "--print"],
+    )
+    .await;
+    assert_eq!(show.code(), 0, "{}", show.stderr);
+    assert!(show.stdout.contains("images:"), "{}", show.stdout);
+    assert!(show.stdout.contains(".jpg"), "{}", show.stdout);
+    // stdout is a pipe here: no image escape sequences or pixels, only text.
+    assert!(!show.stdout.contains('\x1b'), "{}", show.stdout);
+    let bad = volcv(
+        home.path(),
+        &[],
+        &["history", "show", "1", "--print", "--json"],
+    )
+    .await;
+    assert_eq!(bad.code(), 2, "--print conflicts with --json");
+}

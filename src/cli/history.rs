@@ -60,6 +60,10 @@ pub struct ShowArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// After the entry, print its result images into the terminal (as `volcv send --print`).
+    /// Without a terminal on stdout nothing more is printed (the image files are listed).
+    #[arg(long, conflicts_with = "json")]
+    pub print: bool,
 }
 
 #[derive(Debug, Args)]
@@ -377,6 +381,17 @@ fn show(store: &Store, a: &ShowArgs) -> Result<u8, StoreError> {
     if let Some(body) = &e.response_body {
         outln!("--- response body");
         outln!("{}", body_text(body));
+    }
+    if a.print {
+        // The results (not the reference), each image once, as `volcv send --print` shows them.
+        let mut seen = std::collections::HashSet::new();
+        let paths: Vec<PathBuf> = e
+            .images
+            .iter()
+            .filter(|i| i.part != store::ImagePart::Request && seen.insert(i.sha256.clone()))
+            .map(|i| i.file.clone())
+            .collect();
+        super::send::print_images(&paths);
     }
     Ok(EXIT_OK)
 }

@@ -227,7 +227,7 @@ fn print_width(w: u32, h: u32, cols: u16, rows: u16) -> u32 {
 
 /// Prints images into the terminal with viuer, as wide as the terminal, one after another.
 /// Does nothing unless stdout is a terminal (the summary has already listed the paths).
-fn print_images(paths: &[PathBuf]) {
+pub(super) fn print_images(paths: &[PathBuf]) {
     use std::io::IsTerminal as _;
     if !std::io::stdout().is_terminal() {
         return;
