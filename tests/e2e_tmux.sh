@@ -76,20 +76,25 @@ wait_for "demo \(mock\)" 5
 T send-keys -t e2e F5
 wait_for "in flight" 10
 wait_for "✔ 10000 success" 30
-wait_for "→ .*/images/volcv-" 30
+wait_for "→ .*/demo/images/[0-9a-f]{8}" 30
 T send-keys -t e2e q
 wait_for_shell 10
 T send-keys -t e2e 'echo "exit=$?"; stty -a | grep -Eo "(^| )-?icanon( |$)"' Enter
 wait_for "^exit=0" 5
 wait_for "^ ?icanon" 5
-saved=$(find "$TMP/data" -name 'volcv-*.jpg' | wc -l)
-[[ $saved -eq 1 ]] || fail "expected 1 saved image, found $saved"
+saved=$(find "$TMP/data" -path '*/demo/images/*' -name '*.jpg' | wc -l)
+[[ $saved -eq 1 ]] || fail "expected 1 image in the demo history store, found $saved"
+[[ -f "$TMP/data/volcv/demo/history.sqlite3" ]] || fail "no demo history database"
+
 echo "e2e_tmux: send, result, quit: ok"
 
-# 2. SIGTERM restores the terminal too.
+# 2. The next run lists the request from the history store (the demo's own), and opens it.
+#    SIGTERM restores the terminal too.
 T send-keys -t e2e clear Enter
 T send-keys -t e2e "$BIN --demo" Enter
 wait_for "1 Parameters" 20
+wait_for "3 History \(1\)" 10
+wait_for "✔ 10000 success" 10
 shell_pid=$(T display-message -p -t e2e '#{pane_pid}')
 ui_pid=""
 for _ in $(seq 50); do

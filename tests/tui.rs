@@ -539,9 +539,12 @@ fn pane_keys_and_tabs() {
     press(&mut a, "enter");
     assert_eq!(
         a.focus,
-        Pane::Params,
-        "Enter in History reuses the parameters"
+        Pane::Response,
+        "Enter in History shows the entry in the Response pane"
     );
+    press(&mut a, "3");
+    press(&mut a, "e");
+    assert_eq!(a.focus, Pane::Params, "e in History reuses the parameters");
 }
 
 #[test]
@@ -809,7 +812,9 @@ fn prepare_applies_config_defaults_theme_keys_and_demo_values() {
     assert!(a.status.expect("status").text.contains("bogus"));
     assert_eq!(a.info.profile, "demo (mock)");
     assert!(a.form.request().is_ok(), "the demo form is ready to send");
-    assert_eq!(p.images_dir, dir.path().join("data/images"));
+    // The demo keeps its own history, apart from requests to the real service.
+    assert_eq!(p.history_dir, dir.path().join("data/demo"));
+    assert_eq!(p.images_dir, dir.path().join("data/demo/images"));
     // Without --demo nothing is invented.
     let p = volcv::tui::prepare(
         &options("", false, dir.path()),

@@ -3,10 +3,10 @@
 use crate::api::schema::{self, Kind, SEED_MAX};
 use crate::tui::doc::Doc;
 use crate::tui::form::{Editing, Form, Reference, RowKind, line_input};
-use crate::tui::history::{Entry, EntryState, History, MemoryHistory};
+use crate::tui::history::{Entry, EntryState, HistoryList, PAGE_AHEAD, parse_search};
 use crate::tui::keymap::{Action, Key, KeyMap, is_reserved};
 use crate::tui::layout::{self, Areas};
-use crate::tui::msg::{Cmd, EditTarget, ImageSource, Msg};
+use crate::tui::msg::{Cmd, EditTarget, HistoryCmd, ImageSource, Msg, Opened};
 use crate::tui::preview::{ImageKey, Previews};
 use crate::tui::theme::Theme;
 use crate::tui::view::{ImageItem, ImageState, ResponseView};
@@ -17,6 +17,9 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// Why a row cannot be starred, noted or deleted yet.
+const NOT_RECORDED: &str = "not in the history store (not recorded yet, or no store)";
 
 /// Largest text `y` copies (OSC 52 payloads beyond this are refused by many terminals).
 pub const COPY_CAP: usize = 100_000;
@@ -128,8 +131,8 @@ pub struct App {
     pub focus: Pane,
     /// The parameter form.
     pub form: Form,
-    /// This run's requests (swappable for the persistent store).
-    pub history: Box<dyn History>,
+    /// The History pane's rows: this run's requests and pages of the history store.
+    pub history: HistoryList,
     /// Selected history row (also the exchange the Response pane shows).
     pub history_selected: usize,
     /// First visible history row.
@@ -174,6 +177,18 @@ pub struct App {
     pub confirm_fit: Option<(String, Vec<String>)>,
     /// The directory `s` and `o` offer by default (the working directory).
     pub save_dir: PathBuf,
+    /// The History search line while it is being typed.
+    pub search_input: Option<TextArea<'static>>,
+    /// The note being edited: the row and the text.
+    pub note_input: Option<(u64, TextArea<'static>)>,
+    /// The row waiting for the user's yes to delete it.
+    pub confirm_delete: Option<u64>,
+    /// The row marked with `m`, to compare with.
+    pub marked: Option<u64>,
+    /// The comparison overlay: the marked row, the selected row, and the first visible line.
+    pub compare: Option<(u64, u64, usize)>,
+    /// A row whose parameters go into the form as soon as it is read from the store.
+    replay_pending: Option<u64>,
     next_id: u64,
 }
 
@@ -188,7 +203,7 @@ impl App {
         App {
             focus: Pane::Params,
             form: Form::new(schema::default_schema(), initial),
-            history: Box::new(MemoryHistory::default()),
+            history: HistoryList::default(),
             history_selected: 0,
             history_scroll: 0,
             tab: Tab::Images,
@@ -210,6 +225,12 @@ impl App {
             save_prompt: None,
             confirm_fit: None,
             save_dir: PathBuf::from("."),
+            search_input: None,
+            note_input: None,
+            confirm_delete: None,
+            marked: None,
+            compare: None,
+            replay_pending: None,
             next_id: 1,
         }
     }
@@ -326,8 +347,19 @@ impl App {
     fn preview_cmds(&mut self) -> Vec<Cmd> {
         let wanted = self.visible_previews();
         let mut cmds: Vec<Cmd> = Vec::new();
-        // Images dropped from memory are decoded again from their bytes when shown.
-        for (key, _) in &wanted {
+        // The History pane's thumbnail of the selected request is wanted even when the
+        // Images tab is not on screen.
+        let thumb = self
+            .shown()
+            .map(|e| ImageKey::Result { id: e.id, index: 0 });
+        let decode: Vec<ImageKey> = wanted
+            .iter()
+            .map(|(k, _)| k.clone())
+            .chain(thumb.filter(|_| self.previews.enabled))
+            .collect();
+        // Images dropped from memory (or read back from the store) are decoded from their
+        // bytes when shown.
+        for key in &decode {
             if self.previews.evicted.contains(key)
                 && !self.previews.decoding.contains(key)
                 && let Some(source) = self.preview_source(key)
@@ -365,6 +397,7 @@ impl App {
                 let e = self.history.entries().iter().find(|e| e.id == *id)?;
                 let b64 = e
                     .request
+                    .as_ref()?
                     .get("binary_data_base64")?
                     .as_array()?
                     .first()?
@@ -419,8 +452,169 @@ impl App {
     /// image that became visible).
     pub fn update(&mut self, msg: Msg) -> Vec<Cmd> {
         let mut cmds = self.apply(msg);
+        cmds.extend(self.history_cmds());
         cmds.extend(self.preview_cmds());
         cmds
+    }
+
+    /// The commands to run once at start: read the first page of the history store.
+    pub fn start(&mut self) -> Vec<Cmd> {
+        self.reload_history()
+    }
+
+    /// Reads the first page for the current search line, replacing the rows when it comes.
+    fn reload_history(&mut self) -> Vec<Cmd> {
+        self.history.generation += 1;
+        self.history.loading = true;
+        self.history.exhausted = false;
+        vec![Cmd::History(HistoryCmd::Load {
+            generation: self.history.generation,
+            filter: self.history.filter.clone(),
+            before: None,
+        })]
+    }
+
+    /// What the history rows on screen need from the store: the selected recorded entry read
+    /// (the Response pane shows it), the rows of an open comparison, and the next page when
+    /// the selection nears the last loaded row.
+    fn history_cmds(&mut self) -> Vec<Cmd> {
+        let mut cmds = Vec::new();
+        let mut want: Vec<u64> = self.shown().map(|e| e.id).into_iter().collect();
+        if let Some((a, b, _)) = self.compare {
+            want.extend([a, b]);
+        }
+        for id in want {
+            if let Some(e) = self.history.get_mut(id)
+                && let EntryState::Stored { opening } = &mut e.state
+                && !*opening
+                && let Some(store_id) = e.store_id
+            {
+                *opening = true;
+                cmds.push(Cmd::History(HistoryCmd::Open { id, store_id }));
+            }
+        }
+        let n = self.history.entries().len();
+        if self.history.stored
+            && !self.history.loading
+            && !self.history.exhausted
+            && self.history_selected + PAGE_AHEAD >= n
+            && let Some(before) = self.history.oldest_store_id()
+        {
+            self.history.loading = true;
+            cmds.push(Cmd::History(HistoryCmd::Load {
+                generation: self.history.generation,
+                filter: self.history.filter.clone(),
+                before: Some(before),
+            }));
+        }
+        cmds
+    }
+
+    fn on_history_loaded(
+        &mut self,
+        generation: u64,
+        append: bool,
+        result: Result<(Vec<crate::store::Summary>, Option<u64>), String>,
+    ) {
+        if generation != self.history.generation {
+            return;
+        }
+        self.history.loading = false;
+        match result {
+            Err(e) => {
+                self.history.exhausted = true;
+                self.error_msg(format!("history: {e}"));
+            }
+            Ok((rows, total)) => {
+                self.history.stored = true;
+                self.history.exhausted = rows.len() < crate::tui::history::PAGE;
+                if append {
+                    self.history.append(rows, &mut self.next_id);
+                } else {
+                    let shown = self.shown().map(|e| e.id);
+                    self.history.replace(rows, &mut self.next_id);
+                    self.history.total = total;
+                    // Keep the row that was shown selected when it is still listed.
+                    let at = shown
+                        .and_then(|id| self.history.entries().iter().position(|e| e.id == id))
+                        .unwrap_or(0);
+                    self.history_selected = usize::MAX;
+                    self.select_history(at);
+                }
+            }
+        }
+    }
+
+    fn on_history_changed(&mut self, rows: Vec<crate::store::Summary>) {
+        if !self.history.stored {
+            return;
+        }
+        let insert = self.history.filter.trim().is_empty();
+        let shifted =
+            self.history
+                .apply_changes(rows, insert, self.history_selected, &mut self.next_id);
+        if shifted > 0 && !self.history.entries().is_empty() {
+            // Rows from another volcv arrived above: keep the same row selected.
+            self.history_selected += shifted;
+            self.history_scroll += shifted;
+            self.keep_visible();
+        }
+    }
+
+    fn on_entry_opened(&mut self, id: u64, result: Result<Opened, String>) {
+        let shown = self.shown().map(|e| e.id);
+        let Some(e) = self.history.get_mut(id) else {
+            return;
+        };
+        match result {
+            Ok(o) => {
+                let error_view = !o.view.verdict.is_ok();
+                e.request = Some(o.request);
+                e.state = EntryState::Done {
+                    view: Arc::from(o.view),
+                    duration: o.duration,
+                };
+                if let EntryState::Done { view, .. } = &e.state {
+                    for (index, img) in view.images.iter().enumerate() {
+                        let key = match img.state {
+                            ImageState::Saved(_) => ImageKey::Result { id, index },
+                            ImageState::Reference => ImageKey::Reference { id },
+                            _ => continue,
+                        };
+                        self.previews.on_demand(key);
+                    }
+                }
+                for dropped in self.history.opened(id, shown) {
+                    self.previews.forget_request(dropped);
+                }
+                if shown == Some(id) && error_view && self.tab == Tab::Images {
+                    self.tab = Tab::Body;
+                }
+                if self.replay_pending == Some(id) {
+                    self.replay_pending = None;
+                    self.replay(id);
+                }
+            }
+            Err(err) => {
+                let label = e
+                    .store_id
+                    .map_or_else(|| format!("#{id}"), |s| format!("#{s}"));
+                // Shown in the Response pane; not retried by itself.
+                e.state = EntryState::Done {
+                    view: Arc::new(ResponseView::transport(
+                        crate::tui::view::Verdict::Transport,
+                        &format!("cannot read history entry {label}: {err}"),
+                        crate::tui::doc::Doc::default(),
+                        "-",
+                    )),
+                    duration: std::time::Duration::ZERO,
+                };
+                if self.replay_pending == Some(id) {
+                    self.replay_pending = None;
+                }
+                self.error_msg(format!("history entry {label}: {err}"));
+            }
+        }
     }
 
     fn apply(&mut self, msg: Msg) -> Vec<Cmd> {
@@ -458,8 +652,12 @@ impl App {
                     .first()
                     .map(|l| l.iter().map(|(_, t)| t.as_str()).collect())
                     .unwrap_or_default();
+                let label = self
+                    .history
+                    .get(id)
+                    .map_or_else(|| format!("#{id}"), Entry::label);
                 let text = format!(
-                    "#{id}: {headline} ({})",
+                    "{label}: {headline} ({})",
                     crate::tui::view::fmt_duration(duration)
                 );
                 match verdict {
@@ -560,6 +758,70 @@ impl App {
                 self.quit = true;
                 Vec::new()
             }
+            Msg::HistoryLoaded {
+                generation,
+                append,
+                result,
+            } => {
+                self.on_history_loaded(generation, append, result);
+                Vec::new()
+            }
+            Msg::HistoryChanged(rows) => {
+                self.on_history_changed(rows);
+                Vec::new()
+            }
+            Msg::Recorded { id, result } => {
+                match result {
+                    Ok(store_id) => {
+                        if let Some(e) = self.history.get_mut(id) {
+                            e.store_id = Some(store_id);
+                        }
+                    }
+                    Err(e) => self.error_msg(format!("#{id} not recorded in the history: {e}")),
+                }
+                Vec::new()
+            }
+            Msg::EntryOpened { id, result } => {
+                self.on_entry_opened(id, result);
+                Vec::new()
+            }
+            Msg::HistoryEdited {
+                store_id,
+                what,
+                result,
+            } => {
+                match result {
+                    Ok(summary) => {
+                        let text = format!("#{store_id} {what}");
+                        self.history
+                            .apply_changes(vec![summary], false, 0, &mut self.next_id);
+                        self.info_msg(text);
+                    }
+                    Err(e) => self.error_msg(format!("history #{store_id}: {e}")),
+                }
+                Vec::new()
+            }
+            Msg::HistoryDeleted { store_id, result } => {
+                match result {
+                    Ok(files) => {
+                        if let Some(e) = self.history.remove_store_id(store_id) {
+                            self.previews.forget_request(e.id);
+                            if self.marked == Some(e.id) {
+                                self.marked = None;
+                            }
+                        }
+                        let n = self.history.entries().len();
+                        let at = self.history_selected.min(n.saturating_sub(1));
+                        self.history_selected = usize::MAX;
+                        self.select_history(at);
+                        self.info_msg(format!(
+                            "#{store_id} deleted ({files} image file(s) no longer used removed)"
+                        ));
+                    }
+                    Err(e) => self.error_msg(format!("#{store_id} not deleted: {e}")),
+                }
+                Vec::new()
+            }
         }
     }
 
@@ -587,6 +849,25 @@ impl App {
         }
         if self.save_prompt.is_some() {
             return self.on_save_prompt_key(ev);
+        }
+        if let Some(id) = self.confirm_delete.take() {
+            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y'))
+                && let Some(store_id) = self.history.get(id).and_then(|e| e.store_id)
+            {
+                return vec![Cmd::History(HistoryCmd::Delete { store_id })];
+            }
+            self.info_msg("nothing deleted");
+            return Vec::new();
+        }
+        if self.note_input.is_some() {
+            return self.on_note_key(ev);
+        }
+        if self.search_input.is_some() {
+            return self.on_search_key(ev);
+        }
+        if self.compare.is_some() {
+            self.on_compare_key(key);
+            return Vec::new();
         }
         if self.confirm_quit {
             self.confirm_quit = false;
@@ -753,6 +1034,7 @@ impl App {
                 let b64 = self
                     .shown()?
                     .request
+                    .as_ref()?
                     .get("binary_data_base64")?
                     .as_array()?
                     .first()?
@@ -931,11 +1213,16 @@ impl App {
             Action::FocusResponse => self.focus = Pane::Response,
             Action::FocusHistory => self.focus = Pane::History,
             Action::Copy => return self.copy(),
+            Action::Search => {
+                // Searching works from any pane: it moves to the History pane.
+                self.focus = Pane::History;
+                return self.history_action(a);
+            }
             Action::ExternalEditor => return self.external_editor(),
             _ => match self.focus {
                 Pane::Params => return self.params_action(a),
                 Pane::Response => self.response_action(a),
-                Pane::History => self.history_action(a),
+                Pane::History => return self.history_action(a),
             },
         }
         Vec::new()
@@ -1079,7 +1366,7 @@ impl App {
         })
     }
 
-    fn history_action(&mut self, a: Action) {
+    fn history_action(&mut self, a: Action) -> Vec<Cmd> {
         let n = self.history.entries().len();
         let height = layout::history_rows(&self.areas());
         let s = self.history_selected;
@@ -1091,16 +1378,205 @@ impl App {
             Action::Top => 0,
             Action::Bottom => n.saturating_sub(1),
             Action::Edit => {
-                if let Some((id, body)) = self.shown().map(|e| (e.id, Arc::clone(&e.request))) {
-                    self.form.replace_values(&body);
-                    self.focus = Pane::Params;
-                    self.info_msg(format!("parameters of request #{id} loaded"));
+                // Enter: the entry in the Response pane (read from the store if needed).
+                if self.shown().is_some() {
+                    self.focus = Pane::Response;
+                }
+                s
+            }
+            Action::Replay => {
+                if let Some(id) = self.shown().map(|e| e.id) {
+                    self.replay(id);
+                }
+                s
+            }
+            Action::Search => {
+                let mut input = line_input(&self.history.filter);
+                input.move_cursor(ratatui_textarea::CursorMove::End);
+                self.search_input = Some(input);
+                s
+            }
+            Action::Star => return self.star(),
+            Action::Note => {
+                match self
+                    .shown()
+                    .map(|e| (e.id, e.store_id, e.note().unwrap_or("").to_owned()))
+                {
+                    Some((id, Some(_), note)) => {
+                        let mut input = line_input(&note);
+                        input.move_cursor(ratatui_textarea::CursorMove::End);
+                        self.note_input = Some((id, input));
+                    }
+                    Some((_, None, _)) => self.info_msg(NOT_RECORDED),
+                    None => self.info_msg("no entry selected"),
+                }
+                s
+            }
+            Action::Delete => {
+                match self.shown() {
+                    Some(e) if e.in_flight() => {
+                        self.info_msg("still in flight: cancel it first");
+                    }
+                    Some(e) if e.store_id.is_none() => self.info_msg(NOT_RECORDED),
+                    Some(e) => self.confirm_delete = Some(e.id),
+                    None => self.info_msg("no entry selected"),
+                }
+                s
+            }
+            Action::Mark => {
+                if let Some(e) = self.shown() {
+                    let (id, label) = (e.id, e.label());
+                    if self.marked == Some(id) {
+                        self.marked = None;
+                        self.info_msg(format!("{label} unmarked"));
+                    } else {
+                        self.marked = Some(id);
+                        self.info_msg(format!(
+                            "{label} marked: select another entry and press {} to compare",
+                            self.keymap.label(Action::Compare)
+                        ));
+                    }
+                }
+                s
+            }
+            Action::Compare => {
+                match (self.marked, self.shown().map(|e| e.id)) {
+                    (Some(m), Some(sel)) if m != sel && self.history.get(m).is_some() => {
+                        self.compare = Some((m, sel, 0));
+                    }
+                    (Some(m), Some(sel)) if m == sel => {
+                        self.info_msg("select another entry than the marked one to compare");
+                    }
+                    _ => self.info_msg(format!(
+                        "mark an entry with {} first, then select another and press {}",
+                        self.keymap.label(Action::Mark),
+                        self.keymap.label(Action::Compare)
+                    )),
                 }
                 s
             }
             _ => s,
         };
         self.select_history(next);
+        Vec::new()
+    }
+
+    /// Puts entry `id`'s parameters (reference image included) into the form, reading the
+    /// entry from the store first when needed.
+    fn replay(&mut self, id: u64) {
+        let Some(e) = self.history.get(id) else {
+            return;
+        };
+        let label = e.label();
+        match &e.request {
+            Some(body) => {
+                let body = Arc::clone(body);
+                self.form.replace_values(&body);
+                self.focus = Pane::Params;
+                self.info_msg(format!("parameters of {label} loaded"));
+            }
+            None => {
+                self.replay_pending = Some(id);
+                self.info_msg(format!("reading {label} from the history…"));
+            }
+        }
+    }
+
+    fn star(&mut self) -> Vec<Cmd> {
+        match self.shown() {
+            Some(e) => match e.store_id {
+                Some(store_id) => vec![Cmd::History(HistoryCmd::Star {
+                    store_id,
+                    star: !e.star(),
+                })],
+                None => {
+                    self.info_msg(NOT_RECORDED);
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        }
+    }
+
+    fn on_search_key(&mut self, ev: &KeyEvent) -> Vec<Cmd> {
+        let Some(input) = self.search_input.as_mut() else {
+            return Vec::new();
+        };
+        if is(ev, KeyCode::Esc) {
+            // Esc clears the search and lists everything again.
+            self.search_input = None;
+            if self.history.filter.is_empty() {
+                return Vec::new();
+            }
+            self.history.filter.clear();
+            return self.reload_history();
+        }
+        if is(ev, KeyCode::Enter) {
+            self.search_input = None;
+            return Vec::new();
+        }
+        if matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
+            return Vec::new();
+        }
+        if !input.input(*ev) {
+            return Vec::new();
+        }
+        let text = input.lines().join(" ");
+        match parse_search(&text) {
+            Ok(_) => {
+                self.status = None;
+                self.history.filter = text;
+                if self.history.stored {
+                    self.reload_history()
+                } else {
+                    self.error_msg("search needs the history store, which is not available");
+                    Vec::new()
+                }
+            }
+            Err(e) => {
+                self.error_msg(e);
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_note_key(&mut self, ev: &KeyEvent) -> Vec<Cmd> {
+        let Some((id, input)) = self.note_input.as_mut() else {
+            return Vec::new();
+        };
+        let id = *id;
+        if is(ev, KeyCode::Esc) {
+            self.note_input = None;
+            self.info_msg("note not changed");
+            return Vec::new();
+        }
+        if is(ev, KeyCode::Enter) {
+            let note = input.lines().join(" ").trim().to_owned();
+            self.note_input = None;
+            return match self.history.get(id).and_then(|e| e.store_id) {
+                Some(store_id) => vec![Cmd::History(HistoryCmd::Note { store_id, note })],
+                None => Vec::new(),
+            };
+        }
+        if matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
+            return Vec::new();
+        }
+        input.input(*ev);
+        Vec::new()
+    }
+
+    fn on_compare_key(&mut self, key: Key) {
+        let Some((_, _, scroll)) = self.compare.as_mut() else {
+            return;
+        };
+        match self.keymap.action(key) {
+            Some(Action::Down) => *scroll += 1,
+            Some(Action::Up) => *scroll = scroll.saturating_sub(1),
+            Some(Action::PageDown) => *scroll += 10,
+            Some(Action::PageUp) => *scroll = scroll.saturating_sub(10),
+            Some(Action::Top) => *scroll = 0,
+            _ => self.compare = None,
+        }
     }
 
     fn select_history(&mut self, i: usize) {
@@ -1148,14 +1624,17 @@ impl App {
                 self.clock = now;
                 self.history.push(Entry {
                     id,
+                    store_id: None,
                     time: local_time(),
                     req_key,
                     prompt: self.form.prompt_text().replace('\n', " "),
-                    request: Arc::new(body.clone()),
+                    request: Some(Arc::new(body.clone())),
                     state: EntryState::InFlight {
                         started: now,
                         cancelling: false,
                     },
+                    summary: None,
+                    local: true,
                 });
                 self.select_history(0);
                 self.info_msg(format!("request #{id} sent"));
@@ -1333,7 +1812,9 @@ impl App {
                             self.response_action(action);
                         }
                     }
-                    Pane::History => self.history_action(action),
+                    Pane::History => {
+                        self.history_action(action);
+                    }
                 }
             }
             _ => {}

@@ -21,6 +21,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 /// How often the spinner and elapsed times move while requests are in flight.
 pub const TICK: Duration = Duration::from_millis(100);
 
+/// How long quitting waits for cancelled requests to be recorded in the history.
+pub const QUIT_GRACE: Duration = Duration::from_secs(2);
+
 /// Input from the terminal side.
 #[derive(Debug)]
 pub enum HostEvent {
@@ -89,6 +92,11 @@ pub async fn run_loop<H: Host>(
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
+    if worker.keeps_history() {
+        for c in app.start() {
+            worker.run(c);
+        }
+    }
     while !app.quit {
         if dirty {
             draw(host, app)?;
@@ -135,5 +143,7 @@ pub async fn run_loop<H: Host>(
         }
     }
     worker.cancel_all();
+    // Cancelled requests record how they ended (else they are found `interrupted` later).
+    worker.drain(QUIT_GRACE).await;
     Ok(())
 }

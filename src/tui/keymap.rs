@@ -59,6 +59,20 @@ pub enum Action {
     Copy,
     /// This help.
     Help,
+    /// Search the history.
+    Search,
+    /// Star / unstar an entry.
+    Star,
+    /// Edit an entry's note.
+    Note,
+    /// Delete an entry (asks).
+    Delete,
+    /// Mark an entry to compare.
+    Mark,
+    /// Compare with the marked entry.
+    Compare,
+    /// Load an entry's parameters.
+    Replay,
 }
 
 /// Where an action applies, for the help overlay and the status bar.
@@ -70,6 +84,8 @@ pub enum Scope {
     Params,
     /// In panes with a list or text to move through.
     Lists,
+    /// In the History pane.
+    History,
 }
 
 impl Action {
@@ -100,6 +116,13 @@ impl Action {
         Action::ExternalEditor,
         Action::Copy,
         Action::Help,
+        Action::Search,
+        Action::Star,
+        Action::Note,
+        Action::Delete,
+        Action::Mark,
+        Action::Compare,
+        Action::Replay,
     ];
 
     /// The name used in the config's `[keys]` table.
@@ -130,6 +153,13 @@ impl Action {
             Action::ExternalEditor => "external_editor",
             Action::Copy => "copy",
             Action::Help => "help",
+            Action::Search => "search",
+            Action::Star => "star",
+            Action::Note => "note",
+            Action::Delete => "delete",
+            Action::Mark => "mark",
+            Action::Compare => "compare",
+            Action::Replay => "replay",
         }
     }
 
@@ -150,7 +180,7 @@ impl Action {
             Action::PageUp => "page up",
             Action::Top => "top",
             Action::Bottom => "bottom",
-            Action::Edit => "edit value, reuse request",
+            Action::Edit => "edit value, open entry",
             Action::Decrease => "nudge down, prev tab",
             Action::Increase => "nudge up, next tab",
             Action::DecreaseMore => "nudge down x10",
@@ -161,6 +191,13 @@ impl Action {
             Action::ExternalEditor => "prompt/request in $EDITOR",
             Action::Copy => "copy (OSC 52)",
             Action::Help => "this help",
+            Action::Search => "search (as you type)",
+            Action::Star => "star / unstar",
+            Action::Note => "edit the note",
+            Action::Delete => "delete (asks)",
+            Action::Mark => "mark to compare",
+            Action::Compare => "compare with marked",
+            Action::Replay => "load its parameters",
         }
     }
 
@@ -192,6 +229,13 @@ impl Action {
             | Action::Toggle
             | Action::RandomSeed
             | Action::ResetSeed => Scope::Params,
+            Action::Search
+            | Action::Star
+            | Action::Note
+            | Action::Delete
+            | Action::Mark
+            | Action::Compare
+            | Action::Replay => Scope::History,
         }
     }
 
@@ -227,6 +271,13 @@ impl Action {
             Action::ExternalEditor => &["ctrl-e"],
             Action::Copy => &["y"],
             Action::Help => &["?", "F1"],
+            Action::Search => &["/"],
+            Action::Star => &["*"],
+            Action::Note => &["n"],
+            Action::Delete => &["d", "delete"],
+            Action::Mark => &["m"],
+            Action::Compare => &["c"],
+            Action::Replay => &["e"],
         }
     }
 }

@@ -7,6 +7,7 @@
 //! them together over a [`event_loop::Host`] (the real terminal, or a test double).
 
 pub mod app;
+pub mod compare;
 pub mod doc;
 pub mod event_loop;
 pub mod form;
@@ -78,8 +79,11 @@ pub struct Prepared {
     pub app: App,
     /// Problems with the config, theme or key map, shown in the status bar at start.
     pub warnings: Vec<String>,
-    /// Where result images are saved.
+    /// Where result images are saved when there is no history store.
     pub images_dir: PathBuf,
+    /// The data dir of the history store: the profile's data dir, or its `demo/` subdir for
+    /// `--demo` (requests to the embedded mock are kept apart from real ones).
+    pub history_dir: PathBuf,
 }
 
 /// Builds the app state from the options (theme, key map, initial values). Reads the user's
@@ -145,10 +149,16 @@ pub fn prepare(opts: &TuiOptions, log_path: &str, size: Rect) -> Prepared {
             error: true,
         });
     }
+    let history_dir = if opts.demo.is_some() {
+        opts.loaded.paths.data_dir.join("demo")
+    } else {
+        opts.loaded.paths.data_dir.clone()
+    };
     Prepared {
         app,
         warnings,
-        images_dir: opts.loaded.paths.data_dir.join("images"),
+        images_dir: history_dir.join("images"),
+        history_dir,
     }
 }
 
@@ -190,6 +200,7 @@ pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
         mut app,
         warnings,
         images_dir,
+        history_dir,
     } = prepare(&opts, &log_path, Rect::new(0, 0, size.0, size.1));
     for w in &warnings {
         tracing::warn!("{w}");
@@ -210,7 +221,14 @@ pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
     if let Ok(cwd) = std::env::current_dir() {
         app.save_dir = cwd;
     }
-    let worker = worker::Worker::new(tx, opts.client.clone(), images_dir).with_previews(setup);
+    let profile = if opts.demo.is_some() {
+        "demo".to_owned()
+    } else {
+        opts.profile_label.clone()
+    };
+    let worker = worker::Worker::new(tx, opts.client.clone(), images_dir)
+        .with_previews(setup)
+        .with_history(history_dir, &profile);
     let result = event_loop::run_loop(&mut tty, &mut app, &worker, &mut rx).await;
     drop(tty);
     if let Err(e) = &result {

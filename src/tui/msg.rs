@@ -125,6 +125,98 @@ pub enum Msg {
     },
     /// A signal asked us to stop (SIGTERM, SIGHUP).
     Terminate(&'static str),
+    /// A page of the history store (or why it could not be read).
+    HistoryLoaded {
+        /// The list generation it answers (older ones are dropped).
+        generation: u64,
+        /// A further page (else a first page replacing the list).
+        append: bool,
+        /// The rows, and for a first page how many match in all.
+        result: Result<(Vec<crate::store::Summary>, Option<u64>), String>,
+    },
+    /// Rows written to the store since the last look (by this or another process).
+    HistoryChanged(Vec<crate::store::Summary>),
+    /// A request of this run was written to the store as pending (or could not be).
+    Recorded {
+        /// The request.
+        id: u64,
+        /// Its store id, or why it is not recorded.
+        result: Result<i64, String>,
+    },
+    /// A recorded entry was read from the store for the Response pane.
+    EntryOpened {
+        /// The row.
+        id: u64,
+        /// The request body as sent and the view, or why it cannot be shown.
+        result: Result<Opened, String>,
+    },
+    /// A star or note was written (or not).
+    HistoryEdited {
+        /// The store id.
+        store_id: i64,
+        /// What was done, for the status bar (`starred`, `note saved`...).
+        what: &'static str,
+        /// The new summary, or why the write failed.
+        result: Result<crate::store::Summary, String>,
+    },
+    /// An entry was deleted from the store (or not).
+    HistoryDeleted {
+        /// The store id.
+        store_id: i64,
+        /// Image files no entry uses any more that were removed, or why nothing was deleted.
+        result: Result<usize, String>,
+    },
+}
+
+/// A recorded entry read back from the store.
+#[derive(Debug)]
+pub struct Opened {
+    /// The request body exactly as sent (reference base64 restored).
+    pub request: Arc<serde_json::Value>,
+    /// What the Response pane shows.
+    pub view: Box<ResponseView>,
+    /// The client-measured duration.
+    pub duration: Duration,
+}
+
+/// What to do with the history store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryCmd {
+    /// Read a page of rows matching a search line (see `history::parse_search`).
+    Load {
+        /// The list generation the answer belongs to.
+        generation: u64,
+        /// The search line.
+        filter: String,
+        /// Rows older than this store id (a further page), else the first page.
+        before: Option<i64>,
+    },
+    /// Read an entry for the Response pane.
+    Open {
+        /// The row.
+        id: u64,
+        /// Its store id.
+        store_id: i64,
+    },
+    /// Star or unstar.
+    Star {
+        /// The store id.
+        store_id: i64,
+        /// The new value.
+        star: bool,
+    },
+    /// Set (or clear, with an empty text) the note.
+    Note {
+        /// The store id.
+        store_id: i64,
+        /// The note.
+        note: String,
+    },
+    /// Delete the entry (and image files no other entry uses).
+    Delete {
+        /// The store id.
+        store_id: i64,
+    },
 }
 
 /// Side effects `update` asks for; the event loop and the worker carry them out.
@@ -186,4 +278,6 @@ pub enum Cmd {
     },
     /// Read a local reference image again and downscale / re-encode it to fit the limits.
     FitReference(String),
+    /// Read or write the history store.
+    History(HistoryCmd),
 }

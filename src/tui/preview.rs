@@ -460,6 +460,28 @@ impl Previews {
         }
     }
 
+    /// Marks an image as decodable on demand: decoded from its bytes when it is shown (an
+    /// entry read back from the history store).
+    pub fn on_demand(&mut self, key: ImageKey) {
+        if !self.decoded.contains_key(&key) {
+            self.evicted.insert(key);
+        }
+    }
+
+    /// Drops everything held for request `id`'s images (its view left memory).
+    pub fn forget_request(&mut self, id: u64) {
+        let of = |k: &ImageKey| match k {
+            ImageKey::Result { id: i, .. } | ImageKey::Reference { id: i } => *i == id,
+            ImageKey::Form(_) => false,
+        };
+        self.decoded.retain(|k, _| !of(k));
+        self.encoded.retain(|(k, _, _), _| !of(k));
+        self.pending.retain(|(k, _, _)| !of(k));
+        self.order.retain(|k| !of(k));
+        self.evicted.retain(|k| !of(k));
+        self.decoding.retain(|k| !of(k));
+    }
+
     /// The encoded image for `key` at exactly `area`'s size, if ready.
     pub fn get(&self, key: &ImageKey, area: Rect) -> Option<&Result<Encoded, String>> {
         self.encoded.get(&(key.clone(), area.width, area.height))

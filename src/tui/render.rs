@@ -40,7 +40,172 @@ pub fn render(app: &App, f: &mut Frame) {
         render_confirm_fit(app, f, area, problems);
     } else if app.save_prompt.is_some() {
         render_save_prompt(app, f, area);
+    } else if let Some(id) = app.confirm_delete {
+        render_confirm_delete(app, f, area, id);
+    } else if app.note_input.is_some() {
+        render_note_input(app, f, area);
+    } else if let Some((a, b, scroll)) = app.compare {
+        render_compare(app, f, area, a, b, scroll);
     }
+}
+
+fn render_confirm_delete(app: &App, f: &mut Frame, area: Rect, id: u64) {
+    let t = &app.theme;
+    let Some(e) = app.history.get(id) else {
+        return;
+    };
+    let r = centered(area, 60, 5);
+    f.render_widget(Clear, r);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.warning)
+        .title(Span::styled(format!(" Delete {}? ", e.label()), t.warning))
+        .style(t.base);
+    let w = usize::from(r.width.saturating_sub(2));
+    let lines = vec![
+        Line::raw(fit(&format!("{} {}", e.time, e.prompt), w)),
+        Line::from(vec![
+            Span::styled("y", t.key),
+            Span::raw(fit(
+                " delete it and its unused images · any other key keeps it",
+                w.saturating_sub(1),
+            )),
+        ]),
+    ];
+    f.render_widget(Paragraph::new(lines).block(block), r);
+}
+
+fn render_note_input(app: &App, f: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let Some((id, input)) = &app.note_input else {
+        return;
+    };
+    let label = app
+        .history
+        .get(*id)
+        .map_or_else(|| format!("#{id}"), |e| e.label());
+    let r = centered(area, 70, 3);
+    f.render_widget(Clear, r);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.focus)
+        .title(Span::styled(
+            format!(" Note for {label} (Enter saves, empty clears, Esc cancels) "),
+            t.focus,
+        ))
+        .style(t.base);
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let mut ta = input.clone();
+    ta.set_style(t.base);
+    ta.set_cursor_line_style(Style::default());
+    ta.set_cursor_style(t.base.add_modifier(Modifier::REVERSED));
+    f.render_widget(&ta, inner);
+}
+
+/// One side's title in the comparison: label, time, outcome.
+fn compare_title(app: &App, id: u64) -> (String, Option<&crate::tui::history::Entry>) {
+    match app.history.get(id) {
+        None => (format!("#{id} (gone)"), None),
+        Some(e) => (format!("{} {}", e.label(), e.time), Some(e)),
+    }
+}
+
+fn outcome_line(e: Option<&crate::tui::history::Entry>) -> String {
+    let Some(e) = e else {
+        return "-".to_owned();
+    };
+    match &e.state {
+        EntryState::Done { view, duration } => {
+            let head: String = view
+                .summary
+                .first()
+                .map(|l| l.iter().map(|(_, t)| t.as_str()).collect())
+                .unwrap_or_default();
+            let n = view
+                .images
+                .iter()
+                .filter(|i| i.state != ImageState::Reference)
+                .count();
+            format!("{head} · {} · {n} image(s)", fmt_duration(*duration))
+        }
+        EntryState::InFlight { .. } => "in flight…".to_owned(),
+        EntryState::Stored { .. } => "reading…".to_owned(),
+    }
+}
+
+fn render_compare(app: &App, f: &mut Frame, area: Rect, a: u64, b: u64, scroll: usize) {
+    let t = &app.theme;
+    let r = Rect::new(
+        area.x + 2,
+        area.y + 1,
+        area.width.saturating_sub(4),
+        area.height.saturating_sub(3),
+    );
+    f.render_widget(Clear, r);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Double)
+        .border_style(t.focus)
+        .title(Span::styled(
+            " Compare: marked (A) and selected (B) · j/k scroll · any other key closes ",
+            t.focus,
+        ))
+        .style(t.base);
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let (ta, ea) = compare_title(app, a);
+    let (tb, eb) = compare_title(app, b);
+    let w = usize::from(inner.width);
+    let name_w = 22.min(w / 4);
+    let col = w.saturating_sub(name_w + 2) / 2;
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(format!("{:<name_w$} ", ""), t.dim),
+            Span::styled(
+                format!("{:<col$} ", fit(&format!("A {ta}"), col)),
+                t.heading,
+            ),
+            Span::styled(fit(&format!("B {tb}"), col), t.heading),
+        ]),
+        Line::from(vec![
+            Span::styled(format!("{:<name_w$} ", "outcome"), t.dim),
+            Span::styled(format!("{:<col$} ", fit(&outcome_line(ea), col)), t.base),
+            Span::styled(fit(&outcome_line(eb), col), t.base),
+        ]),
+    ];
+    let bodies = (
+        ea.and_then(|e| e.request.as_ref()),
+        eb.and_then(|e| e.request.as_ref()),
+    );
+    let (Some(ra), Some(rb)) = bodies else {
+        lines.push(Line::styled("reading the entries from the history…", t.dim));
+        f.render_widget(Paragraph::new(lines), inner);
+        return;
+    };
+    let rows = crate::tui::compare::diff_rows(ra, rb);
+    let changed = rows.iter().filter(|r| r.changed).count();
+    lines.push(Line::styled(
+        fit(&format!("{changed} of {} parameters differ", rows.len()), w),
+        t.dim,
+    ));
+    let room = usize::from(inner.height).saturating_sub(lines.len());
+    for row in rows.iter().skip(scroll).take(room) {
+        let (style, mark) = if row.changed {
+            (t.warning.add_modifier(Modifier::BOLD), "≠")
+        } else {
+            (t.dim, " ")
+        };
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("{mark}{:<w$} ", fit(&row.name, name_w - 1), w = name_w - 1),
+                style,
+            ),
+            Span::styled(format!("{:<col$} ", fit(&row.a, col)), style),
+            Span::styled(fit(&row.b, col), style),
+        ]));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 /// Draws the cached encoding of `key` at `area`'s size, or says why there is none yet.
@@ -435,7 +600,9 @@ fn param_row<'a>(app: &App, i: usize, label_w: usize, width: usize) -> Line<'a> 
 fn render_response(app: &App, f: &mut Frame, area: Rect) {
     let t = &app.theme;
     let entry = app.shown();
-    let extra = entry.map(|e| format!(": #{}", e.id)).unwrap_or_default();
+    let extra = entry
+        .map(|e| format!(": {}", e.label()))
+        .unwrap_or_default();
     let block = pane_block(app, Pane::Response, 2, &extra);
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -482,6 +649,14 @@ fn render_response(app: &App, f: &mut Frame, area: Rect) {
             return;
         }
         EntryState::Done { view, .. } => view,
+        EntryState::Stored { .. } => {
+            let lines = vec![Line::styled(
+                format!("reading {} from the history…", entry.label()),
+                t.dim,
+            )];
+            f.render_widget(Paragraph::new(lines), inner);
+            return;
+        }
     };
     let sh = layout::summary_height(view.summary.len());
     let [summary, tabs, body] = Layout::vertical([
@@ -631,10 +806,12 @@ fn render_images(app: &App, f: &mut Frame, view: &crate::tui::view::ResponseView
 fn render_history(app: &App, f: &mut Frame, area: Rect) {
     let t = &app.theme;
     let n = app.history.entries().len();
-    let extra = if n > 0 {
-        format!(" ({n})")
-    } else {
-        String::new()
+    let total = app.history.total.map_or(n as u64, |t| t.max(n as u64));
+    let filter = app.history.filter.trim();
+    let extra = match (filter.is_empty(), total) {
+        (true, 0) => String::new(),
+        (true, total) => format!(" ({total})"),
+        (false, total) => format!(" /{filter} ({total} found)"),
     };
     let block = pane_block(app, Pane::History, 3, &extra);
     let mut inner = block.inner(area);
@@ -646,10 +823,16 @@ fn render_history(app: &App, f: &mut Frame, area: Rect) {
         render_picture(app, f, picture, key);
     }
     if n == 0 {
-        f.render_widget(
-            Paragraph::new(Line::styled("Requests of this run appear here.", t.dim)),
-            inner,
-        );
+        let text = if !filter.is_empty() {
+            "Nothing matches the search (Esc in the search line clears it)."
+        } else if app.history.loading {
+            "Reading the history…"
+        } else if app.history.stored {
+            "Requests appear here, kept across runs."
+        } else {
+            "Requests of this run appear here."
+        };
+        f.render_widget(Paragraph::new(Line::styled(text, t.dim)), inner);
         return;
     }
     let width = usize::from(inner.width);
@@ -662,43 +845,81 @@ fn render_history(app: &App, f: &mut Frame, area: Rect) {
         .skip(app.history_scroll)
         .take(usize::from(inner.height))
     {
-        let (glyph, glyph_style, dur) = match &e.state {
-            EntryState::InFlight { started, .. } => (
+        let stored = e.summary.as_ref();
+        let stored_dur = stored
+            .and_then(|s| s.duration_ms)
+            .and_then(|ms| std::time::Duration::try_from_secs_f64(ms / 1000.0).ok())
+            .map_or_else(|| "-".to_owned(), fmt_duration);
+        let (glyph, glyph_style, dur) = match (&e.state, stored) {
+            (EntryState::InFlight { started, .. }, _) => (
                 SPINNER[app.spinner % SPINNER.len()].to_owned(),
                 t.busy,
                 format!("{:.1}s", app.elapsed_since(*started)),
             ),
-            EntryState::Done { view, duration } => (
+            (EntryState::Done { view, duration }, _) if e.local => (
                 view.verdict.glyph().to_owned(),
                 if view.verdict.is_ok() { t.ok } else { t.error },
                 fmt_duration(*duration),
             ),
+            (_, Some(s)) => {
+                let style = match s.outcome {
+                    crate::store::OutcomeKind::Success => t.ok,
+                    crate::store::OutcomeKind::Pending => t.busy,
+                    crate::store::OutcomeKind::Cancelled => t.dim,
+                    crate::store::OutcomeKind::Interrupted => t.warning,
+                    _ => t.error,
+                };
+                (
+                    crate::tui::history::outcome_glyph(s.outcome).to_owned(),
+                    style,
+                    stored_dur,
+                )
+            }
+            (EntryState::Done { view, duration }, None) => (
+                view.verdict.glyph().to_owned(),
+                if view.verdict.is_ok() { t.ok } else { t.error },
+                fmt_duration(*duration),
+            ),
+            (EntryState::Stored { .. }, None) => ("?".to_owned(), t.dim, "-".to_owned()),
+        };
+        let flag = if app.marked == Some(e.id) {
+            "◆"
+        } else if e.star() {
+            "★"
+        } else {
+            " "
         };
         let head = format!("{} ", e.time);
         let key = format!(" {} ", e.req_key);
-        let room = width.saturating_sub(
-            head.chars().count() + 1 + key.chars().count() + dur.chars().count() + 1,
-        );
+        let room =
+            width.saturating_sub(str_width(&head) + 2 + str_width(&key) + str_width(&dur) + 1);
         let prompt = fit(&e.prompt, room);
-        let pad = room.saturating_sub(str_width(&prompt));
-        let base = if i == app.history_selected && app.focus == Pane::History {
+        let note = e
+            .note()
+            .map(|n| fit(&format!(" · {n}"), room.saturating_sub(str_width(&prompt))))
+            .unwrap_or_default();
+        let pad = room.saturating_sub(str_width(&prompt) + str_width(&note));
+        let selected = i == app.history_selected;
+        let base = if selected && app.focus == Pane::History {
             t.selected
         } else {
             t.base
         };
         lines.push(Line::from(vec![
+            Span::styled(head, if selected { base } else { t.dim }),
+            Span::styled(glyph, glyph_style),
             Span::styled(
-                head,
-                if i == app.history_selected {
-                    base
+                flag,
+                if app.marked == Some(e.id) {
+                    t.key
                 } else {
-                    t.dim
+                    t.warning
                 },
             ),
-            Span::styled(glyph, glyph_style),
             Span::styled(key, base),
-            Span::styled(format!("{prompt}{}", " ".repeat(pad)), base),
-            Span::styled(format!(" {dur}"), base),
+            Span::styled(prompt, base),
+            Span::styled(note, if selected { base } else { t.dim }),
+            Span::styled(format!("{} {dur}", " ".repeat(pad)), base),
         ]));
     }
     f.render_widget(Paragraph::new(lines), inner);
@@ -711,6 +932,19 @@ fn render_status(app: &App, f: &mut Frame, area: Rect) {
         format!(" {} · {} ", app.info.profile, app.info.endpoint),
         t.status,
     )];
+    if let Some(input) = &app.search_input {
+        spans.push(Span::styled(" / ", t.key));
+        spans.push(Span::styled(
+            format!("{}▏", input.lines().join(" ")),
+            t.base,
+        ));
+        f.render_widget(
+            Paragraph::new(Line::from(fit_spans(spans, usize::from(area.width)))),
+            top,
+        );
+        f.render_widget(Paragraph::new(hint_line(app)), keys);
+        return;
+    }
     let inflight: Vec<_> = app
         .history
         .entries()
@@ -722,7 +956,7 @@ fn render_status(app: &App, f: &mut Frame, area: Rect) {
             .iter()
             .filter_map(|e| match e.state {
                 EntryState::InFlight { started, .. } => Some(started),
-                EntryState::Done { .. } => None,
+                _ => None,
             })
             .min()
             .map_or(0.0, |s| app.elapsed_since(s));
@@ -770,7 +1004,13 @@ fn fit_spans(spans: Vec<Span<'_>>, width: usize) -> Vec<Span<'_>> {
 fn hint_line(app: &App) -> Line<'static> {
     let t = &app.theme;
     let k = |a: Action| app.keymap.label(a);
-    let pairs: Vec<(String, &str)> = if app.form.prompt_active {
+    let pairs: Vec<(String, &str)> = if app.search_input.is_some() {
+        vec![
+            ("Enter".into(), "keep the search"),
+            ("Esc".into(), "clear it"),
+            ("is:starred is:error model:KEY".into(), "filters"),
+        ]
+    } else if app.form.prompt_active {
         vec![
             ("Esc".into(), "done"),
             (k(Action::Send), "send"),
@@ -839,8 +1079,20 @@ fn hint_line(app: &App) -> Line<'static> {
                     format!("{}/{}", first(app, Action::Down), first(app, Action::Up)),
                     "select",
                 ));
-                v.push((k(Action::Edit), "reuse"));
-                v.push((first(app, Action::Cancel), "cancel"));
+                v.push((first(app, Action::Edit), "open"));
+                v.push((first(app, Action::Replay), "reuse"));
+                v.push((first(app, Action::Search), "search"));
+                v.push((first(app, Action::Star), "star"));
+                v.push((first(app, Action::Note), "note"));
+                v.push((first(app, Action::Delete), "delete"));
+                v.push((
+                    format!(
+                        "{}/{}",
+                        first(app, Action::Mark),
+                        first(app, Action::Compare)
+                    ),
+                    "mark/compare",
+                ));
             }
         }
         v.push((first(app, Action::Help), "help"));
@@ -911,7 +1163,11 @@ fn render_help(app: &App, f: &mut Frame, area: Rect) {
     let col = usize::from(w.saturating_sub(3) / 2);
     let left = help_column(
         app,
-        &[("Everywhere", Scope::Global), ("Moving", Scope::Lists)],
+        &[
+            ("Everywhere", Scope::Global),
+            ("Moving", Scope::Lists),
+            ("History", Scope::History),
+        ],
         &rows,
         col,
     );

@@ -6,16 +6,17 @@ use crate::api::client::{Client, Exchange, TransportError};
 use crate::api::response::{Outcome, ResultImage};
 use crate::api::schema::MAX_IMAGE_BYTES;
 use crate::images;
+use crate::store::{OutcomeKind, Store};
 use crate::tui::doc::{Base64Facts, Doc, DocLine, Tok, describe_base64};
 use crate::tui::form::{LoadedImage, human_size};
-use crate::tui::msg::{Cmd, ImageFacts, ImageSource, Msg};
+use crate::tui::msg::{Cmd, HistoryCmd, ImageFacts, ImageSource, Msg, Opened};
 use crate::tui::preview::{Encoded, ImageKey, PREVIEW_MAX_SIDE, Setup};
 use crate::tui::view::{ImageItem, ImageState, ResponseView, Verdict, fmt_duration};
 use base64::Engine as _;
 use futures::StreamExt as _;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
@@ -37,6 +38,74 @@ const READ_CAP: u64 = 64 * 1024 * 1024;
 /// Most path completions offered at once.
 const MAX_COMPLETIONS: usize = 50;
 
+/// How often the history store's change counter is read for rows written elsewhere.
+pub const HISTORY_POLL: Duration = Duration::from_secs(1);
+
+/// The history store the worker records into, opened on first use (on the blocking pool).
+#[derive(Debug, Clone)]
+pub struct HistoryStore {
+    data_dir: PathBuf,
+    /// The profile name recorded with each request.
+    profile: String,
+    cell: Arc<tokio::sync::OnceCell<Result<Arc<Store>, String>>>,
+}
+
+impl HistoryStore {
+    /// The store of `data_dir`, recording requests under `profile`.
+    pub fn new(data_dir: PathBuf, profile: &str) -> HistoryStore {
+        HistoryStore {
+            data_dir,
+            profile: profile.to_owned(),
+            cell: Arc::default(),
+        }
+    }
+
+    /// The open store, or why it cannot be used (a corrupt or newer database is reported,
+    /// never replaced).
+    pub async fn get(&self) -> Result<Arc<Store>, String> {
+        let dir = self.data_dir.clone();
+        self.cell
+            .get_or_init(|| async move {
+                tokio::task::spawn_blocking(move || {
+                    let store = Store::open(&dir).map_err(|e| e.to_string())?;
+                    match store.recover() {
+                        Ok(ids) if !ids.is_empty() => {
+                            tracing::info!(
+                                ?ids,
+                                "history: entries of ended processes marked interrupted"
+                            );
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!("history: recovery failed: {e}"),
+                    }
+                    Ok(Arc::new(store))
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
+            })
+            .await
+            .clone()
+    }
+}
+
+/// Runs a closure on the blocking pool with the store.
+async fn with_store<T: Send + 'static>(
+    store: &HistoryStore,
+    f: impl FnOnce(&Store) -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let s = store.get().await?;
+    tokio::task::spawn_blocking(move || f(&s))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
+}
+
+/// Counts the sends still running, so quitting can wait for them to be recorded.
+#[derive(Debug, Default)]
+struct Running {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
 /// Runs commands; clone-free handle owned by the event loop.
 #[derive(Debug)]
 pub struct Worker {
@@ -46,6 +115,8 @@ pub struct Worker {
     tokens: Arc<Mutex<HashMap<u64, CancellationToken>>>,
     previews: Setup,
     download_cap: usize,
+    history: Option<HistoryStore>,
+    running: Arc<Running>,
 }
 
 impl Worker {
@@ -58,7 +129,19 @@ impl Worker {
             tokens: Arc::default(),
             previews: Setup::none(),
             download_cap: DOWNLOAD_CAP,
+            history: None,
+            running: Arc::default(),
         }
+    }
+
+    /// Records every request in the history store of `data_dir` and serves the History pane
+    /// from it; watches the store for rows written by other volcv processes. Call inside a
+    /// tokio runtime. Result images then live in the store's image dir (named by SHA-256).
+    pub fn with_history(mut self, data_dir: PathBuf, profile: &str) -> Worker {
+        let store = HistoryStore::new(data_dir, profile);
+        tokio::spawn(watch_history(store.clone(), self.tx.clone()));
+        self.history = Some(store);
+        self
     }
 
     /// Decodes images for previews and encodes them with `setup`'s protocol (without this,
@@ -94,12 +177,30 @@ impl Worker {
                     decode: self.decoding(),
                     cap: self.download_cap,
                 };
+                let history = self.history.clone();
+                let running = Arc::clone(&self.running);
+                running
+                    .count
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tokio::spawn(async move {
-                    send(id, body, client, token, tx, dir, opts).await;
+                    send(id, body, client, token, tx, dir, opts, history).await;
                     if let Ok(mut t) = tokens.lock() {
                         t.remove(&id);
                     }
+                    if running
+                        .count
+                        .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+                        == 1
+                    {
+                        running.idle.notify_waiters();
+                    }
                 });
+            }
+            Cmd::History(h) => {
+                if let Some(store) = self.history.clone() {
+                    let tx = self.tx.clone();
+                    tokio::spawn(history_cmd(store, h, tx));
+                }
             }
             Cmd::Cancel(id) => {
                 if let Ok(t) = self.tokens.lock()
@@ -223,6 +324,11 @@ impl Worker {
         }
     }
 
+    /// Whether requests are recorded in a history store (the History pane reads it).
+    pub fn keeps_history(&self) -> bool {
+        self.history.is_some()
+    }
+
     /// Cancels every request in flight (on quit).
     pub fn cancel_all(&self) {
         if let Ok(t) = self.tokens.lock() {
@@ -230,6 +336,241 @@ impl Worker {
                 token.cancel();
             }
         }
+    }
+
+    /// Waits (at most `limit`) for cancelled sends to record how they ended, so quitting
+    /// leaves `cancelled` entries rather than `interrupted` ones.
+    pub async fn drain(&self, limit: Duration) {
+        let wait = async {
+            loop {
+                let idle = self.running.idle.notified();
+                if self.running.count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, wait).await;
+    }
+}
+
+/// Reads the store's change counter every [`HISTORY_POLL`] and reports rows written since
+/// (by this or another process). Ends when the UI is gone or the store cannot be opened.
+async fn watch_history(store: HistoryStore, tx: UnboundedSender<Msg>) {
+    let mut seen: Option<i64> = None;
+    loop {
+        let seq = match with_store(&store, |s| s.change_seq().map_err(|e| e.to_string())).await {
+            Ok(seq) => seq,
+            Err(e) => {
+                tracing::warn!("history: not watching for changes: {e}");
+                return;
+            }
+        };
+        match seen {
+            Some(last) if seq > last => {
+                let rows = with_store(&store, move |s| {
+                    s.changed_since(last, 500).map_err(|e| e.to_string())
+                })
+                .await
+                .unwrap_or_default();
+                seen = Some(rows.iter().map(|r| r.updated_seq).max().unwrap_or(seq));
+                if !rows.is_empty() && tx.send(Msg::HistoryChanged(rows)).is_err() {
+                    return;
+                }
+            }
+            Some(_) => {}
+            None => seen = Some(seq),
+        }
+        tokio::time::sleep(HISTORY_POLL).await;
+        if tx.is_closed() {
+            return;
+        }
+    }
+}
+
+async fn history_cmd(store: HistoryStore, cmd: HistoryCmd, tx: UnboundedSender<Msg>) {
+    let msg = match cmd {
+        HistoryCmd::Load {
+            generation,
+            filter,
+            before,
+        } => {
+            let result = with_store(&store, move |s| {
+                let mut q = crate::tui::history::parse_search(&filter)?;
+                q.limit = crate::tui::history::PAGE;
+                let total = if before.is_none() {
+                    Some(s.count(&q).map_err(|e| e.to_string())?)
+                } else {
+                    None
+                };
+                q.before_id = before;
+                let rows = s.list(&q).map_err(|e| e.to_string())?;
+                Ok((rows, total))
+            })
+            .await;
+            Msg::HistoryLoaded {
+                generation,
+                append: before.is_some(),
+                result,
+            }
+        }
+        HistoryCmd::Open { id, store_id } => Msg::EntryOpened {
+            id,
+            result: with_store(&store, move |s| open_entry(s, store_id)).await,
+        },
+        HistoryCmd::Star { store_id, star } => Msg::HistoryEdited {
+            store_id,
+            what: if star { "starred" } else { "unstarred" },
+            result: with_store(&store, move |s| {
+                s.set_star(store_id, star).map_err(|e| e.to_string())?;
+                summary_of(s, store_id)
+            })
+            .await,
+        },
+        HistoryCmd::Note { store_id, note } => Msg::HistoryEdited {
+            store_id,
+            what: if note.is_empty() {
+                "note cleared"
+            } else {
+                "note saved"
+            },
+            result: with_store(&store, move |s| {
+                s.set_note(store_id, Some(&note))
+                    .map_err(|e| e.to_string())?;
+                summary_of(s, store_id)
+            })
+            .await,
+        },
+        HistoryCmd::Delete { store_id } => Msg::HistoryDeleted {
+            store_id,
+            result: with_store(&store, move |s| {
+                let r = s.delete(&[store_id]).map_err(|e| e.to_string())?;
+                if r.removed.is_empty() {
+                    Err("no such entry (deleted elsewhere?)".to_owned())
+                } else {
+                    Ok(r.files_removed)
+                }
+            })
+            .await,
+        },
+    };
+    let _ = tx.send(msg);
+}
+
+fn summary_of(s: &Store, store_id: i64) -> Result<crate::store::Summary, String> {
+    s.get(store_id)
+        .map_err(|e| e.to_string())?
+        .map(|e| e.summary)
+        .ok_or_else(|| "no such entry".to_owned())
+}
+
+/// A recorded entry as the Response pane shows it: the exchange parsed again from the stored
+/// bodies, result images pointing at the store's files.
+pub fn open_entry(s: &Store, store_id: i64) -> Result<Opened, String> {
+    let entry = s
+        .get(store_id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "no longer in the history (deleted?)".to_owned())?;
+    let export = s.export(store_id).map_err(|e| e.to_string())?;
+    let request: Value = serde_json::from_slice(&export.request)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&export.request).into_owned()));
+    let duration =
+        Duration::try_from_secs_f64(entry.summary.duration_ms.unwrap_or(0.0).max(0.0) / 1000.0)
+            .unwrap_or_default();
+    let view = match s.exchange(store_id).map_err(|e| e.to_string())? {
+        Some(ex) => {
+            let mut view = view_of(&ex);
+            attach_stored_images(&mut view, &entry);
+            view
+        }
+        None => {
+            let doc = request_doc_of(
+                &entry.method,
+                entry.url.as_deref().unwrap_or(&entry.endpoint),
+                &entry.request_headers,
+                &String::from_utf8_lossy(&export.request),
+            );
+            let started = crate::tui::history::time_label(entry.summary.created_ms, i64::MAX);
+            if entry.summary.outcome == OutcomeKind::Pending {
+                let who = entry
+                    .owner_pid
+                    .map_or_else(String::new, |p| format!(" (pid {p})"));
+                let mut v = ResponseView::transport(
+                    Verdict::Cancelled,
+                    &format!("pending: being sent by another volcv process{who}"),
+                    doc,
+                    "-",
+                );
+                v.summary[0] = vec![(
+                    Tok::Dim,
+                    format!("… pending: being sent by another volcv process{who}, since {started}"),
+                )];
+                v
+            } else {
+                let why = entry
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "the process ended before the answer came".to_owned());
+                let mut v = ResponseView::transport(
+                    Verdict::Transport,
+                    &format!("interrupted: {why}"),
+                    doc,
+                    "-",
+                );
+                v.summary[0] = vec![(Tok::Error, format!("⚠ interrupted: {why}"))];
+                v
+            }
+        }
+    };
+    Ok(Opened {
+        request: Arc::new(request),
+        view: Box::new(view),
+        duration,
+    })
+}
+
+/// Points a recorded entry's result images at the store's files (downloaded URL results and
+/// base64 results alike).
+fn attach_stored_images(view: &mut ResponseView, entry: &crate::store::Entry) {
+    use crate::store::ImagePart;
+    let mut inline: Vec<&crate::store::EntryImage> = entry
+        .images
+        .iter()
+        .filter(|i| i.part == ImagePart::Response)
+        .collect();
+    inline.sort_by_key(|i| i.pos);
+    let mut index = 0;
+    for item in &mut view.images {
+        if item.state == ImageState::Reference {
+            continue;
+        }
+        let file = entry
+            .images
+            .iter()
+            .find(|i| i.part == ImagePart::Result && i.pos == index)
+            .or_else(|| inline.get(index).copied());
+        match file {
+            Some(img) if img.file.is_file() => {
+                item.format = img.ext.to_uppercase();
+                item.bytes = usize::try_from(img.size).ok();
+                if item.dims.is_none() {
+                    item.dims = std::fs::read(&img.file)
+                        .ok()
+                        .and_then(|b| images::dimensions(&b));
+                }
+                item.state = ImageState::Saved(img.file.clone());
+                item.expires = None;
+            }
+            Some(img) => {
+                item.state = ImageState::Failed(format!("{} is missing", img.file.display()));
+            }
+            None => {
+                item.state = ImageState::Failed(
+                    "not kept: the result was not downloaded when it was recorded".to_owned(),
+                );
+            }
+        }
+        index += 1;
     }
 }
 
@@ -242,6 +583,7 @@ struct SendOpts {
     cap: usize,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn send(
     id: u64,
     body: Value,
@@ -250,6 +592,7 @@ async fn send(
     tx: UnboundedSender<Msg>,
     dir: PathBuf,
     opts: SendOpts,
+    history: Option<HistoryStore>,
 ) {
     tracing::info!(id, "sending");
     if opts.decode
@@ -276,7 +619,57 @@ async fn send(
             });
         });
     }
-    let exchange = client.send(&body, &token).await;
+    let action = client.target.action.clone();
+    let bytes = match serde_json::to_vec(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            let view = ResponseView::transport(
+                Verdict::Transport,
+                &format!("cannot serialize the request: {e}"),
+                Doc::default(),
+                "-",
+            );
+            let _ = tx.send(Msg::Finished {
+                id,
+                view: Box::new(view),
+                duration: Duration::ZERO,
+            });
+            return;
+        }
+    };
+    // Written as pending before the request goes out: a crash leaves an `interrupted` entry.
+    let recording = match &history {
+        Some(h) => {
+            let headers = client.prepare(&action, bytes.clone()).redacted_headers();
+            let (endpoint, profile, act, b) = (
+                client.target.endpoint.to_string(),
+                h.profile.clone(),
+                action.clone(),
+                bytes.clone(),
+            );
+            let result = with_store(h, move |s| {
+                s.begin(&crate::store::NewEntry {
+                    profile: &profile,
+                    endpoint: &endpoint,
+                    action: &act,
+                    request_headers: &headers,
+                    request_body: &b,
+                })
+                .map_err(|e| e.to_string())
+            })
+            .await;
+            let _ = tx.send(Msg::Recorded {
+                id,
+                result: result.clone(),
+            });
+            match (h.get().await, result) {
+                (Ok(store), Ok(store_id)) => Some((store, store_id)),
+                _ => None,
+            }
+        }
+        None => None,
+    };
+    let exchange = client.call_bytes(&action, bytes, &token).await;
     tracing::info!(id, status = ?exchange.http_status, duration = ?exchange.duration, "finished");
     let duration = exchange.duration;
     let exchange = Arc::new(exchange);
@@ -296,47 +689,189 @@ async fn send(
         view: Box::new(view),
         duration,
     });
-    let Some(Outcome::Success(s)) = exchange.outcome() else {
-        return;
+    let images = match exchange.outcome() {
+        Some(Outcome::Success(s)) => s.images.clone(),
+        _ => Vec::new(),
     };
-    let stem_base = file_stem(&exchange);
     let timeout = client.options.timeout.max(Duration::from_secs(30));
     // The signed URLs expire: fetch them all now, a few at a time.
-    let jobs: Vec<_> = s
-        .images
-        .iter()
-        .cloned()
+    let jobs: Vec<_> = images
+        .into_iter()
         .enumerate()
         .map(|(index, img)| {
-            let (client, dir, tx) = (client.clone(), dir.clone(), tx.clone());
-            let stem = format!("{stem_base}-{}", index + 1);
+            let (client, tx) = (client.clone(), tx.clone());
             async move {
-                let (state, facts, bytes) =
-                    save_image(&client, &img, &dir, &stem, timeout, opts.cap).await;
-                let _ = tx.send(Msg::ImageSaved {
-                    id,
-                    index,
-                    state,
-                    facts,
-                });
-                if opts.decode
-                    && let Some(bytes) = bytes
-                {
-                    let result = tokio::task::spawn_blocking(move || decode_for_preview(&bytes))
-                        .await
-                        .unwrap_or_else(|e| Err(e.to_string()));
-                    let _ = tx.send(Msg::PreviewDecoded {
-                        key: ImageKey::Result { id, index },
-                        result,
-                    });
+                let url = match &img {
+                    ResultImage::Url(u) => Some(u.clone()),
+                    ResultImage::Base64(_) => None,
+                };
+                match image_bytes(&client, &img, timeout, opts.cap).await {
+                    Ok((bytes, facts)) => {
+                        if opts.decode {
+                            let b = Arc::clone(&bytes);
+                            let result =
+                                tokio::task::spawn_blocking(move || decode_for_preview(&b))
+                                    .await
+                                    .unwrap_or_else(|e| Err(e.to_string()));
+                            let _ = tx.send(Msg::PreviewDecoded {
+                                key: ImageKey::Result { id, index },
+                                result,
+                            });
+                        }
+                        Some(Kept {
+                            index,
+                            bytes,
+                            facts,
+                            url,
+                        })
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Msg::ImageSaved {
+                            id,
+                            index,
+                            state: ImageState::Failed(e),
+                            facts: None,
+                        });
+                        None
+                    }
                 }
             }
         })
         .collect();
-    futures::stream::iter(jobs)
+    let kept: Vec<Kept> = futures::stream::iter(jobs)
         .buffer_unordered(DOWNLOADS_AT_ONCE)
-        .collect::<Vec<()>>()
+        .filter_map(|k| async move { k })
+        .collect()
         .await;
+    let stem_base = file_stem(&exchange);
+    let mut unrecorded = kept;
+    if let Some((store, store_id)) = recording {
+        let ex = Arc::clone(&exchange);
+        let files_in = unrecorded;
+        let outcome = tokio::task::spawn_blocking(move || {
+            let files: Vec<crate::store::ResultFile<'_>> = files_in
+                .iter()
+                .map(|k| crate::store::ResultFile {
+                    index: k.index,
+                    bytes: &k.bytes,
+                    url: k.url.as_deref(),
+                    saved_path: None,
+                })
+                .collect();
+            let done = store
+                .complete(store_id, &ex, &files)
+                .and_then(|()| store.get(store_id))
+                .map_err(|e| e.to_string());
+            (done, files_in)
+        })
+        .await;
+        let (done, files_in) = match outcome {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(id, "recording failed: {e}");
+                return;
+            }
+        };
+        unrecorded = match done {
+            Ok(Some(entry)) => {
+                let mut left = Vec::new();
+                for k in files_in {
+                    let file = entry
+                        .images
+                        .iter()
+                        .find(|i| i.part == crate::store::ImagePart::Result && i.pos == k.index)
+                        .map(|i| i.file.clone());
+                    match file {
+                        Some(f) => {
+                            let _ = tx.send(Msg::ImageSaved {
+                                id,
+                                index: k.index,
+                                state: ImageState::Saved(f),
+                                facts: Some(k.facts.clone()),
+                            });
+                        }
+                        None => left.push(k),
+                    }
+                }
+                left
+            }
+            Ok(None) => files_in,
+            Err(e) => {
+                let _ = tx.send(Msg::Saved {
+                    text: format!("not recorded in the history: {e}"),
+                    error: true,
+                });
+                files_in
+            }
+        };
+    } else if !unrecorded.is_empty() && history.is_some() {
+        tracing::warn!(
+            id,
+            "not recorded: result images saved as named files instead"
+        );
+    }
+    // Without a store (or when recording failed) the images are saved as named files, so a
+    // paid-for result is never lost.
+    for k in unrecorded {
+        let stem = format!("{stem_base}-{}", k.index + 1);
+        let ext = images::sniff(&k.bytes).map_or("bin", images::Format::extension);
+        let d = dir.clone();
+        let b = Arc::clone(&k.bytes);
+        let state = match tokio::task::spawn_blocking(move || {
+            images::save_unique(&d, &stem, ext, &b)
+        })
+        .await
+        {
+            Ok(Ok(p)) => ImageState::Saved(p),
+            Ok(Err(e)) => ImageState::Failed(format!("cannot save: {e}")),
+            Err(e) => ImageState::Failed(e.to_string()),
+        };
+        let _ = tx.send(Msg::ImageSaved {
+            id,
+            index: k.index,
+            state,
+            facts: Some(k.facts),
+        });
+    }
+}
+
+/// A result image in hand.
+struct Kept {
+    index: usize,
+    bytes: Arc<Vec<u8>>,
+    facts: ImageFacts,
+    url: Option<String>,
+}
+
+/// The bytes of a result image: decoded base64, or downloaded (capped, timed out).
+async fn image_bytes(
+    client: &Client,
+    img: &ResultImage,
+    timeout: Duration,
+    cap: usize,
+) -> Result<(Arc<Vec<u8>>, ImageFacts), String> {
+    let bytes = match img {
+        ResultImage::Base64(b) => {
+            let b = b.clone();
+            tokio::task::spawn_blocking(move || {
+                base64::engine::general_purpose::STANDARD.decode(b.trim())
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("invalid base64: {e}"))?
+        }
+        ResultImage::Url(u) => images::download(client.http(), u, cap, timeout)
+            .await
+            .map(|(bytes, _)| bytes)
+            .map_err(|e| format!("download failed: {e}"))?,
+    };
+    let format = images::sniff(&bytes);
+    let facts = ImageFacts {
+        format: format.map_or("?", images::Format::name).to_owned(),
+        dims: images::dimensions(&bytes),
+        bytes: bytes.len(),
+    };
+    Ok((Arc::new(bytes), facts))
 }
 
 /// Decodes untrusted image bytes for a preview (bombs refused from the header), shrunk to
@@ -475,66 +1010,6 @@ fn file_stem(exchange: &Exchange) -> String {
     } else {
         format!("volcv-{stamp}-{rid}")
     }
-}
-
-async fn save_image(
-    client: &Client,
-    img: &ResultImage,
-    dir: &Path,
-    stem: &str,
-    timeout: Duration,
-    cap: usize,
-) -> (ImageState, Option<ImageFacts>, Option<Vec<u8>>) {
-    let bytes = match img {
-        ResultImage::Base64(b) => {
-            let b = b.clone();
-            match tokio::task::spawn_blocking(move || {
-                base64::engine::general_purpose::STANDARD.decode(b.trim())
-            })
-            .await
-            {
-                Ok(Ok(bytes)) => bytes,
-                Ok(Err(e)) => {
-                    return (
-                        ImageState::Failed(format!("invalid base64: {e}")),
-                        None,
-                        None,
-                    );
-                }
-                Err(e) => return (ImageState::Failed(e.to_string()), None, None),
-            }
-        }
-        ResultImage::Url(u) => match images::download(client.http(), u, cap, timeout).await {
-            Ok((bytes, _)) => bytes,
-            Err(e) => {
-                return (
-                    ImageState::Failed(format!("download failed: {e}")),
-                    None,
-                    None,
-                );
-            }
-        },
-    };
-    let format = images::sniff(&bytes);
-    let facts = ImageFacts {
-        format: format.map_or("?", images::Format::name).to_owned(),
-        dims: images::dimensions(&bytes),
-        bytes: bytes.len(),
-    };
-    let ext = format.map_or("bin", images::Format::extension);
-    let dir = dir.to_path_buf();
-    let stem = stem.to_owned();
-    let bytes = Arc::new(bytes);
-    let b = Arc::clone(&bytes);
-    let state = match tokio::task::spawn_blocking(move || images::save_unique(&dir, &stem, ext, &b))
-        .await
-    {
-        Ok(Ok(p)) => ImageState::Saved(p),
-        Ok(Err(e)) => ImageState::Failed(format!("cannot save: {e}")),
-        Err(e) => ImageState::Failed(e.to_string()),
-    };
-    let bytes = Arc::try_unwrap(bytes).unwrap_or_else(|a| a.as_ref().clone());
-    (state, Some(facts), Some(bytes))
 }
 
 fn line(parts: &[(Tok, &str)]) -> DocLine {
@@ -815,21 +1290,25 @@ fn reference_item(request_body: &str) -> Option<ImageItem> {
 }
 
 fn request_doc(ex: &Exchange) -> Doc {
+    request_doc_of(&ex.method, &ex.url, &ex.request_headers, &ex.request_body)
+}
+
+fn request_doc_of(method: &str, url: &str, headers: &[(String, String)], body: &str) -> Doc {
     let mut d = Doc::default();
     d.lines.push(vec![(
         Tok::Plain,
-        format!("{} {}", ex.method, crate::tui::doc::escape(&ex.url)),
+        format!("{method} {}", crate::tui::doc::escape(url)),
     )]);
-    for (k, v) in &ex.request_headers {
+    for (k, v) in headers {
         d.lines.push(vec![
             (Tok::Key, format!("{k}: ")),
             (Tok::Plain, crate::tui::doc::escape(v)),
         ]);
     }
     d.lines.push(Vec::new());
-    match serde_json::from_str::<Value>(&ex.request_body) {
+    match serde_json::from_str::<Value>(body) {
         Ok(v) => d.lines.extend(Doc::json(&v).lines),
-        Err(_) => d.lines.extend(Doc::plain(&ex.request_body).lines),
+        Err(_) => d.lines.extend(Doc::plain(body).lines),
     }
     d
 }
