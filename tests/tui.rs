@@ -1506,3 +1506,73 @@ fn an_image_dropped_from_memory_is_decoded_again_from_its_file_when_shown() {
         "{cmds:?}"
     );
 }
+
+// ---------------------------------------------------------------- hostile text
+
+/// Characters that must never reach a terminal cell raw.
+fn raw_controls(screen: &ratatui::buffer::Buffer) -> Vec<String> {
+    screen
+        .content
+        .iter()
+        .map(|c| c.symbol().to_owned())
+        .filter(|s| {
+            s.chars().any(|c| {
+                let n = c as u32;
+                n < 0x20
+                    || n == 0x7f
+                    || (0x80..0xa0).contains(&n)
+                    || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn hostile_server_text_is_shown_escaped_in_every_tab() {
+    let evil = "\u{202E}gnp.exe\u{1b}]0;pwned\u{7}\u{1b}[2J\u{0}\u{9b}31m";
+    let huge = "x".repeat(1_000_000);
+    let body = json!({
+        "code": 50411,
+        "message": evil,
+        "request_id": format!("rid{evil}"),
+        "data": {"rephraser_result": huge, "note": evil},
+    })
+    .to_string();
+    let mut ex = exchange(200, "application/json", body.as_bytes(), "50411");
+    ex.response_headers.push(("x-evil".into(), evil.into()));
+    let mut a = app_with(&ex);
+    let html = format!("<html>{evil}</html>");
+    let non_json = exchange(502, "text/html", html.as_bytes(), "HTTP 502");
+    let mut b = app_with(&non_json);
+    for app in [&mut a, &mut b] {
+        for tab in Tab::ALL {
+            app.tab = tab;
+            let buf = render_buffer(app);
+            assert_eq!(raw_controls(&buf), Vec::<String>::new(), "{tab:?}");
+        }
+    }
+    a.tab = Tab::Body;
+    let text = screen(&a);
+    assert!(
+        text.contains("\\u{202e}gnp.exe\\x1b]0;pwned\\x07"),
+        "{text}"
+    );
+    // A million-character string is cut, not drawn.
+    assert!(text.contains("(1000000 chars)") || !text.contains(&"x".repeat(300)));
+}
+
+#[test]
+fn the_last_guard_drops_controls_that_reach_a_cell() {
+    // Text drawn without escaping (a widget handed raw text) puts zero-width bidi overrides
+    // into cells; the scrub every frame ends with removes them and any control character.
+    use ratatui::widgets::{Paragraph, Widget as _};
+    let area = Rect::new(0, 0, 30, 1);
+    let mut buf = ratatui::buffer::Buffer::empty(area);
+    Paragraph::new("abc\u{202E}def\u{2066}ghi").render(area, &mut buf);
+    buf.content[20].set_symbol("\u{1b}");
+    assert!(!raw_controls(&buf).is_empty(), "the raw text reached cells");
+    volcv::tui::render::scrub(&mut buf);
+    assert_eq!(raw_controls(&buf), Vec::<String>::new());
+    let text: String = buf.content.iter().map(|c| c.symbol()).collect();
+    assert!(text.starts_with("abcdefghi"), "{text:?}");
+}

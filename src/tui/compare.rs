@@ -21,12 +21,13 @@ pub struct DiffRow {
 const ABSENT: &str = "-";
 
 fn show(field: Option<&Field>, v: Option<&Value>) -> String {
-    match (field, v) {
-        (_, None) => ABSENT.to_owned(),
+    let text = match (field, v) {
+        (_, None) => return ABSENT.to_owned(),
         (Some(f), Some(v)) => f.display(v),
         (None, Some(Value::String(s))) => s.clone(),
         (None, Some(v)) => v.to_string(),
-    }
+    };
+    crate::tui::history::one_line(&text)
 }
 
 /// A short description of inline base64 images (never the base64 itself).

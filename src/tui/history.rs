@@ -100,18 +100,20 @@ impl Entry {
             id,
             store_id: Some(s.id),
             time: time_label(s.created_ms, now_ms()),
-            req_key: s.req_key.clone().unwrap_or_default(),
-            prompt: s
-                .prompt
-                .as_deref()
-                .unwrap_or_default()
-                .replace(['\n', '\r'], " "),
+            req_key: one_line(s.req_key.as_deref().unwrap_or_default()),
+            prompt: one_line(s.prompt.as_deref().unwrap_or_default()),
             request: None,
             state: EntryState::Stored { opening: false },
             summary: Some(s),
             local: false,
         }
     }
+}
+
+/// Text from the store (possibly written by another program) made safe for one list line:
+/// newlines become spaces, control characters and bidi overrides are shown escaped.
+pub fn one_line(s: &str) -> String {
+    crate::tui::doc::escape(&s.replace(['\n', '\r'], " "))
 }
 
 /// The glyph of a recorded outcome in the list.
@@ -330,11 +332,9 @@ impl HistoryList {
                         e.request = None;
                     }
                 }
-                e.prompt = s
-                    .prompt
-                    .as_deref()
-                    .unwrap_or(&e.prompt)
-                    .replace(['\n', '\r'], " ");
+                if let Some(p) = s.prompt.as_deref() {
+                    e.prompt = one_line(p);
+                }
                 e.summary = Some(s);
                 continue;
             }
@@ -516,6 +516,17 @@ mod tests {
         }
         assert_eq!(dropped.len(), all.len() - OPENED_KEPT);
         assert!(!dropped.contains(&all[0]));
+    }
+
+    #[test]
+    fn stored_text_is_one_escaped_line() {
+        assert_eq!(one_line("a\u{202E}b\nc\u{1b}[2J"), "a\\u{202e}b c\\x1b[2J");
+        let mut s = summary(1);
+        s.prompt = Some("evil\u{2066}\r\nline".into());
+        s.req_key = Some("k\u{7}".into());
+        let e = Entry::from_summary(1, s);
+        assert_eq!(e.prompt, "evil\\u{2066}  line");
+        assert_eq!(e.req_key, "k\\x07");
     }
 
     #[test]

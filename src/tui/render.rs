@@ -47,6 +47,35 @@ pub fn render(app: &App, f: &mut Frame) {
     } else if let Some((a, b, scroll)) = app.compare {
         render_compare(app, f, area, a, b, scroll);
     }
+    scrub(f.buffer_mut());
+}
+
+/// The last guard between text and the terminal: control characters (ESC, BEL, NUL...) and
+/// bidi overrides or isolates that reached a cell are dropped. Text from servers and files is
+/// escaped visibly where it enters the state; this catches anything that was missed, so a
+/// server can never move the cursor, ring, set the title or reorder what is shown.
+pub fn scrub(buf: &mut ratatui::buffer::Buffer) {
+    fn bad(c: char) -> bool {
+        let n = c as u32;
+        n < 0x20
+            || n == 0x7f
+            || (0x80..0xa0).contains(&n)
+            || matches!(
+                c,
+                '\u{202A}'..='\u{202E}'
+                    | '\u{2066}'..='\u{2069}'
+                    | '\u{200E}'
+                    | '\u{200F}'
+                    | '\u{061C}'
+            )
+    }
+    for cell in &mut buf.content {
+        let sym = cell.symbol();
+        if sym.chars().any(bad) {
+            let clean: String = sym.chars().filter(|c| !bad(*c)).collect();
+            cell.set_symbol(if clean.is_empty() { " " } else { &clean });
+        }
+    }
 }
 
 fn render_confirm_delete(app: &App, f: &mut Frame, area: Rect, id: u64) {
@@ -896,7 +925,10 @@ fn render_history(app: &App, f: &mut Frame, area: Rect) {
         let prompt = fit(&e.prompt, room);
         let note = e
             .note()
-            .map(|n| fit(&format!(" · {n}"), room.saturating_sub(str_width(&prompt))))
+            .map(|n| {
+                let n = crate::tui::history::one_line(n);
+                fit(&format!(" · {n}"), room.saturating_sub(str_width(&prompt)))
+            })
             .unwrap_or_default();
         let pad = room.saturating_sub(str_width(&prompt) + str_width(&note));
         let selected = i == app.history_selected;
