@@ -1576,3 +1576,77 @@ fn the_last_guard_drops_controls_that_reach_a_cell() {
     let text: String = buf.content.iter().map(|c| c.symbol()).collect();
     assert!(text.starts_with("abcdefghi"), "{text:?}");
 }
+
+// ---------------------------------------------------------------- curl out and in
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_action_copies_a_command_without_the_key_and_a_paste_imports_it_back() {
+    const KEY: &str = "sk-test-9f8e7d6c5b4a";
+    let client = Client::new(
+        Target {
+            endpoint: url::Url::parse("http://127.0.0.1:9/").expect("url"),
+            action: "CVProcess".into(),
+            version: "2022-08-31".into(),
+            auth: Auth::Bearer(volcv::api::secret::Secret::new(KEY)),
+        },
+        Options::default(),
+    )
+    .expect("client");
+    let data = tempfile::tempdir().expect("tmp");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let worker = Worker::new(tx, client, data.path().join("images"));
+    let mut a = ready_app();
+    a.form.set("seed", json!(4242));
+    let cmds = press(&mut a, "C");
+    let Some(Cmd::Curl(body)) = cmds.first().cloned() else {
+        panic!("no curl command asked for: {cmds:?}")
+    };
+    assert_eq!(body["seed"], json!(4242));
+    worker.run(Cmd::Curl(body.clone()));
+    let msg = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("in time")
+        .expect("a message");
+    let cmds = a.update(msg);
+    let Some(Cmd::Copy(text)) = cmds.first() else {
+        panic!("not copied: {cmds:?} {:?}", a.status)
+    };
+    assert!(text.starts_with("curl -sS -X POST 'http://127.0.0.1:9/?Action=CVProcess"));
+    assert!(text.contains("${VOLCV_API_KEY}"), "{text}");
+    assert!(!text.contains(KEY), "the key never reaches the clipboard");
+
+    // Pasting it (with an extra field) into a fresh form fills every value back.
+    let mut b = app();
+    let with_extra = text.replacen("\"seed\":4242", "\"seed\":4242,\"x_extra\":1", 1);
+    b.update(Msg::Paste(with_extra));
+    assert_eq!(b.form.body["seed"], json!(4242));
+    assert_eq!(b.form.prompt_text(), "一只戴帽子的猫 in the snow");
+    assert_eq!(
+        b.form.reference,
+        Reference::Url("https://example.com/cat.jpg".into())
+    );
+    let status = b.status.clone().expect("status").text;
+    assert!(
+        status.contains("curl command") && status.contains("x_extra"),
+        "{status}"
+    );
+    // A JSON body works too; anything else leaves the form as it was.
+    let mut c = app();
+    c.update(Msg::Paste(
+        r#"{"req_key":"high_aes_ip_v20","prompt":"from json","seed":7}"#.into(),
+    ));
+    assert_eq!(c.form.body["seed"], json!(7));
+    assert_eq!(c.form.prompt_text(), "from json");
+    c.update(Msg::Paste("just some words".into()));
+    assert_eq!(c.form.prompt_text(), "from json");
+    c.update(Msg::Paste("{ not json".into()));
+    assert!(c.status.expect("status").error);
+
+    // A command too long for the clipboard is written to a file instead.
+    let long = format!("curl -sS {}", "x".repeat(volcv::tui::app::COPY_CAP + 1));
+    let cmds = a.update(Msg::CurlReady(Ok(long)));
+    assert!(
+        matches!(cmds.first(), Some(Cmd::WriteText { path, .. }) if path.to_string_lossy().contains("volcv-curl-")),
+        "{cmds:?}"
+    );
+}

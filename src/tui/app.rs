@@ -758,6 +758,25 @@ impl App {
                 self.quit = true;
                 Vec::new()
             }
+            Msg::CurlReady(result) => match result {
+                Err(e) => {
+                    self.error_msg(format!("no curl command: {e}"));
+                    Vec::new()
+                }
+                Ok(text) if text.len() <= COPY_CAP => {
+                    self.info_msg(format!(
+                        "curl command copied ({} bytes; secrets as $VOLCV_API_KEY / \
+                         $VOLC_ACCESSKEY references, signature valid 15 min)",
+                        text.len()
+                    ));
+                    vec![Cmd::Copy(text)]
+                }
+                Ok(text) => {
+                    let stamp = local_time().replace(':', "");
+                    let path = self.save_dir.join(format!("volcv-curl-{stamp}.sh"));
+                    vec![Cmd::WriteText { text, path }]
+                }
+            },
             Msg::HistoryLoaded {
                 generation,
                 append,
@@ -1162,6 +1181,9 @@ impl App {
                 self.form.replace_values(&body);
                 self.info_msg("prompt updated from the editor");
             }
+            EditTarget::Request if text.trim_start().starts_with("curl") => {
+                self.import(&text, "the edited text");
+            }
             EditTarget::Request => match serde_json::from_str::<Value>(&text) {
                 Ok(v) if v.is_object() => {
                     self.form.replace_values(&v);
@@ -1191,7 +1213,80 @@ impl App {
             self.form.revalidate();
         } else if let Some(e) = self.form.editing.as_mut() {
             e.input.insert_str(text.replace(['\n', '\r'], " "));
+        } else if let Some(n) = self.note_input.as_mut() {
+            n.1.insert_str(text.replace(['\n', '\r'], " "));
+        } else if self.search_input.is_none() {
+            // A pasted curl command or JSON body fills the form.
+            self.import(text, "the paste");
         }
+    }
+
+    /// Fills the form from a curl command or a JSON request body; reports what was ignored
+    /// and fields the model does not know. Nothing changes when the text is neither.
+    pub fn import(&mut self, text: &str, from: &str) -> bool {
+        let t = text.trim();
+        let (body, what, mut notes) = if t.starts_with("curl ") || t.starts_with("curl\t") {
+            match crate::api::curl::parse_curl(t) {
+                Ok(imp) => {
+                    let mut notes = Vec::new();
+                    if !imp.ignored.is_empty() {
+                        notes.push(format!("ignored {}", imp.ignored.join(" ")));
+                    }
+                    (imp.body, "a curl command", notes)
+                }
+                Err(e) => {
+                    self.error_msg(format!("{from} is not a usable curl command: {e}"));
+                    return false;
+                }
+            }
+        } else if t.starts_with('{') {
+            match serde_json::from_str::<Value>(t) {
+                Ok(v) => (v, "a JSON body", Vec::new()),
+                Err(e) => {
+                    self.error_msg(format!("{from} is not valid JSON ({e}); form unchanged"));
+                    return false;
+                }
+            }
+        } else {
+            self.info_msg(format!(
+                "{from} is neither a curl command nor a JSON body; select a field to paste into it"
+            ));
+            return false;
+        };
+        if !body.is_object() {
+            self.error_msg(format!(
+                "{from}: the body must be a JSON object, got {}; form unchanged",
+                schema::json_type(&body)
+            ));
+            return false;
+        }
+        self.form.replace_values(&body);
+        let unknown: Vec<String> = self
+            .form
+            .report
+            .warnings()
+            .filter(|i| i.message.contains("is not a field of"))
+            .map(|i| i.field.clone())
+            .collect();
+        if !unknown.is_empty() {
+            notes.push(format!("unknown fields kept: {}", unknown.join(", ")));
+        }
+        let errors = self.form.report.errors().count();
+        if errors > 0 {
+            notes.push(format!("{errors} problem(s) to fix"));
+        }
+        let text = if notes.is_empty() {
+            format!("form filled from {what}")
+        } else {
+            format!("form filled from {what}; {}", notes.join("; "))
+        };
+        if errors > 0 || !unknown.is_empty() {
+            self.error_msg(text);
+        } else {
+            self.info_msg(text);
+        }
+        self.focus = Pane::Params;
+        true
     }
 
     fn on_action(&mut self, a: Action) -> Vec<Cmd> {
@@ -1213,6 +1308,13 @@ impl App {
             Action::FocusResponse => self.focus = Pane::Response,
             Action::FocusHistory => self.focus = Pane::History,
             Action::Copy => return self.copy(),
+            Action::Curl => match self.form.request() {
+                Ok(body) => {
+                    self.info_msg("building the curl command…");
+                    return vec![Cmd::Curl(body)];
+                }
+                Err(b) => self.error_msg(format!("no curl command: {}", b.message)),
+            },
             Action::Search => {
                 // Searching works from any pane: it moves to the History pane.
                 self.focus = Pane::History;

@@ -73,6 +73,8 @@ pub enum Action {
     Compare,
     /// Load an entry's parameters.
     Replay,
+    /// The request as a curl command.
+    Curl,
 }
 
 /// Where an action applies, for the help overlay and the status bar.
@@ -123,6 +125,7 @@ impl Action {
         Action::Mark,
         Action::Compare,
         Action::Replay,
+        Action::Curl,
     ];
 
     /// The name used in the config's `[keys]` table.
@@ -160,6 +163,7 @@ impl Action {
             Action::Mark => "mark",
             Action::Compare => "compare",
             Action::Replay => "replay",
+            Action::Curl => "curl",
         }
     }
 
@@ -198,6 +202,7 @@ impl Action {
             Action::Mark => "mark to compare",
             Action::Compare => "compare with marked",
             Action::Replay => "load its parameters",
+            Action::Curl => "request as curl (copy)",
         }
     }
 
@@ -214,6 +219,7 @@ impl Action {
             | Action::FocusHistory
             | Action::ExternalEditor
             | Action::Copy
+            | Action::Curl
             | Action::Help => Scope::Global,
             Action::Down
             | Action::Up
@@ -278,6 +284,7 @@ impl Action {
             Action::Mark => &["m"],
             Action::Compare => &["c"],
             Action::Replay => &["e"],
+            Action::Curl => &["C"],
         }
     }
 }

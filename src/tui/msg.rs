@@ -159,6 +159,8 @@ pub enum Msg {
         /// The new summary, or why the write failed.
         result: Result<crate::store::Summary, String>,
     },
+    /// The curl command for a request (secrets as environment references), or why not.
+    CurlReady(Result<String, String>),
     /// An entry was deleted from the store (or not).
     HistoryDeleted {
         /// The store id.
@@ -280,4 +282,13 @@ pub enum Cmd {
     FitReference(String),
     /// Read or write the history store.
     History(HistoryCmd),
+    /// Build the curl command for a request body (signed now, secrets as references).
+    Curl(serde_json::Value),
+    /// Write text to exactly this file (never replacing one).
+    WriteText {
+        /// The text.
+        text: String,
+        /// The file to create.
+        path: PathBuf,
+    },
 }

@@ -196,6 +196,42 @@ impl Worker {
                     }
                 });
             }
+            Cmd::Curl(body) => {
+                let client = self.client.clone();
+                let tx = self.tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result = serde_json::to_vec(&body)
+                        .map(|bytes| {
+                            let action = client.target.action.clone();
+                            let prepared = client.prepare(&action, bytes);
+                            crate::api::curl::to_curl(&prepared, &client.target.auth, false)
+                        })
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::CurlReady(result));
+                });
+            }
+            Cmd::WriteText { text, path } => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let source = ImageSource::Base64(Arc::from(
+                        base64::engine::general_purpose::STANDARD.encode(text.as_bytes()),
+                    ));
+                    let msg = match save_copy(source, path).await {
+                        Ok(p) => Msg::Saved {
+                            text: format!(
+                                "curl command written to {} (too long to copy)",
+                                p.display()
+                            ),
+                            error: false,
+                        },
+                        Err(e) => Msg::Saved {
+                            text: format!("curl command not written: {e}"),
+                            error: true,
+                        },
+                    };
+                    let _ = tx.send(msg);
+                });
+            }
             Cmd::History(h) => {
                 if let Some(store) = self.history.clone() {
                     let tx = self.tx.clone();
