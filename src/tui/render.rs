@@ -1193,31 +1193,37 @@ fn render_help(app: &App, f: &mut Frame, area: Rect) {
     let rows = app.keymap.rows();
     let w = area.width.min(100);
     let col = usize::from(w.saturating_sub(3) / 2);
-    let left = help_column(
+    let mut left = help_column(
         app,
-        &[
-            ("Everywhere", Scope::Global),
-            ("Moving", Scope::Lists),
-            ("History", Scope::History),
-        ],
+        &[("Everywhere", Scope::Global), ("Moving", Scope::Lists)],
         &rows,
         col,
     );
-    let mut right = help_column(app, &[("Parameters", Scope::Params)], &rows, col);
-    right.push(Line::from(vec![
+    left.push(Line::from(vec![
         Span::styled(" Ctrl-c ", t.key),
         Span::raw("quit at once"),
     ]));
-    right.push(Line::raw(""));
-    right.push(Line::styled("Editing a value: Enter commits,", t.dim));
-    right.push(Line::styled("Esc discards; Ctrl-u clears; Tab", t.dim));
-    right.push(Line::styled("completes paths.", t.dim));
-    right.push(Line::raw(""));
-    right.push(Line::styled("Images tab: j/k select, f full", t.dim));
-    right.push(Line::styled("screen, s save it, o save all.", t.dim));
-    right.push(Line::raw(""));
-    right.push(Line::styled("Log file:", t.dim));
-    right.push(Line::styled(fit(&app.info.log_path, col), t.dim));
+    left.push(Line::styled(fit("Log file:", col), t.dim));
+    left.push(Line::styled(fit(&app.info.log_path, col), t.dim));
+    let mut right = help_column(
+        app,
+        &[("Parameters", Scope::Params), ("History", Scope::History)],
+        &rows,
+        col,
+    );
+    right.push(Line::styled(
+        fit("Editing: Enter commits, Esc discards,", col),
+        t.dim,
+    ));
+    right.push(Line::styled(
+        fit("Ctrl-u clears, Tab completes paths.", col),
+        t.dim,
+    ));
+    right.push(Line::styled(
+        fit("Images tab: j/k select, f full screen,", col),
+        t.dim,
+    ));
+    right.push(Line::styled(fit("s save it, o save all.", col), t.dim));
     let h = (left.len().max(right.len()) as u16 + 2).min(area.height);
     let r = centered(area, w, h);
     f.render_widget(Clear, r);
