@@ -19,6 +19,7 @@
 //! write (from any process), and [`Store::changed_since`] returns the rows written after a
 //! given value.
 
+pub mod age;
 pub mod blobs;
 pub mod owner;
 pub mod schema;

@@ -161,7 +161,7 @@ const IS_WORDS: &str = "starred, error, success, pending, interrupted, cancelled
 
 /// Parses the History search line into a store query. Plain words must all occur in the
 /// prompt, rephrased prompt or message; `is:starred`, `is:error` (any failure) or
-/// `is:<outcome>` and `model:<req_key>` filter. Errors name the token and what is allowed.
+/// `is:<outcome>`, `model:<req_key>` and `since:<age>` (`12h`, `7d`) filter. Errors name the token and what is allowed.
 pub fn parse_search(text: &str) -> Result<Query, String> {
     let mut q = Query::default();
     let mut words = Vec::new();
@@ -185,6 +185,10 @@ pub fn parse_search(text: &str) -> Result<Query, String> {
                     }
                 },
             }
+        } else if let Some(age) = token.strip_prefix("since:") {
+            let d = crate::store::age::parse_age(age).map_err(|e| format!("search: since: {e}"))?;
+            let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+            q.since_ms = Some(now_ms().saturating_sub(ms));
         } else if let Some(key) = token.strip_prefix("model:") {
             if key.is_empty() {
                 return Err("search: model: needs a req_key, e.g. model:high_aes_ip_v20".into());
@@ -441,6 +445,10 @@ mod tests {
         let e = parse_search("is:shiny").expect_err("unknown");
         assert!(e.contains("\"is:shiny\"") && e.contains("starred"), "{e}");
         assert!(parse_search("model:").is_err());
+        let q = parse_search("since:2d").expect("ok");
+        let two_days = now_ms() - 2 * 86_400_000;
+        assert!(q.since_ms.is_some_and(|t| (t - two_days).abs() < 60_000));
+        assert!(parse_search("since:2y").is_err_and(|e| e.contains("since:")));
         assert_eq!(parse_search("  ").expect("ok").search, None);
     }
 

@@ -1040,7 +1040,7 @@ fn hint_line(app: &App) -> Line<'static> {
         vec![
             ("Enter".into(), "keep the search"),
             ("Esc".into(), "clear it"),
-            ("is:starred is:error model:KEY".into(), "filters"),
+            ("is:starred is:error model:KEY since:7d".into(), "filters"),
         ]
     } else if app.form.prompt_active {
         vec![
