@@ -84,12 +84,14 @@ fn render_confirm_delete(app: &App, f: &mut Frame, area: Rect, id: u64) {
         return;
     };
     let r = centered(area, 60, 5);
-    f.render_widget(Clear, r);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.warning)
-        .title(Span::styled(format!(" Delete {}? ", e.label()), t.warning))
-        .style(t.base);
+    let inner = overlay(
+        f,
+        r,
+        format!(" Delete {}? ", e.label()),
+        t.warning,
+        false,
+        t,
+    );
     let w = usize::from(r.width.saturating_sub(2));
     let lines = vec![
         Line::raw(fit(&format!("{} {}", e.time, e.prompt), w)),
@@ -101,11 +103,10 @@ fn render_confirm_delete(app: &App, f: &mut Frame, area: Rect, id: u64) {
             )),
         ]),
     ];
-    f.render_widget(Paragraph::new(lines).block(block), r);
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 fn render_note_input(app: &App, f: &mut Frame, area: Rect) {
-    let t = &app.theme;
     let Some((id, input)) = &app.note_input else {
         return;
     };
@@ -113,18 +114,21 @@ fn render_note_input(app: &App, f: &mut Frame, area: Rect) {
         .history
         .get(*id)
         .map_or_else(|| format!("#{id}"), |e| e.label());
+    let title = format!(" Note for {label} (Enter saves, empty clears, Esc cancels) ");
+    render_line_input(app, f, area, &title, input);
+}
+
+/// A one-line text input in a box over the middle of the screen.
+fn render_line_input(
+    app: &App,
+    f: &mut Frame,
+    area: Rect,
+    title: &str,
+    input: &ratatui_textarea::TextArea<'static>,
+) {
+    let t = &app.theme;
     let r = centered(area, 70, 3);
-    f.render_widget(Clear, r);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.focus)
-        .title(Span::styled(
-            format!(" Note for {label} (Enter saves, empty clears, Esc cancels) "),
-            t.focus,
-        ))
-        .style(t.base);
-    let inner = block.inner(r);
-    f.render_widget(block, r);
+    let inner = overlay(f, r, title.to_owned(), t.focus, false, t);
     let mut ta = input.clone();
     ta.set_style(t.base);
     ta.set_cursor_line_style(Style::default());
@@ -171,18 +175,14 @@ fn render_compare(app: &App, f: &mut Frame, area: Rect, a: u64, b: u64, scroll: 
         area.width.saturating_sub(4),
         area.height.saturating_sub(3),
     );
-    f.render_widget(Clear, r);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Double)
-        .border_style(t.focus)
-        .title(Span::styled(
-            " Compare: marked (A) and selected (B) · j/k scroll · any other key closes ",
-            t.focus,
-        ))
-        .style(t.base);
-    let inner = block.inner(r);
-    f.render_widget(block, r);
+    let inner = overlay(
+        f,
+        r,
+        " Compare: marked (A) and selected (B) · j/k scroll · any other key closes ",
+        t.focus,
+        true,
+        t,
+    );
     let (ta, ea) = compare_title(app, a);
     let (tb, eb) = compare_title(app, b);
     let w = usize::from(inner.width);
@@ -297,15 +297,14 @@ fn render_confirm_fit(app: &App, f: &mut Frame, area: Rect, problems: &[String])
     let t = &app.theme;
     let h = u16::try_from(problems.len()).unwrap_or(8).min(8) + 5;
     let r = centered(area, 70, h);
-    f.render_widget(Clear, r);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.warning)
-        .title(Span::styled(
-            " Reference over the service's limits ",
-            t.warning,
-        ))
-        .style(t.base);
+    let inner = overlay(
+        f,
+        r,
+        " Reference over the service's limits ",
+        t.warning,
+        false,
+        t,
+    );
     let w = usize::from(r.width.saturating_sub(2));
     let mut lines: Vec<Line> = problems
         .iter()
@@ -323,11 +322,10 @@ fn render_confirm_fit(app: &App, f: &mut Frame, area: Rect, problems: &[String])
         fit("any other key: leave it (the file is never changed)", w),
         t.dim,
     ));
-    f.render_widget(Paragraph::new(lines).block(block), r);
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 fn render_save_prompt(app: &App, f: &mut Frame, area: Rect) {
-    let t = &app.theme;
     let Some(p) = &app.save_prompt else {
         return;
     };
@@ -335,20 +333,32 @@ fn render_save_prompt(app: &App, f: &mut Frame, area: Rect) {
         crate::tui::app::SaveWhat::One(_) => " Save the image as (Enter saves, Esc cancels) ",
         crate::tui::app::SaveWhat::All(_) => " Save all images into (Enter saves, Esc cancels) ",
     };
-    let r = centered(area, 70, 3);
+    render_line_input(app, f, area, title, &p.input);
+}
+
+/// Clears `r` and draws a dialog box there; returns the area inside its border.
+fn overlay(
+    f: &mut Frame,
+    r: Rect,
+    title: impl Into<String>,
+    style: Style,
+    double: bool,
+    t: &Theme,
+) -> Rect {
     f.render_widget(Clear, r);
     let block = Block::default()
         .borders(Borders::ALL)
-        .border_style(t.focus)
-        .title(Span::styled(title, t.focus))
+        .border_type(if double {
+            BorderType::Double
+        } else {
+            BorderType::Plain
+        })
+        .border_style(style)
+        .title(Span::styled(title.into(), style))
         .style(t.base);
     let inner = block.inner(r);
     f.render_widget(block, r);
-    let mut ta = p.input.clone();
-    ta.set_style(t.base);
-    ta.set_cursor_line_style(Style::default());
-    ta.set_cursor_style(t.base.add_modifier(Modifier::REVERSED));
-    f.render_widget(&ta, inner);
+    inner
 }
 
 fn pane_block<'a>(app: &App, pane: Pane, n: usize, extra: &str) -> Block<'a> {
@@ -1226,15 +1236,7 @@ fn render_help(app: &App, f: &mut Frame, area: Rect) {
     right.push(Line::styled(fit("s save it, o save all.", col), t.dim));
     let h = (left.len().max(right.len()) as u16 + 2).min(area.height);
     let r = centered(area, w, h);
-    f.render_widget(Clear, r);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Double)
-        .border_style(t.focus)
-        .title(Span::styled(" Keys (? or Esc closes) ", t.focus))
-        .style(t.base);
-    let inner = block.inner(r);
-    f.render_widget(block, r);
+    let inner = overlay(f, r, " Keys (? or Esc closes) ", t.focus, true, t);
     let [l, _, rr] = Layout::horizontal([
         Constraint::Length(col as u16),
         Constraint::Length(1),
@@ -1249,12 +1251,7 @@ fn render_confirm(app: &App, f: &mut Frame, area: Rect) {
     let t = &app.theme;
     let n = app.in_flight();
     let r = centered(area, 50, 5);
-    f.render_widget(Clear, r);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.warning)
-        .title(Span::styled(" Quit? ", t.warning))
-        .style(t.base);
+    let inner = overlay(f, r, " Quit? ", t.warning, false, t);
     let lines = vec![
         Line::raw(format!("{n} request(s) still in flight.")),
         Line::from(vec![
@@ -1262,5 +1259,5 @@ fn render_confirm(app: &App, f: &mut Frame, area: Rect) {
             Span::raw(" quit and cancel them · any other key stays"),
         ]),
     ];
-    f.render_widget(Paragraph::new(lines).block(block), r);
+    f.render_widget(Paragraph::new(lines), inner);
 }
