@@ -220,7 +220,10 @@ fn list(store: &Store, a: &ListArgs) -> Result<u8, StoreError> {
         // A pending async task shows its status (`task generating`).
         let outcome = match (&r.outcome, &r.task_status) {
             (OutcomeKind::Pending, Some(status)) => {
-                format!("task {}", escape_terminal(&truncate_chars(status, 10), false))
+                format!(
+                    "task {}",
+                    escape_terminal(&truncate_chars(status, 10), false)
+                )
             }
             (o, _) => o.as_str().to_owned(),
         };
