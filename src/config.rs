@@ -5,6 +5,7 @@ use crate::api::auth::AkSk;
 use crate::api::client::{self, Auth, AuthMode, Options, Target};
 use crate::api::schema::Schema;
 use crate::api::secret::{REDACTED, Secret};
+use crate::api::tasks::Mode;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -98,6 +99,8 @@ pub struct Profile {
     pub retries: Option<u32>,
     /// Largest response body accepted, in MB.
     pub body_cap_mb: Option<u64>,
+    /// `sync` (one CVProcess call) or `async` (submit a task, poll for the result).
+    pub mode: Option<Mode>,
 }
 
 impl fmt::Debug for Profile {
@@ -117,6 +120,7 @@ impl fmt::Debug for Profile {
             .field("connect_timeout_secs", &self.connect_timeout_secs)
             .field("retries", &self.retries)
             .field("body_cap_mb", &self.body_cap_mb)
+            .field("mode", &self.mode)
             .finish()
     }
 }
@@ -284,6 +288,8 @@ pub struct Resolved {
     pub profile: String,
     pub target: Target,
     pub options: Options,
+    /// The profile's request mode (`sync` unless it says `async`).
+    pub mode: Mode,
 }
 
 impl Loaded {
@@ -384,6 +390,7 @@ impl Loaded {
                 auth,
             },
             options,
+            mode: profile.mode.unwrap_or_default(),
         })
     }
 
@@ -522,6 +529,7 @@ endpoint = "https://visual.volcengineapi.com/"
 # connect_timeout_secs = 10
 # retries = 3              # for 50429 / 50430
 # body_cap_mb = 64
+# mode = "sync"            # sync | async (submit a task, poll for it; see README "Async tasks")
 # Credentials are best kept out of this file: VOLC_ACCESSKEY / VOLC_SECRETKEY, ~/.volc/credentials,
 # or VOLCV_API_KEY for bearer relays. If you put them here, keep the file private (chmod 600).
 
@@ -609,6 +617,22 @@ mod tests {
             assert!(!shown.contains(s), "{shown}");
         }
         assert!(shown.contains(REDACTED));
+    }
+
+    #[test]
+    fn mode_is_sync_or_async_and_a_typo_names_key_and_values() {
+        let c = parse("[profiles.a]\nmode = \"async\"\n[profiles.b]\n").expect("parse");
+        assert_eq!(c.profiles["a"].mode, Some(Mode::Async));
+        assert_eq!(c.profiles["b"].mode, None);
+        let e = parse("[profiles.a]\nmode = \"asnyc\"\n").expect_err("typo");
+        assert!(e.starts_with("line 2, column 8:"), "{e}");
+        assert!(e.contains("mode must be \"sync\" or \"async\""), "{e}");
+        assert!(e.contains("asnyc"), "{e}");
+        let e = parse("[profiles.a]\nmode = 1\n").expect_err("not a string");
+        assert!(
+            e.starts_with("line 2") && e.contains("mode \"sync\" or \"async\""),
+            "{e}"
+        );
     }
 
     #[test]

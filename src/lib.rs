@@ -10,6 +10,8 @@ pub mod cli;
 pub mod config;
 pub mod images;
 pub mod mock;
+pub mod results;
 pub mod store;
+pub mod tasks;
 pub mod text;
 pub mod tui;

@@ -7,3 +7,4 @@ pub mod curl;
 pub mod response;
 pub mod schema;
 pub mod secret;
+pub mod tasks;

@@ -122,6 +122,14 @@ impl Group {
             Group::Watermark => "Watermark",
         }
     }
+
+    /// Whether the async API takes this group's fields when the result is fetched rather
+    /// than when the task is submitted: the output options (`return_url`) and the watermark
+    /// (`logo_info`) travel inside `req_json` of `CVSync2AsyncGetResult`, never in
+    /// `CVSync2AsyncSubmitTask` (cvprocess-api.md, section 5).
+    pub fn async_at_poll(self) -> bool {
+        matches!(self, Group::Output | Group::Watermark)
+    }
 }
 
 /// One request field.
@@ -672,6 +680,19 @@ impl Schema {
             groups.push((g, self.fields.iter().filter(|f| f.group == g).collect()));
         }
         groups
+    }
+
+    /// The top-level body keys the async API takes at polling (inside `req_json`), in schema
+    /// order and without repeats: `return_url`, `logo_info` (see [`Group::async_at_poll`]).
+    pub fn async_poll_keys(&self) -> Vec<&'static str> {
+        let mut keys: Vec<&'static str> = Vec::new();
+        for f in self.fields.iter().filter(|f| f.group.async_at_poll()) {
+            let top = f.path().next().unwrap_or(f.name);
+            if !keys.contains(&top) {
+                keys.push(top);
+            }
+        }
+        keys
     }
 
     /// A field name from user input, with a helpful error naming the known fields.

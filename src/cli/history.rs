@@ -194,6 +194,16 @@ fn list(store: &Store, a: &ListArgs) -> Result<u8, StoreError> {
             .map_or("-".to_owned(), |d| format!("{:.1}s", d / 1000.0));
         let code = r.code.map_or("-".to_owned(), |c| c.to_string());
         let prompt = r.prompt.as_deref().unwrap_or("");
+        // A pending async task shows its status (`task generating`).
+        let outcome = match (&r.outcome, &r.task_status) {
+            (OutcomeKind::Pending, Some(status)) => {
+                format!(
+                    "task {}",
+                    escape_terminal(&truncate_chars(status, 10), false)
+                )
+            }
+            (o, _) => o.as_str().to_owned(),
+        };
         let mut line = escape_terminal(&truncate_chars(prompt, 60), false);
         if let Some(n) = &r.note {
             line.push_str(&format!(
@@ -205,7 +215,7 @@ fn list(store: &Store, a: &ListArgs) -> Result<u8, StoreError> {
             "{:>5}{star}  {:<19}  {:<15} {:>6}  {:>7}  {:<16} {line}",
             r.id,
             when(r.created_ms),
-            r.outcome.as_str(),
+            outcome,
             code,
             took,
             escape_terminal(
@@ -292,6 +302,25 @@ fn show(store: &Store, a: &ShowArgs) -> Result<u8, StoreError> {
     }
     if let Some(sum) = &s.summary {
         outln!("outcome:   {}", esc(sum));
+    }
+    if let Some(task) = &s.task_id {
+        let mut line = format!(
+            "task:      {} {}",
+            esc(task),
+            esc(s.task_status.as_deref().unwrap_or("-"))
+        );
+        for (label, ms) in [
+            ("submitted", e.task_submitted_ms),
+            ("last polled", e.task_checked_ms),
+        ] {
+            if let Some(ms) = ms {
+                line.push_str(&format!(", {label} {} UTC", when(ms)));
+            }
+        }
+        if s.outcome == OutcomeKind::Pending {
+            line.push_str(&format!(" (collect it: volcv tasks resume {})", s.id));
+        }
+        outln!("{line}");
     }
     if let Some(c) = s.code {
         outln!("code:      {c}");

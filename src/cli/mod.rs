@@ -27,6 +27,7 @@ mod history;
 mod mock;
 mod request;
 mod send;
+mod tasks;
 
 use crate::api::client::AuthMode;
 use crate::api::schema::{self, SCHEMAS};
@@ -105,6 +106,8 @@ pub enum Command {
     /// List, show, export, remove and prune recorded requests.
     #[command(subcommand)]
     History(history::HistoryCmd),
+    /// List the pending async tasks of the history, or resume them (collect their results).
+    Tasks(tasks::TasksArgs),
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +186,7 @@ pub fn main() -> ExitCode {
         Some(Command::Schema(args)) => run_schema(args),
         Some(Command::Config(cmd)) => run_config(&cli, cmd),
         Some(Command::History(cmd)) => history::run(&cli, cmd),
+        Some(Command::Tasks(args)) => tasks::run(&cli, args),
         None => run_tui(&cli),
     };
     ExitCode::from(code)

@@ -3,16 +3,16 @@
 use super::request::{self, Built, RequestArgs};
 use super::{Cli, EXIT_INVALID, EXIT_NO_ANSWER, EXIT_OK, EXIT_SERVICE};
 use crate::api::client::{Client, Exchange};
-use crate::api::response::{Outcome, ResultImage};
+use crate::api::response::Outcome;
+use crate::api::tasks::Mode;
 use crate::config;
 use crate::images;
-use crate::store::{NewEntry, ResultFile, Store};
+use crate::results::{self, Collected};
+use crate::store::{NewEntry, Store};
 use crate::text::{escape_terminal, json_for_terminal, truncate_chars};
-use base64::Engine as _;
 use clap::Args;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Args)]
@@ -39,10 +39,16 @@ pub struct SendArgs {
     /// only the paths are printed.
     #[arg(long, conflicts_with = "json")]
     pub print: bool,
+    /// sync: one CVProcess call; async: submit a task (CVSync2AsyncSubmitTask) and poll
+    /// CVSync2AsyncGetResult until it is done, status on stderr [default: the profile's mode,
+    /// else sync]
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub mode: Option<Mode>,
+    /// In async mode, how long to poll before leaving the task pending for `volcv tasks
+    /// resume`, e.g. 30m, 2h [default: 30m]
+    #[arg(long, value_name = "AGE", value_parser = super::history::parse_age)]
+    pub max_wait: Option<std::time::Duration>,
 }
-
-/// Cap for one downloaded result image.
-const DOWNLOAD_CAP: usize = 64 * 1024 * 1024;
 
 pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
     let mut o = cli.overrides();
@@ -96,6 +102,23 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
         Ok(b) => b,
         Err(e) => return fail(args, EXIT_INVALID, "invalid_input", &e.to_string(), &[]),
     };
+    let mode = args.mode.unwrap_or(resolved.mode);
+    if args.dry_run && mode == Mode::Async {
+        return match super::tasks::dry_run(&client, &body) {
+            Ok(text) => {
+                out!("{text}");
+                EXIT_OK
+            }
+            Err(e) => fail(args, EXIT_INVALID, "invalid_input", &e, &[]),
+        };
+    }
+    if mode == Mode::Async {
+        let data_dir = &loaded.paths.data_dir;
+        let profile = &resolved.profile;
+        return super::tasks::send_async(
+            args, &runtime, &client, &body, data_dir, profile, warnings,
+        );
+    }
     if args.dry_run {
         let action = client.target.action.clone();
         out!("{}", client.prepare(&action, bytes).to_http_text());
@@ -125,11 +148,13 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
         let action = client.target.action.clone();
         let exchange = client.call_bytes(&action, bytes, &cancel).await;
         let saved = match exchange.outcome() {
-            Some(Outcome::Success(s)) => save_images(&client, &s.images, &exchange, &out_dir).await,
-            _ => SaveReport::default(),
+            Some(Outcome::Success(s)) => {
+                results::collect(&client, &s.images, &exchange, Some(&out_dir)).await
+            }
+            _ => Collected::default(),
         };
         let history_id = recording.and_then(|r| r.finish(args, &exchange, &saved, &mut warnings));
-        let code = report(args, &exchange, &saved, &warnings, history_id);
+        let code = report(args.json, &exchange, &saved, &warnings, history_id, None);
         if args.print {
             let paths = saved.paths.clone();
             let _ = tokio::task::spawn_blocking(move || print_images(&paths)).await;
@@ -145,7 +170,7 @@ struct Recording {
 }
 
 /// A history problem never stops a send: it is a warning (in the JSON output with `--json`).
-fn history_warning(args: &SendArgs, warnings: &mut Vec<String>, message: String) {
+pub(super) fn history_warning(args: &SendArgs, warnings: &mut Vec<String>, message: String) {
     let message = format!("not recorded in the history: {message}");
     if !args.json {
         eprintln!("volcv: warning: {}", escape_terminal(&message, false));
@@ -192,20 +217,13 @@ impl Recording {
         self,
         args: &SendArgs,
         exchange: &Exchange,
-        saved: &SaveReport,
+        saved: &Collected,
         warnings: &mut Vec<String>,
     ) -> Option<i64> {
-        let files: Vec<ResultFile<'_>> = saved
-            .kept
-            .iter()
-            .map(|k| ResultFile {
-                index: k.index,
-                bytes: &k.bytes,
-                url: k.url.as_deref(),
-                saved_path: k.path.as_deref(),
-            })
-            .collect();
-        match self.store.complete(self.id, exchange, &files) {
+        match self
+            .store
+            .complete(self.id, exchange, &saved.result_files())
+        {
             Ok(()) => Some(self.id),
             Err(e) => {
                 history_warning(args, warnings, e.to_string());
@@ -257,102 +275,6 @@ pub(super) fn print_images(paths: &[PathBuf]) {
     }
 }
 
-#[derive(Debug, Default)]
-struct SaveReport {
-    paths: Vec<PathBuf>,
-    errors: Vec<String>,
-    /// Every result image obtained (saved or not), for the history.
-    kept: Vec<Kept>,
-}
-
-/// A result image's bytes, where it came from and where it was saved.
-#[derive(Debug)]
-struct Kept {
-    index: usize,
-    bytes: Vec<u8>,
-    url: Option<String>,
-    path: Option<PathBuf>,
-}
-
-/// Saves every result image: base64 decoded, URLs downloaded at once (they expire).
-async fn save_images(
-    client: &Client,
-    list: &[ResultImage],
-    exchange: &Exchange,
-    dir: &Path,
-) -> SaveReport {
-    let mut rep = SaveReport::default();
-    let stamp = exchange
-        .started_at
-        .format(time::macros::format_description!(
-            "[year][month][day]-[hour][minute][second]"
-        ))
-        .unwrap_or_default();
-    let rid = exchange
-        .outcome()
-        .and_then(Outcome::request_id)
-        .map(|r| {
-            // Request ids start with a timestamp (already in the name): keep the random tail.
-            let safe = images::safe_component(r, 64);
-            safe[safe.len().saturating_sub(8)..].to_owned()
-        })
-        .unwrap_or_default();
-    let timeout = client.options.timeout.max(Duration::from_secs(30));
-    for (i, img) in list.iter().enumerate() {
-        let stem = if rid.is_empty() {
-            format!("volcv-{stamp}-{}", i + 1)
-        } else {
-            format!("volcv-{stamp}-{rid}-{}", i + 1)
-        };
-        let bytes = match img {
-            ResultImage::Base64(b) => base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .map_err(|e| format!("image {}: invalid base64 from the server: {e}", i + 1)),
-            ResultImage::Url(u) => images::download(client.http(), u, DOWNLOAD_CAP, timeout)
-                .await
-                .map(|(b, _)| b)
-                .map_err(|e| format!("image {}: download failed: {e}", i + 1)),
-        };
-        let bytes = match bytes {
-            Ok(b) => b,
-            Err(e) => {
-                rep.errors.push(e);
-                continue;
-            }
-        };
-        // Unknown content is kept (the result was paid for) but marked as such.
-        let ext = images::sniff(&bytes).map_or("bin", images::Format::extension);
-        let dir = dir.to_path_buf();
-        rep.kept.push(Kept {
-            index: i,
-            bytes: bytes.clone(),
-            url: match img {
-                ResultImage::Url(u) => Some(u.clone()),
-                ResultImage::Base64(_) => None,
-            },
-            path: None,
-        });
-        let saved =
-            tokio::task::spawn_blocking(move || images::save_unique(&dir, &stem, ext, &bytes))
-                .await;
-        match saved {
-            Ok(Ok(p)) => {
-                if let Some(k) = rep.kept.last_mut() {
-                    k.path = Some(p.clone());
-                }
-                rep.paths.push(p);
-            }
-            Ok(Err(e)) => rep
-                .errors
-                .push(format!("image {}: cannot save: {e}", i + 1)),
-            Err(e) => rep
-                .errors
-                .push(format!("image {}: cannot save: {e}", i + 1)),
-        }
-    }
-    rep
-}
-
 fn outcome_kind(ex: &Exchange) -> &'static str {
     match &ex.result {
         Ok(Outcome::Success(_)) => "success",
@@ -372,66 +294,29 @@ fn exit_code(ex: &Exchange) -> u8 {
     }
 }
 
-fn report(
-    args: &SendArgs,
-    ex: &Exchange,
-    saved: &SaveReport,
-    warnings: &[String],
-    history_id: Option<i64>,
-) -> u8 {
-    let code = exit_code(ex);
-    let outcome = ex.outcome();
-    if args.json {
-        let (message, time_elapsed, te_secs, rephrased, data_rid) = match outcome {
-            Some(Outcome::Success(s)) => (
-                s.message.clone(),
-                s.time_elapsed_raw.clone(),
-                s.time_elapsed.map(|d| d.as_secs_f64()),
-                s.rephraser_result.clone(),
-                s.data_request_id.clone(),
-            ),
-            Some(o) => (o.summary(), None, None, None, None),
-            None => (
-                ex.result
-                    .as_ref()
-                    .err()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-                None,
-                None,
-                None,
-                None,
-            ),
-        };
-        let v = json!({
-            "outcome": outcome_kind(ex),
-            "exit_code": code,
-            "http_status": ex.http_status,
-            "code": outcome.and_then(Outcome::code),
-            "message": message,
-            "request_id": outcome.and_then(Outcome::request_id),
-            "data_request_id": data_rid,
-            "time_elapsed": time_elapsed,
-            "time_elapsed_secs": te_secs,
-            "rephraser_result": rephrased,
-            "duration_ms": (ex.duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-            "attempts": ex.attempts.len(),
-            "images": saved.paths,
-            "image_errors": saved.errors,
-            "warnings": warnings,
-            "history_id": history_id,
-        });
-        outln!("{}", json_for_terminal(&v));
-    } else {
-        print_human(ex, saved);
-        if let Some(id) = history_id {
-            if code == EXIT_OK {
-                outln!("history: entry {id}");
-            } else {
-                eprintln!("history: entry {id}");
-            }
+/// What an async request adds to a report.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TaskInfo<'a> {
+    pub task_id: Option<&'a str>,
+    pub task_status: Option<&'a str>,
+    pub polls: u32,
+}
+
+impl TaskInfo<'_> {
+    /// The JSON fields: `mode`, `task_id`, `task_status`, `polls`.
+    pub(super) fn add_to(&self, v: &mut serde_json::Value) {
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("mode".into(), json!("async"));
+            obj.insert("task_id".into(), json!(self.task_id));
+            obj.insert("task_status".into(), json!(self.task_status));
+            obj.insert("polls".into(), json!(self.polls));
         }
     }
+}
+
+/// The exit code of an answer: a lost result image makes a success no usable answer.
+fn final_code(ex: &Exchange, saved: &Collected) -> u8 {
+    let code = exit_code(ex);
     if code == EXIT_OK && !saved.errors.is_empty() {
         // The call succeeded but a result image was lost: that is no usable answer for a script.
         return EXIT_NO_ANSWER;
@@ -439,13 +324,99 @@ fn report(
     code
 }
 
-fn print_human(ex: &Exchange, saved: &SaveReport) {
+/// The `--json` object of an answer (and the exit code it means).
+pub(super) fn report_json(
+    ex: &Exchange,
+    saved: &Collected,
+    warnings: &[String],
+    history_id: Option<i64>,
+    task: Option<&TaskInfo<'_>>,
+) -> (u8, serde_json::Value) {
+    let code = exit_code(ex);
+    let outcome = ex.outcome();
+    let (message, time_elapsed, te_secs, rephrased, data_rid) = match outcome {
+        Some(Outcome::Success(s)) => (
+            s.message.clone(),
+            s.time_elapsed_raw.clone(),
+            s.time_elapsed.map(|d| d.as_secs_f64()),
+            s.rephraser_result.clone(),
+            s.data_request_id.clone(),
+        ),
+        Some(o) => (o.summary(), None, None, None, None),
+        None => (
+            ex.result
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            None,
+            None,
+            None,
+            None,
+        ),
+    };
+    let mut v = json!({
+        "outcome": outcome_kind(ex),
+        "exit_code": code,
+        "http_status": ex.http_status,
+        "code": outcome.and_then(Outcome::code),
+        "message": message,
+        "request_id": outcome.and_then(Outcome::request_id),
+        "data_request_id": data_rid,
+        "time_elapsed": time_elapsed,
+        "time_elapsed_secs": te_secs,
+        "rephraser_result": rephrased,
+        "duration_ms": (ex.duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+        "attempts": ex.attempts.len(),
+        "images": saved.paths,
+        "image_errors": saved.errors,
+        "warnings": warnings,
+        "history_id": history_id,
+    });
+    if let Some(t) = task {
+        t.add_to(&mut v);
+    }
+    (final_code(ex, saved), v)
+}
+
+/// Prints an answer (one JSON object with `json`) and returns the exit code.
+pub(super) fn report(
+    json: bool,
+    ex: &Exchange,
+    saved: &Collected,
+    warnings: &[String],
+    history_id: Option<i64>,
+    task: Option<&TaskInfo<'_>>,
+) -> u8 {
+    if json {
+        let (code, v) = report_json(ex, saved, warnings, history_id, task);
+        outln!("{}", json_for_terminal(&v));
+        return code;
+    }
+    let code = exit_code(ex);
+    print_human(ex, saved, task);
+    if let Some(id) = history_id {
+        if code == EXIT_OK {
+            outln!("history: entry {id}");
+        } else {
+            eprintln!("history: entry {id}");
+        }
+    }
+    final_code(ex, saved)
+}
+
+fn print_human(ex: &Exchange, saved: &Collected, task: Option<&TaskInfo<'_>>) {
     // Server text is escaped, and capped: a 1 MB message is not worth a terminal's scrollback.
     let e = |s: &str| escape_terminal(&truncate_chars(s, 2000), false);
-    let attempts = if ex.attempts.len() > 1 {
-        format!(", {} attempts", ex.attempts.len())
-    } else {
-        String::new()
+    let attempts = match task {
+        Some(t) => format!(
+            ", task {}, {} poll{}",
+            e(t.task_id.unwrap_or("-")),
+            t.polls,
+            if t.polls == 1 { "" } else { "s" }
+        ),
+        None if ex.attempts.len() > 1 => format!(", {} attempts", ex.attempts.len()),
+        None => String::new(),
     };
     let took = format!("{:.2}s", ex.duration.as_secs_f64());
     match &ex.result {
@@ -491,7 +462,7 @@ fn print_human(ex: &Exchange, saved: &SaveReport) {
     }
 }
 
-fn fail(args: &SendArgs, code: u8, kind: &str, message: &str, errors: &[String]) -> u8 {
+pub(super) fn fail(args: &SendArgs, code: u8, kind: &str, message: &str, errors: &[String]) -> u8 {
     if args.json {
         outln!(
             "{}",

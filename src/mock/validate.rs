@@ -151,8 +151,9 @@ pub(crate) fn check_generation(
 
     let mut rest = body.clone();
     if ignore_output {
-        rest.shift_remove("return_url");
-        rest.shift_remove("logo_info");
+        for key in schema.async_poll_keys() {
+            rest.shift_remove(key);
+        }
     }
     let rest = Value::Object(rest);
     let report = schema.validate(&rest);
@@ -169,22 +170,25 @@ pub(crate) fn check_generation(
     })
 }
 
-/// Checks the `return_url` and `logo_info` an async poll carries in `req_json`.
+/// Checks the output options an async poll carries in `req_json` (`return_url` and
+/// `logo_info`: the schema's [`Schema::async_poll_keys`]).
 pub(crate) fn check_output_options(
     schema: &Schema,
     opts: &Map<String, Value>,
 ) -> Result<(), Rejection> {
+    let keys = schema.async_poll_keys();
     let mut probe = Map::new();
-    for key in ["return_url", "logo_info"] {
-        if let Some(v) = opts.get(key) {
-            probe.insert(key.to_owned(), v.clone());
+    for key in &keys {
+        if let Some(v) = opts.get(*key) {
+            probe.insert((*key).to_owned(), v.clone());
         }
     }
     let probe = Value::Object(probe);
     let report = schema.validate(&probe);
-    let issue = report
-        .errors()
-        .find(|i| i.field == "return_url" || i.field.starts_with("logo_info"));
+    let issue = report.errors().find(|i| {
+        let top = i.field.split('.').next().unwrap_or(&i.field);
+        keys.contains(&top)
+    });
     match issue {
         Some(issue) => Err(classify(schema, &probe, issue)),
         None => Ok(()),

@@ -23,6 +23,7 @@ pub mod age;
 pub mod blobs;
 pub mod owner;
 pub mod schema;
+pub mod tasks;
 
 use crate::api::client::{Attempt, Exchange, TransportError, redact_header};
 use crate::api::response::{Outcome, parse_go_duration, parse_response};
@@ -253,6 +254,11 @@ pub struct Summary {
     pub result_images: u32,
     /// The change counter's value at the row's last write.
     pub updated_seq: i64,
+    /// The async task this entry submitted (`data.task_id`), if any.
+    pub task_id: Option<String>,
+    /// The task's last known status: `submitted`, `in_queue`, `generating`, `done`,
+    /// `not_found` or `expired`.
+    pub task_status: Option<String>,
 }
 
 /// Which part of an entry an image belongs to.
@@ -350,6 +356,12 @@ pub struct Entry {
     pub sweep_id: Option<String>,
     /// Reserved for user tags (not written yet).
     pub tag: Option<String>,
+    /// When the async task was submitted (Unix ms).
+    pub task_submitted_ms: Option<i64>,
+    /// When the async task is taken as expired at the latest (Unix ms).
+    pub task_expires_ms: Option<i64>,
+    /// When the async task was last polled (Unix ms).
+    pub task_checked_ms: Option<i64>,
     /// The images the entry uses: request images first, then results.
     pub images: Vec<EntryImage>,
 }
@@ -604,7 +616,7 @@ fn transport_error_from(message: &str) -> TransportError {
 }
 
 /// Attempts from their stored JSON.
-fn attempts_from(v: &serde_json::Value) -> Vec<Attempt> {
+pub(crate) fn attempts_from(v: &serde_json::Value) -> Vec<Attempt> {
     let ms = |a: &serde_json::Value, k: &str| {
         Duration::try_from_secs_f64(
             a.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0) / 1000.0,
@@ -642,7 +654,10 @@ fn is_corruption(e: &rusqlite::Error) -> bool {
 const SUMMARY_COLUMNS: &str = "e.id, e.created_ms, e.finished_ms, e.profile, e.outcome, e.req_key, \
     e.prompt, e.http_status, e.code, e.summary, e.request_id, e.duration_ms, e.star, e.note, \
     (SELECT count(DISTINCT i.sha256) FROM entry_images i WHERE i.entry_id = e.id \
-     AND i.part != 'request'), e.updated_seq";
+     AND i.part != 'request'), e.updated_seq, e.task_id, e.task_status";
+
+/// How many columns [`SUMMARY_COLUMNS`] selects (queries that select more start there).
+const SUMMARY_LEN: usize = 18;
 
 fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
     let outcome: String = r.get(4)?;
@@ -663,6 +678,8 @@ fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
         note: r.get(13)?,
         result_images: r.get(14)?,
         updated_seq: r.get(15)?,
+        task_id: r.get(16)?,
+        task_status: r.get(17)?,
     })
 }
 
@@ -1040,14 +1057,16 @@ impl Store {
     /// Turns pending entries whose writing process is gone into `interrupted` and returns
     /// their ids. Entries of a live process (this one or another) are left alone; entries
     /// whose writer cannot be checked (another host, no `/proc`) only after
-    /// [`owner::STALE_AFTER_MS`]. Runs on every [`Store::open`].
+    /// [`owner::STALE_AFTER_MS`]. Entries with a submitted async task stay pending whoever
+    /// wrote them: the task can still be collected ([`Store::pending_tasks`]). Runs on every
+    /// [`Store::open`].
     pub fn recover(&self) -> Result<Vec<i64>, StoreError> {
         let pending: Vec<(i64, Option<u32>, Option<String>, i64)> = {
             let conn = self.conn();
             let mut st = conn
                 .prepare(
                     "SELECT id, owner_pid, owner_token, created_ms FROM entries \
-                     WHERE outcome = 'pending'",
+                     WHERE outcome = 'pending' AND task_id IS NULL",
                 )
                 .map_err(|e| self.sql(e))?;
             st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
@@ -1086,7 +1105,8 @@ impl Store {
                 let n = tx
                     .execute(
                         "UPDATE entries SET outcome = 'interrupted', message = ?2, summary = ?2, \
-                         updated_seq = ?3 WHERE id = ?1 AND outcome = 'pending'",
+                         updated_seq = ?3 WHERE id = ?1 AND outcome = 'pending' \
+                         AND task_id IS NULL",
                         params![id, msg, seq],
                     )
                     .map_err(|e| self.sql(e))?;
@@ -1208,33 +1228,38 @@ impl Store {
             "SELECT {SUMMARY_COLUMNS}, e.endpoint, e.action, e.method, e.url, \
              e.request_headers, e.request_body, e.response_headers, e.response_body, e.message, \
              e.data_request_id, e.rephraser_result, e.time_elapsed, e.attempts, e.owner_pid, \
-             e.sweep_id, e.tag FROM entries e WHERE e.id = ?1"
+             e.sweep_id, e.tag, e.task_submitted_ms, e.task_expires_ms, e.task_checked_ms \
+             FROM entries e WHERE e.id = ?1"
         );
+        const S: usize = SUMMARY_LEN;
         let row = conn
             .query_row(&sql, [id], |r| {
                 let headers = |i: usize| -> rusqlite::Result<Vec<(String, String)>> {
                     let text: String = r.get(i)?;
                     Ok(serde_json::from_str(&text).unwrap_or_default())
                 };
-                let attempts: String = r.get(28)?;
+                let attempts: String = r.get(S + 12)?;
                 Ok(Entry {
                     summary: summary_from_row(r)?,
-                    endpoint: r.get(16)?,
-                    action: r.get(17)?,
-                    method: r.get(18)?,
-                    url: r.get(19)?,
-                    request_headers: headers(20)?,
-                    request_body: r.get(21)?,
-                    response_headers: headers(22)?,
-                    response_body: r.get(23)?,
-                    message: r.get(24)?,
-                    data_request_id: r.get(25)?,
-                    rephraser_result: r.get(26)?,
-                    time_elapsed: r.get(27)?,
+                    endpoint: r.get(S)?,
+                    action: r.get(S + 1)?,
+                    method: r.get(S + 2)?,
+                    url: r.get(S + 3)?,
+                    request_headers: headers(S + 4)?,
+                    request_body: r.get(S + 5)?,
+                    response_headers: headers(S + 6)?,
+                    response_body: r.get(S + 7)?,
+                    message: r.get(S + 8)?,
+                    data_request_id: r.get(S + 9)?,
+                    rephraser_result: r.get(S + 10)?,
+                    time_elapsed: r.get(S + 11)?,
                     attempts: serde_json::from_str(&attempts).unwrap_or_default(),
-                    owner_pid: r.get(29)?,
-                    sweep_id: r.get(30)?,
-                    tag: r.get(31)?,
+                    owner_pid: r.get(S + 13)?,
+                    sweep_id: r.get(S + 14)?,
+                    tag: r.get(S + 15)?,
+                    task_submitted_ms: r.get(S + 16)?,
+                    task_expires_ms: r.get(S + 17)?,
+                    task_checked_ms: r.get(S + 18)?,
                     images: Vec::new(),
                 })
             })

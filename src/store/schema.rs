@@ -107,8 +107,28 @@ CREATE TABLE change_seq (
 INSERT INTO change_seq (id, value) VALUES (1, 0);
 ";
 
+/// Migration "async tasks": the task an async request submitted, kept so that its result can
+/// be collected after the process that submitted it is gone.
+///
+/// * `task_id`: `data.task_id` of `CVSync2AsyncSubmitTask`, written as soon as the submit
+///   answers. A `pending` row with a task id is resumable: recovery leaves it pending.
+/// * `task_status`: `submitted`, then the last `data.status` a poll reported (`in_queue`,
+///   `generating`, `done`, `not_found`, `expired`).
+/// * `task_submitted_ms`, `task_expires_ms`: when the submit answered, and when the task is
+///   taken as expired at the latest (the service keeps tasks 12-24 h). Unix ms.
+/// * `task_checked_ms`: the last poll (a heartbeat of the process polling it).
+pub const ASYNC_TASKS: &str = "
+ALTER TABLE entries ADD COLUMN task_id TEXT;
+ALTER TABLE entries ADD COLUMN task_status TEXT;
+ALTER TABLE entries ADD COLUMN task_submitted_ms INTEGER;
+ALTER TABLE entries ADD COLUMN task_expires_ms INTEGER;
+ALTER TABLE entries ADD COLUMN task_checked_ms INTEGER;
+CREATE INDEX entries_pending_tasks ON entries (id)
+    WHERE outcome = 'pending' AND task_id IS NOT NULL;
+";
+
 /// Every migration, in order. The schema version this build writes is `MIGRATIONS.len()`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, ASYNC_TASKS];
 
 /// The schema version this build reads and writes.
 pub fn current_version() -> i64 {
@@ -204,7 +224,10 @@ mod tests {
     #[test]
     fn from_empty_to_current() {
         let mut conn = Connection::open_in_memory().expect("open");
-        assert_eq!(migrate(&mut conn, MIGRATIONS).expect("migrate"), vec![1]);
+        assert_eq!(
+            migrate(&mut conn, MIGRATIONS).expect("migrate"),
+            (1..=current_version()).collect::<Vec<_>>()
+        );
         assert_eq!(version(&conn).expect("version"), current_version());
         let t = tables(&conn);
         for name in ["entries", "entry_images", "entries_fts", "change_seq"] {
@@ -244,6 +267,25 @@ mod tests {
             )
             .expect("fts");
         assert_eq!(hits, 1);
+    }
+
+    #[test]
+    fn async_tasks_migration_keeps_version_1_rows() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        migrate(&mut conn, &[V1]).expect("v1");
+        conn.execute(
+            "INSERT INTO entries (created_ms, profile, endpoint, action, request_body, outcome) \
+             VALUES (1, 'p', 'e', 'CVProcess', '{}', 'pending')",
+            [],
+        )
+        .expect("insert");
+        assert_eq!(migrate(&mut conn, &[V1, ASYNC_TASKS]).expect("v2"), vec![2]);
+        let (outcome, task): (String, Option<String>) = conn
+            .query_row("SELECT outcome, task_id FROM entries", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("row");
+        assert_eq!((outcome.as_str(), task), ("pending", None));
     }
 
     #[test]
