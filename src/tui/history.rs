@@ -422,6 +422,8 @@ mod tests {
             note: None,
             result_images: 1,
             updated_seq: id,
+            task_id: None,
+            task_status: None,
         }
     }
 
