@@ -779,16 +779,14 @@ const HIGH_AES_GENERAL_V30L_ZT2I_FIELDS: &[Field] = &[
     PROMPT,
     SEED,
     SCALE.default(Default::Float(2.5)),
-    WIDTH
-        .default(Default::Int(1328))
-        .no_range()
-        .help("Output width. The reference gives no range, only sizes around 1328: any whole \
-               number is accepted."),
-    HEIGHT
-        .default(Default::Int(1328))
-        .no_range()
-        .help("Output height. The reference gives no range, only sizes around 1328: any whole \
-               number is accepted."),
+    WIDTH.default(Default::Int(1328)).no_range().help(
+        "Output width. The reference gives no range, only sizes around 1328: any whole \
+               number is accepted.",
+    ),
+    HEIGHT.default(Default::Int(1328)).no_range().help(
+        "Output height. The reference gives no range, only sizes around 1328: any whole \
+               number is accepted.",
+    ),
     RETURN_URL,
     LOGO_ADD,
     LOGO_POSITION,
@@ -811,9 +809,8 @@ pub static HIGH_AES_GENERAL_V30L_ZT2I: Schema = Schema {
 
 const BYTEEDIT_V2_0_FIELDS: &[Field] = &[
     req_key("byteedit_v2.0"),
-    BINARY_DATA_BASE64.help(
-        "The image to edit as bare base64 (no data: prefix); wins over image_urls.",
-    ),
+    BINARY_DATA_BASE64
+        .help("The image to edit as bare base64 (no data: prefix); wins over image_urls."),
     IMAGE_URLS.help("The image to edit as a public URL."),
     PROMPT.help("The edit instruction, in Chinese or English."),
     Field::new(
@@ -1855,7 +1852,11 @@ mod tests {
         let sw = switch_schema(&valid_body_for(default_schema()), edit);
         assert_eq!(sw.body["image_urls"], json!(["https://example.com/a.jpg"]));
         assert_eq!(sw.body["scale"], 0.5);
-        assert!(edit.validate(&sw.body).is_ok(), "{:?}", edit.validate(&sw.body));
+        assert!(
+            edit.validate(&sw.body).is_ok(),
+            "{:?}",
+            edit.validate(&sw.body)
+        );
         let dropped: Vec<&str> = sw.dropped.iter().map(|(k, _)| k.as_str()).collect();
         assert!(dropped.contains(&"ddim_steps") && !dropped.contains(&"image_urls"));
         // A changed scale is kept, and validation shows it is out of the new range.
@@ -1884,7 +1885,10 @@ mod tests {
         );
         let n = s.normalize(&b);
         assert!(n.get("use_pre_llm").is_none() && n.get("model_version").is_none());
-        assert_eq!(n["unheard_of"], 1, "fields no model knows are passed through");
+        assert_eq!(
+            n["unheard_of"], 1,
+            "fields no model knows are passed through"
+        );
 
         let t2i = schema_for("high_aes_general_v20").expect("2.0");
         let mut b = valid_body_for(t2i);
@@ -1902,8 +1906,8 @@ mod tests {
     fn preset_fields_are_parameters_only() {
         for s in SCHEMAS {
             for f in s.fields {
-                let content = matches!(f.name, "req_key" | "prompt")
-                    || matches!(f.kind, Kind::ImageList(_));
+                let content =
+                    matches!(f.name, "req_key" | "prompt") || matches!(f.kind, Kind::ImageList(_));
                 assert_eq!(f.in_preset(), !content, "{}: {}", s.req_key, f.name);
             }
         }
