@@ -394,11 +394,15 @@ impl Loaded {
         })
     }
 
-    /// The schema's defaults with the config's `[defaults]` applied over them.
+    /// The schema's defaults with the config's `[defaults]` applied over them. A default for a
+    /// field only other models take (`ddim_steps` for General 3.0) does not apply to this one.
     pub fn default_body(&self, schema: &Schema) -> Result<serde_json::Value, ConfigError> {
         let mut body = schema.default_body();
         let mut errors = Vec::new();
         for (name, value) in &self.config.defaults {
+            if schema.is_foreign(name) {
+                continue;
+            }
             let text = match value {
                 toml::Value::String(s) => s.clone(),
                 other => other.to_string(),
@@ -670,6 +674,35 @@ mod tests {
         assert!(
             e.contains("[defaults] width: width must be a whole number"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn defaults_for_fields_of_other_models_apply_only_to_them() {
+        let loaded = Loaded {
+            config: parse(
+                "[defaults]
+ddim_steps = 4
+use_pre_llm = true
+",
+            )
+            .expect("parse"),
+            paths: Paths::resolve(&Overrides::default()),
+            from_file: true,
+            warnings: vec![],
+        };
+        let ip = crate::api::schema::default_schema();
+        let body = loaded.default_body(ip).expect("ip");
+        assert_eq!(body["ddim_steps"], 4);
+        assert!(body.get("use_pre_llm").is_none());
+        let g30 = crate::api::schema::schema_for("high_aes_general_v30l_zt2i").expect("3.0");
+        let body = loaded.default_body(g30).expect("3.0");
+        assert!(body.get("ddim_steps").is_none() && body.get("use_pre_llm").is_none());
+        let g21 = crate::api::schema::schema_for("high_aes_general_v21_L").expect("2.1");
+        let body = loaded.default_body(g21).expect("2.1");
+        assert_eq!(
+            (&body["ddim_steps"], &body["use_pre_llm"]),
+            (&4.into(), &true.into())
         );
     }
 }

@@ -3,6 +3,7 @@
 //! `api` is the protocol layer (schema, request building, signing, response parsing, the HTTP
 //! client) and knows nothing of terminals. `mock` is the embedded fake CVProcess server.
 //! `store` is the persistent history (SQLite + image files).
+//! `presets` keeps named parameter presets in the config dir.
 //! `config`, `images` and `text` are shared by the CLI (`cli`) and the terminal UI.
 
 pub mod api;
@@ -10,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod images;
 pub mod mock;
+pub mod presets;
 pub mod results;
 pub mod store;
 pub mod tasks;

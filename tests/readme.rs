@@ -19,13 +19,21 @@ fn block(readme: &str, name: &str) -> String {
 }
 
 #[test]
-fn parameter_table_is_the_schema() {
-    let expected = volcv::api::schema::default_schema().markdown();
+fn parameter_tables_are_the_schemas() {
+    let expected = volcv::api::schema::markdown_all();
     assert_eq!(
         block(&readme(), "schema"),
         expected,
-        "README parameter table is stale: paste `cargo run -- schema --markdown` into it"
+        "README parameter tables are stale: paste `cargo run -- schema --all --markdown` into them"
     );
+    // Every model has its table (markdown_all is built from SCHEMAS, so this guards the block).
+    for s in volcv::api::schema::SCHEMAS {
+        assert!(
+            expected.contains(&format!("`{}`: {}.", s.req_key, s.title)),
+            "{}",
+            s.req_key
+        );
+    }
 }
 
 #[test]

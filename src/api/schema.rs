@@ -198,6 +198,23 @@ impl Field {
         self.unit = unit;
         self
     }
+    const fn help(mut self, help: &'static str) -> Self {
+        self.help = help;
+        self
+    }
+    /// No range: any value of the field's JSON type is accepted (nudges keep the step).
+    const fn no_range(mut self) -> Self {
+        self.range = None;
+        self.recommended = None;
+        self
+    }
+
+    /// Whether a named preset keeps this field: every parameter, but not the model
+    /// (`req_key`, kept separately), the prompt (the text being generated) or reference images
+    /// (content, and possibly large).
+    pub fn in_preset(&self) -> bool {
+        !self.fixed && !matches!(self.kind, Kind::Text | Kind::ImageList(_))
+    }
 
     /// The path segments of the dotted name.
     pub fn path(&self) -> impl Iterator<Item = &'static str> {
@@ -220,7 +237,18 @@ impl Field {
             Kind::Int | Kind::Float => match self.range {
                 Some(r) if self.unit.is_empty() => r.to_string(),
                 Some(r) => format!("{r} {}", self.unit),
-                None => "number".to_owned(),
+                None => {
+                    let any = if self.kind == Kind::Int {
+                        "any whole number"
+                    } else {
+                        "any number"
+                    };
+                    if self.unit.is_empty() {
+                        any.to_owned()
+                    } else {
+                        format!("{any}, {}", self.unit)
+                    }
+                }
             },
         }
     }
@@ -363,6 +391,22 @@ pub enum ImageRule {
     NoImage,
 }
 
+impl ImageRule {
+    /// One line for the docs.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ImageRule::ExactlyOne => {
+                "exactly one, in binary_data_base64 (bare base64) or image_urls (a public URL)"
+            }
+            ImageRule::NoImage => "none (binary_data_base64 and image_urls are not sent)",
+        }
+    }
+}
+
+fn is_image_field(name: &str) -> bool {
+    name == "binary_data_base64" || name == "image_urls"
+}
+
 /// The fields of one `req_key`.
 #[derive(Debug, Serialize)]
 pub struct Schema {
@@ -412,34 +456,162 @@ pub const MAX_IMAGE_BYTES: usize = 4_700_000;
 use Group as G;
 use Kind as K;
 
-const HIGH_AES_IP_V20_FIELDS: &[Field] = &[
+// Fields shared by several models. `high_aes_ip_v20`'s table (section 2 of the reference) is
+// the one place most of them are defined; the sibling models of section 6 are described there
+// only by how they differ, so a sibling takes a shared field as defined here unless the
+// reference says otherwise, and its own fields exactly as far as the reference describes them.
+
+const fn req_key(key: &'static str) -> Field {
     Field::new(
         "req_key",
         K::Str,
         G::Model,
         "Algorithm selector; fixed for this model.",
     )
-    .default(Default::Str("high_aes_ip_v20"))
-    .fixed(),
-    Field::new(
-        "binary_data_base64",
-        K::ImageList(ImageSource::Base64),
-        G::Reference,
-        "The reference image as bare base64 (no data: prefix); wins over image_urls.",
-    ),
-    Field::new(
-        "image_urls",
-        K::ImageList(ImageSource::Url),
-        G::Reference,
-        "The reference image as a public URL.",
-    ),
-    Field::new(
-        "prompt",
-        K::Text,
-        G::Prompt,
-        "What to generate, in Chinese or English.",
-    )
-    .required(),
+    .default(Default::Str(key))
+    .fixed()
+}
+
+const BINARY_DATA_BASE64: Field = Field::new(
+    "binary_data_base64",
+    K::ImageList(ImageSource::Base64),
+    G::Reference,
+    "The reference image as bare base64 (no data: prefix); wins over image_urls.",
+);
+
+const IMAGE_URLS: Field = Field::new(
+    "image_urls",
+    K::ImageList(ImageSource::Url),
+    G::Reference,
+    "The reference image as a public URL.",
+);
+
+const PROMPT: Field = Field::new(
+    "prompt",
+    K::Text,
+    G::Prompt,
+    "What to generate, in Chinese or English.",
+)
+.required();
+
+const SEED: Field = Field::new(
+    "seed",
+    K::Int,
+    G::Sampling,
+    "-1 draws a random seed; a fixed seed with identical parameters repeats the image.",
+)
+.default(Default::Int(-1))
+.range(-1.0, SEED_MAX as f64, 1.0);
+
+const SCALE: Field = Field::new(
+    "scale",
+    K::Float,
+    G::Sampling,
+    "How strongly the text steers the result.",
+)
+.default(Default::Float(3.5))
+.range(1.0, 10.0, 0.1);
+
+const DDIM_STEPS: Field = Field::new(
+    "ddim_steps",
+    K::Int,
+    G::Sampling,
+    "Diffusion steps; keep low, high values time out.",
+)
+.default(Default::Int(9))
+.range(1.0, 200.0, 1.0);
+
+const WIDTH: Field = Field::new(
+    "width",
+    K::Int,
+    G::Size,
+    "Width before super-resolution; far from 512 hurts quality and latency.",
+)
+.default(Default::Int(512))
+.range(256.0, 768.0, 8.0)
+.unit("px");
+
+const HEIGHT: Field = Field::new(
+    "height",
+    K::Int,
+    G::Size,
+    "Height before super-resolution; far from 512 hurts quality and latency.",
+)
+.default(Default::Int(512))
+.range(256.0, 768.0, 8.0)
+.unit("px");
+
+const USE_SR: Field = Field::new(
+    "use_sr",
+    K::Bool,
+    G::Size,
+    "Built-in super-resolution: output width and height are doubled.",
+)
+.default(Default::Bool(true));
+
+const RETURN_URL: Field = Field::new(
+    "return_url",
+    K::Bool,
+    G::Output,
+    "true: signed URLs in image_urls (they expire); false: images as base64.",
+)
+.default(Default::Bool(true));
+
+const LOGO_ADD: Field = Field::new(
+    "logo_info.add_logo",
+    K::Bool,
+    G::Watermark,
+    "Draw a visible watermark.",
+)
+.default(Default::Bool(false));
+
+const LOGO_POSITION: Field = Field::new(
+    "logo_info.position",
+    K::Enum(LOGO_POSITIONS),
+    G::Watermark,
+    "Corner of the watermark.",
+)
+.default(Default::Int(0));
+
+const LOGO_LANGUAGE: Field = Field::new(
+    "logo_info.language",
+    K::Enum(LOGO_LANGUAGES),
+    G::Watermark,
+    "Language of the default watermark text (AI生成 / Generated by AI).",
+)
+.default(Default::Int(0));
+
+const LOGO_OPACITY: Field = Field::new(
+    "logo_info.opacity",
+    K::Float,
+    G::Watermark,
+    "Watermark opacity; 1 is opaque.",
+)
+.default(Default::Float(0.3))
+.range(0.0, 1.0, 0.05);
+
+const LOGO_TEXT: Field = Field::new(
+    "logo_info.logo_text_content",
+    K::Str,
+    G::Watermark,
+    "Custom watermark text (replaces the default text).",
+)
+.default(Default::Str("This is a visible watermark"));
+
+/// `use_pre_llm` as section 6 names it (General 2.0 Pro, 2.1): no default or values given.
+const USE_PRE_LLM: Field = Field::new(
+    "use_pre_llm",
+    K::Bool,
+    G::Prompt,
+    "Let the service's language model expand the prompt first. The reference gives no \
+     default: not sent unless set, so the service decides.",
+);
+
+const HIGH_AES_IP_V20_FIELDS: &[Field] = &[
+    req_key("high_aes_ip_v20"),
+    BINARY_DATA_BASE64,
+    IMAGE_URLS,
+    PROMPT,
     Field::new(
         "desc_pushback",
         K::Bool,
@@ -447,48 +619,11 @@ const HIGH_AES_IP_V20_FIELDS: &[Field] = &[
         "Caption the reference image and feed the caption into generation (more stable).",
     )
     .default(Default::Bool(true)),
-    Field::new(
-        "seed",
-        K::Int,
-        G::Sampling,
-        "-1 draws a random seed; a fixed seed with identical parameters repeats the image.",
-    )
-    .default(Default::Int(-1))
-    .range(-1.0, SEED_MAX as f64, 1.0),
-    Field::new(
-        "scale",
-        K::Float,
-        G::Sampling,
-        "How strongly the text steers the result.",
-    )
-    .default(Default::Float(3.5))
-    .range(1.0, 10.0, 0.1),
-    Field::new(
-        "ddim_steps",
-        K::Int,
-        G::Sampling,
-        "Diffusion steps; keep low, high values time out.",
-    )
-    .default(Default::Int(9))
-    .range(1.0, 200.0, 1.0),
-    Field::new(
-        "width",
-        K::Int,
-        G::Size,
-        "Width before super-resolution; far from 512 hurts quality and latency.",
-    )
-    .default(Default::Int(512))
-    .range(256.0, 768.0, 8.0)
-    .unit("px"),
-    Field::new(
-        "height",
-        K::Int,
-        G::Size,
-        "Height before super-resolution; far from 512 hurts quality and latency.",
-    )
-    .default(Default::Int(512))
-    .range(256.0, 768.0, 8.0)
-    .unit("px"),
+    SEED,
+    SCALE,
+    DDIM_STEPS,
+    WIDTH,
+    HEIGHT,
     Field::new(
         "cfg_rescale",
         K::Float,
@@ -514,56 +649,13 @@ const HIGH_AES_IP_V20_FIELDS: &[Field] = &[
     .default(Default::Float(0.36))
     .range(0.0, 1.0, 0.02)
     .recommended(0.2, 0.4),
-    Field::new(
-        "use_sr",
-        K::Bool,
-        G::Size,
-        "Built-in super-resolution: output width and height are doubled.",
-    )
-    .default(Default::Bool(true)),
-    Field::new(
-        "return_url",
-        K::Bool,
-        G::Output,
-        "true: signed URLs in image_urls (they expire); false: images as base64.",
-    )
-    .default(Default::Bool(true)),
-    Field::new(
-        "logo_info.add_logo",
-        K::Bool,
-        G::Watermark,
-        "Draw a visible watermark.",
-    )
-    .default(Default::Bool(false)),
-    Field::new(
-        "logo_info.position",
-        K::Enum(LOGO_POSITIONS),
-        G::Watermark,
-        "Corner of the watermark.",
-    )
-    .default(Default::Int(0)),
-    Field::new(
-        "logo_info.language",
-        K::Enum(LOGO_LANGUAGES),
-        G::Watermark,
-        "Language of the default watermark text (AI生成 / Generated by AI).",
-    )
-    .default(Default::Int(0)),
-    Field::new(
-        "logo_info.opacity",
-        K::Float,
-        G::Watermark,
-        "Watermark opacity; 1 is opaque.",
-    )
-    .default(Default::Float(0.3))
-    .range(0.0, 1.0, 0.05),
-    Field::new(
-        "logo_info.logo_text_content",
-        K::Str,
-        G::Watermark,
-        "Custom watermark text (replaces the default text).",
-    )
-    .default(Default::Str("This is a visible watermark")),
+    USE_SR,
+    RETURN_URL,
+    LOGO_ADD,
+    LOGO_POSITION,
+    LOGO_LANGUAGE,
+    LOGO_OPACITY,
+    LOGO_TEXT,
 ];
 
 /// `high_aes_ip_v20`: General 2.0 character feature retention.
@@ -576,8 +668,199 @@ pub static HIGH_AES_IP_V20: Schema = Schema {
     fields: HIGH_AES_IP_V20_FIELDS,
 };
 
+const HIGH_AES_GENERAL_V20_FIELDS: &[Field] = &[
+    req_key("high_aes_general_v20"),
+    PROMPT,
+    Field::new(
+        "model_version",
+        K::Str,
+        G::Model,
+        "Model version. The reference gives only \"general_v2.0\"; any string is accepted \
+         and sent as is.",
+    )
+    .default(Default::Str("general_v2.0")),
+    SEED,
+    SCALE,
+    DDIM_STEPS,
+    WIDTH
+        .range(256.0, 680.0, 8.0)
+        .help("Width before super-resolution."),
+    HEIGHT
+        .range(256.0, 680.0, 8.0)
+        .help("Height before super-resolution."),
+    USE_SR,
+    RETURN_URL,
+    LOGO_ADD,
+    LOGO_POSITION,
+    LOGO_LANGUAGE,
+    LOGO_OPACITY,
+    LOGO_TEXT,
+];
+
+/// `high_aes_general_v20`: General 2.0 text-to-image.
+pub static HIGH_AES_GENERAL_V20: Schema = Schema {
+    req_key: "high_aes_general_v20",
+    title: "General 2.0 text-to-image",
+    summary: "Generates an image from the prompt alone (no reference image); width and height \
+              256..680. Fields the reference does not describe for this model (seed, scale, \
+              ddim_steps, use_sr, return_url, logo_info) are as for high_aes_ip_v20.",
+    images: ImageRule::NoImage,
+    fields: HIGH_AES_GENERAL_V20_FIELDS,
+};
+
+const HIGH_AES_GENERAL_V20_L_FIELDS: &[Field] = &[
+    req_key("high_aes_general_v20_L"),
+    PROMPT,
+    USE_PRE_LLM,
+    Field::new(
+        "model_version",
+        K::Str,
+        G::Model,
+        "Model version. The reference gives only \"general_v2.0_L\"; any string is accepted \
+         and sent as is.",
+    )
+    .default(Default::Str("general_v2.0_L")),
+    Field::new(
+        "req_schedule_conf",
+        K::Str,
+        G::Model,
+        "Scheduling configuration. The reference names the field but gives no values or \
+         default: any string is accepted, not sent unless set.",
+    ),
+    SEED,
+    SCALE,
+    DDIM_STEPS,
+    WIDTH.help("Width before super-resolution."),
+    HEIGHT.help("Height before super-resolution."),
+    USE_SR,
+    RETURN_URL,
+    LOGO_ADD,
+    LOGO_POSITION,
+    LOGO_LANGUAGE,
+    LOGO_OPACITY,
+    LOGO_TEXT,
+];
+
+/// `high_aes_general_v20_L`: General 2.0 Pro.
+pub static HIGH_AES_GENERAL_V20_L: Schema = Schema {
+    req_key: "high_aes_general_v20_L",
+    title: "General 2.0 Pro text-to-image",
+    summary: "Generates an image from the prompt alone (no reference image); width and height \
+              256..768. Fields the reference does not describe for this model (seed, scale, \
+              ddim_steps, use_sr, return_url, logo_info) are as for high_aes_ip_v20.",
+    images: ImageRule::NoImage,
+    fields: HIGH_AES_GENERAL_V20_L_FIELDS,
+};
+
+const HIGH_AES_GENERAL_V21_L_FIELDS: &[Field] = &[
+    req_key("high_aes_general_v21_L"),
+    PROMPT,
+    USE_PRE_LLM,
+    SEED,
+    SCALE,
+    DDIM_STEPS.default(Default::Int(25)),
+    WIDTH.help("Width before super-resolution."),
+    HEIGHT.help("Height before super-resolution."),
+    USE_SR,
+    RETURN_URL,
+    LOGO_ADD,
+    LOGO_POSITION,
+    LOGO_LANGUAGE,
+    LOGO_OPACITY,
+    LOGO_TEXT,
+];
+
+/// `high_aes_general_v21_L`: General 2.1 text-to-image.
+pub static HIGH_AES_GENERAL_V21_L: Schema = Schema {
+    req_key: "high_aes_general_v21_L",
+    title: "General 2.1 text-to-image",
+    summary: "Generates an image from the prompt alone (no reference image); width and height \
+              256..768, ddim_steps 25 by default. Fields the reference does not describe for \
+              this model (seed, scale, ddim_steps' range, use_sr, return_url, logo_info) are \
+              as for high_aes_ip_v20.",
+    images: ImageRule::NoImage,
+    fields: HIGH_AES_GENERAL_V21_L_FIELDS,
+};
+
+const HIGH_AES_GENERAL_V30L_ZT2I_FIELDS: &[Field] = &[
+    req_key("high_aes_general_v30l_zt2i"),
+    PROMPT,
+    SEED,
+    SCALE.default(Default::Float(2.5)),
+    WIDTH.default(Default::Int(1328)).no_range().help(
+        "Output width. The reference gives no range, only sizes around 1328: any whole \
+               number is accepted.",
+    ),
+    HEIGHT.default(Default::Int(1328)).no_range().help(
+        "Output height. The reference gives no range, only sizes around 1328: any whole \
+               number is accepted.",
+    ),
+    RETURN_URL,
+    LOGO_ADD,
+    LOGO_POSITION,
+    LOGO_LANGUAGE,
+    LOGO_OPACITY,
+    LOGO_TEXT,
+];
+
+/// `high_aes_general_v30l_zt2i`: General 3.0 text-to-image.
+pub static HIGH_AES_GENERAL_V30L_ZT2I: Schema = Schema {
+    req_key: "high_aes_general_v30l_zt2i",
+    title: "General 3.0 text-to-image",
+    summary: "Generates an image from the prompt alone (no reference image); no ddim_steps or \
+              use_sr, scale 2.5 by default, sizes around 1328. Fields the reference does not \
+              describe for this model (seed, scale's range, return_url, logo_info) are as for \
+              high_aes_ip_v20.",
+    images: ImageRule::NoImage,
+    fields: HIGH_AES_GENERAL_V30L_ZT2I_FIELDS,
+};
+
+const BYTEEDIT_V2_0_FIELDS: &[Field] = &[
+    req_key("byteedit_v2.0"),
+    BINARY_DATA_BASE64
+        .help("The image to edit as bare base64 (no data: prefix); wins over image_urls."),
+    IMAGE_URLS.help("The image to edit as a public URL."),
+    PROMPT.help("The edit instruction, in Chinese or English."),
+    Field::new(
+        "negative_prompt",
+        K::Str,
+        G::Prompt,
+        "What the result should not show. The reference gives no default: any string is \
+         accepted, not sent unless set.",
+    ),
+    SEED,
+    SCALE
+        .default(Default::Float(0.5))
+        .range(0.0, 1.0, 0.05)
+        .help("How strongly the instruction steers the edit."),
+    RETURN_URL,
+    LOGO_ADD,
+    LOGO_POSITION,
+    LOGO_LANGUAGE,
+    LOGO_OPACITY,
+    LOGO_TEXT,
+];
+
+/// `byteedit_v2.0`: SeedEdit 2.0 instruction editing.
+pub static BYTEEDIT_V2_0: Schema = Schema {
+    req_key: "byteedit_v2.0",
+    title: "SeedEdit 2.0 instruction edit",
+    summary: "Edits one image as the prompt instructs; scale 0..1, 0.5 by default. Fields the \
+              reference does not describe for this model (seed, return_url, logo_info) are as \
+              for high_aes_ip_v20.",
+    images: ImageRule::ExactlyOne,
+    fields: BYTEEDIT_V2_0_FIELDS,
+};
+
 /// Every schema volcv knows, the default first.
-pub static SCHEMAS: &[&Schema] = &[&HIGH_AES_IP_V20];
+pub static SCHEMAS: &[&Schema] = &[
+    &HIGH_AES_IP_V20,
+    &HIGH_AES_GENERAL_V20,
+    &HIGH_AES_GENERAL_V20_L,
+    &HIGH_AES_GENERAL_V21_L,
+    &HIGH_AES_GENERAL_V30L_ZT2I,
+    &BYTEEDIT_V2_0,
+];
 
 /// The schema for a `req_key`.
 pub fn schema_for(req_key: &str) -> Option<&'static Schema> {
@@ -596,6 +879,98 @@ pub fn known_req_keys() -> String {
         .map(|s| s.req_key)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Every schema's Markdown table, each under a heading (the README's parameter reference).
+pub fn markdown_all() -> String {
+    SCHEMAS
+        .iter()
+        .map(|s| format!("### {} (`{}`)\n\n{}", s.title, s.req_key, s.markdown()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A request body moved to another model by [`switch_schema`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Switched {
+    /// The body for the target model, normalized (the shape that goes on the wire).
+    pub body: Value,
+    /// Fields the target model does not take, with the values they had, in body order. They
+    /// are not in `body`; a UI can tell the user, or keep them to restore on switching back.
+    pub dropped: Vec<(String, Value)>,
+    /// Fields set to the target model's default: ones the body lacked, and ones that still
+    /// held the previous model's default (an untouched default follows the model).
+    pub defaulted: Vec<&'static str>,
+}
+
+/// Moves `body` to the `to` model: `req_key` becomes `to`'s; fields `to` takes keep their
+/// values (out-of-range values too, so that validation shows them rather than losing a user's
+/// edit), except that a value still equal to the previous model's default becomes `to`'s
+/// default; fields only other models take are dropped and reported; fields no model knows are
+/// kept; every default of `to` the body lacks is filled in.
+pub fn switch_schema(body: &Value, to: &'static Schema) -> Switched {
+    let from = body
+        .get("req_key")
+        .and_then(Value::as_str)
+        .and_then(schema_for);
+    let mut out = match body {
+        Value::Object(_) => body.clone(),
+        _ => Value::Object(Map::new()),
+    };
+    let mut dropped = Vec::new();
+    let keys: Vec<String> = out
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    for k in keys {
+        if to.is_foreign(&k) {
+            if let Some(v) = remove_path(&mut out, &k) {
+                dropped.push((k, v));
+            }
+            continue;
+        }
+        let inner: Vec<String> = match out.get(&k) {
+            Some(Value::Object(m)) if to.has_object(&k) => m.keys().cloned().collect(),
+            _ => continue,
+        };
+        for ik in inner {
+            let dotted = format!("{k}.{ik}");
+            if to.is_foreign(&dotted)
+                && let Some(v) = remove_path(&mut out, &dotted)
+            {
+                dropped.push((dotted, v));
+            }
+        }
+    }
+    set_path(&mut out, "req_key", Value::String(to.req_key.to_owned()));
+    let mut defaulted = Vec::new();
+    for f in to.fields {
+        let Some(target_default) = f.default.map(Default::to_value) else {
+            continue;
+        };
+        if f.fixed {
+            continue;
+        }
+        let follow = match get_path(&out, f.name) {
+            None | Some(Value::Null) => true,
+            Some(v) => from.is_some_and(|from| {
+                !std::ptr::eq(from, to)
+                    && from
+                        .field(f.name)
+                        .and_then(|old| old.default)
+                        .is_some_and(|d| d.to_value() == *v && *v != target_default)
+            }),
+        };
+        if follow {
+            set_path(&mut out, f.name, target_default);
+            defaulted.push(f.name);
+        }
+    }
+    Switched {
+        body: to.normalize(&out),
+        dropped,
+        defaulted,
+    }
 }
 
 /// How bad a validation finding is.
@@ -730,7 +1105,10 @@ impl Schema {
     }
 
     /// The body with known fields in table order (nested objects too) and unknown fields after
-    /// them in their original order. This is the shape that goes on the wire.
+    /// them in their original order. This is the shape that goes on the wire. Fields that
+    /// another known model takes but this one does not (left over from a model switch, a
+    /// preset or a request written for another model) are left out: they are never sent.
+    /// Fields no model knows are kept, as the service may have added them.
     pub fn normalize(&self, body: &Value) -> Value {
         let Some(obj) = body.as_object() else {
             return body.clone();
@@ -741,14 +1119,18 @@ impl Schema {
                 set_path(&mut out, f.name, v.clone());
             }
         }
-        // Unknown top-level keys and unknown keys inside known objects keep their place after.
+        // Unknown top-level keys and unknown keys inside known objects keep their place after;
+        // fields only other models take are left out.
         for (k, v) in obj {
             match out.get(k) {
+                None if self.is_foreign(k) => {}
                 None => set_path_segments(&mut out, &[k.as_str()], v.clone()),
                 Some(Value::Object(_)) => {
                     if let Value::Object(inner) = v {
                         for (ik, iv) in inner {
-                            if get_path_segments(&out, &[k.as_str(), ik.as_str()]).is_none() {
+                            if get_path_segments(&out, &[k.as_str(), ik.as_str()]).is_none()
+                                && !self.is_foreign(&format!("{k}.{ik}"))
+                            {
                                 set_path_segments(&mut out, &[k.as_str(), ik.as_str()], iv.clone());
                             }
                         }
@@ -786,13 +1168,23 @@ impl Schema {
         }
         self.check_images(body, &mut r);
         // Unknown fields are sent as they are, with a warning (the service may ignore them).
+        // Fields only other models take are not sent, with a warning.
         for (k, v) in obj {
             match (self.fields.iter().any(|f| f.name == k), v) {
                 (true, _) => {}
+                (false, _) if self.images == ImageRule::NoImage && is_image_field(k) => {
+                    // Reported once by check_images.
+                }
+                (false, _) if self.is_foreign(k) => r.warn(k, self.not_taken(k)),
                 (false, Value::Object(inner)) if self.has_object(k) => {
                     for ik in inner.keys() {
                         let dotted = format!("{k}.{ik}");
-                        if self.field(&dotted).is_none() {
+                        if self.field(&dotted).is_some() {
+                            continue;
+                        }
+                        if self.is_foreign(&dotted) {
+                            r.warn(&dotted, self.not_taken(&dotted));
+                        } else {
                             r.warn(
                                 &dotted,
                                 format!("{dotted} is not a field of {}; sent as is", self.req_key),
@@ -810,6 +1202,29 @@ impl Schema {
             }
         }
         r
+    }
+
+    /// Whether another known model takes the dotted field (or object) `name` and this one does
+    /// not: such a field is never sent for this model.
+    pub fn is_foreign(&self, name: &str) -> bool {
+        self.field(name).is_none()
+            && !self.has_object(name)
+            && SCHEMAS
+                .iter()
+                .any(|s| s.field(name).is_some() || s.has_object(name))
+    }
+
+    fn not_taken(&self, name: &str) -> String {
+        let takers: Vec<&str> = SCHEMAS
+            .iter()
+            .filter(|s| s.field(name).is_some() || s.has_object(name))
+            .map(|s| s.req_key)
+            .collect();
+        format!(
+            "{name} is not a field of {} (only of {}); it is not sent",
+            self.req_key,
+            takers.join(", ")
+        )
     }
 
     fn has_object(&self, key: &str) -> bool {
@@ -968,12 +1383,17 @@ impl Schema {
                 }
             }
             ImageRule::NoImage => {
-                if b64 + urls > 0 {
+                let present = ["binary_data_base64", "image_urls"]
+                    .into_iter()
+                    .filter(|name| get_path(body, name).is_some())
+                    .collect::<Vec<_>>();
+                if let Some(first) = present.first() {
                     r.warn(
-                        "image_urls",
+                        first,
                         format!(
-                            "{} takes no reference image; it is sent as is",
-                            self.req_key
+                            "{} takes no reference image; {} is not sent",
+                            self.req_key,
+                            present.join(" and ")
                         ),
                     );
                 }
@@ -985,6 +1405,7 @@ impl Schema {
     pub fn markdown(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "`{}`: {}. {}\n", self.req_key, self.title, self.summary);
+        let _ = writeln!(s, "Reference image: {}.\n", self.images.describe());
         s.push_str("| field | type | default | allowed | meaning |\n|---|---|---|---|---|\n");
         for f in self.fields {
             let default = f
@@ -1277,40 +1698,248 @@ mod tests {
             .collect()
     }
 
+    /// A body `s` accepts: its defaults, a prompt and, when it takes one, a reference image.
+    fn valid_body_for(s: &'static Schema) -> Value {
+        let mut b = s.default_body();
+        set_path(&mut b, "prompt", json!("a cat"));
+        if s.images == ImageRule::ExactlyOne {
+            set_path(&mut b, "image_urls", json!(["https://example.com/a.jpg"]));
+        }
+        s.normalize(&b)
+    }
+
+    /// The edges of every range in every schema table, and one step past each: generated from
+    /// the tables, so a new field or model is covered without touching this test.
     #[test]
     fn every_range_edge_is_accepted_and_one_past_it_rejected() {
-        let s = default_schema();
-        for f in s.fields {
-            let (Some(range), Some(step)) = (f.range, f.step) else {
-                continue;
-            };
-            let past = if f.kind == Kind::Int {
-                1.0
-            } else {
-                step.min(0.01)
-            };
-            for (x, ok) in [
-                (range.min, true),
-                (range.max, true),
-                (range.min - past, false),
-                (range.max + past, false),
-            ] {
-                let mut b = valid_body();
-                let v = if f.kind == Kind::Int {
-                    Value::from(x as i64)
-                } else {
-                    float_value(x)
+        let mut checked = 0;
+        for s in SCHEMAS {
+            let clean = s.validate(&valid_body_for(s));
+            assert!(clean.issues.is_empty(), "{}: {:?}", s.req_key, clean.issues);
+            for f in s.fields {
+                let (Some(range), Some(step)) = (f.range, f.step) else {
+                    continue;
                 };
-                set_path(&mut b, f.name, v.clone());
-                let errs = errors_for(&b, f.name);
-                assert_eq!(errs.is_empty(), ok, "{} = {v}: {errs:?}", f.name);
-                if !ok {
-                    assert!(
-                        errs[0].contains(f.name) && errs[0].contains("outside"),
-                        "{errs:?}"
+                let past = if f.kind == Kind::Int {
+                    1.0
+                } else {
+                    step.min(0.01)
+                };
+                for (x, ok) in [
+                    (range.min, true),
+                    (range.max, true),
+                    (range.min - past, false),
+                    (range.max + past, false),
+                ] {
+                    let mut b = valid_body_for(s);
+                    let v = if f.kind == Kind::Int {
+                        Value::from(x as i64)
+                    } else {
+                        float_value(x)
+                    };
+                    set_path(&mut b, f.name, v.clone());
+                    let errs: Vec<String> = s
+                        .validate(&b)
+                        .for_field(f.name)
+                        .filter(|i| i.severity == Severity::Error)
+                        .map(|i| i.message.clone())
+                        .collect();
+                    assert_eq!(
+                        errs.is_empty(),
+                        ok,
+                        "{}: {} = {v}: {errs:?}",
+                        s.req_key,
+                        f.name
                     );
+                    if !ok {
+                        assert!(
+                            errs[0].contains(f.name) && errs[0].contains("outside"),
+                            "{errs:?}"
+                        );
+                    }
+                    checked += 1;
                 }
             }
+        }
+        assert!(checked > 4 * SCHEMAS.len(), "only {checked} edges checked");
+    }
+
+    #[test]
+    fn siblings_have_the_reference_differences() {
+        let g20 = schema_for("high_aes_general_v20").expect("general 2.0");
+        assert_eq!(g20.images, ImageRule::NoImage);
+        assert_eq!(
+            g20.field("width").and_then(|f| f.range),
+            Some(Range::new(256.0, 680.0))
+        );
+        assert_eq!(g20.default_body()["model_version"], "general_v2.0");
+        let pro = schema_for("high_aes_general_v20_L").expect("2.0 pro");
+        assert_eq!(pro.default_body()["model_version"], "general_v2.0_L");
+        for f in ["req_schedule_conf", "use_pre_llm"] {
+            let field = pro.field(f).expect("pro field");
+            assert_eq!(field.default, None, "{f}: the reference gives no default");
+        }
+        assert_eq!(
+            pro.field("width").and_then(|f| f.range),
+            Some(Range::new(256.0, 768.0))
+        );
+        let g21 = schema_for("high_aes_general_v21_L").expect("2.1");
+        assert_eq!(g21.default_body()["ddim_steps"], 25);
+        assert!(g21.field("use_pre_llm").is_some() && g21.field("use_sr").is_some());
+        let g30 = schema_for("high_aes_general_v30l_zt2i").expect("3.0");
+        assert!(g30.field("ddim_steps").is_none() && g30.field("use_sr").is_none());
+        assert_eq!(g30.default_body()["scale"], 2.5);
+        assert_eq!(g30.default_body()["width"], 1328);
+        assert_eq!(g30.field("width").and_then(|f| f.range), None);
+        let edit = schema_for("byteedit_v2.0").expect("seededit");
+        assert_eq!(edit.images, ImageRule::ExactlyOne);
+        assert_eq!(edit.default_body()["scale"], 0.5);
+        assert_eq!(
+            edit.field("scale").and_then(|f| f.range),
+            Some(Range::new(0.0, 1.0))
+        );
+        assert!(edit.field("negative_prompt").is_some());
+        // Without a range in the reference, any value of the field's JSON type is accepted.
+        let mut b = valid_body_for(g30);
+        set_path(&mut b, "width", json!(5000));
+        assert!(g30.validate(&b).is_ok());
+        set_path(&mut b, "width", json!("wide"));
+        assert!(!g30.validate(&b).is_ok());
+    }
+
+    #[test]
+    fn the_default_schema_is_first_and_every_req_key_is_unique() {
+        assert!(std::ptr::eq(SCHEMAS[0], default_schema()));
+        let mut keys: Vec<&str> = SCHEMAS.iter().map(|s| s.req_key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), SCHEMAS.len());
+        for s in SCHEMAS {
+            assert_eq!(s.default_body()["req_key"], s.req_key);
+            assert!(s.field("prompt").is_some_and(|f| f.required));
+        }
+    }
+
+    #[test]
+    fn switching_keeps_what_the_target_takes_and_reports_the_rest() {
+        let from = default_schema();
+        let mut b = valid_body_for(from);
+        set_path(&mut b, "width", json!(600));
+        set_path(&mut b, "scale", json!(4.5));
+        set_path(&mut b, "extra", json!("kept"));
+        let to = schema_for("high_aes_general_v30l_zt2i").expect("3.0");
+        let sw = switch_schema(&b, to);
+        let dropped: Vec<&str> = sw.dropped.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            dropped,
+            [
+                "image_urls",
+                "desc_pushback",
+                "ddim_steps",
+                "cfg_rescale",
+                "ref_ip_weight",
+                "ref_id_weight",
+                "use_sr"
+            ]
+        );
+        assert_eq!(sw.dropped[0].1, json!(["https://example.com/a.jpg"]));
+        assert_eq!(sw.body["req_key"], to.req_key);
+        // User edits stay; untouched defaults follow the new model.
+        assert_eq!(sw.body["width"], 600);
+        assert_eq!(sw.body["height"], 1328);
+        assert_eq!(sw.body["scale"], 4.5);
+        assert_eq!(sw.body["prompt"], "a cat");
+        assert_eq!(sw.body["extra"], "kept");
+        assert_eq!(sw.defaulted, ["height"]);
+        assert!(to.validate(&sw.body).is_ok());
+        for (k, _) in &sw.dropped {
+            assert!(get_path(&sw.body, k).is_none(), "{k} still in the body");
+        }
+
+        // And back: the fields the target lacks come back as its defaults.
+        let back = switch_schema(&sw.body, from);
+        assert!(back.dropped.is_empty(), "{:?}", back.dropped);
+        assert_eq!(back.body["scale"], 4.5);
+        assert_eq!(back.body["height"], 512, "3.0's default follows back");
+        assert_eq!(back.body["ddim_steps"], 9);
+        assert!(back.defaulted.contains(&"ddim_steps") && back.defaulted.contains(&"height"));
+        // Without an image it is not yet valid: the image is the user's to give again.
+        assert!(!from.validate(&back.body).is_ok());
+    }
+
+    #[test]
+    fn switching_to_seededit_keeps_the_image_and_takes_its_scale() {
+        let edit = schema_for("byteedit_v2.0").expect("seededit");
+        let sw = switch_schema(&valid_body_for(default_schema()), edit);
+        assert_eq!(sw.body["image_urls"], json!(["https://example.com/a.jpg"]));
+        assert_eq!(sw.body["scale"], 0.5);
+        assert!(
+            edit.validate(&sw.body).is_ok(),
+            "{:?}",
+            edit.validate(&sw.body)
+        );
+        let dropped: Vec<&str> = sw.dropped.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(dropped.contains(&"ddim_steps") && !dropped.contains(&"image_urls"));
+        // A changed scale is kept, and validation shows it is out of the new range.
+        let mut b = valid_body_for(default_schema());
+        set_path(&mut b, "scale", json!(7.0));
+        let sw = switch_schema(&b, edit);
+        assert_eq!(sw.body["scale"], 7.0);
+        assert!(!edit.validate(&sw.body).is_ok());
+    }
+
+    #[test]
+    fn fields_of_other_models_are_never_sent() {
+        let s = default_schema();
+        let mut b = valid_body();
+        set_path(&mut b, "use_pre_llm", json!(true));
+        set_path(&mut b, "model_version", json!("general_v2.0"));
+        set_path(&mut b, "unheard_of", json!(1));
+        let r = s.validate(&b);
+        assert!(r.is_ok());
+        let w: Vec<String> = r.warnings().map(|i| i.message.clone()).collect();
+        assert!(
+            w.iter().any(|m| m
+                == "use_pre_llm is not a field of high_aes_ip_v20 (only of \
+                    high_aes_general_v20_L, high_aes_general_v21_L); it is not sent"),
+            "{w:?}"
+        );
+        let n = s.normalize(&b);
+        assert!(n.get("use_pre_llm").is_none() && n.get("model_version").is_none());
+        assert_eq!(
+            n["unheard_of"], 1,
+            "fields no model knows are passed through"
+        );
+
+        let t2i = schema_for("high_aes_general_v20").expect("2.0");
+        let mut b = valid_body_for(t2i);
+        set_path(&mut b, "image_urls", json!(["https://a/b.jpg"]));
+        let r = t2i.validate(&b);
+        let w: Vec<&str> = r.warnings().map(|i| i.message.as_str()).collect();
+        assert_eq!(
+            w,
+            ["high_aes_general_v20 takes no reference image; image_urls is not sent"]
+        );
+        assert!(t2i.normalize(&b).get("image_urls").is_none());
+    }
+
+    #[test]
+    fn preset_fields_are_parameters_only() {
+        for s in SCHEMAS {
+            for f in s.fields {
+                let content =
+                    matches!(f.name, "req_key" | "prompt") || matches!(f.kind, Kind::ImageList(_));
+                assert_eq!(f.in_preset(), !content, "{}: {}", s.req_key, f.name);
+            }
+        }
+    }
+
+    #[test]
+    fn markdown_all_has_every_schema() {
+        let md = markdown_all();
+        for s in SCHEMAS {
+            assert!(md.contains(&s.markdown()), "{}", s.req_key);
+            assert!(md.contains(&format!("### {} (`{}`)", s.title, s.req_key)));
         }
     }
 

@@ -22,7 +22,7 @@ pub struct CurlArgs {
     pub reveal_secrets: bool,
     /// Read a curl command or a JSON body (a file, or - for stdin) and print its request body
     /// as JSON on stdout; endpoint, action and findings go to stderr.
-    #[arg(long, value_name = "FILE|-", conflicts_with_all = ["request", "set", "image", "reveal_secrets"])]
+    #[arg(long, value_name = "FILE|-", conflicts_with_all = ["request", "set", "image", "reveal_secrets", "req_key", "preset"])]
     pub import: Option<String>,
 }
 

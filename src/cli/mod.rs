@@ -25,6 +25,7 @@ macro_rules! out {
 mod curl;
 mod history;
 mod mock;
+mod preset;
 mod request;
 mod send;
 mod tasks;
@@ -98,8 +99,11 @@ pub enum Command {
     Curl(curl::CurlArgs),
     /// Run the embedded mock CVProcess server (for offline tests of your own code).
     Mock(mock::MockArgs),
-    /// Print the parameter schema of a model.
+    /// Print the parameter schema of a model, or of every model.
     Schema(SchemaArgs),
+    /// List, show, save, remove and rename named parameter presets (<config dir>/presets.toml).
+    #[command(subcommand)]
+    Preset(preset::PresetCmd),
     /// Show or create the config file.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -112,8 +116,15 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
-    /// The req_key [default: high_aes_ip_v20]
+    /// The model's req_key (same as --req-key) [default: high_aes_ip_v20]
+    #[arg(value_name = "KEY", conflicts_with_all = ["req_key", "all"])]
+    pub key: Option<String>,
+    /// The model's req_key [default: high_aes_ip_v20]
+    #[arg(long, value_name = "KEY", conflicts_with = "all")]
     pub req_key: Option<String>,
+    /// Every model (JSON: an array; Markdown: the README's parameter reference).
+    #[arg(long)]
+    pub all: bool,
     /// Print the schema as JSON.
     #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
@@ -184,6 +195,7 @@ pub fn main() -> ExitCode {
         Some(Command::Curl(args)) => curl::run(&cli, args),
         Some(Command::Mock(args)) => mock::run(args),
         Some(Command::Schema(args)) => run_schema(args),
+        Some(Command::Preset(cmd)) => preset::run(&cli, cmd),
         Some(Command::Config(cmd)) => run_config(&cli, cmd),
         Some(Command::History(cmd)) => history::run(&cli, cmd),
         Some(Command::Tasks(args)) => tasks::run(&cli, args),
@@ -254,19 +266,30 @@ fn run_tui(cli: &Cli) -> u8 {
 }
 
 fn run_schema(args: &SchemaArgs) -> u8 {
-    let key = args
-        .req_key
-        .as_deref()
-        .unwrap_or(schema::default_schema().req_key);
-    let Some(s) = schema::schema_for(key) else {
-        eprintln!(
-            "volcv: no schema for req_key {key:?}; known: {}",
-            schema::known_req_keys()
-        );
-        return EXIT_INVALID;
+    let schemas: Vec<&'static schema::Schema> = if args.all {
+        SCHEMAS.to_vec()
+    } else {
+        let key = args
+            .key
+            .as_deref()
+            .or(args.req_key.as_deref())
+            .unwrap_or(schema::default_schema().req_key);
+        let Some(s) = schema::schema_for(key) else {
+            eprintln!(
+                "volcv: no schema for req_key {key:?}; known: {}",
+                schema::known_req_keys()
+            );
+            return EXIT_INVALID;
+        };
+        vec![s]
     };
     if args.json {
-        match serde_json::to_string_pretty(s) {
+        let json = if args.all {
+            serde_json::to_string_pretty(&schemas)
+        } else {
+            serde_json::to_string_pretty(schemas[0])
+        };
+        match json {
             Ok(j) => outln!("{j}"),
             Err(e) => {
                 eprintln!("volcv: {e}");
@@ -274,36 +297,50 @@ fn run_schema(args: &SchemaArgs) -> u8 {
             }
         }
     } else if args.markdown {
-        out!("{}", s.markdown());
+        if args.all {
+            out!("{}", schema::markdown_all());
+        } else {
+            out!("{}", schemas[0].markdown());
+        }
     } else {
-        outln!("{} ({})\n{}\n", s.req_key, s.title, s.summary);
-        for (group, fields) in s.grouped() {
-            outln!("{}", group.title());
-            for f in fields {
-                let default = f
-                    .default
-                    .map(|d| d.to_value().to_string())
-                    .unwrap_or_else(|| {
-                        if f.required {
-                            "required".into()
-                        } else {
-                            "-".into()
-                        }
-                    });
-                outln!(
-                    "  {:<30} {:<16} default {:<10} {}",
-                    f.name,
-                    schema::kind_name(f.kind),
-                    default,
-                    f.allowed()
-                );
-                outln!("  {:<30} {}", "", f.help);
+        for (i, s) in schemas.iter().enumerate() {
+            if i > 0 {
+                outln!();
             }
+            print_schema(s);
         }
         let others: Vec<&str> = SCHEMAS.iter().map(|s| s.req_key).collect();
         outln!("\nknown req_keys: {}", others.join(", "));
     }
     EXIT_OK
+}
+
+fn print_schema(s: &schema::Schema) {
+    outln!("{} ({})\n{}", s.req_key, s.title, s.summary);
+    outln!("Reference image: {}.\n", s.images.describe());
+    for (group, fields) in s.grouped() {
+        outln!("{}", group.title());
+        for f in fields {
+            let default = f
+                .default
+                .map(|d| d.to_value().to_string())
+                .unwrap_or_else(|| {
+                    if f.required {
+                        "required".into()
+                    } else {
+                        "-".into()
+                    }
+                });
+            outln!(
+                "  {:<30} {:<16} default {:<10} {}",
+                f.name,
+                schema::kind_name(f.kind),
+                default,
+                f.allowed()
+            );
+            outln!("  {:<30} {}", "", f.help);
+        }
+    }
 }
 
 fn run_config(cli: &Cli, cmd: &ConfigCmd) -> u8 {

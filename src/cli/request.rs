@@ -1,9 +1,11 @@
-//! The request a command sends: a JSON file or the defaults, `--set` overrides and
-//! `--image`, validated against the schema. Shared by `send` and `curl`.
+//! The request a command sends: a JSON file or the defaults, the model (`--req-key`) and a
+//! preset (`--preset`), `--set` overrides and `--image`, validated against the schema. Shared
+//! by `send` and `curl`.
 
 use crate::api::schema::{self, Schema, remove_path, set_path};
 use crate::config;
 use crate::images;
+use crate::presets::{Preset, PresetStore};
 use base64::Engine as _;
 use clap::Args;
 use serde_json::{Value, json};
@@ -16,6 +18,15 @@ pub struct RequestArgs {
     /// request starts from the schema's defaults and the config's [defaults].
     #[arg(value_name = "REQUEST.json|-")]
     pub request: Option<String>,
+    /// The model (see `volcv schema --all`). Without a request file the request starts from
+    /// its defaults; a request file for another model is switched to it (fields it does not
+    /// take are dropped, with a warning). `--set req_key=KEY` does the same.
+    #[arg(long, value_name = "KEY")]
+    pub req_key: Option<String>,
+    /// Apply a saved preset (`volcv preset list`): its model and every parameter, before
+    /// --set; the prompt and the reference image stay the request's.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
     /// Set a field with schema-typed parsing, e.g. --set seed=42 --set logo_info.add_logo=true
     #[arg(long = "set", value_name = "FIELD=VALUE")]
     pub set: Vec<String>,
@@ -78,9 +89,10 @@ fn build_body(
     args: &RequestArgs,
 ) -> Result<(Value, Vec<String>), Vec<String>> {
     let mut notes = Vec::new();
+    let (target, preset) = chosen_model(loaded, args)?;
     let mut body = match args.request.as_deref() {
         None => loaded
-            .default_body(schema::default_schema())
+            .default_body(target.unwrap_or(schema::default_schema()))
             .map_err(|e| vec![e.to_string()])?,
         Some(src) => read_request(src).map_err(|e| vec![e])?,
     };
@@ -89,6 +101,26 @@ fn build_body(
             "the request body must be a JSON object, got {}",
             schema::json_type(&body)
         )]);
+    }
+    if let Some(to) = target
+        && body.get("req_key").and_then(Value::as_str) != Some(to.req_key)
+    {
+        let switched = schema::switch_schema(&body, to);
+        note_dropped(&mut notes, to, &switched.dropped);
+        body = switched.body;
+    }
+    if let Some(p) = &preset {
+        let defaults = loaded
+            .default_body(p.schema)
+            .map_err(|e| vec![e.to_string()])?;
+        let applied = p.apply(&body, &defaults);
+        note_dropped(&mut notes, p.schema, &applied.dropped);
+        notes.extend(
+            p.warnings
+                .iter()
+                .map(|w| format!("preset {:?}: {w}", p.name)),
+        );
+        body = applied.body;
     }
     let key = body
         .get("req_key")
@@ -99,7 +131,7 @@ fn build_body(
         None => Some(schema::default_schema()),
     };
     let mut errors = Vec::new();
-    for assignment in &args.set {
+    for assignment in args.set.iter().filter(|a| set_req_key(a).is_none()) {
         match schema {
             Some(s) => {
                 if let Err(e) = s.apply_set(&mut body, assignment) {
@@ -133,7 +165,64 @@ fn build_body(
     }
 }
 
-fn read_request(src: &str) -> Result<Value, String> {
+/// The model `--req-key` (or `--set req_key=KEY`) and `--preset` ask for, with the loaded
+/// preset; `None` when neither names one.
+fn chosen_model(
+    loaded: &config::Loaded,
+    args: &RequestArgs,
+) -> Result<(Option<&'static Schema>, Option<Preset>), Vec<String>> {
+    let named = args
+        .set
+        .iter()
+        .filter_map(|a| set_req_key(a))
+        .chain(args.req_key.as_deref())
+        .last();
+    let explicit = match named {
+        None => None,
+        Some(k) => Some(schema::schema_for(k).ok_or_else(|| {
+            vec![format!(
+                "req_key {k:?} is not a model volcv knows (known: {})",
+                schema::known_req_keys()
+            )]
+        })?),
+    };
+    let preset = match &args.preset {
+        None => None,
+        Some(name) => Some(
+            PresetStore::for_paths(&loaded.paths)
+                .load(name)
+                .map_err(|e| vec![e.to_string()])?,
+        ),
+    };
+    match (explicit, &preset) {
+        (Some(s), Some(p)) if !std::ptr::eq(s, p.schema) => Err(vec![format!(
+            "req_key {} and preset {:?} (for {}) disagree; give one of them",
+            s.req_key, p.name, p.schema.req_key
+        )]),
+        (Some(s), _) => Ok((Some(s), preset)),
+        (None, Some(p)) => Ok((Some(p.schema), preset)),
+        (None, None) => Ok((None, None)),
+    }
+}
+
+/// The model of a `--set req_key=KEY`.
+pub(super) fn set_req_key(assignment: &str) -> Option<&str> {
+    let (name, value) = assignment.split_once('=')?;
+    (name.trim() == "req_key").then(|| value.trim())
+}
+
+fn note_dropped(notes: &mut Vec<String>, to: &Schema, dropped: &[(String, Value)]) {
+    if !dropped.is_empty() {
+        let names: Vec<&str> = dropped.iter().map(|(k, _)| k.as_str()).collect();
+        notes.push(format!(
+            "{} does not take {}; not sent",
+            to.req_key,
+            names.join(", ")
+        ));
+    }
+}
+
+pub(super) fn read_request(src: &str) -> Result<Value, String> {
     let (name, text) = if src == "-" {
         let mut s = String::new();
         std::io::stdin()

@@ -108,12 +108,18 @@ requests must be signed (HMAC-SHA256, cn-north-1, cv): 100010 SignatureDoesNotMa
 Authorization, 100004 a signed header missing, 100003 none (HTTP 401 or 400). With both,
 either works. With neither, anything goes. The Host header is verified as received.
 
+Models: every req_key `volcv schema --all` lists, each checked against its own schema
+(ranges, defaults). Text-to-image models (high_aes_general_*) ignore reference images;
+high_aes_ip_v20 and byteedit_v2.0 need exactly one.
+
 Validation (HTTP 400, data null): 50204 body not a JSON object or a field of the wrong type;
 50201 req_key or prompt missing; 50400 unknown req_key; 50206 no reference image; 50200 two
 reference images, a non-http(s) URL, or a number out of range (the message names the field);
 50207 a data: prefix, bad base64, or bytes that are not a decodable JPEG/PNG; 50205 a
 reference image over 4.7 MB decoded; 50215 a reference image over 4096 px a side or
-20000000 px in all; 50213 a body over 32 MiB. Unknown fields are ignored.
+20000000 px in all; 50213 a body over 32 MiB. Unknown fields are ignored. The mock renders
+1..2048 px a side (after use_sr): a size outside that is 50200 (the mock's own limit, for
+sizes the schema leaves open).
 
 Limits and faults (options): latency + uniform jitter before each answer; qps (token bucket,
 50429, HTTP 429); concurrency (50430, HTTP 429); fail-rate P with fail-code C (random

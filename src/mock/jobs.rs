@@ -42,7 +42,11 @@ impl Job {
             .seed
             .unwrap_or_else(|| rand::rng().random_range(0..=SEED_MAX as u64));
         Self {
-            rephrased: rephrase(&prompt, params.desc_pushback),
+            rephrased: rephrase(
+                &prompt,
+                !matches!(image, ImageInput::None),
+                params.desc_pushback,
+            ),
             prompt,
             seed,
             params,

@@ -28,9 +28,10 @@ fn is_chinese(text: &str) -> bool {
         .any(|c| matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}'))
 }
 
-/// The rewritten prompt for `prompt` (already stripped of mock triggers). `desc_pushback`
-/// mentions the caption of the reference image, as the service's pushback does.
-pub(crate) fn rephrase(prompt: &str, desc_pushback: bool) -> String {
+/// The rewritten prompt for `prompt` (already stripped of mock triggers). With a reference
+/// image it says how the subject relates to it (`desc_pushback` mentions the caption of the
+/// reference, as the service's pushback does); a text-to-image request has no such clause.
+pub(crate) fn rephrase(prompt: &str, has_reference: bool, desc_pushback: bool) -> String {
     let prompt = prompt.trim();
     if prompt.is_empty() {
         return String::new();
@@ -39,23 +40,23 @@ pub(crate) fn rephrase(prompt: &str, desc_pushback: bool) -> String {
     let pick = usize::from(digest[0]);
     if is_chinese(prompt) {
         let style = STYLES_ZH[pick % STYLES_ZH.len()];
-        let subject = if desc_pushback {
-            "主体保持参考图中的外貌与特征"
-        } else {
-            "主体参考输入图像"
+        let subject = match (has_reference, desc_pushback) {
+            (false, _) => "",
+            (true, true) => "主体保持参考图中的外貌与特征，",
+            (true, false) => "主体参考输入图像，",
         };
         let end = prompt.trim_end_matches(['。', '，', '.', ',']);
-        format!("{end}，{subject}，{style}，细节丰富，光影自然，画面清晰，高质量。")
+        format!("{end}，{subject}{style}，细节丰富，光影自然，画面清晰，高质量。")
     } else {
         let style = STYLES_EN[pick % STYLES_EN.len()];
-        let subject = if desc_pushback {
-            "the subject keeps the look and features of the reference image"
-        } else {
-            "the subject follows the reference image"
+        let subject = match (has_reference, desc_pushback) {
+            (false, _) => "",
+            (true, true) => "the subject keeps the look and features of the reference image, ",
+            (true, false) => "the subject follows the reference image, ",
         };
         let end = prompt.trim_end_matches(['.', ',', ';', '!']);
         format!(
-            "{end}, {subject}, {style}, rich detail, natural lighting, sharp focus, high quality."
+            "{end}, {subject}{style}, rich detail, natural lighting, sharp focus, high quality."
         )
     }
 }
@@ -66,12 +67,15 @@ mod tests {
 
     #[test]
     fn keeps_the_words_and_is_deterministic() {
-        let a = rephrase("Vast armies charging forward", true);
+        let a = rephrase("Vast armies charging forward", true, true);
         assert!(a.starts_with("Vast armies charging forward, "), "{a}");
-        assert_eq!(a, rephrase("Vast armies charging forward", true));
-        assert_ne!(a, rephrase("Vast armies charging forward", false));
-        let zh = rephrase("一只猫坐在窗台上。", true);
+        assert_eq!(a, rephrase("Vast armies charging forward", true, true));
+        assert_ne!(a, rephrase("Vast armies charging forward", true, false));
+        let zh = rephrase("一只猫坐在窗台上。", true, true);
         assert!(zh.starts_with("一只猫坐在窗台上，"), "{zh}");
         assert!(zh.contains("参考图"));
+        let t2i = rephrase("Vast armies charging forward", false, true);
+        assert!(!t2i.contains("reference"), "{t2i}");
+        assert!(!rephrase("一只猫坐在窗台上。", false, false).contains("参考"));
     }
 }

@@ -163,11 +163,37 @@ pub(crate) fn check_generation(
     {
         return Err(classify(schema, &rest, issue));
     }
+    let params = params(schema, &rest);
+    check_render_size(&params)?;
     Ok(Checked {
         schema,
         image,
-        params: params(schema, &rest),
+        params,
     })
+}
+
+/// Largest side the mock renders, in px after super-resolution. The schemas bound every size
+/// the reference gives a range for (at most 768, doubled); for a model whose sizes the
+/// reference leaves open (General 3.0: "around 1328") this is the mock's own limit.
+pub(crate) const MAX_RENDER_SIDE: u32 = 2048;
+
+/// 50200 for a size the mock will not render: not positive, or over [`MAX_RENDER_SIDE`].
+fn check_render_size(p: &Params) -> Result<(), Rejection> {
+    let sr = if p.use_sr { 2 } else { 1 };
+    for (name, side) in [("width", p.width), ("height", p.height)] {
+        let out = side.saturating_mul(sr);
+        if side == 0 || out > MAX_RENDER_SIDE {
+            return Err(Rejection::new(
+                50200,
+                format!(
+                    "{name} {side}{} is outside what the mock renders: 1..{MAX_RENDER_SIDE} px \
+                     a side, after use_sr doubles it",
+                    if sr == 2 { " (doubled by use_sr)" } else { "" }
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks the output options an async poll carries in `req_json` (`return_url` and
@@ -241,11 +267,12 @@ fn string_list<'a>(body: &'a Map<String, Value>, name: &str) -> Result<Vec<&'a s
 /// base64 or bytes that are not JPEG/PNG, 50205 over [`MAX_IMAGE_BYTES`] decoded, 50200 a URL
 /// that is not http(s). `binary_data_base64` wins over `image_urls`.
 fn check_image(schema: &Schema, body: &Map<String, Value>) -> Result<ImageInput, Rejection> {
-    let b64 = string_list(body, "binary_data_base64")?;
-    let urls = string_list(body, "image_urls")?;
     if schema.images == ImageRule::NoImage {
+        // Not a field of this model: ignored like any unknown field.
         return Ok(ImageInput::None);
     }
+    let b64 = string_list(body, "binary_data_base64")?;
+    let urls = string_list(body, "image_urls")?;
     match (b64.as_slice(), urls.as_slice()) {
         ([], []) => Err(Rejection::new(
             50206,
@@ -339,20 +366,34 @@ fn boolean(schema: &Schema, body: &Value, name: &str, fallback: bool) -> bool {
         .unwrap_or(fallback)
 }
 
-/// Whole-number parameters are range-checked by the schema; the casts here only saturate.
+/// Whole-number parameters are range-checked by the schema (sizes without a range by
+/// [`check_render_size`]); the casts here only saturate (a negative size becomes 0). A field
+/// the model does not take gets the neutral value: no super-resolution, no caption pushback.
 fn params(schema: &Schema, body: &Value) -> Params {
     let seed = get_path(body, "seed").and_then(Value::as_i64).unwrap_or(-1);
     Params {
         width: number(schema, body, "width", 512.0) as u32,
         height: number(schema, body, "height", 512.0) as u32,
-        use_sr: boolean(schema, body, "use_sr", true),
+        use_sr: boolean(schema, body, "use_sr", false),
         seed: u64::try_from(seed).ok().filter(|&s| s <= SEED_MAX as u64),
-        scale: number(schema, body, "scale", 3.5),
+        scale: render_scale(schema, body),
         ddim_steps: number(schema, body, "ddim_steps", 9.0) as u32,
         cfg_rescale: number(schema, body, "cfg_rescale", 0.7),
         ref_ip_weight: number(schema, body, "ref_ip_weight", 0.7),
         ref_id_weight: number(schema, body, "ref_id_weight", 0.36),
-        desc_pushback: boolean(schema, body, "desc_pushback", true),
+        desc_pushback: boolean(schema, body, "desc_pushback", false),
+    }
+}
+
+/// `scale` mapped onto the renderer's 1..10 (a model whose scale has another range, like
+/// SeedEdit's 0..1, still varies the picture over its whole range).
+fn render_scale(schema: &Schema, body: &Value) -> f64 {
+    let x = number(schema, body, "scale", 3.5);
+    match schema.field("scale").and_then(|f| f.range) {
+        Some(r) if r.max > r.min && (r.min, r.max) != (1.0, 10.0) => {
+            1.0 + 9.0 * (x - r.min) / (r.max - r.min)
+        }
+        _ => x,
     }
 }
 
@@ -496,6 +537,89 @@ mod tests {
         assert_eq!(code_of(with("logo_info.position", json!(9))).0, 50200);
         assert_eq!(code_of(with("logo_info.position", json!("top"))).0, 50204);
         assert_eq!(code_of(with("logo_info.opacity", json!(2.0))).0, 50200);
+    }
+
+    /// `s`'s default body with a prompt and, when it takes one, a reference URL.
+    fn sibling_body(s: &'static Schema) -> Value {
+        let mut b = s.default_body();
+        schema::set_path(&mut b, "prompt", json!("a cat"));
+        if s.images == ImageRule::ExactlyOne {
+            schema::set_path(&mut b, "image_urls", json!(["https://e.com/a.jpg"]));
+        }
+        b
+    }
+
+    #[test]
+    fn every_model_accepts_its_defaults_and_each_range_edge_and_refuses_one_past() {
+        for s in schema::SCHEMAS {
+            let c = check_generation(&body(sibling_body(s)), false)
+                .unwrap_or_else(|e| panic!("{}: {e:?}", s.req_key));
+            assert_eq!(c.schema.req_key, s.req_key);
+            assert_eq!(
+                c.image == ImageInput::None,
+                s.images == ImageRule::NoImage,
+                "{}",
+                s.req_key
+            );
+            for f in s.fields {
+                let (Some(range), Some(step)) = (f.range, f.step) else {
+                    continue;
+                };
+                let int = f.kind == Kind::Int;
+                let past = if int { 1.0 } else { step.min(0.01) };
+                let value = |x: f64| {
+                    if int {
+                        Value::from(x as i64)
+                    } else {
+                        schema::float_value(x)
+                    }
+                };
+                for x in [range.min, range.max] {
+                    let mut b = sibling_body(s);
+                    schema::set_path(&mut b, f.name, value(x));
+                    if let Err(e) = check_generation(&body(b), false) {
+                        panic!("{}: {} = {x} refused: {e:?}", s.req_key, f.name);
+                    }
+                }
+                for x in [range.min - past, range.max + past] {
+                    let mut b = sibling_body(s);
+                    schema::set_path(&mut b, f.name, value(x));
+                    let (code, msg) = code_of(b);
+                    assert_eq!(code, 50200, "{}: {} = {x}: {msg}", s.req_key, f.name);
+                    assert!(msg.contains(f.name), "{msg}");
+                }
+                let mut b = sibling_body(s);
+                schema::set_path(&mut b, f.name, json!("text"));
+                assert_eq!(code_of(b).0, 50204, "{}: {} mistyped", s.req_key, f.name);
+            }
+        }
+    }
+
+    #[test]
+    fn text_to_image_models_ignore_images_and_sizes_are_bounded_by_the_renderer() {
+        let g30 = schema::schema_for("high_aes_general_v30l_zt2i").expect("3.0");
+        let mut b = sibling_body(g30);
+        schema::set_path(&mut b, "image_urls", json!("not even an array"));
+        let c = check_generation(&body(b.clone()), false).expect("images ignored");
+        assert_eq!(c.image, ImageInput::None);
+        assert!(!c.params.use_sr, "3.0 has no super-resolution");
+        assert_eq!((c.params.width, c.params.height), (1328, 1328));
+        schema::set_path(&mut b, "width", json!(MAX_RENDER_SIDE + 1));
+        let (code, msg) = code_of(b.clone());
+        assert_eq!(code, 50200);
+        assert!(msg.contains("width 2049"), "{msg}");
+        schema::set_path(&mut b, "width", json!(-5));
+        assert_eq!(code_of(b).0, 50200);
+        assert!(crate::mock::MOCK_HELP.contains(&format!("1..{MAX_RENDER_SIDE} px a side")));
+        let edit = schema::schema_for("byteedit_v2.0").expect("seededit");
+        let mut b = sibling_body(edit);
+        schema::remove_path(&mut b, "image_urls");
+        assert_eq!(code_of(b).0, 50206, "SeedEdit needs its image");
+        let c = check_generation(&body(sibling_body(edit)), false).expect("valid");
+        assert!(
+            (c.params.scale - 5.5).abs() < 1e-9,
+            "0.5 of 0..1 is 5.5 of 1..10"
+        );
     }
 
     #[test]
