@@ -475,3 +475,94 @@ async fn a_store_that_cannot_be_opened_is_reported_and_sending_still_works() {
     drop(ui);
     mock.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_mode_shows_the_task_status_and_a_pending_task_is_collected_at_start() {
+    let mock = MockServer::start(MockConfig {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        quiet: true,
+        task_queue_time: Duration::from_millis(400),
+        task_generate_time: Duration::from_millis(800),
+        ..Default::default()
+    })
+    .await
+    .expect("mock");
+    let url = mock.url();
+    let home = tempfile::tempdir().expect("tmp");
+    let data = home.path().join("data");
+    // A task left pending by a `volcv send --mode async` that stopped waiting (as a killed
+    // process or a dropped SSH session would).
+    let out = Command::new(env!("CARGO_BIN_EXE_volcv"))
+        .env_clear()
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("VOLCV_DATA_DIR", &data)
+        .current_dir(home.path())
+        .args([
+            "send",
+            "--endpoint",
+            &url,
+            "--auth",
+            "none",
+            "--image",
+            REFERENCE_URL,
+            "--set",
+            "prompt=left pending",
+            "--mode",
+            "async",
+            "--max-wait",
+            "1s",
+            "--out",
+            "out",
+        ])
+        .output()
+        .expect("run volcv");
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = Store::open(&data).expect("open");
+    let pending = store.pending_tasks().expect("pending");
+    assert_eq!(pending.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    let left = pending[0].id;
+
+    // Starting the UI collects it; the row turns into a success through the store.
+    let mut ui = Ui::new(&url, &data);
+    ui.until("the left task collected", |a| {
+        a.history.entries().iter().any(|e| {
+            e.store_id == Some(left)
+                && e.summary
+                    .as_ref()
+                    .is_some_and(|s| s.outcome == OutcomeKind::Success)
+        })
+    })
+    .await;
+
+    // An async request from the UI: statuses shown while it runs, then the images.
+    ui.key("A");
+    assert_eq!(ui.app.mode, volcv::api::tasks::Mode::Async);
+    assert!(ui.screen().contains("· async"));
+    ui.key("F5");
+    ui.until("a task status", |a| {
+        a.history.entries()[0]
+            .task
+            .as_deref()
+            .is_some_and(|t| t.starts_with("in_queue") || t.starts_with("generating"))
+    })
+    .await;
+    ui.until("the async result saved", |a| {
+        a.history.entries()[0].view().is_some_and(|v| {
+            v.images
+                .iter()
+                .any(|i| matches!(i.state, ImageState::Saved(_)))
+        })
+    })
+    .await;
+    let id = ui.app.history.entries()[0].store_id.expect("recorded");
+    let s = store.get(id).expect("get").expect("row").summary;
+    assert_eq!(s.outcome, OutcomeKind::Success);
+    assert!(s.task_id.is_some());
+    drop(ui);
+    mock.shutdown().await;
+}

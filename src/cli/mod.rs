@@ -246,7 +246,9 @@ fn run_tui(cli: &Cli) -> u8 {
             return EXIT_INVALID;
         }
     };
+    let mode = resolved.mode;
     let opts = crate::tui::TuiOptions {
+        mode,
         client,
         loaded,
         demo: demo.as_ref().map(crate::mock::MockServer::url),

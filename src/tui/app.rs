@@ -189,6 +189,8 @@ pub struct App {
     pub compare: Option<(u64, u64, usize)>,
     /// A row whose parameters go into the form as soon as it is read from the store.
     replay_pending: Option<u64>,
+    /// Whether requests go through the async API (submit, then poll) or one sync call.
+    pub mode: crate::api::tasks::Mode,
     next_id: u64,
 }
 
@@ -231,6 +233,7 @@ impl App {
             marked: None,
             compare: None,
             replay_pending: None,
+            mode: crate::api::tasks::Mode::Sync,
             next_id: 1,
         }
     }
@@ -756,6 +759,12 @@ impl App {
             Msg::Terminate(why) => {
                 tracing::info!("terminating on {why}");
                 self.quit = true;
+                Vec::new()
+            }
+            Msg::TaskStatus { id, text } => {
+                if let Some(e) = self.history.get_mut(id) {
+                    e.task = Some(text);
+                }
                 Vec::new()
             }
             Msg::CurlReady(result) => match result {
@@ -1364,6 +1373,19 @@ impl App {
                 self.info_msg("seed = -1 (random on the server)");
             }
             Action::Edit => return self.start_edit(),
+            Action::ToggleMode => {
+                use crate::api::tasks::Mode;
+                self.mode = match self.mode {
+                    Mode::Sync => Mode::Async,
+                    Mode::Async => Mode::Sync,
+                };
+                self.info_msg(match self.mode {
+                    Mode::Async => {
+                        "async: requests are submitted as tasks and polled (they survive a restart)"
+                    }
+                    Mode::Sync => "sync: one CVProcess call per request",
+                });
+            }
             _ => {}
         }
         Vec::new()
@@ -1737,10 +1759,16 @@ impl App {
                     },
                     summary: None,
                     local: true,
+                    task: None,
                 });
                 self.select_history(0);
-                self.info_msg(format!("request #{id} sent"));
-                vec![Cmd::Send { id, body }]
+                if self.mode == crate::api::tasks::Mode::Async {
+                    self.info_msg(format!("request #{id} submitted as an async task"));
+                    vec![Cmd::SendAsync { id, body }]
+                } else {
+                    self.info_msg(format!("request #{id} sent"));
+                    vec![Cmd::Send { id, body }]
+                }
             }
         }
     }

@@ -62,6 +62,8 @@ pub struct Entry {
     pub summary: Option<Summary>,
     /// Sent from this run (its view is never dropped from memory).
     pub local: bool,
+    /// For an async request in flight: the task's latest status, in words.
+    pub task: Option<String>,
 }
 
 impl Entry {
@@ -106,6 +108,7 @@ impl Entry {
             state: EntryState::Stored { opening: false },
             summary: Some(s),
             local: false,
+            task: None,
         }
     }
 }
@@ -476,6 +479,7 @@ mod tests {
             },
             summary: None,
             local: true,
+            task: None,
         });
         let opened_id = h.entries()[3].id;
         if let Some(e) = h.get_mut(opened_id) {

@@ -75,6 +75,8 @@ pub enum Action {
     Replay,
     /// The request as a curl command.
     Curl,
+    /// Sync or async requests.
+    ToggleMode,
 }
 
 /// Where an action applies, for the help overlay and the status bar.
@@ -126,6 +128,7 @@ impl Action {
         Action::Compare,
         Action::Replay,
         Action::Curl,
+        Action::ToggleMode,
     ];
 
     /// The name used in the config's `[keys]` table.
@@ -164,6 +167,7 @@ impl Action {
             Action::Compare => "compare",
             Action::Replay => "replay",
             Action::Curl => "curl",
+            Action::ToggleMode => "toggle_mode",
         }
     }
 
@@ -203,6 +207,7 @@ impl Action {
             Action::Compare => "compare with marked",
             Action::Replay => "load its parameters",
             Action::Curl => "request as curl (copy)",
+            Action::ToggleMode => "async/sync requests",
         }
     }
 
@@ -234,7 +239,8 @@ impl Action {
             | Action::IncreaseMore
             | Action::Toggle
             | Action::RandomSeed
-            | Action::ResetSeed => Scope::Params,
+            | Action::ResetSeed
+            | Action::ToggleMode => Scope::Params,
             Action::Search
             | Action::Star
             | Action::Note
@@ -285,6 +291,7 @@ impl Action {
             Action::Compare => &["c"],
             Action::Replay => &["e"],
             Action::Curl => &["C"],
+            Action::ToggleMode => &["A"],
         }
     }
 }

@@ -44,6 +44,8 @@ pub const DEMO_REFERENCE: &str = "https://example.com/volcv-demo-reference.jpg";
 pub struct TuiOptions {
     /// The client to send with (pointed at the mock in demo mode).
     pub client: Client,
+    /// The profile's request mode (`A` toggles it in the UI).
+    pub mode: crate::api::tasks::Mode,
     /// The loaded config: `[ui]`, `[keys]`, `[defaults]` and the paths.
     pub loaded: config::Loaded,
     /// The embedded mock's URL when running `--demo`: the form starts with a prompt and a
@@ -138,6 +140,7 @@ pub fn prepare(opts: &TuiOptions, log_path: &str, size: Rect) -> Prepared {
         log_path: log_path.to_owned(),
     };
     let mut app = App::new(&initial, keymap, theme, info, size);
+    app.mode = opts.mode;
     if let Some(w) = warnings.first() {
         let more = if warnings.len() > 1 {
             format!(" (+{} more in the log)", warnings.len() - 1)

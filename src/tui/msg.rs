@@ -159,6 +159,13 @@ pub enum Msg {
         /// The new summary, or why the write failed.
         result: Result<crate::store::Summary, String>,
     },
+    /// An async request's task changed (submitted, a new status, a failed poll).
+    TaskStatus {
+        /// The request.
+        id: u64,
+        /// One line for the user: `in_queue 3.1s`, `generating 12s`...
+        text: String,
+    },
     /// The curl command for a request (secrets as environment references), or why not.
     CurlReady(Result<String, String>),
     /// An entry was deleted from the store (or not).
@@ -282,6 +289,13 @@ pub enum Cmd {
     FitReference(String),
     /// Read or write the history store.
     History(HistoryCmd),
+    /// Send a request body with the async API (submit, then poll).
+    SendAsync {
+        /// The request's id in the history.
+        id: u64,
+        /// The body, reference image included.
+        body: serde_json::Value,
+    },
     /// Build the curl command for a request body (signed now, secrets as references).
     Curl(serde_json::Value),
     /// Write text to exactly this file (never replacing one).

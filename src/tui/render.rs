@@ -460,7 +460,17 @@ fn fit(s: &str, width: usize) -> String {
 fn render_params(app: &App, f: &mut Frame, a: &Areas) {
     let t = &app.theme;
     let form = &app.form;
-    let block = pane_block(app, Pane::Params, 1, &format!(": {}", form.schema.req_key));
+    let mode = if app.mode == crate::api::tasks::Mode::Async {
+        " · async"
+    } else {
+        ""
+    };
+    let block = pane_block(
+        app,
+        Pane::Params,
+        1,
+        &format!(": {}{mode}", form.schema.req_key),
+    );
     f.render_widget(block, a.params);
     let [list, editor, preview, footer] =
         layout::params_parts(a, form.prompt_active, app.params_preview());
@@ -671,19 +681,32 @@ fn render_response(app: &App, f: &mut Frame, area: Rect) {
             } else {
                 "in flight"
             };
-            let lines = vec![
+            let mut lines = vec![
                 Line::styled(
-                    format!("{spin} request #{} {what}… {secs:.1}s", entry.id),
+                    format!("{spin} request {} {what}… {secs:.1}s", entry.label()),
                     t.busy,
                 ),
                 Line::raw(""),
+            ];
+            if let Some(task) = &entry.task {
+                lines.push(Line::styled(
+                    fit(&format!("async task: {task}"), usize::from(inner.width)),
+                    t.base,
+                ));
+                lines.push(Line::raw(""));
+            }
+            lines.extend([
                 Line::styled(fit(&entry.prompt, usize::from(inner.width)), t.dim),
                 Line::raw(""),
                 Line::from(vec![
                     Span::styled(app.keymap.label(Action::Cancel), t.key),
-                    Span::raw(" cancels it; the UI stays usable meanwhile."),
+                    Span::raw(if entry.task.is_some() {
+                        " stops polling (the task stays pending and is collected later)."
+                    } else {
+                        " cancels it; the UI stays usable meanwhile."
+                    }),
                 ]),
-            ];
+            ]);
             f.render_widget(Paragraph::new(lines), inner);
             return;
         }

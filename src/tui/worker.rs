@@ -117,6 +117,8 @@ pub struct Worker {
     download_cap: usize,
     history: Option<HistoryStore>,
     running: Arc<Running>,
+    /// Stops polling resumed async tasks (on quit; they stay pending).
+    resume: CancellationToken,
 }
 
 impl Worker {
@@ -131,6 +133,7 @@ impl Worker {
             download_cap: DOWNLOAD_CAP,
             history: None,
             running: Arc::default(),
+            resume: CancellationToken::new(),
         }
     }
 
@@ -140,6 +143,12 @@ impl Worker {
     pub fn with_history(mut self, data_dir: PathBuf, profile: &str) -> Worker {
         let store = HistoryStore::new(data_dir, profile);
         tokio::spawn(watch_history(store.clone(), self.tx.clone()));
+        tokio::spawn(resume_tasks(
+            store.clone(),
+            self.client.clone(),
+            self.resume.clone(),
+            self.tx.clone(),
+        ));
         self.history = Some(store);
         self
     }
@@ -161,41 +170,49 @@ impl Worker {
         self.previews.picker.is_some()
     }
 
+    /// Starts a request (sync or async) on its own task, cancellable by its id.
+    fn start_send(&self, id: u64, body: Value, asynchronous: bool) {
+        let token = CancellationToken::new();
+        if let Ok(mut t) = self.tokens.lock() {
+            t.insert(id, token.clone());
+        }
+        let tokens = Arc::clone(&self.tokens);
+        let client = self.client.clone();
+        let tx = self.tx.clone();
+        let dir = self.images_dir.clone();
+        let opts = SendOpts {
+            decode: self.decoding(),
+            cap: self.download_cap,
+        };
+        let history = self.history.clone();
+        let running = Arc::clone(&self.running);
+        running
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tokio::spawn(async move {
+            if asynchronous {
+                send_async(id, body, client, token, tx, dir, opts, history).await;
+            } else {
+                send(id, body, client, token, tx, dir, opts, history).await;
+            }
+            if let Ok(mut t) = tokens.lock() {
+                t.remove(&id);
+            }
+            if running
+                .count
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+                == 1
+            {
+                running.idle.notify_waiters();
+            }
+        });
+    }
+
     /// Starts a command and returns at once.
     pub fn run(&self, cmd: Cmd) {
         match cmd {
-            Cmd::Send { id, body } => {
-                let token = CancellationToken::new();
-                if let Ok(mut t) = self.tokens.lock() {
-                    t.insert(id, token.clone());
-                }
-                let tokens = Arc::clone(&self.tokens);
-                let client = self.client.clone();
-                let tx = self.tx.clone();
-                let dir = self.images_dir.clone();
-                let opts = SendOpts {
-                    decode: self.decoding(),
-                    cap: self.download_cap,
-                };
-                let history = self.history.clone();
-                let running = Arc::clone(&self.running);
-                running
-                    .count
-                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                tokio::spawn(async move {
-                    send(id, body, client, token, tx, dir, opts, history).await;
-                    if let Ok(mut t) = tokens.lock() {
-                        t.remove(&id);
-                    }
-                    if running
-                        .count
-                        .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
-                        == 1
-                    {
-                        running.idle.notify_waiters();
-                    }
-                });
-            }
+            Cmd::Send { id, body } => self.start_send(id, body, false),
+            Cmd::SendAsync { id, body } => self.start_send(id, body, true),
             Cmd::Curl(body) => {
                 let client = self.client.clone();
                 let tx = self.tx.clone();
@@ -367,6 +384,7 @@ impl Worker {
 
     /// Cancels every request in flight (on quit).
     pub fn cancel_all(&self) {
+        self.resume.cancel();
         if let Ok(t) = self.tokens.lock() {
             for token in t.values() {
                 token.cancel();
@@ -387,6 +405,51 @@ impl Worker {
             }
         };
         let _ = tokio::time::timeout(limit, wait).await;
+    }
+}
+
+/// Collects the async tasks a previous run (or a killed `volcv send --mode async`) left
+/// pending at this endpoint; the History pane follows them through the store.
+async fn resume_tasks(
+    store: HistoryStore,
+    client: Client,
+    cancel: CancellationToken,
+    tx: UnboundedSender<Msg>,
+) {
+    let Ok(s) = store.get().await else {
+        return;
+    };
+    let pending = {
+        let s = Arc::clone(&s);
+        tokio::task::spawn_blocking(move || s.pending_tasks())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+    };
+    if pending.is_empty() {
+        return;
+    }
+    tracing::info!(n = pending.len(), "resuming pending async tasks");
+    let opts = crate::tasks::ResumeOptions {
+        ids: Vec::new(),
+        run: crate::tasks::RunOptions::default(),
+        concurrency: 4,
+    };
+    match crate::tasks::resume_pending(&s, &client, &opts, &cancel, |_, _| {}).await {
+        Ok(done) => {
+            let collected = done
+                .iter()
+                .filter(|f| f.ending == crate::tasks::Ending::Collected)
+                .count();
+            if collected > 0 {
+                let _ = tx.send(Msg::Saved {
+                    text: format!("collected {collected} async task(s) left pending earlier"),
+                    error: false,
+                });
+            }
+        }
+        Err(e) => tracing::warn!("resuming async tasks: {e}"),
     }
 }
 
@@ -527,7 +590,18 @@ pub fn open_entry(s: &Store, store_id: i64) -> Result<Opened, String> {
                 &String::from_utf8_lossy(&export.request),
             );
             let started = crate::tui::history::time_label(entry.summary.created_ms, i64::MAX);
-            if entry.summary.outcome == OutcomeKind::Pending {
+            if entry.summary.outcome == OutcomeKind::Pending && entry.summary.task_id.is_some() {
+                let status = entry.summary.task_status.as_deref().unwrap_or("submitted");
+                let task = entry.summary.task_id.as_deref().unwrap_or_default();
+                let mut v = ResponseView::transport(Verdict::Cancelled, "", doc, "-");
+                v.summary[0] = vec![(
+                    Tok::Dim,
+                    format!(
+                        "… async task {status} (task {task}), submitted {started}; collected when done"
+                    ),
+                )];
+                v
+            } else if entry.summary.outcome == OutcomeKind::Pending {
                 let who = entry
                     .owner_pid
                     .map_or_else(String::new, |p| format!(" (pid {p})"));
@@ -779,10 +853,195 @@ async fn send(
         .filter_map(|k| async move { k })
         .collect()
         .await;
-    let stem_base = file_stem(&exchange);
+    deliver(id, kept, recording, true, &exchange, &tx, &dir).await;
+}
+
+/// An async request: the entry is written as pending, the task submitted (its id recorded at
+/// once), polled with the status shown, then the results collected into the store. Stopped
+/// polling (cancel, quit) leaves the task pending; the next start collects it.
+#[allow(clippy::too_many_arguments)]
+async fn send_async(
+    id: u64,
+    body: Value,
+    client: Client,
+    token: CancellationToken,
+    tx: UnboundedSender<Msg>,
+    dir: PathBuf,
+    opts: SendOpts,
+    history: Option<HistoryStore>,
+) {
+    tracing::info!(id, "submitting an async task");
+    let store = match &history {
+        Some(h) => match h.get().await {
+            Ok(s) => Some((s, h.profile.clone())),
+            Err(e) => {
+                let _ = tx.send(Msg::Recorded { id, result: Err(e) });
+                None
+            }
+        },
+        None => None,
+    };
+    let recording = match store {
+        Some((s, profile)) => {
+            let (s2, c, b) = (Arc::clone(&s), client.clone(), body.clone());
+            let result = tokio::task::spawn_blocking(move || {
+                crate::tasks::begin_entry(&s2, &profile, &c, &b).map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+            let _ = tx.send(Msg::Recorded {
+                id,
+                result: result.clone(),
+            });
+            result.ok().map(|store_id| (s, store_id))
+        }
+        None => None,
+    };
+    let status_tx = tx.clone();
+    let on_event = move |ev: &crate::api::tasks::TaskEvent| {
+        use crate::api::tasks::TaskEvent;
+        let text = match ev {
+            TaskEvent::Submitted { task_id } => {
+                format!(
+                    "submitted, task {}",
+                    crate::text::truncate_chars(task_id, 24)
+                )
+            }
+            TaskEvent::Status {
+                status, elapsed, ..
+            } => format!("{} {}", status.as_str(), fmt_duration(*elapsed)),
+            TaskEvent::Retrying {
+                error, retry_in, ..
+            } => format!(
+                "poll failed ({}), again in {}",
+                crate::text::truncate_chars(error, 60),
+                fmt_duration(*retry_in)
+            ),
+        };
+        let _ = status_tx.send(Msg::TaskStatus { id, text });
+    };
+    let record = recording.as_ref().map(|(s, i)| (s.as_ref(), *i));
+    let run = crate::tasks::run(
+        &client,
+        &body,
+        record,
+        &crate::tasks::RunOptions::default(),
+        &token,
+        on_event,
+    )
+    .await;
+    let finished = match run {
+        Ok(f) => f,
+        Err(e) => {
+            let view = ResponseView::transport(
+                Verdict::Transport,
+                &format!("cannot submit: {e}"),
+                Doc::default(),
+                "-",
+            );
+            let _ = tx.send(Msg::Finished {
+                id,
+                view: Box::new(view),
+                duration: Duration::ZERO,
+            });
+            return;
+        }
+    };
+    for w in &finished.warnings {
+        let _ = tx.send(Msg::Saved {
+            text: w.clone(),
+            error: true,
+        });
+    }
+    let Some(exchange) = finished.exchange else {
+        // Still pending: nothing is lost, the task is collected later.
+        let why = match &finished.ending {
+            crate::tasks::Ending::Pending(stop) => stop.to_string(),
+            crate::tasks::Ending::Skipped(why) => why.clone(),
+            _ => "stopped".to_owned(),
+        };
+        let task = finished.task_id.clone().unwrap_or_default();
+        let view = ResponseView::transport(
+            Verdict::Cancelled,
+            &format!(
+                "polling stopped ({why}); task {task} stays pending and is collected at the next start (or: volcv tasks resume)"
+            ),
+            Doc::default(),
+            "-",
+        );
+        let _ = tx.send(Msg::Finished {
+            id,
+            view: Box::new(view),
+            duration: Duration::ZERO,
+        });
+        return;
+    };
+    let duration = exchange.duration;
+    let exchange = Arc::new(exchange);
+    let ex = Arc::clone(&exchange);
+    let view = tokio::task::spawn_blocking(move || view_of(&ex))
+        .await
+        .unwrap_or_else(|e| {
+            ResponseView::transport(Verdict::Transport, &e.to_string(), Doc::default(), "")
+        });
+    let _ = tx.send(Msg::Finished {
+        id,
+        view: Box::new(view),
+        duration,
+    });
+    let mut kept = Vec::new();
+    for k in finished.collected.kept {
+        let facts = ImageFacts {
+            format: images::sniff(&k.bytes)
+                .map_or("?", images::Format::name)
+                .to_owned(),
+            dims: images::dimensions(&k.bytes),
+            bytes: k.bytes.len(),
+        };
+        let bytes = Arc::new(k.bytes);
+        if opts.decode {
+            let b = Arc::clone(&bytes);
+            let result = tokio::task::spawn_blocking(move || decode_for_preview(&b))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+            let _ = tx.send(Msg::PreviewDecoded {
+                key: ImageKey::Result { id, index: k.index },
+                result,
+            });
+        }
+        kept.push(Kept {
+            index: k.index,
+            bytes,
+            facts,
+            url: k.url,
+        });
+    }
+    for e in finished.collected.errors {
+        let _ = tx.send(Msg::Saved {
+            text: e,
+            error: true,
+        });
+    }
+    deliver(id, kept, recording, false, &exchange, &tx, &dir).await;
+}
+
+/// Puts a request's result images where they belong and tells the UI: into the history
+/// store (completing the entry with `exchange` when `complete`; an async run has completed it
+/// already), or as named files under `dir` without a store or when recording failed, so a
+/// paid-for result is never lost.
+async fn deliver(
+    id: u64,
+    kept: Vec<Kept>,
+    recording: Option<(Arc<Store>, i64)>,
+    complete: bool,
+    exchange: &Arc<Exchange>,
+    tx: &UnboundedSender<Msg>,
+    dir: &std::path::Path,
+) {
+    let stem_base = file_stem(exchange);
     let mut unrecorded = kept;
     if let Some((store, store_id)) = recording {
-        let ex = Arc::clone(&exchange);
+        let ex = Arc::clone(exchange);
         let files_in = unrecorded;
         let outcome = tokio::task::spawn_blocking(move || {
             let files: Vec<crate::store::ResultFile<'_>> = files_in
@@ -794,10 +1053,13 @@ async fn send(
                     saved_path: None,
                 })
                 .collect();
-            let done = store
-                .complete(store_id, &ex, &files)
-                .and_then(|()| store.get(store_id))
-                .map_err(|e| e.to_string());
+            let done = if complete {
+                store.complete(store_id, &ex, &files)
+            } else {
+                Ok(())
+            }
+            .and_then(|()| store.get(store_id))
+            .map_err(|e| e.to_string());
             (done, files_in)
         })
         .await;
@@ -840,18 +1102,13 @@ async fn send(
                 files_in
             }
         };
-    } else if !unrecorded.is_empty() && history.is_some() {
-        tracing::warn!(
-            id,
-            "not recorded: result images saved as named files instead"
-        );
     }
     // Without a store (or when recording failed) the images are saved as named files, so a
     // paid-for result is never lost.
     for k in unrecorded {
         let stem = format!("{stem_base}-{}", k.index + 1);
         let ext = images::sniff(&k.bytes).map_or("bin", images::Format::extension);
-        let d = dir.clone();
+        let d = dir.to_path_buf();
         let b = Arc::clone(&k.bytes);
         let state = match tokio::task::spawn_blocking(move || {
             images::save_unique(&d, &stem, ext, &b)
