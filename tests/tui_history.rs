@@ -566,3 +566,90 @@ async fn async_mode_shows_the_task_status_and_a_pending_task_is_collected_at_sta
     drop(ui);
     mock.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_switch_on_the_model_row_and_presets_save_and_apply() {
+    let home = tempfile::tempdir().expect("tmp");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let defaults = volcv::api::schema::SCHEMAS
+        .iter()
+        .map(|s| (s.req_key, s.default_body()))
+        .collect();
+    let presets_file = home.path().join("presets.toml");
+    let worker = Worker::new(
+        tx,
+        client("http://127.0.0.1:9/"),
+        home.path().join("images"),
+    )
+    .with_presets(volcv::presets::PresetStore::new(&presets_file), defaults);
+    let mut ui = Ui {
+        app: ready_app(),
+        worker,
+        rx,
+    };
+    // h/l on the model row walks through every model; the form follows.
+    ui.key("1");
+    ui.key("g");
+    let first = ui.app.form.schema.req_key;
+    assert_eq!(first, "high_aes_ip_v20");
+    ui.key("l");
+    let second = ui.app.form.schema.req_key;
+    assert_ne!(second, first);
+    assert_eq!(ui.app.form.body["req_key"], json!(second));
+    let status = ui.app.status.clone().expect("status").text;
+    assert!(status.starts_with(&format!("model: {second}")), "{status}");
+    assert_eq!(
+        ui.app.form.prompt_text(),
+        "a lighthouse at dusk, oil painting",
+        "the prompt stays"
+    );
+    ui.key("h");
+    assert_eq!(ui.app.form.schema.req_key, first);
+
+    // Save the form's parameters as a preset, change them, apply the preset back.
+    ui.key("p");
+    ui.until("presets listed", |a| {
+        a.presets.as_ref().is_some_and(|p| !p.loading)
+    })
+    .await;
+    ui.key("s");
+    ui.type_text("crisp");
+    ui.key("enter");
+    ui.until("saved and listed again", |a| {
+        a.presets.as_ref().is_some_and(|p| p.items.len() == 1)
+    })
+    .await;
+    let file = std::fs::read_to_string(&presets_file).expect("presets file");
+    assert!(file.contains("[crisp]") || file.contains("crisp"), "{file}");
+    assert!(file.contains("777"), "the seed is kept: {file}");
+    assert!(!file.contains("lighthouse"), "never the prompt: {file}");
+    ui.key("esc");
+    assert!(ui.app.presets.is_none());
+    ui.app.form.set("seed", json!(1));
+    ui.key("p");
+    ui.until("listed", |a| {
+        a.presets.as_ref().is_some_and(|p| p.items.len() == 1)
+    })
+    .await;
+    ui.key("enter");
+    ui.until("applied", |a| a.form.body["seed"] == json!(777))
+        .await;
+    assert_eq!(
+        ui.app.form.prompt_text(),
+        "a lighthouse at dusk, oil painting"
+    );
+    // Delete asks first.
+    ui.key("p");
+    ui.until("listed", |a| {
+        a.presets.as_ref().is_some_and(|p| p.items.len() == 1)
+    })
+    .await;
+    ui.key("d");
+    ui.key("y");
+    ui.until("deleted", |a| {
+        a.presets
+            .as_ref()
+            .is_some_and(|p| p.items.is_empty() && !p.loading)
+    })
+    .await;
+}

@@ -113,6 +113,21 @@ pub struct SavePrompt {
     pub input: TextArea<'static>,
 }
 
+/// The presets overlay (`p`).
+#[derive(Debug, Clone, Default)]
+pub struct PresetsView {
+    /// The presets, as listed (empty until the worker answers).
+    pub items: Vec<crate::presets::PresetInfo>,
+    /// The highlighted one.
+    pub selected: usize,
+    /// The list is being read.
+    pub loading: bool,
+    /// The name being typed for "save the form as".
+    pub naming: Option<TextArea<'static>>,
+    /// `d` was pressed once: the next `y` deletes the highlighted preset.
+    pub confirm_delete: bool,
+}
+
 /// Fixed facts shown in the UI.
 #[derive(Debug, Clone, Default)]
 pub struct Info {
@@ -191,6 +206,8 @@ pub struct App {
     replay_pending: Option<u64>,
     /// Whether requests go through the async API (submit, then poll) or one sync call.
     pub mode: crate::api::tasks::Mode,
+    /// The presets overlay, while open.
+    pub presets: Option<PresetsView>,
     next_id: u64,
 }
 
@@ -234,6 +251,7 @@ impl App {
             compare: None,
             replay_pending: None,
             mode: crate::api::tasks::Mode::Sync,
+            presets: None,
             next_id: 1,
         }
     }
@@ -767,6 +785,47 @@ impl App {
                 }
                 Vec::new()
             }
+            Msg::PresetsListed(result) => {
+                match (result, self.presets.as_mut()) {
+                    (Ok(items), Some(p)) => {
+                        p.loading = false;
+                        p.selected = p.selected.min(items.len().saturating_sub(1));
+                        p.items = items;
+                    }
+                    (Err(e), _) => {
+                        self.presets = None;
+                        self.error_msg(format!("presets: {e}"));
+                    }
+                    (Ok(_), None) => {}
+                }
+                Vec::new()
+            }
+            Msg::PresetApplied { name, result } => {
+                match result {
+                    Ok(sw) => {
+                        let n = sw.dropped.len();
+                        self.use_switched(sw);
+                        self.info_msg(if n == 0 {
+                            format!("preset {name:?} applied")
+                        } else {
+                            format!("preset {name:?} applied; {n} field(s) the model does not take dropped")
+                        });
+                    }
+                    Err(e) => self.error_msg(e),
+                }
+                Vec::new()
+            }
+            Msg::PresetsChanged { text, error } => {
+                if error {
+                    self.error_msg(text);
+                } else {
+                    self.info_msg(text);
+                }
+                if self.presets.is_some() {
+                    return vec![Cmd::Presets(crate::tui::msg::PresetCmd::List)];
+                }
+                Vec::new()
+            }
             Msg::CurlReady(result) => match result {
                 Err(e) => {
                     self.error_msg(format!("no curl command: {e}"));
@@ -896,6 +955,9 @@ impl App {
         if self.compare.is_some() {
             self.on_compare_key(key);
             return Vec::new();
+        }
+        if self.presets.is_some() {
+            return self.on_presets_key(ev);
         }
         if self.confirm_quit {
             self.confirm_quit = false;
@@ -1373,6 +1435,13 @@ impl App {
                 self.info_msg("seed = -1 (random on the server)");
             }
             Action::Edit => return self.start_edit(),
+            Action::Presets => {
+                self.presets = Some(PresetsView {
+                    loading: true,
+                    ..PresetsView::default()
+                });
+                return vec![Cmd::Presets(crate::tui::msg::PresetCmd::List)];
+            }
             Action::ToggleMode => {
                 use crate::api::tasks::Mode;
                 self.mode = match self.mode {
@@ -1392,6 +1461,12 @@ impl App {
     }
 
     fn nudge(&mut self, steps: i32) {
+        if let Some(RowKind::Fixed(f)) = self.form.rows.get(self.form.selected).map(|r| r.kind)
+            && f.name == "req_key"
+        {
+            self.switch_model(steps);
+            return;
+        }
         if self.form.nudge(steps) {
             let row = self.form.selected;
             match self.form.row_error(row) {
@@ -1401,12 +1476,118 @@ impl App {
         }
     }
 
+    /// h/l on the model row: the next or previous model; the form follows its schema, fields
+    /// it does not take are dropped (and named), the prompt and reference stay.
+    fn switch_model(&mut self, steps: i32) {
+        let all = schema::SCHEMAS;
+        let n = all.len() as i64;
+        let at = all
+            .iter()
+            .position(|s| s.req_key == self.form.schema.req_key)
+            .unwrap_or(0) as i64;
+        let to = all[(at + i64::from(steps)).rem_euclid(n) as usize];
+        let sw = schema::switch_schema(&self.form.editable_json(), to);
+        let dropped: Vec<String> = sw.dropped.iter().map(|(k, _)| k.clone()).collect();
+        self.use_switched(sw);
+        let mut text = format!("model: {} ({})", to.req_key, to.title);
+        if !dropped.is_empty() {
+            text.push_str(&format!("; dropped: {}", dropped.join(", ")));
+        }
+        self.info_msg(text);
+    }
+
+    /// Rebuilds the form for a switched body's model, keeping the selected row where it can.
+    fn use_switched(&mut self, sw: schema::Switched) {
+        let to = sw
+            .body
+            .get("req_key")
+            .and_then(Value::as_str)
+            .and_then(schema::schema_for)
+            .unwrap_or_else(schema::default_schema);
+        let selected = self.form.selected;
+        let mut form = crate::tui::form::Form::new(to, &sw.body);
+        let h = self.form_height();
+        form.select(selected.min(form.rows.len().saturating_sub(1)), h);
+        self.form = form;
+    }
+
+    fn on_presets_key(&mut self, ev: &KeyEvent) -> Vec<Cmd> {
+        use crate::tui::msg::PresetCmd;
+        let Some(p) = self.presets.as_mut() else {
+            return Vec::new();
+        };
+        if let Some(input) = p.naming.as_mut() {
+            if is(ev, KeyCode::Esc) {
+                p.naming = None;
+            } else if is(ev, KeyCode::Enter) {
+                let name = input.lines().join("").trim().to_owned();
+                p.naming = None;
+                if let Err(e) = crate::presets::check_name(&name) {
+                    self.error_msg(e.to_string());
+                    return Vec::new();
+                }
+                return vec![Cmd::Presets(PresetCmd::Save {
+                    name,
+                    body: self.form.editable_json(),
+                })];
+            } else if !matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
+                input.input(*ev);
+            }
+            return Vec::new();
+        }
+        let Some(key) = Key::from_event(ev) else {
+            return Vec::new();
+        };
+        let name = p.items.get(p.selected).map(|i| i.name.clone());
+        if p.confirm_delete {
+            p.confirm_delete = false;
+            if matches!(key.code, KeyCode::Char('y' | 'Y'))
+                && let Some(name) = name
+            {
+                return vec![Cmd::Presets(PresetCmd::Delete { name })];
+            }
+            self.info_msg("preset kept");
+            return Vec::new();
+        }
+        match (key.code, self.keymap.action(key)) {
+            (_, Some(Action::Down)) => {
+                p.selected = (p.selected + 1).min(p.items.len().saturating_sub(1))
+            }
+            (_, Some(Action::Up)) => p.selected = p.selected.saturating_sub(1),
+            (KeyCode::Enter, _) => {
+                if let Some(name) = name {
+                    self.presets = None;
+                    return vec![Cmd::Presets(PresetCmd::Apply {
+                        name,
+                        body: self.form.editable_json(),
+                    })];
+                }
+            }
+            (KeyCode::Char('s'), _) => {
+                let mut input = line_input(name.as_deref().unwrap_or(""));
+                input.move_cursor(ratatui_textarea::CursorMove::End);
+                p.naming = Some(input);
+            }
+            (KeyCode::Char('d'), _) | (KeyCode::Delete, _) => {
+                if name.is_some() {
+                    p.confirm_delete = true;
+                }
+            }
+            _ => self.presets = None,
+        }
+        Vec::new()
+    }
+
     fn start_edit(&mut self) -> Vec<Cmd> {
         let row = self.form.selected;
         let Some(kind) = self.form.rows.get(row).map(|r| r.kind) else {
             return Vec::new();
         };
         let text = match kind {
+            RowKind::Fixed(f) if f.name == "req_key" => {
+                self.info_msg("h/l switches the model (fields it does not take are dropped)");
+                return Vec::new();
+            }
             RowKind::Fixed(f) => {
                 self.info_msg(format!("{} is fixed by the schema", f.name));
                 return Vec::new();

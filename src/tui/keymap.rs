@@ -77,6 +77,8 @@ pub enum Action {
     Curl,
     /// Sync or async requests.
     ToggleMode,
+    /// Presets: load, save, delete.
+    Presets,
 }
 
 /// Where an action applies, for the help overlay and the status bar.
@@ -129,6 +131,7 @@ impl Action {
         Action::Replay,
         Action::Curl,
         Action::ToggleMode,
+        Action::Presets,
     ];
 
     /// The name used in the config's `[keys]` table.
@@ -168,6 +171,7 @@ impl Action {
             Action::Replay => "replay",
             Action::Curl => "curl",
             Action::ToggleMode => "toggle_mode",
+            Action::Presets => "presets",
         }
     }
 
@@ -208,6 +212,7 @@ impl Action {
             Action::Replay => "load its parameters",
             Action::Curl => "request as curl (copy)",
             Action::ToggleMode => "async/sync requests",
+            Action::Presets => "presets (load/save)",
         }
     }
 
@@ -240,7 +245,8 @@ impl Action {
             | Action::Toggle
             | Action::RandomSeed
             | Action::ResetSeed
-            | Action::ToggleMode => Scope::Params,
+            | Action::ToggleMode
+            | Action::Presets => Scope::Params,
             Action::Search
             | Action::Star
             | Action::Note
@@ -292,6 +298,7 @@ impl Action {
             Action::Replay => &["e"],
             Action::Curl => &["C"],
             Action::ToggleMode => &["A"],
+            Action::Presets => &["p"],
         }
     }
 }

@@ -229,9 +229,24 @@ pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
     } else {
         opts.profile_label.clone()
     };
+    let defaults = schema::SCHEMAS
+        .iter()
+        .map(|s| {
+            (
+                s.req_key,
+                opts.loaded
+                    .default_body(s)
+                    .unwrap_or_else(|_| s.default_body()),
+            )
+        })
+        .collect();
     let worker = worker::Worker::new(tx, opts.client.clone(), images_dir)
         .with_previews(setup)
-        .with_history(history_dir, &profile);
+        .with_history(history_dir, &profile)
+        .with_presets(
+            crate::presets::PresetStore::for_paths(&opts.loaded.paths),
+            defaults,
+        );
     let result = event_loop::run_loop(&mut tty, &mut app, &worker, &mut rx).await;
     drop(tty);
     if let Err(e) = &result {

@@ -166,6 +166,22 @@ pub enum Msg {
         /// One line for the user: `in_queue 3.1s`, `generating 12s`...
         text: String,
     },
+    /// The presets file was listed (or could not be read).
+    PresetsListed(Result<Vec<crate::presets::PresetInfo>, String>),
+    /// A preset was applied to a body: the switched body, or why not.
+    PresetApplied {
+        /// The preset.
+        name: String,
+        /// The body for the preset's model and what was dropped on the way.
+        result: Result<crate::api::schema::Switched, String>,
+    },
+    /// A preset was saved or deleted; the message says what happened.
+    PresetsChanged {
+        /// For the status bar.
+        text: String,
+        /// Whether it failed.
+        error: bool,
+    },
     /// The curl command for a request (secrets as environment references), or why not.
     CurlReady(Result<String, String>),
     /// An entry was deleted from the store (or not).
@@ -186,6 +202,32 @@ pub struct Opened {
     pub view: Box<ResponseView>,
     /// The client-measured duration.
     pub duration: Duration,
+}
+
+/// What to do with the presets file (`<config dir>/presets.toml`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresetCmd {
+    /// List the presets.
+    List,
+    /// Apply a preset to a request body (the form's).
+    Apply {
+        /// The preset.
+        name: String,
+        /// The body it is applied to.
+        body: serde_json::Value,
+    },
+    /// Save the body's parameters under a name (replacing a preset of that name).
+    Save {
+        /// The name.
+        name: String,
+        /// The body.
+        body: serde_json::Value,
+    },
+    /// Delete a preset.
+    Delete {
+        /// The name.
+        name: String,
+    },
 }
 
 /// What to do with the history store.
@@ -289,6 +331,8 @@ pub enum Cmd {
     FitReference(String),
     /// Read or write the history store.
     History(HistoryCmd),
+    /// Work on the user's presets file.
+    Presets(PresetCmd),
     /// Send a request body with the async API (submit, then poll).
     SendAsync {
         /// The request's id in the history.

@@ -46,6 +46,8 @@ pub fn render(app: &App, f: &mut Frame) {
         render_note_input(app, f, area);
     } else if let Some((a, b, scroll)) = app.compare {
         render_compare(app, f, area, a, b, scroll);
+    } else if let Some(p) = &app.presets {
+        render_presets(app, f, area, p);
     }
     scrub(f.buffer_mut());
 }
@@ -76,6 +78,74 @@ pub fn scrub(buf: &mut ratatui::buffer::Buffer) {
             cell.set_symbol(if clean.is_empty() { " " } else { &clean });
         }
     }
+}
+
+fn render_presets(app: &App, f: &mut Frame, area: Rect, p: &crate::tui::app::PresetsView) {
+    let t = &app.theme;
+    if let Some(input) = &p.naming {
+        render_line_input(
+            app,
+            f,
+            area,
+            " Save the form's parameters as preset (Enter saves, Esc cancels) ",
+            input,
+        );
+        return;
+    }
+    let h = u16::try_from(p.items.len()).unwrap_or(20).clamp(1, 20) + 4;
+    let r = centered(area, 72, h);
+    let inner = overlay(
+        f,
+        r,
+        " Presets · Enter apply · s save the form as · d delete · Esc close ",
+        t.focus,
+        false,
+        t,
+    );
+    let w = usize::from(inner.width);
+    let mut lines = Vec::new();
+    if p.loading {
+        lines.push(Line::styled("reading the presets…", t.dim));
+    } else if p.items.is_empty() {
+        lines.push(Line::styled(
+            "No presets yet: press s to save the form's parameters as one.",
+            t.dim,
+        ));
+    }
+    for (i, item) in p.items.iter().enumerate() {
+        let style = if i == p.selected { t.selected } else { t.base };
+        let model = item.req_key.as_deref().unwrap_or("?");
+        let problems = if item.problems.is_empty() {
+            String::new()
+        } else {
+            format!(" ✘ {}", item.problems.join("; "))
+        };
+        let text = format!(
+            "{:<20} {:<24} {} value(s){problems}",
+            fit(&item.name, 20),
+            fit(model, 24),
+            item.values
+        );
+        lines.push(Line::styled(
+            fit(&crate::tui::history::one_line(&text), w),
+            style,
+        ));
+    }
+    if p.confirm_delete
+        && let Some(item) = p.items.get(p.selected)
+    {
+        lines.push(Line::styled(
+            fit(
+                &format!(
+                    "delete preset {:?}? y deletes, any other key keeps it",
+                    item.name
+                ),
+                w,
+            ),
+            t.warning,
+        ));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 fn render_confirm_delete(app: &App, f: &mut Frame, area: Rect, id: u64) {

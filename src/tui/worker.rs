@@ -119,6 +119,8 @@ pub struct Worker {
     running: Arc<Running>,
     /// Stops polling resumed async tasks (on quit; they stay pending).
     resume: CancellationToken,
+    /// The presets file and each model's defaults as configured (what presets are relative to).
+    presets: Option<Arc<(crate::presets::PresetStore, HashMap<&'static str, Value>)>>,
 }
 
 impl Worker {
@@ -134,6 +136,7 @@ impl Worker {
             history: None,
             running: Arc::default(),
             resume: CancellationToken::new(),
+            presets: None,
         }
     }
 
@@ -150,6 +153,17 @@ impl Worker {
             self.tx.clone(),
         ));
         self.history = Some(store);
+        self
+    }
+
+    /// Serves the presets key from `store`; `defaults` are each model's configured defaults
+    /// (`config::Loaded::default_body`), which presets are saved and applied against.
+    pub fn with_presets(
+        mut self,
+        store: crate::presets::PresetStore,
+        defaults: HashMap<&'static str, Value>,
+    ) -> Worker {
+        self.presets = Some(Arc::new((store, defaults)));
         self
     }
 
@@ -247,6 +261,19 @@ impl Worker {
                         },
                     };
                     let _ = tx.send(msg);
+                });
+            }
+            Cmd::Presets(p) => {
+                let Some(presets) = self.presets.clone() else {
+                    let _ = self.tx.send(Msg::PresetsChanged {
+                        text: "presets are not available here".to_owned(),
+                        error: true,
+                    });
+                    return;
+                };
+                let tx = self.tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let _ = tx.send(preset_cmd(&presets.0, &presets.1, p));
                 });
             }
             Cmd::History(h) => {
@@ -405,6 +432,67 @@ impl Worker {
             }
         };
         let _ = tokio::time::timeout(limit, wait).await;
+    }
+}
+
+/// Runs a presets command (file I/O: call it on the blocking pool).
+fn preset_cmd(
+    store: &crate::presets::PresetStore,
+    defaults: &HashMap<&'static str, Value>,
+    cmd: crate::tui::msg::PresetCmd,
+) -> Msg {
+    use crate::tui::msg::PresetCmd;
+    let defaults_for = |s: &crate::api::schema::Schema| {
+        defaults
+            .get(s.req_key)
+            .cloned()
+            .unwrap_or_else(|| s.default_body())
+    };
+    match cmd {
+        PresetCmd::List => Msg::PresetsListed(store.list().map_err(|e| e.to_string())),
+        PresetCmd::Apply { name, body } => Msg::PresetApplied {
+            result: store
+                .load(&name)
+                .map(|p| p.apply(&body, &defaults_for(p.schema)))
+                .map_err(|e| e.to_string()),
+            name,
+        },
+        PresetCmd::Save { name, body } => {
+            let schema = body
+                .get("req_key")
+                .and_then(Value::as_str)
+                .and_then(crate::api::schema::schema_for)
+                .unwrap_or_else(crate::api::schema::default_schema);
+            match store.save(&name, &body, &defaults_for(schema)) {
+                Ok(s) => Msg::PresetsChanged {
+                    text: format!(
+                        "preset {name:?} {} ({}: {})",
+                        if s.replaced { "replaced" } else { "saved" },
+                        s.req_key,
+                        if s.stored.is_empty() {
+                            "all defaults".to_owned()
+                        } else {
+                            s.stored.join(", ")
+                        }
+                    ),
+                    error: false,
+                },
+                Err(e) => Msg::PresetsChanged {
+                    text: e.to_string(),
+                    error: true,
+                },
+            }
+        }
+        PresetCmd::Delete { name } => match store.delete(&name) {
+            Ok(()) => Msg::PresetsChanged {
+                text: format!("preset {name:?} deleted"),
+                error: false,
+            },
+            Err(e) => Msg::PresetsChanged {
+                text: e.to_string(),
+                error: true,
+            },
+        },
     }
 }
 
