@@ -2,7 +2,8 @@
 //!
 //! `api` is the protocol layer (schema, request building, signing, response parsing, the HTTP
 //! client) and knows nothing of terminals. `mock` is the embedded fake CVProcess server.
-//! `store` is the persistent history (SQLite + image files).
+//! `store` is the persistent history (SQLite + image files). `sweep` runs parameter sweeps
+//! (grids of requests, rate-limited, with a contact sheet).
 //! `config`, `images` and `text` are shared by the CLI (`cli`) and the terminal UI.
 
 pub mod api;
@@ -11,5 +12,6 @@ pub mod config;
 pub mod images;
 pub mod mock;
 pub mod store;
+pub mod sweep;
 pub mod text;
 pub mod tui;

@@ -22,6 +22,9 @@
 pub mod blobs;
 pub mod owner;
 pub mod schema;
+mod sweeps;
+
+pub use sweeps::{NewSweep, SweepCell, SweepRecord, SweepStatus};
 
 use crate::api::client::{Attempt, Exchange, TransportError, redact_header};
 use crate::api::response::{Outcome, parse_go_duration, parse_response};
@@ -215,6 +218,8 @@ pub struct Query {
     pub before_id: Option<i64>,
     /// At most this many rows (0 means 100; capped at [`MAX_PAGE`]).
     pub limit: usize,
+    /// Only the cells of this sweep (see [`Store::begin_cell`]).
+    pub sweep_id: Option<String>,
 }
 
 /// One row of a listing: what a list shows, without the bodies.
@@ -345,9 +350,9 @@ pub struct Entry {
     pub attempts: serde_json::Value,
     /// The process that wrote the row.
     pub owner_pid: Option<u32>,
-    /// Reserved for parameter sweeps (not written yet).
+    /// The parameter sweep this entry is a cell of (see [`Store::begin_cell`]).
     pub sweep_id: Option<String>,
-    /// Reserved for user tags (not written yet).
+    /// A sweep cell's position and varied values: `{"cell": N, "values": {...}}` as JSON.
     pub tag: Option<String>,
     /// The images the entry uses: request images first, then results.
     pub images: Vec<EntryImage>,
@@ -1163,6 +1168,9 @@ impl Store {
         }
         if let Some(b) = q.before_id {
             arg(&mut sql, "e.id < ?", SqlValue::Integer(b));
+        }
+        if let Some(s) = &q.sweep_id {
+            arg(&mut sql, "e.sweep_id = ?", SqlValue::Text(s.clone()));
         }
         if let Some(text) = q.search.as_deref().filter(|t| !t.trim().is_empty()) {
             search_clause(text, &mut sql, &mut args);
