@@ -673,15 +673,36 @@ mod tests {
         );
         let set = loaded("[profiles.default]\nqps = 2.5\nconcurrency = 8\n");
         assert_eq!(set.sweep_limits(&o, None, None).expect("profile"), (2.5, 8));
-        assert_eq!(set.sweep_limits(&o, Some(0.5), Some(1)).expect("flags"), (0.5, 1));
+        assert_eq!(
+            set.sweep_limits(&o, Some(0.5), Some(1)).expect("flags"),
+            (0.5, 1)
+        );
         let bad = loaded("[profiles.default]\nqps = 0\nconcurrency = 0\n");
-        let e = bad.sweep_limits(&o, None, Some(2)).expect_err("qps 0").to_string();
-        assert!(e.starts_with("qps in profile \"default\": qps 0 must be"), "{e}");
-        let e = bad.sweep_limits(&o, Some(1.0), None).expect_err("conc 0").to_string();
-        assert!(e.contains("concurrency in profile \"default\": concurrency 0 must be 1..64"), "{e}");
-        let e = none.sweep_limits(&o, Some(f64::NAN), None).expect_err("nan").to_string();
+        let e = bad
+            .sweep_limits(&o, None, Some(2))
+            .expect_err("qps 0")
+            .to_string();
+        assert!(
+            e.starts_with("qps in profile \"default\": qps 0 must be"),
+            "{e}"
+        );
+        let e = bad
+            .sweep_limits(&o, Some(1.0), None)
+            .expect_err("conc 0")
+            .to_string();
+        assert!(
+            e.contains("concurrency in profile \"default\": concurrency 0 must be 1..64"),
+            "{e}"
+        );
+        let e = none
+            .sweep_limits(&o, Some(f64::NAN), None)
+            .expect_err("nan")
+            .to_string();
         assert!(e.starts_with("--qps: "), "{e}");
-        let e = none.sweep_limits(&o, None, Some(100)).expect_err("100").to_string();
+        let e = none
+            .sweep_limits(&o, None, Some(100))
+            .expect_err("100")
+            .to_string();
         assert!(e.starts_with("--concurrency: "), "{e}");
     }
 

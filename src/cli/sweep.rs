@@ -168,10 +168,7 @@ pub fn run(cli: &Cli, args: &SweepArgs) -> u8 {
             }
         }
     };
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(&plan.id));
+    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from(&plan.id));
     let settings = Settings {
         qps,
         concurrency,
@@ -207,11 +204,9 @@ pub fn run(cli: &Cli, args: &SweepArgs) -> u8 {
         let write = {
             let report = report.clone();
             let out_dir = out_dir.clone();
-            tokio::task::spawn_blocking(move || {
-                write_outputs(&report, None, &out_dir, &title)
-            })
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()))
+            tokio::task::spawn_blocking(move || write_outputs(&report, None, &out_dir, &title))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
         };
         let mut warnings = warnings;
         warnings.extend(report.warnings.iter().cloned());
@@ -256,9 +251,10 @@ fn exit_code(report: &SweepReport, outputs_written: bool) -> u8 {
                 )
             )
     });
-    let all_ok = report.cells.iter().all(|c| {
-        c.status == CellStatus::Success && c.image_errors.is_empty() && c.image_count > 0
-    });
+    let all_ok = report
+        .cells
+        .iter()
+        .all(|c| c.status == CellStatus::Success && c.image_errors.is_empty() && c.image_count > 0);
     if all_ok && outputs_written {
         EXIT_OK
     } else if service {
@@ -344,7 +340,11 @@ fn duration_text(d: Duration) -> String {
     } else if s < 3600.0 {
         format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
     } else {
-        format!("{}h{:02}m", (s / 3600.0) as u64, ((s % 3600.0) / 60.0) as u64)
+        format!(
+            "{}h{:02}m",
+            (s / 3600.0) as u64,
+            ((s % 3600.0) / 60.0) as u64
+        )
     }
 }
 
@@ -509,8 +509,12 @@ fn write_outputs(
         Some(f) => sheet::render_png(&report.grid, Some(title), f)?,
         None => sheet::render_png(&report.grid, Some(title), from_report)?,
     };
-    let sheet_path = images::save_unique(out_dir, "sheet", "png", &png)
-        .map_err(|e| format!("cannot write the contact sheet in {}: {e}", out_dir.display()))?;
+    let sheet_path = images::save_unique(out_dir, "sheet", "png", &png).map_err(|e| {
+        format!(
+            "cannot write the contact sheet in {}: {e}",
+            out_dir.display()
+        )
+    })?;
     let summary = report_json(report, Some(&sheet_path), out_dir);
     let text = serde_json::to_vec_pretty(&summary).map_err(|e| e.to_string())?;
     let json_path = images::save_unique(out_dir, "sweep", "json", &text)
@@ -638,7 +642,10 @@ fn list(store: &Store, a: &ListArgs) -> Result<u8, String> {
             format!("{}/{}", s.succeeded, s.cells),
             s.failed,
             escape_terminal(&truncate_chars(&record_axes(s), 24), false),
-            escape_terminal(&truncate_chars(s.prompt.as_deref().unwrap_or(""), 40), false)
+            escape_terminal(
+                &truncate_chars(s.prompt.as_deref().unwrap_or(""), 40),
+                false
+            )
         );
     }
     Ok(EXIT_OK)
@@ -725,11 +732,10 @@ fn report_from_store(
                             )),
                         }
                     }
-                    Err(e) => r.image_errors.push(format!(
-                        "image {}: {}: {e}",
-                        n + 1,
-                        im.file.display()
-                    )),
+                    Err(e) => {
+                        r.image_errors
+                            .push(format!("image {}: {}: {e}", n + 1, im.file.display()))
+                    }
                 }
             }
         }
@@ -819,7 +825,10 @@ fn show(store: &Store, a: &ShowArgs) -> Result<u8, String> {
             rec.concurrency.map_or("-".to_owned(), |n| n.to_string())
         );
         if let Some(p) = &rec.prompt {
-            outln!("prompt: {}", escape_terminal(&truncate_chars(p, 200), false));
+            outln!(
+                "prompt: {}",
+                escape_terminal(&truncate_chars(p, 200), false)
+            );
         }
         print_report(
             &report,

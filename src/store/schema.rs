@@ -236,7 +236,13 @@ mod tests {
         assert_eq!(migrate(&mut conn, MIGRATIONS).expect("migrate"), all);
         assert_eq!(version(&conn).expect("version"), current_version());
         let t = tables(&conn);
-        for name in ["entries", "entry_images", "entries_fts", "change_seq", "sweeps"] {
+        for name in [
+            "entries",
+            "entry_images",
+            "entries_fts",
+            "change_seq",
+            "sweeps",
+        ] {
             assert!(t.iter().any(|x| x == name), "{name} missing: {t:?}");
         }
         // At the current version nothing more happens.

@@ -186,7 +186,10 @@ impl Store {
         if !matches!(status, SweepStatus::Done | SweepStatus::Cancelled) {
             return Err(StoreError::Invalid {
                 field: "sweep status",
-                detail: format!("a sweep finishes done or cancelled, not {}", status.as_str()),
+                detail: format!(
+                    "a sweep finishes done or cancelled, not {}",
+                    status.as_str()
+                ),
             });
         }
         self.write(std::iter::empty(), |tx, _seq| {

@@ -108,9 +108,7 @@ impl TokenBucket {
         self.rate = (self.rate / 2.0).max(self.target / MAX_SLOWDOWN);
         self.epoch += 1;
         self.slowdowns += 1;
-        self.next_free = self
-            .next_free
-            .max(now.saturating_add(interval(self.rate)));
+        self.next_free = self.next_free.max(now.saturating_add(interval(self.rate)));
         true
     }
 

@@ -82,7 +82,12 @@ pub fn plan(schema: &Schema, base: Value, grid: Grid) -> Result<Prepared, Vec<St
         for issue in &report.issues {
             // A problem of the base shows once; one caused by a cell's value names the cell.
             let text = if varied(&issue.field) {
-                format!("{} (cell {}: {})", issue.message, cell + 1, grid.label(cell))
+                format!(
+                    "{} (cell {}: {})",
+                    issue.message,
+                    cell + 1,
+                    grid.label(cell)
+                )
             } else {
                 issue.message.clone()
             };
@@ -177,14 +182,16 @@ mod tests {
 
     #[test]
     fn prepare_validates_every_cell() {
-        let p = prepare(base(), &["seed=1..2".into(), "scale=2.5,3.5,4.5".into()])
-            .expect("valid");
+        let p = prepare(base(), &["seed=1..2".into(), "scale=2.5,3.5,4.5".into()]).expect("valid");
         assert_eq!(p.plan.grid.len(), 6);
         assert!(p.plan.id.starts_with("sw-"));
         // Every --vary problem at once.
         let e = prepare(base(), &["seed=x".into(), "scale=99".into()]).expect_err("invalid");
         assert_eq!(e.len(), 2, "{e:?}");
-        assert!(e[0].starts_with("--vary seed=x: seed must be a whole number"), "{e:?}");
+        assert!(
+            e[0].starts_with("--vary seed=x: seed must be a whole number"),
+            "{e:?}"
+        );
         // A problem of the base is reported once, not per cell.
         let mut no_prompt = base();
         schema::remove_path(&mut no_prompt, "prompt");
@@ -193,7 +200,11 @@ mod tests {
         // A recommended-range warning names its cell.
         let p = prepare(base(), &["ref_id_weight=0.3,0.9".into()]).expect("valid");
         assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
-        assert!(p.warnings[0].contains("cell 2: ref_id_weight=0.9"), "{:?}", p.warnings);
+        assert!(
+            p.warnings[0].contains("cell 2: ref_id_weight=0.9"),
+            "{:?}",
+            p.warnings
+        );
         let e = prepare(json!({"req_key": "nope"}), &["seed=1".into()]).expect_err("unknown");
         assert!(e[0].contains("no schema for req_key \"nope\""), "{e:?}");
     }
@@ -211,8 +222,14 @@ mod tests {
         .expect("valid")
         .plan
         .grid;
-        assert_eq!(cell_stem(&g, 0, 0), "01_seed--1_opacity-0.25_prompt-a_.._.._etc_cat");
-        assert_eq!(cell_stem(&g, 3, 1), "04_seed-7_opacity-0.25_prompt-hidden_2");
+        assert_eq!(
+            cell_stem(&g, 0, 0),
+            "01_seed--1_opacity-0.25_prompt-a_.._.._etc_cat"
+        );
+        assert_eq!(
+            cell_stem(&g, 3, 1),
+            "04_seed-7_opacity-0.25_prompt-hidden_2"
+        );
         assert_eq!(value_component("..."), "x");
         assert_eq!(value_component("一只猫"), "x");
     }

@@ -190,7 +190,10 @@ pub struct Progress {
 #[derive(Debug, Clone)]
 pub enum SweepEvent {
     /// The cell's first request is about to go out (its history entry is written).
-    CellStarted { cell: usize, history_id: Option<i64> },
+    CellStarted {
+        cell: usize,
+        history_id: Option<i64>,
+    },
     /// The cell was answered 50429/50430 and waits for the slowed bucket.
     CellRateLimited { cell: usize, code: i64, qps: f64 },
     /// The cell ended; `images` are the result images' bytes, in order (for thumbnails).
@@ -308,13 +311,7 @@ impl Shared {
             rate_limited: c.rate_limited,
             qps,
             elapsed: self.now(),
-            eta: eta(
-                remaining,
-                c.in_flight,
-                qps,
-                self.settings.concurrency,
-                mean,
-            ),
+            eta: eta(remaining, c.in_flight, qps, self.settings.concurrency, mean),
         }
     }
 
@@ -611,11 +608,17 @@ async fn run_cell(s: &Shared, cell: usize, first_ticket: super::bucket::Ticket) 
             match r {
                 Ok(Ok(id)) => Some(id),
                 Ok(Err(e)) => {
-                    s.warn(format!("cell {}: not recorded in the history: {e}", cell + 1));
+                    s.warn(format!(
+                        "cell {}: not recorded in the history: {e}",
+                        cell + 1
+                    ));
                     None
                 }
                 Err(e) => {
-                    s.warn(format!("cell {}: not recorded in the history: {e}", cell + 1));
+                    s.warn(format!(
+                        "cell {}: not recorded in the history: {e}",
+                        cell + 1
+                    ));
                     None
                 }
             }
@@ -705,18 +708,15 @@ async fn run_cell(s: &Shared, cell: usize, first_ticket: super::bucket::Ticket) 
     if let (Some(store), Some(id)) = (&s.store, history_id) {
         let store = store.clone();
         let ex = exchange.clone();
-        let files: Vec<(usize, Arc<Vec<u8>>, Option<String>, Option<PathBuf>)> = fetched
-            .iter()
-            .map(|f| (f.index, f.bytes.clone(), f.url.clone(), f.path.clone()))
-            .collect();
+        let files = fetched.clone();
         let r = tokio::task::spawn_blocking(move || {
             let results: Vec<ResultFile<'_>> = files
                 .iter()
-                .map(|(index, bytes, url, path)| ResultFile {
-                    index: *index,
-                    bytes: bytes.as_slice(),
-                    url: url.as_deref(),
-                    saved_path: path.as_deref(),
+                .map(|f| ResultFile {
+                    index: f.index,
+                    bytes: f.bytes.as_slice(),
+                    url: f.url.as_deref(),
+                    saved_path: f.path.as_deref(),
                 })
                 .collect();
             store.complete(id, &ex, &results)
@@ -753,6 +753,7 @@ async fn run_cell(s: &Shared, cell: usize, first_ticket: super::bucket::Ticket) 
 }
 
 /// A result image obtained for a cell.
+#[derive(Debug, Clone)]
 struct Fetched {
     index: usize,
     bytes: Arc<Vec<u8>>,

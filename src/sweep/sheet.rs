@@ -103,17 +103,23 @@ impl SheetLayout {
     /// `(block, row, col)` of a cell.
     pub fn position(&self, cell: usize) -> Option<(usize, usize, usize)> {
         self.blocks.iter().enumerate().find_map(|(b, block)| {
-            block.cells.iter().enumerate().find_map(|(r, row)| {
-                row.iter()
-                    .position(|c| *c == Some(cell))
-                    .map(|c| (b, r, c))
-            })
+            block
+                .cells
+                .iter()
+                .enumerate()
+                .find_map(|(r, row)| row.iter().position(|c| *c == Some(cell)).map(|c| (b, r, c)))
         })
     }
 
     /// The cell at `(block, row, col)`, if any.
     pub fn cell_at(&self, block: usize, row: usize, col: usize) -> Option<usize> {
-        self.blocks.get(block)?.cells.get(row)?.get(col).copied().flatten()
+        self.blocks
+            .get(block)?
+            .cells
+            .get(row)?
+            .get(col)
+            .copied()
+            .flatten()
     }
 
     /// The most columns any block has.
@@ -217,10 +223,7 @@ impl Geometry {
             }
             block_tops.push(y);
             let rows = b.cells.len().max(1) as u32;
-            y += block_title_h
-                + col_header_h
-                + rows * (tile + tile_label_h)
-                + (rows - 1) * gap;
+            y += block_title_h + col_header_h + rows * (tile + tile_label_h) + (rows - 1) * gap;
         }
         Geometry {
             tile,
@@ -354,7 +357,14 @@ fn draw_line(img: &mut RgbImage, from: (i64, i64), to: (i64, i64), thick: i64, c
 }
 
 /// A box with a centred message, optionally crossed out.
-fn draw_marked(img: &mut RgbImage, r: Rect, g: &Geometry, fill_c: Rgb<u8>, text: &str, cross: bool) {
+fn draw_marked(
+    img: &mut RgbImage,
+    r: Rect,
+    g: &Geometry,
+    fill_c: Rgb<u8>,
+    text: &str,
+    cross: bool,
+) {
     fill(img, r, fill_c);
     if cross {
         let (x0, y0) = (i64::from(r.x), i64::from(r.y));
@@ -398,7 +408,14 @@ pub fn render(
     let text_y = |top: u32| top + (g.line - cw) / 2;
     if let Some(t) = title {
         let max = ((g.width - 2 * g.margin) / cw) as usize;
-        draw_text(&mut img, g.margin, text_y(g.margin), &fit(t, max), g.scale, TEXT);
+        draw_text(
+            &mut img,
+            g.margin,
+            text_y(g.margin),
+            &fit(t, max),
+            g.scale,
+            TEXT,
+        );
     }
     for (b, block) in layout.blocks.iter().enumerate() {
         let top = g.block_tops.get(b).copied().unwrap_or(0);
@@ -539,7 +556,8 @@ mod tests {
             Rgb([color[0] ^ (x as u8), color[1] ^ (y as u8), color[2]])
         });
         let mut out = std::io::Cursor::new(Vec::new());
-        img.write_to(&mut out, image::ImageFormat::Png).expect("png");
+        img.write_to(&mut out, image::ImageFormat::Png)
+            .expect("png");
         out.into_inner()
     }
 
@@ -567,7 +585,11 @@ mod tests {
         assert_eq!(at(1, 128, 20), FAILED_FILL);
         assert_eq!(at(1, 1, 1), FAILED_MARK);
         assert_eq!(at(2, 5, 5), EMPTY_FILL);
-        assert_eq!(at(3, 1, 1), FAILED_MARK, "undecodable bytes are a failed tile");
+        assert_eq!(
+            at(3, 1, 1),
+            FAILED_MARK,
+            "undecodable bytes are a failed tile"
+        );
     }
 
     #[test]

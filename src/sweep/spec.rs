@@ -153,9 +153,8 @@ pub fn parse_values(field: &Field, spec: &str) -> Result<Vec<Value>, String> {
 /// `["a, b", "c"]`: each element parsed by the field as if typed.
 fn json_list(field: &Field, t: &str) -> Result<Vec<Value>, String> {
     let name = field.name;
-    let items: Vec<Value> = serde_json::from_str(t).map_err(|e| {
-        format!("{name}: {t:?} starts like a JSON array but is not one: {e}")
-    })?;
+    let items: Vec<Value> = serde_json::from_str(t)
+        .map_err(|e| format!("{name}: {t:?} starts like a JSON array but is not one: {e}"))?;
     if items.is_empty() {
         return Err(format!("{name}: the list {t:?} is empty"));
     }
@@ -467,7 +466,10 @@ mod tests {
 
     #[test]
     fn lists_parse_through_the_field() {
-        assert_eq!(values("scale=2.5,3.5,4.5"), vec![json!(2.5), json!(3.5), json!(4.5)]);
+        assert_eq!(
+            values("scale=2.5,3.5,4.5"),
+            vec![json!(2.5), json!(3.5), json!(4.5)]
+        );
         assert_eq!(values("seed= 1, 2 ,3"), vec![json!(1), json!(2), json!(3)]);
         assert_eq!(values("use_sr=true,false"), vec![json!(true), json!(false)]);
         assert_eq!(
@@ -502,9 +504,15 @@ mod tests {
         assert_eq!(values("seed=-1..1"), vec![json!(-1), json!(0), json!(1)]);
         assert_eq!(values("seed=4..2"), vec![json!(4), json!(3), json!(2)]);
         assert_eq!(values("seed=5..5"), vec![json!(5)]);
-        assert_eq!(values("ddim_steps=10..40:10"), vec![json!(10), json!(20), json!(30), json!(40)]);
+        assert_eq!(
+            values("ddim_steps=10..40:10"),
+            vec![json!(10), json!(20), json!(30), json!(40)]
+        );
         assert_eq!(values("ddim_steps=10..45:10").len(), 4);
-        assert_eq!(values("scale=1..3"), vec![json!(1.0), json!(2.0), json!(3.0)]);
+        assert_eq!(
+            values("scale=1..3"),
+            vec![json!(1.0), json!(2.0), json!(3.0)]
+        );
         assert_eq!(values("logo_info.position=0..3").len(), 4);
     }
 
@@ -514,10 +522,7 @@ mod tests {
             values("cfg_rescale=0.2..0.6:0.1"),
             vec![json!(0.2), json!(0.3), json!(0.4), json!(0.5), json!(0.6)]
         );
-        assert_eq!(
-            values("ref_id_weight=0..1:0.05").last(),
-            Some(&json!(1.0))
-        );
+        assert_eq!(values("ref_id_weight=0..1:0.05").last(), Some(&json!(1.0)));
         assert_eq!(values("ref_id_weight=0..1:0.05").len(), 21);
         assert_eq!(values("ref_id_weight=0..1:0.05")[3], json!(0.15));
         // Finer than the field's own step: the spec's decimals win.
@@ -537,7 +542,10 @@ mod tests {
     fn every_error_names_the_field_and_what_is_allowed() {
         let cases: &[(&str, &[&str])] = &[
             ("seed", &["FIELD=VALUES", "\"seed\""]),
-            ("sed=1..4", &["unknown field \"sed\"", "known fields", "seed"]),
+            (
+                "sed=1..4",
+                &["unknown field \"sed\"", "known fields", "seed"],
+            ),
             ("seed=", &["seed", "no values", "1..8"]),
             ("seed=  ", &["seed", "no values"]),
             ("seed=1,,2", &["seed", "value 2", "empty"]),
@@ -556,16 +564,37 @@ mod tests {
             ("seed=1..4:x", &["seed", "step \"x\" is not a number"]),
             ("seed=1..8:0.5", &["seed takes whole numbers", "0.5"]),
             ("seed=1..4,6", &["seed", "mixes a list and a range"]),
-            ("seed=0..4294967295", &["seed", "4294967296 values", "at most 1000"]),
+            (
+                "seed=0..4294967295",
+                &["seed", "4294967296 values", "at most 1000"],
+            ),
             ("scale=1..x", &["scale must be a number", "x"]),
-            ("use_sr=yes,maybe", &["use_sr must be true or false", "maybe"]),
+            (
+                "use_sr=yes,maybe",
+                &["use_sr must be true or false", "maybe"],
+            ),
             ("use_sr=true..false", &["use_sr must be true or false"]),
-            ("logo_info.position=5", &["logo_info.position must be one of", "0=bottom-right"]),
-            ("logo_info.position=0..5", &["logo_info.position must be one of", "\"5\""]),
+            (
+                "logo_info.position=5",
+                &["logo_info.position must be one of", "0=bottom-right"],
+            ),
+            (
+                "logo_info.position=0..5",
+                &["logo_info.position must be one of", "\"5\""],
+            ),
             ("req_key=a,b", &["req_key is fixed", "cannot be varied"]),
-            ("image_urls=https://a,https://b", &["image_urls", "cannot be varied"]),
-            ("binary_data_base64=a", &["binary_data_base64", "cannot be varied"]),
-            ("prompt=[1, {}]", &["prompt", "strings, numbers or booleans", "object"]),
+            (
+                "image_urls=https://a,https://b",
+                &["image_urls", "cannot be varied"],
+            ),
+            (
+                "binary_data_base64=a",
+                &["binary_data_base64", "cannot be varied"],
+            ),
+            (
+                "prompt=[1, {}]",
+                &["prompt", "strings, numbers or booleans", "object"],
+            ),
             ("prompt=[\"a\"", &["prompt", "not one"]),
             ("prompt=[]", &["prompt", "empty"]),
         ];
@@ -605,11 +634,8 @@ mod tests {
         for cell in 0..g3.len() {
             assert_eq!(g3.index(g3.coords(cell)), cell);
         }
-        assert_eq!(g3.label(7), "seed=2 scale=3 opacity=0.9");
-        assert_eq!(
-            g3.apply(&json!({}), 4)["logo_info"]["opacity"],
-            json!(0.9)
-        );
+        assert_eq!(g3.label(7), "seed=2 scale=3.0 opacity=0.9");
+        assert_eq!(g3.apply(&json!({}), 4)["logo_info"]["opacity"], json!(0.9));
 
         let one = Grid::new(vec![axis("seed=1..5")]).expect("grid");
         assert_eq!(one.shape(), [5, 1, 1]);
