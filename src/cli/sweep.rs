@@ -390,7 +390,9 @@ async fn print_events(mut rx: tokio::sync::mpsc::UnboundedReceiver<SweepEvent>, 
         match ev {
             SweepEvent::Progress(p) => {
                 if tty {
-                    last = progress_text(&p);
+                    // One screen line, or the carriage return cannot redraw it in place.
+                    let cols = ratatui::crossterm::terminal::size().map_or(80, |(c, _)| c);
+                    last = truncate_chars(&progress_text(&p), usize::from(cols.max(2)) - 1);
                     let _ = write!(err, "\r\x1b[2K{last}");
                 }
             }
@@ -837,4 +839,32 @@ fn show(store: &Store, a: &ShowArgs) -> Result<u8, String> {
         );
     }
     Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_line_reads_as_the_readme_says() {
+        let p = Progress {
+            total: 8,
+            done: 5,
+            succeeded: 4,
+            failed: 1,
+            cancelled: 0,
+            in_flight: 2,
+            remaining: 3,
+            rate_limited: 0,
+            qps: 2.0,
+            elapsed: Duration::from_secs(3),
+            eta: Some(Duration::from_millis(4500)),
+        };
+        assert_eq!(
+            progress_text(&p),
+            "sweep 5/8 done · 1 failed · 3 remaining (2 in flight) · 2.00 qps · ETA 4.5s"
+        );
+        assert_eq!(duration_text(Duration::from_secs(125)), "2m05s");
+        assert_eq!(duration_text(Duration::from_secs(3720)), "1h02m");
+    }
 }

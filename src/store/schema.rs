@@ -282,6 +282,36 @@ mod tests {
     }
 
     #[test]
+    fn a_v1_history_gains_sweeps_and_keeps_its_rows() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        migrate(&mut conn, &[V1]).expect("v1");
+        conn.execute(
+            "INSERT INTO entries (created_ms, profile, endpoint, action, request_body, outcome, \
+             prompt) VALUES (1, 'p', 'e', 'CVProcess', '{}', 'success', 'a red kite')",
+            [],
+        )
+        .expect("insert");
+        assert_eq!(migrate(&mut conn, &[V1, SWEEPS]).expect("sweeps"), vec![2]);
+        assert!(tables(&conn).iter().any(|t| t == "sweeps"));
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM entries WHERE sweep_id IS NULL AND prompt = 'a red kite'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("row kept");
+        assert_eq!(n, 1);
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT id FROM entries WHERE sweep_id = 'sw-1' ORDER BY id",
+                [],
+                |r| r.get(3),
+            )
+            .expect("plan");
+        assert!(plan.contains("entries_sweep"), "{plan}");
+    }
+
+    #[test]
     fn a_failing_migration_leaves_the_previous_version() {
         let mut conn = Connection::open_in_memory().expect("open");
         migrate(&mut conn, &[V1]).expect("v1");
