@@ -809,9 +809,10 @@ fn open_migrates_an_empty_dir_and_reopens_unchanged() {
             .expect("version")
     };
     let db = data.join(volcv::store::DB_FILE);
-    assert_eq!(version(&db), 1);
+    let current = volcv::store::schema::current_version();
+    assert_eq!(version(&db), current);
     let store = Store::open(&data).expect("reopen");
-    assert_eq!(version(&db), 1);
+    assert_eq!(version(&db), current);
     let e = store.get(id).expect("get").expect("row");
     assert_eq!(e.summary.prompt.as_deref(), Some("kept"));
 }
