@@ -26,6 +26,13 @@ pub const ENV_ACCESS_KEY: &str = "VOLC_ACCESSKEY";
 /// Env: the Volcengine secret key (as the official SDKs name it).
 pub const ENV_SECRET_KEY: &str = "VOLC_SECRETKEY";
 
+/// A sweep's requests per second when neither `--qps` nor the profile's `qps` says.
+pub const DEFAULT_SWEEP_QPS: f64 = 1.0;
+/// A sweep's requests in flight when neither `--concurrency` nor the profile says.
+pub const DEFAULT_SWEEP_CONCURRENCY: usize = 4;
+/// Most requests a sweep may have in flight.
+pub const MAX_SWEEP_CONCURRENCY: usize = 64;
+
 /// The config file format version this build writes and reads.
 pub const CONFIG_VERSION: u32 = 1;
 
@@ -101,6 +108,10 @@ pub struct Profile {
     pub body_cap_mb: Option<u64>,
     /// `sync` (one CVProcess call) or `async` (submit a task, poll for the result).
     pub mode: Option<Mode>,
+    /// Requests per second a sweep sends (`volcv sweep --qps`); default 1.
+    pub qps: Option<f64>,
+    /// Requests a sweep has in flight at once (`volcv sweep --concurrency`); default 4.
+    pub concurrency: Option<usize>,
 }
 
 impl fmt::Debug for Profile {
@@ -121,6 +132,8 @@ impl fmt::Debug for Profile {
             .field("retries", &self.retries)
             .field("body_cap_mb", &self.body_cap_mb)
             .field("mode", &self.mode)
+            .field("qps", &self.qps)
+            .field("concurrency", &self.concurrency)
             .finish()
     }
 }
@@ -394,6 +407,37 @@ impl Loaded {
         })
     }
 
+    /// A sweep's rate and concurrency cap: the flags', else the active profile's, else
+    /// [`DEFAULT_SWEEP_QPS`] and [`DEFAULT_SWEEP_CONCURRENCY`]; checked, with errors naming
+    /// where a bad value came from.
+    pub fn sweep_limits(
+        &self,
+        o: &Overrides,
+        qps_flag: Option<f64>,
+        concurrency_flag: Option<usize>,
+    ) -> Result<(f64, usize), ConfigError> {
+        let name = self.profile_name(o);
+        let profile = self.config.profiles.get(&name);
+        let (qps, qps_from) = match (qps_flag, profile.and_then(|p| p.qps)) {
+            (Some(q), _) => (q, "--qps".to_owned()),
+            (None, Some(q)) => (q, format!("qps in profile {name:?}")),
+            (None, None) => (DEFAULT_SWEEP_QPS, "the default qps".to_owned()),
+        };
+        let qps = crate::sweep::bucket::check_qps(qps)
+            .map_err(|e| ConfigError::Invalid(format!("{qps_from}: {e}")))?;
+        let (n, n_from) = match (concurrency_flag, profile.and_then(|p| p.concurrency)) {
+            (Some(n), _) => (n, "--concurrency".to_owned()),
+            (None, Some(n)) => (n, format!("concurrency in profile {name:?}")),
+            (None, None) => (DEFAULT_SWEEP_CONCURRENCY, "the default".to_owned()),
+        };
+        if !(1..=MAX_SWEEP_CONCURRENCY).contains(&n) {
+            return Err(ConfigError::Invalid(format!(
+                "{n_from}: concurrency {n} must be 1..{MAX_SWEEP_CONCURRENCY} requests in flight"
+            )));
+        }
+        Ok((qps, n))
+    }
+
     /// The schema's defaults with the config's `[defaults]` applied over them. A default for a
     /// field only other models take (`ddim_steps` for General 3.0) does not apply to this one.
     pub fn default_body(&self, schema: &Schema) -> Result<serde_json::Value, ConfigError> {
@@ -534,6 +578,8 @@ endpoint = "https://visual.volcengineapi.com/"
 # retries = 3              # for 50429 / 50430
 # body_cap_mb = 64
 # mode = "sync"            # sync | async (submit a task, poll for it; see README "Async tasks")
+# qps = 1                  # volcv sweep: requests per second (set it a little under your account's QPS)
+# concurrency = 4          # volcv sweep: requests in flight at once
 # Credentials are best kept out of this file: VOLC_ACCESSKEY / VOLC_SECRETKEY, ~/.volc/credentials,
 # or VOLCV_API_KEY for bearer relays. If you put them here, keep the file private (chmod 600).
 
@@ -637,6 +683,55 @@ mod tests {
             e.starts_with("line 2") && e.contains("mode \"sync\" or \"async\""),
             "{e}"
         );
+    }
+
+    #[test]
+    fn sweep_limits_come_from_flags_then_the_profile() {
+        let loaded = |text: &str| Loaded {
+            config: parse(text).expect("parse"),
+            paths: Paths::resolve(&Overrides::default()),
+            from_file: true,
+            warnings: vec![],
+        };
+        let o = Overrides::default();
+        let none = loaded("");
+        assert_eq!(
+            none.sweep_limits(&o, None, None).expect("defaults"),
+            (DEFAULT_SWEEP_QPS, DEFAULT_SWEEP_CONCURRENCY)
+        );
+        let set = loaded("[profiles.default]\nqps = 2.5\nconcurrency = 8\n");
+        assert_eq!(set.sweep_limits(&o, None, None).expect("profile"), (2.5, 8));
+        assert_eq!(
+            set.sweep_limits(&o, Some(0.5), Some(1)).expect("flags"),
+            (0.5, 1)
+        );
+        let bad = loaded("[profiles.default]\nqps = 0\nconcurrency = 0\n");
+        let e = bad
+            .sweep_limits(&o, None, Some(2))
+            .expect_err("qps 0")
+            .to_string();
+        assert!(
+            e.starts_with("qps in profile \"default\": qps 0 must be"),
+            "{e}"
+        );
+        let e = bad
+            .sweep_limits(&o, Some(1.0), None)
+            .expect_err("conc 0")
+            .to_string();
+        assert!(
+            e.contains("concurrency in profile \"default\": concurrency 0 must be 1..64"),
+            "{e}"
+        );
+        let e = none
+            .sweep_limits(&o, Some(f64::NAN), None)
+            .expect_err("nan")
+            .to_string();
+        assert!(e.starts_with("--qps: "), "{e}");
+        let e = none
+            .sweep_limits(&o, None, Some(100))
+            .expect_err("100")
+            .to_string();
+        assert!(e.starts_with("--concurrency: "), "{e}");
     }
 
     #[test]

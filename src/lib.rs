@@ -2,7 +2,8 @@
 //!
 //! `api` is the protocol layer (schema, request building, signing, response parsing, the HTTP
 //! client) and knows nothing of terminals. `mock` is the embedded fake CVProcess server.
-//! `store` is the persistent history (SQLite + image files).
+//! `store` is the persistent history (SQLite + image files). `sweep` runs parameter sweeps
+//! (grids of requests, rate-limited, with a contact sheet).
 //! `presets` keeps named parameter presets in the config dir.
 //! `config`, `images` and `text` are shared by the CLI (`cli`) and the terminal UI.
 
@@ -14,6 +15,7 @@ pub mod mock;
 pub mod presets;
 pub mod results;
 pub mod store;
+pub mod sweep;
 pub mod tasks;
 pub mod text;
 pub mod tui;

@@ -42,6 +42,9 @@ pub struct ListArgs {
     /// Only entries created within this age, e.g. 12h, 7d, 2w.
     #[arg(long, value_name = "AGE", value_parser = parse_age)]
     pub since: Option<Duration>,
+    /// Only the cells of this sweep (see `volcv sweep list`).
+    #[arg(long, value_name = "SWEEP_ID")]
+    pub sweep: Option<String>,
     /// Only entries with an id below this one (the next page after ID).
     #[arg(long, value_name = "ID")]
     pub before: Option<i64>,
@@ -118,7 +121,7 @@ pub fn run(cli: &Cli, cmd: &HistoryCmd) -> u8 {
 }
 
 /// `2026-11-24 16:20:05` (UTC) for a Unix-ms time.
-fn when(ms: i64) -> String {
+pub(super) fn when(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| {
@@ -131,7 +134,7 @@ fn when(ms: i64) -> String {
 }
 
 /// RFC 3339 for a Unix-ms time.
-fn rfc3339(ms: i64) -> Value {
+pub(super) fn rfc3339(ms: i64) -> Value {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| {
@@ -167,6 +170,7 @@ fn list(store: &Store, a: &ListArgs) -> Result<u8, StoreError> {
         until_ms: None,
         before_id: a.before,
         limit: a.limit as usize,
+        sweep_id: a.sweep.clone(),
     };
     let rows = store.list(&q)?;
     if a.json {

@@ -28,6 +28,7 @@ mod mock;
 mod preset;
 mod request;
 mod send;
+mod sweep;
 mod tasks;
 
 use crate::api::client::AuthMode;
@@ -94,6 +95,10 @@ pub struct Cli {
 pub enum Command {
     /// Send one request and save the result images (headless, for scripts and SSH one-liners).
     Send(send::SendArgs),
+    /// Send a grid of requests varying up to three fields (--vary seed=1..4 --vary
+    /// scale=2.5,3.5), paced to a QPS, with a contact sheet; `sweep list` / `sweep show`
+    /// reopen recorded sweeps.
+    Sweep(sweep::SweepArgs),
     /// Print the request as a shell-safe curl command (secrets as env references), or read
     /// one back with --import.
     Curl(curl::CurlArgs),
@@ -192,6 +197,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match &cli.command {
         Some(Command::Send(args)) => send::run(&cli, args),
+        Some(Command::Sweep(args)) => sweep::run(&cli, args),
         Some(Command::Curl(args)) => curl::run(&cli, args),
         Some(Command::Mock(args)) => mock::run(args),
         Some(Command::Schema(args)) => run_schema(args),

@@ -83,8 +83,8 @@ pub fn build(loaded: &config::Loaded, args: &RequestArgs) -> Result<Built, Vec<S
 }
 
 /// The body from the request file (or defaults), then `--set`, then `--image`; with notes on
-/// what `--fit-image` changed.
-fn build_body(
+/// what `--fit-image` changed. Not validated (`volcv sweep` validates each cell instead).
+pub(super) fn build_body(
     loaded: &config::Loaded,
     args: &RequestArgs,
 ) -> Result<(Value, Vec<String>), Vec<String>> {

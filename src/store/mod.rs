@@ -23,7 +23,10 @@ pub mod age;
 pub mod blobs;
 pub mod owner;
 pub mod schema;
+mod sweeps;
 pub mod tasks;
+
+pub use sweeps::{NewSweep, SweepCell, SweepRecord, SweepStatus};
 
 use crate::api::client::{Attempt, Exchange, TransportError, redact_header};
 use crate::api::response::{Outcome, parse_go_duration, parse_response};
@@ -217,6 +220,8 @@ pub struct Query {
     pub before_id: Option<i64>,
     /// At most this many rows (0 means 100; capped at [`MAX_PAGE`]).
     pub limit: usize,
+    /// Only the cells of this sweep (see [`Store::begin_cell`]).
+    pub sweep_id: Option<String>,
 }
 
 /// One row of a listing: what a list shows, without the bodies.
@@ -352,9 +357,9 @@ pub struct Entry {
     pub attempts: serde_json::Value,
     /// The process that wrote the row.
     pub owner_pid: Option<u32>,
-    /// Reserved for parameter sweeps (not written yet).
+    /// The parameter sweep this entry is a cell of (see [`Store::begin_cell`]).
     pub sweep_id: Option<String>,
-    /// Reserved for user tags (not written yet).
+    /// A sweep cell's position and varied values: `{"cell": N, "values": {...}}` as JSON.
     pub tag: Option<String>,
     /// When the async task was submitted (Unix ms).
     pub task_submitted_ms: Option<i64>,
@@ -657,7 +662,7 @@ const SUMMARY_COLUMNS: &str = "e.id, e.created_ms, e.finished_ms, e.profile, e.o
      AND i.part != 'request'), e.updated_seq, e.task_id, e.task_status";
 
 /// How many columns [`SUMMARY_COLUMNS`] selects (queries that select more start there).
-const SUMMARY_LEN: usize = 18;
+pub(crate) const SUMMARY_LEN: usize = 18;
 
 fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
     let outcome: String = r.get(4)?;
@@ -1184,6 +1189,9 @@ impl Store {
         }
         if let Some(b) = q.before_id {
             arg(&mut sql, "e.id < ?", SqlValue::Integer(b));
+        }
+        if let Some(s) = &q.sweep_id {
+            arg(&mut sql, "e.sweep_id = ?", SqlValue::Text(s.clone()));
         }
         if let Some(text) = q.search.as_deref().filter(|t| !t.trim().is_empty()) {
             search_clause(text, &mut sql, &mut args);

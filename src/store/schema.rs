@@ -127,8 +127,36 @@ CREATE INDEX entries_pending_tasks ON entries (id)
     WHERE outcome = 'pending' AND task_id IS NOT NULL;
 ";
 
+/// Migration "sweeps" (parameter sweeps, `crate::sweep`): one row per sweep in `sweeps`, and
+/// an index to load a sweep's cells. Cells are ordinary `entries` rows whose `sweep_id` names
+/// the sweep and whose `tag` holds `{"cell": N, "values": {FIELD: VALUE...}}`.
+///
+/// * `sweeps`: `grid` is the JSON of the sweep's axes (`crate::sweep::Grid`); `cells` the
+///   number of cells planned; `status` is `running` until the sweep ends (`done`, or
+///   `cancelled` when stopped early). A `running` row whose writer (`owner_pid`/`owner_token`,
+///   as for pending entries) is gone is shown as interrupted.
+pub const SWEEPS: &str = "
+CREATE TABLE sweeps (
+    id          TEXT PRIMARY KEY,
+    created_ms  INTEGER NOT NULL,
+    finished_ms INTEGER,
+    profile     TEXT NOT NULL,
+    req_key     TEXT,
+    prompt      TEXT,
+    grid        TEXT NOT NULL,
+    cells       INTEGER NOT NULL,
+    qps         REAL,
+    concurrency INTEGER,
+    status      TEXT NOT NULL CHECK (status IN ('running', 'done', 'cancelled')),
+    owner_pid   INTEGER,
+    owner_token TEXT
+);
+CREATE INDEX sweeps_created ON sweeps (created_ms);
+CREATE INDEX entries_sweep ON entries (sweep_id, id) WHERE sweep_id IS NOT NULL;
+";
+
 /// Every migration, in order. The schema version this build writes is `MIGRATIONS.len()`.
-pub const MIGRATIONS: &[&str] = &[V1, ASYNC_TASKS];
+pub const MIGRATIONS: &[&str] = &[V1, ASYNC_TASKS, SWEEPS];
 
 /// The schema version this build reads and writes.
 pub fn current_version() -> i64 {
@@ -230,7 +258,13 @@ mod tests {
         );
         assert_eq!(version(&conn).expect("version"), current_version());
         let t = tables(&conn);
-        for name in ["entries", "entry_images", "entries_fts", "change_seq"] {
+        for name in [
+            "entries",
+            "entry_images",
+            "entries_fts",
+            "change_seq",
+            "sweeps",
+        ] {
             assert!(t.iter().any(|x| x == name), "{name} missing: {t:?}");
         }
         // At the current version nothing more happens.
