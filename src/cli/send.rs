@@ -1,8 +1,9 @@
 //! `volcv send`: one request, headless.
 
 use super::request::{self, Built, RequestArgs};
+use super::stop::{Stop, StopSignal};
 use super::{Cli, EXIT_INVALID, EXIT_NO_ANSWER, EXIT_OK, EXIT_SERVICE};
-use crate::api::client::{Client, Exchange};
+use crate::api::client::{Client, Exchange, TransportError};
 use crate::api::response::{Outcome, ResultImage};
 use crate::config;
 use crate::images;
@@ -13,7 +14,6 @@ use clap::Args;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
@@ -54,6 +54,14 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
     {
         Ok(r) => r,
         Err(e) => return fail(args, EXIT_NO_ANSWER, "transport_error", &e.to_string(), &[]),
+    };
+    // From here on SIGINT, SIGTERM and SIGHUP cancel cleanly (see `stop`).
+    let stop = match Stop::install(&runtime) {
+        Ok(s) => s,
+        Err(e) => {
+            let message = format!("cannot watch for signals: {e}");
+            return fail(args, EXIT_NO_ANSWER, "transport_error", &message, &[]);
+        }
     };
     // The demo backend lives as long as this function: it is dropped (and stops) at return.
     let _demo = match super::demo_backend(cli, &runtime, &mut o) {
@@ -102,6 +110,9 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
         return EXIT_OK;
     }
     let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
+    if let Some(sig) = stop.requested() {
+        return stopped_before_sending(args, sig, None);
+    }
     let recording = if args.no_history {
         None
     } else {
@@ -114,28 +125,46 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
             &mut warnings,
         )
     };
+    if let Some(sig) = stop.requested() {
+        return stopped_before_sending(args, sig, recording);
+    }
     runtime.block_on(async {
-        let cancel = CancellationToken::new();
-        let on_signal = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_signal.cancel();
-            }
-        });
+        let cancel = stop.token();
         let action = client.target.action.clone();
-        let exchange = client.call_bytes(&action, bytes, &cancel).await;
+        let exchange = client.call_bytes(&action, bytes, cancel).await;
         let saved = match exchange.outcome() {
-            Some(Outcome::Success(s)) => save_images(&client, &s.images, &exchange, &out_dir).await,
+            Some(Outcome::Success(s)) => {
+                save_images(&client, &s.images, &exchange, &out_dir, &stop).await
+            }
             _ => SaveReport::default(),
         };
+        // Recorded even when a signal came: the entry says what happened (cancelled, or the
+        // answer with the images obtained so far). A signal during this write waits for it.
         let history_id = recording.and_then(|r| r.finish(args, &exchange, &saved, &mut warnings));
-        let code = report(args, &exchange, &saved, &warnings, history_id);
+        let stopped = stop.requested();
+        let code = report(args, &exchange, &saved, &warnings, history_id, stopped);
+        if let Some(sig) = stopped {
+            return sig.exit_code();
+        }
         if args.print {
             let paths = saved.paths.clone();
             let _ = tokio::task::spawn_blocking(move || print_images(&paths)).await;
         }
         code
     })
+}
+
+/// A stop signal came before the request went out: nothing is sent, a pending entry is
+/// marked cancelled.
+fn stopped_before_sending(args: &SendArgs, sig: StopSignal, recording: Option<Recording>) -> u8 {
+    let mut message = format!("stopped by {} before sending; nothing was sent", sig.name);
+    if let Some(r) = recording {
+        match r.store.mark_cancelled(r.id) {
+            Ok(_) => message.push_str(&format!("; history entry {} marked cancelled", r.id)),
+            Err(e) => message.push_str(&format!("; history entry {}: {e}", r.id)),
+        }
+    }
+    fail(args, sig.exit_code(), "cancelled", &message, &[])
 }
 
 /// The history entry of this send, written as pending before the request goes out.
@@ -280,6 +309,7 @@ async fn save_images(
     list: &[ResultImage],
     exchange: &Exchange,
     dir: &Path,
+    stop: &Stop,
 ) -> SaveReport {
     let mut rep = SaveReport::default();
     let stamp = exchange
@@ -299,6 +329,15 @@ async fn save_images(
         .unwrap_or_default();
     let timeout = client.options.timeout.max(Duration::from_secs(30));
     for (i, img) in list.iter().enumerate() {
+        // A stop signal ends the saving between files: every file saved is complete.
+        if let Some(sig) = stop.requested() {
+            rep.errors.push(format!(
+                "image {}: not saved: stopped by {}",
+                i + 1,
+                sig.name
+            ));
+            continue;
+        }
         let stem = if rid.is_empty() {
             format!("volcv-{stamp}-{}", i + 1)
         } else {
@@ -308,10 +347,16 @@ async fn save_images(
             ResultImage::Base64(b) => base64::engine::general_purpose::STANDARD
                 .decode(b.trim())
                 .map_err(|e| format!("image {}: invalid base64 from the server: {e}", i + 1)),
-            ResultImage::Url(u) => images::download(client.http(), u, DOWNLOAD_CAP, timeout)
-                .await
-                .map(|(b, _)| b)
-                .map_err(|e| format!("image {}: download failed: {e}", i + 1)),
+            ResultImage::Url(u) => tokio::select! {
+                got = images::download(client.http(), u, DOWNLOAD_CAP, timeout) => got
+                    .map(|(b, _)| b)
+                    .map_err(|e| format!("image {}: download failed: {e}", i + 1)),
+                () = stop.token().cancelled() => Err(format!(
+                    "image {}: not downloaded: stopped by {}",
+                    i + 1,
+                    stop.requested().map_or("a signal", |s| s.name)
+                )),
+            },
         };
         let bytes = match bytes {
             Ok(b) => b,
@@ -360,6 +405,7 @@ fn outcome_kind(ex: &Exchange) -> &'static str {
         Ok(Outcome::Gateway(_)) => "gateway_error",
         Ok(Outcome::Relay(_)) => "relay_error",
         Ok(Outcome::NonJson(_)) => "non_json",
+        Err(TransportError::Cancelled) => "cancelled",
         Err(_) => "transport_error",
     }
 }
@@ -378,8 +424,9 @@ fn report(
     saved: &SaveReport,
     warnings: &[String],
     history_id: Option<i64>,
+    stopped: Option<StopSignal>,
 ) -> u8 {
-    let code = exit_code(ex);
+    let code = stopped.map_or_else(|| exit_code(ex), StopSignal::exit_code);
     let outcome = ex.outcome();
     if args.json {
         let (message, time_elapsed, te_secs, rephrased, data_rid) = match outcome {
@@ -420,16 +467,20 @@ fn report(
             "image_errors": saved.errors,
             "warnings": warnings,
             "history_id": history_id,
+            "signal": stopped.map(|s| s.name),
         });
         outln!("{}", json_for_terminal(&v));
     } else {
-        print_human(ex, saved);
+        print_human(ex, saved, stopped);
         if let Some(id) = history_id {
             if code == EXIT_OK {
                 outln!("history: entry {id}");
             } else {
                 eprintln!("history: entry {id}");
             }
+        }
+        if let Some(sig) = stopped {
+            eprintln!("volcv: stopped by {}", sig.name);
         }
     }
     if code == EXIT_OK && !saved.errors.is_empty() {
@@ -439,7 +490,7 @@ fn report(
     code
 }
 
-fn print_human(ex: &Exchange, saved: &SaveReport) {
+fn print_human(ex: &Exchange, saved: &SaveReport, stopped: Option<StopSignal>) {
     // Server text is escaped, and capped: a 1 MB message is not worth a terminal's scrollback.
     let e = |s: &str| escape_terminal(&truncate_chars(s, 2000), false);
     let attempts = if ex.attempts.len() > 1 {
@@ -484,6 +535,10 @@ fn print_human(ex: &Exchange, saved: &SaveReport) {
                 }
             }
         }
+        Err(TransportError::Cancelled) => eprintln!(
+            "error: cancelled by {} after {took}{attempts}; the request was abandoned",
+            stopped.map_or("a signal", |s| s.name)
+        ),
         Err(err) => eprintln!("error: {} after {took}{attempts}", e(&err.to_string())),
     }
     for err in &saved.errors {

@@ -10,7 +10,6 @@
 
 use crate::images;
 use base64::Engine as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The prefix of the string that stands in for an inline image in a stored body.
