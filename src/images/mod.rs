@@ -2,6 +2,7 @@
 //! terminal code here.
 
 pub mod decode;
+pub mod input;
 pub mod staged;
 
 use std::path::{Path, PathBuf};
