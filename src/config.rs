@@ -449,11 +449,7 @@ fn env_nonempty(name: &str) -> Option<String> {
 /// AK/SK as the official SDKs look them up: env, then (volcv's addition) the profile, then
 /// `~/.volc/credentials` (INI, `[default]`), then `~/.volc/config` (JSON `{"ak","sk"}`).
 fn find_ak_sk(profile: &Profile) -> Result<AkSk, ConfigError> {
-    let make = |ak: String, sk: String| AkSk {
-        access_key: ak,
-        secret_key: Secret::new(sk),
-        session_token: None,
-    };
+    let make = |ak: String, sk: String| AkSk::new(ak, sk);
     if let (Some(ak), Some(sk)) = (env_nonempty(ENV_ACCESS_KEY), env_nonempty(ENV_SECRET_KEY)) {
         return Ok(make(ak, sk));
     }

@@ -340,7 +340,9 @@ fn send_with_request(home: &Path, request: &Path) -> Output {
 fn bad_request_files_are_refused_naming_the_file_and_a_fifo_is_read() {
     let home = tempfile::tempdir().expect("tmp");
     let dir = home.path();
-    let cases: Vec<(&str, Option<&[u8]>, &[&str])> = vec![
+    /// A file name, its content (none: missing) and what the error must say.
+    type Case<'a> = (&'a str, Option<&'a [u8]>, &'a [&'a str]);
+    let cases: Vec<Case<'_>> = vec![
         (
             "missing.json",
             None,

@@ -185,6 +185,8 @@ impl Cli {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
+    // First of all: no panic message may print a secret.
+    crate::api::secret::install_panic_hook();
     let cli = Cli::parse();
     let code = match &cli.command {
         Some(Command::Send(args)) => send::run(&cli, args),
