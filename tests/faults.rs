@@ -483,3 +483,164 @@ async fn hostile_rephraser_result_on_success_is_escaped() {
         run.stdout
     );
 }
+
+/// A server cannot choose where files go: a request id full of `../`, result URLs whose paths
+/// climb out and a `Content-Disposition` file name are all ignored; results are saved in
+/// `--out` under volcv's own names, and nothing is written anywhere else.
+#[tokio::test(flavor = "multi_thread")]
+async fn server_chosen_names_and_paths_never_decide_where_files_go() {
+    let home = tempfile::tempdir().expect("tmp");
+    let jpeg = {
+        let img = image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([x as u8, y as u8, 7]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Jpeg)
+            .expect("jpeg");
+        out.into_inner()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let answer = serde_json::json!({
+        "code": 10000,
+        "data": {"algorithm_base_resp": {"status_code": 0, "status_message": "Success"},
+                 "binary_data_base64": [], "rephraser_result": "",
+                 "image_urls": [format!("{base}/../../../../tmp/evil.sh"),
+                                format!("{base}/%2e%2e%2f%2e%2e%2fetc%2fpasswd")],
+                 "request_id": "../../../../etc/cron.d/evil"},
+        "message": "Success", "request_id": "../../../home/victim/.bashrc", "status": 10000,
+        "time_elapsed": "1s"
+    })
+    .to_string();
+    let _server = tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let (answer, jpeg) = (answer.clone(), jpeg.clone());
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 65536];
+                let n = sock.read(&mut head).await.unwrap_or(0);
+                let is_api = head[..n].starts_with(b"POST");
+                if is_api {
+                    read_rest(&mut sock, &head[..n]).await;
+                }
+                let (ctype, extra, body) = if is_api {
+                    ("application/json", String::new(), answer.into_bytes())
+                } else {
+                    (
+                        "image/jpeg",
+                        "content-disposition: attachment; filename=\"../../evil.sh\"\r\n".into(),
+                        jpeg,
+                    )
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: {ctype}\r\n{extra}connection: close\r\n\
+                     content-length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(&body).await;
+            });
+        }
+    });
+    let run = send(
+        home.path(),
+        &format!("{base}/"),
+        &["--set", "prompt=x", "--out", "out", "--json"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let saved: Vec<String> = walk(home.path())
+        .into_iter()
+        .filter(|p| !p.starts_with(home.path().join("data")))
+        .map(|p| {
+            p.strip_prefix(home.path())
+                .expect("under home")
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(saved.len(), 2, "{saved:?}");
+    for name in &saved {
+        let file = name.strip_prefix("out/").expect("only in --out");
+        // volcv-YYYYMMDD-HHMMSS-<up to 8 safe chars of the request id>-N.jpg
+        let parts: Vec<&str> = file.split('-').collect();
+        assert_eq!(parts[0], "volcv", "{file}");
+        assert!(
+            file.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'),
+            "{file}"
+        );
+        assert!(file.ends_with(".jpg"), "{file}");
+    }
+    assert_recorded(home.path(), OutcomeKind::Success, "");
+}
+
+/// Reads the rest of a request whose first bytes are `first`.
+async fn read_rest(sock: &mut tokio::net::TcpStream, first: &[u8]) {
+    let mut buf = first.to_vec();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return;
+            }
+        }
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// Invalid UTF-8 from a server is shown lossy (U+FFFD), never raw, and recorded.
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_utf8_from_a_server_is_shown_lossy() {
+    let home = tempfile::tempdir().expect("tmp");
+    let (url, _h) = raw_server(|mut s| async move {
+        let body = b"{\"code\":50411,\"data\":null,\"message\":\"bad \xff\xfe bytes \xc3\",\"request_id\":\"r\",\"status\":50411,\"time_elapsed\":\"1ms\"}".to_vec();
+        let head = format!(
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        let _ = s.write_all(head.as_bytes()).await;
+        let _ = s.write_all(&body).await;
+    })
+    .await;
+    let run = send(home.path(), &url, &["--set", "prompt=x"]).await;
+    assert!(
+        std::str::from_utf8(&run.raw).is_ok(),
+        "output is valid UTF-8"
+    );
+    assert_terminal_safe(&run);
+    // Not JSON (JSON is UTF-8): no usable answer, the body shown lossy.
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("invalid UTF-8 at byte 41"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("bad \u{FFFD}\u{FFFD} bytes \u{FFFD}"),
+        "{}",
+        run.stderr
+    );
+    assert_recorded(home.path(), OutcomeKind::NonJson, "invalid UTF-8");
+}
