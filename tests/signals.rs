@@ -1,5 +1,6 @@
-//! `volcv send` stopped by a signal at the worst moments: while the request is in flight, while
-//! result images are being saved, and while the history entry is being written. SIGTERM,
+//! `volcv send` stopped by a signal at the worst moments: while the pending history entry is
+//! first written, while the request is in flight, while result images are being saved, and
+//! while the history entry is being completed. SIGTERM,
 //! SIGHUP and Ctrl-C (SIGINT) are caught: the request is cancelled, the entry completed as
 //! cancelled (or with the answer that already came), and the exit code is 128 + the signal's
 //! number. SIGKILL cannot be caught: the entry is found `interrupted` on the next open. After
@@ -455,4 +456,100 @@ fn a_second_signal_stops_at_once() {
         }
     }
     assert!(hit, "a second SIGTERM never ended the process at once");
+}
+
+/// A signal while the pending entry is first written (its large reference image going into
+/// the history's image dir), before anything is sent: SIGTERM marks the entry cancelled and
+/// sends nothing; after SIGKILL the entry is `interrupted`, or absent when its transaction
+/// never committed, and then nothing was sent either.
+#[test]
+fn a_signal_while_the_entry_is_first_written_sends_nothing() {
+    let (body, _) = big_answer(0xBE_61);
+    let server = CannedServer::json(body);
+    let inputs = tempfile::tempdir().expect("tmp");
+    // A 1400x1000 noise PNG: about 4.2 MB, within the service's limits, slow to write.
+    let reference = inputs.path().join("noise.png");
+    let mut rng = Rng(0x4015E);
+    image::RgbImage::from_fn(1400, 1000, |_, _| {
+        let v = rng.next();
+        image::Rgb([v as u8, (v >> 8) as u8, (v >> 16) as u8])
+    })
+    .save(&reference)
+    .expect("write the reference");
+    for (sig, name) in [(Signal::TERM, "SIGTERM"), (Signal::KILL, "SIGKILL")] {
+        let mut hit = false;
+        for attempt in 0..ATTEMPTS {
+            let home = tempfile::tempdir().expect("tmp");
+            let data = data_dir(home.path());
+            let images = data.join(volcv::store::IMAGES_DIR);
+            let before = server.answered();
+            let mut child = volcv_cmd(home.path())
+                .args([
+                    "send",
+                    "--endpoint",
+                    &server.url,
+                    "--auth",
+                    "none",
+                    "--image",
+                    reference.to_str().expect("utf8"),
+                    "--set",
+                    "prompt=x",
+                    "--out",
+                    "out",
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn volcv");
+            let pid = child.id();
+            let mut seen = false;
+            while child.try_wait().expect("try_wait").is_none() {
+                if server.answered() == before && has_open_file_in(pid, &images) {
+                    send_signal(&child, sig);
+                    seen = true;
+                    break;
+                }
+            }
+            let done = finish(child);
+            assert_eq!(integrity_check(&data), "ok");
+            assert_only_complete_files(home.path(), &BTreeSet::new());
+            if !seen {
+                continue;
+            }
+            let store = Store::open(&data).expect("open");
+            let rows = store.list(&Query::default()).expect("list");
+            if sig == Signal::KILL {
+                assert_eq!(done.signal, Some(9));
+                match rows.as_slice() {
+                    [] => {}
+                    [row] => assert_eq!(row.outcome, OutcomeKind::Interrupted),
+                    more => panic!("{more:?}"),
+                }
+                assert_eq!(server.answered(), before, "nothing was sent");
+                hit = true;
+            } else {
+                assert_eq!(done.code, Some(143), "{}", done.stderr);
+                assert_eq!(rows.len(), 1);
+                assert_eq!(rows[0].outcome, OutcomeKind::Cancelled, "{}", done.stderr);
+                if done
+                    .stderr
+                    .contains("stopped by SIGTERM before sending; nothing was sent")
+                {
+                    assert!(
+                        done.stderr.contains("history entry 1 marked cancelled"),
+                        "{}",
+                        done.stderr
+                    );
+                    assert_eq!(server.answered(), before, "nothing was sent");
+                    hit = true;
+                }
+            }
+            if hit {
+                eprintln!("{name}: hit the first write on attempt {}", attempt + 1);
+                break;
+            }
+        }
+        assert!(hit, "{name} never landed while the entry was first written");
+    }
 }

@@ -55,14 +55,6 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
         Ok(r) => r,
         Err(e) => return fail(args, EXIT_NO_ANSWER, "transport_error", &e.to_string(), &[]),
     };
-    // From here on SIGINT, SIGTERM and SIGHUP cancel cleanly (see `stop`).
-    let stop = match Stop::install(&runtime) {
-        Ok(s) => s,
-        Err(e) => {
-            let message = format!("cannot watch for signals: {e}");
-            return fail(args, EXIT_NO_ANSWER, "transport_error", &message, &[]);
-        }
-    };
     // The demo backend lives as long as this function: it is dropped (and stops) at return.
     let _demo = match super::demo_backend(cli, &runtime, &mut o) {
         Ok(d) => d,
@@ -110,9 +102,16 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
         return EXIT_OK;
     }
     let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
-    if let Some(sig) = stop.requested() {
-        return stopped_before_sending(args, sig, None);
-    }
+    // From here on (something is about to be recorded and sent) SIGINT, SIGTERM and SIGHUP
+    // cancel cleanly (see `stop`). Before, they end the process at once, as usual: nothing
+    // has been written, and a read of the request from stdin is not left hanging.
+    let stop = match Stop::install(&runtime) {
+        Ok(s) => s,
+        Err(e) => {
+            let message = format!("cannot watch for signals: {e}");
+            return fail(args, EXIT_NO_ANSWER, "transport_error", &message, &[]);
+        }
+    };
     let recording = if args.no_history {
         None
     } else {
