@@ -1136,7 +1136,8 @@ mod tests {
         let dbg = format!("{creds:?}");
         assert!(!dbg.contains(SK));
         assert!(!dbg.contains("session-token-secret"));
-        assert!(dbg.contains(AK));
+        // The access key is kept out of output like the secret (Credential=<redacted>/...).
+        assert!(!dbg.contains(AK), "{dbg}");
         let errors = [
             VerifyError::MissingAuthorization,
             VerifyError::MissingSignature("x".to_owned()),

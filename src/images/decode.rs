@@ -205,18 +205,25 @@ fn png_structure(b: &[u8]) -> Result<(), String> {
     }
 }
 
-/// Checks that bytes are a whole JPEG or PNG: the header within [`PREVIEW_BOUNDS`] (a bomb is
-/// refused before any pixel is allocated), the structure complete to its end marker, and
-/// every pixel decodable. Returns the size. A full decode: call it off a UI task.
-pub fn check_complete(bytes: &[u8]) -> Result<(u32, u32), NotWhole> {
+/// Checks that bytes are a JPEG or PNG whose header is within [`PREVIEW_BOUNDS`] (a bomb is
+/// refused before any pixel is allocated) and whose structure is complete to its end marker
+/// (a cut-off file is caught). Cheap: no pixel is decoded. Returns the size.
+pub fn check_structure(bytes: &[u8]) -> Result<(u32, u32), NotWhole> {
     let (format, width, height) = probe(bytes, PREVIEW_BOUNDS)?;
     match format {
         ImageFormat::Jpeg => jpeg_structure(bytes),
         _ => png_structure(bytes),
     }
     .map_err(NotWhole::Cut)?;
-    decode_bounded(bytes, PREVIEW_BOUNDS)?;
     Ok((width, height))
+}
+
+/// [`check_structure`], then every pixel decoded (within bounds): a whole, undamaged image.
+/// Returns the size. A full decode: call it off a UI task.
+pub fn check_complete(bytes: &[u8]) -> Result<(u32, u32), NotWhole> {
+    let size = check_structure(bytes)?;
+    decode_bounded(bytes, PREVIEW_BOUNDS)?;
+    Ok(size)
 }
 
 /// Decodes untrusted bytes for a preview: bounded by [`PREVIEW_BOUNDS`], then shrunk (never
@@ -279,7 +286,9 @@ pub fn reference_problems(bytes: &[u8]) -> Vec<String> {
 /// every side is within 128..4096 px, and re-encodes as JPEG (lowering quality, then size,
 /// until it is under 4.7 MB). Returns the new JPEG and what was done, in words. Refuses bombs
 /// like [`decode_bounded`].
-pub fn fit_reference(bytes: &[u8]) -> Result<(Vec<u8>, Vec<String>), DecodeError> {
+pub fn fit_reference(bytes: &[u8]) -> Result<(Vec<u8>, Vec<String>), NotWhole> {
+    // A cut-off file is refused rather than fitted (a tolerant decoder would fill it in).
+    check_structure(bytes)?;
     let mut img = decode_bounded(bytes, PREVIEW_BOUNDS)?;
     let mut done = Vec::new();
     let (w, h) = (img.width(), img.height());
@@ -319,7 +328,7 @@ pub fn fit_reference(bytes: &[u8]) -> Result<(Vec<u8>, Vec<String>), DecodeError
         let mut out = Vec::new();
         JpegEncoder::new_with_quality(&mut out, quality)
             .encode_image(&resized)
-            .map_err(DecodeError::Decode)?;
+            .map_err(|e| NotWhole::Decode(DecodeError::Decode(e)))?;
         if out.len() <= limits::MAX_BYTES {
             done.push(format!(
                 "re-encoded as JPEG quality {quality} ({} bytes)",
@@ -442,6 +451,10 @@ mod tests {
                 assert!(
                     e.contains("ends before the image does") || e.contains("cut off"),
                     "{name} cut at {keep}: {e}"
+                );
+                assert!(
+                    fit_reference(cut).is_err(),
+                    "{name}: a cut file is not fitted"
                 );
             }
         }

@@ -909,13 +909,17 @@ pub async fn load_reference(input: &str) -> Result<LoadedImage, Refusal> {
             }
             Err(e) => return Err(Refusal::Other(format!("unreadable image: {e}"))),
         };
-        // A cut-off or damaged file is refused, not offered a fit (fitting decodes it).
-        if let Err(e) = images::decode::check_complete(&bytes) {
+        // A cut-off file is refused, not offered a fit; one within the limits (to be sent as
+        // it is) is decoded whole first (a fit decodes it anyway).
+        if let Err(e) = images::decode::check_structure(&bytes) {
             return Err(Refusal::Other(format!("{}: {e}", path.display())));
         }
         let problems = reference_problems(&bytes);
         if !problems.is_empty() {
             return Err(Refusal::OverLimits(problems));
+        }
+        if let Err(e) = images::decode::check_complete(&bytes) {
+            return Err(Refusal::Other(format!("{}: {e}", path.display())));
         }
         Ok(loaded(path, &bytes, Some(dims)))
     })
