@@ -255,15 +255,36 @@ pub fn load(o: &Overrides) -> Result<Loaded, ConfigError> {
     })
 }
 
+/// Profile keys that hold secrets: their values never appear in messages.
+const SECRET_KEYS: [&str; 3] = ["api_key", "access_key", "secret_key"];
+
 /// Parses config text; errors name the line and the key.
 pub fn parse(text: &str) -> Result<Config, String> {
     let config: Config = toml::from_str(text).map_err(|e| {
         let mut msg = e.message().to_owned();
         if let Some(span) = e.span() {
-            let upto = &text[..span.start.min(text.len())];
+            let start = text.floor_char_boundary(span.start.min(text.len()));
+            let upto = &text[..start];
             let line = upto.matches('\n').count() + 1;
             let col = upto.rfind('\n').map_or(upto.len(), |i| upto.len() - i - 1) + 1;
-            msg = format!("line {line}, column {col}: {msg}");
+            // The key of the line the error is on, for errors that do not name it (a value of
+            // the wrong type). The value itself is never quoted back for a secret's key.
+            let line_text = text[upto.rfind('\n').map_or(0, |i| i + 1)..]
+                .lines()
+                .next()
+                .unwrap_or_default();
+            let key = line_text
+                .split_once('=')
+                .map(|(k, _)| k.trim().trim_matches('"').to_owned())
+                .filter(|k| !k.is_empty() && !k.starts_with('['));
+            msg = match key {
+                Some(k) if SECRET_KEYS.contains(&k.as_str()) => format!(
+                    "line {line}, column {col}, key {k:?}: the value must be a quoted string \
+                     (the value is not shown: it is a secret)"
+                ),
+                Some(k) => format!("line {line}, column {col}, key {k:?}: {msg}"),
+                None => format!("line {line}, column {col}: {msg}"),
+            };
         }
         msg
     })?;
@@ -483,11 +504,7 @@ fn env_nonempty(name: &str) -> Option<String> {
 /// AK/SK as the official SDKs look them up: env, then (volcv's addition) the profile, then
 /// `~/.volc/credentials` (INI, `[default]`), then `~/.volc/config` (JSON `{"ak","sk"}`).
 fn find_ak_sk(profile: &Profile) -> Result<AkSk, ConfigError> {
-    let make = |ak: String, sk: String| AkSk {
-        access_key: ak,
-        secret_key: Secret::new(sk),
-        session_token: None,
-    };
+    let make = |ak: String, sk: String| AkSk::new(ak, sk);
     if let (Some(ak), Some(sk)) = (env_nonempty(ENV_ACCESS_KEY), env_nonempty(ENV_SECRET_KEY)) {
         return Ok(make(ak, sk));
     }
@@ -648,8 +665,19 @@ mod tests {
     #[test]
     fn errors_name_line_and_key() {
         let e = parse("version = 1\n[profiles.a]\nendpoitn = \"x\"\n").expect_err("typo");
-        assert!(e.starts_with("line 3, column 1:"), "{e}");
+        assert!(e.starts_with("line 3, column 1, key \"endpoitn\":"), "{e}");
         assert!(e.contains("endpoitn"), "{e}");
+        let e = parse("[profiles.a]\nretries = \"three\"\n").expect_err("type");
+        assert!(
+            e.starts_with("line 2, column 11, key \"retries\": invalid type"),
+            "{e}"
+        );
+        let e = parse("[profiles.a]\napi_key = 123456789\n").expect_err("type");
+        assert!(
+            e.contains("key \"api_key\": the value must be a quoted string"),
+            "{e}"
+        );
+        assert!(!e.contains("123456789"), "{e}");
         let e = parse("version = 9").expect_err("newer");
         assert!(e.contains("newer than this volcv"), "{e}");
     }
@@ -675,7 +703,7 @@ mod tests {
         assert_eq!(c.profiles["a"].mode, Some(Mode::Async));
         assert_eq!(c.profiles["b"].mode, None);
         let e = parse("[profiles.a]\nmode = \"asnyc\"\n").expect_err("typo");
-        assert!(e.starts_with("line 2, column 8:"), "{e}");
+        assert!(e.starts_with("line 2, column 8, key \"mode\":"), "{e}");
         assert!(e.contains("mode must be \"sync\" or \"async\""), "{e}");
         assert!(e.contains("asnyc"), "{e}");
         let e = parse("[profiles.a]\nmode = 1\n").expect_err("not a string");

@@ -51,6 +51,15 @@ impl Collected {
     }
 }
 
+/// A stop request (a signal) that ends collecting between files.
+#[derive(Clone, Copy)]
+pub struct Halt<'a> {
+    /// Cancelled when collecting should stop (a download in progress is abandoned).
+    pub token: &'a tokio_util::sync::CancellationToken,
+    /// What stopped it, for the messages (`SIGTERM`...), once it has.
+    pub reason: &'a (dyn Fn() -> Option<&'static str> + Sync),
+}
+
 /// Obtains every result image: base64 decoded, URLs downloaded at once (they expire). With
 /// `dir`, each is saved there as `volcv-YYYYMMDD-HHMMSS-<request id tail>-N.<ext>` (never
 /// replacing a file).
@@ -59,6 +68,17 @@ pub async fn collect(
     list: &[ResultImage],
     exchange: &Exchange,
     dir: Option<&Path>,
+) -> Collected {
+    collect_until(client, list, exchange, dir, None).await
+}
+
+/// [`collect`], stopping between files (every file saved is complete) when `halt` fires.
+pub async fn collect_until(
+    client: &Client,
+    list: &[ResultImage],
+    exchange: &Exchange,
+    dir: Option<&Path>,
+    halt: Option<Halt<'_>>,
 ) -> Collected {
     let mut rep = Collected::default();
     let stamp = exchange
@@ -78,6 +98,12 @@ pub async fn collect(
         .unwrap_or_default();
     let timeout = client.options.timeout.max(Duration::from_secs(30));
     for (i, img) in list.iter().enumerate() {
+        // A stop signal ends the saving between files: every file saved is complete.
+        if let Some(why) = halt.and_then(|h| (h.reason)()) {
+            rep.errors
+                .push(format!("image {}: not saved: stopped by {why}", i + 1));
+            continue;
+        }
         let stem = if rid.is_empty() {
             format!("volcv-{stamp}-{}", i + 1)
         } else {
@@ -87,10 +113,26 @@ pub async fn collect(
             ResultImage::Base64(b) => base64::engine::general_purpose::STANDARD
                 .decode(b.trim())
                 .map_err(|e| format!("image {}: invalid base64 from the server: {e}", i + 1)),
-            ResultImage::Url(u) => images::download(client.http(), u, DOWNLOAD_CAP, timeout)
-                .await
-                .map(|(b, _)| b)
-                .map_err(|e| format!("image {}: download failed: {e}", i + 1)),
+            ResultImage::Url(u) => {
+                let download = images::download(client.http(), u, DOWNLOAD_CAP, timeout);
+                let got = match halt {
+                    Some(h) => tokio::select! {
+                        got = download => Some(got),
+                        () = h.token.cancelled() => None,
+                    },
+                    None => Some(download.await),
+                };
+                match got {
+                    Some(got) => got
+                        .map(|(b, _)| b)
+                        .map_err(|e| format!("image {}: download failed: {e}", i + 1)),
+                    None => Err(format!(
+                        "image {}: not downloaded: stopped by {}",
+                        i + 1,
+                        halt.and_then(|h| (h.reason)()).unwrap_or("a signal")
+                    )),
+                }
+            }
         };
         let bytes = match bytes {
             Ok(b) => b,

@@ -446,7 +446,7 @@ async fn invalid_input_names_every_problem_and_sends_nothing() {
         run.stderr
     );
     assert!(
-        run.stderr.contains("--image missing.png: No such file"),
+        run.stderr.contains("--image missing.png: no such file"),
         "{}",
         run.stderr
     );

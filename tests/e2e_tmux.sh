@@ -3,6 +3,7 @@
 #   1. `volcv --demo` starts, F5 sends, the result shows in the Response pane and the image is
 #      saved; q quits with exit code 0 and the shell is back in canonical mode (terminal restored).
 #   2. SIGTERM while the UI runs also restores the terminal.
+#   3. So does SIGHUP (the SSH session or the terminal window went away).
 # Usage: tests/e2e_tmux.sh [path/to/volcv]   (default: target/debug/volcv)
 # Skips (exit 0) with a message when tmux is not installed. Every wait is bounded.
 set -euo pipefail
@@ -88,23 +89,25 @@ saved=$(find "$TMP/data" -path '*/demo/images/*' -name '*.jpg' | wc -l)
 
 echo "e2e_tmux: send, result, quit: ok"
 
-# 2. The next run lists the request from the history store (the demo's own), and opens it.
-#    SIGTERM restores the terminal too.
-T send-keys -t e2e clear Enter
-T send-keys -t e2e "$BIN --demo" Enter
-wait_for "1 Parameters" 20
-wait_for "3 History \(1\)" 10
-wait_for "✔ 10000 success" 10
-shell_pid=$(T display-message -p -t e2e '#{pane_pid}')
-ui_pid=""
-for _ in $(seq 50); do
-    ui_pid=$(pgrep -P "$shell_pid" | head -n 1 || true)
-    [[ -n $ui_pid ]] && break
-    sleep 0.1
+# 2 and 3. SIGTERM and SIGHUP restore the terminal too.
+for sig in TERM HUP; do
+    T send-keys -t e2e clear Enter
+    T send-keys -t e2e "$BIN --demo" Enter
+    wait_for "1 Parameters" 20
+    # The next runs list the request from the history store (the demo's own) and open it.
+    wait_for "3 History \\(1\\)" 10
+    wait_for "✔ 10000 success" 10
+    shell_pid=$(T display-message -p -t e2e '#{pane_pid}')
+    ui_pid=""
+    for _ in $(seq 50); do
+        ui_pid=$(pgrep -P "$shell_pid" | head -n 1 || true)
+        [[ -n $ui_pid ]] && break
+        sleep 0.1
+    done
+    [[ -n $ui_pid ]] || fail "cannot find the volcv process under the shell ($shell_pid)"
+    kill -"$sig" "$ui_pid"
+    wait_for_shell 10
+    T send-keys -t e2e 'stty -a | grep -Eo "(^| )-?icanon( |$)"' Enter
+    wait_for "^ ?icanon" 5
+    echo "e2e_tmux: SIG$sig restores the terminal: ok"
 done
-[[ -n $ui_pid ]] || fail "cannot find the volcv process under the shell ($shell_pid)"
-kill -TERM "$ui_pid"
-wait_for_shell 10
-T send-keys -t e2e 'stty -a | grep -Eo "(^| )-?icanon( |$)"' Enter
-wait_for "^ ?icanon" 5
-echo "e2e_tmux: SIGTERM restores the terminal: ok"

@@ -1,6 +1,7 @@
 //! Faults and hostile answers, as `volcv send` meets them: every one ends in a clear error
-//! (exit 4 for no usable answer, 3 for a service error) bounded by the timeouts, and nothing a
-//! server sends reaches the terminal raw. Servers are the mock or raw sockets on 127.0.0.1:0.
+//! (exit 4 for no usable answer, 3 for a service error) bounded by the timeouts, is recorded in
+//! the history as the error it was, and nothing a server sends reaches the terminal raw.
+//! Servers are the mock or raw sockets on 127.0.0.1:0.
 
 use std::path::Path;
 use std::process::Command;
@@ -8,6 +9,32 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use volcv::mock::{MockConfig, MockServer};
+use volcv::store::{OutcomeKind, Query, Store};
+
+/// The newest history entry of `home`'s data dir: its outcome and summary line. Also checks
+/// the database's integrity.
+fn last_entry(home: &Path) -> (OutcomeKind, String) {
+    let data = home.join("data").join("volcv");
+    let conn = rusqlite::Connection::open(data.join(volcv::store::DB_FILE)).expect("open db");
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check");
+    assert_eq!(ok, "ok");
+    let store = Store::open(&data).expect("open the history");
+    let rows = store.list(&Query::default()).expect("list");
+    let last = rows.first().expect("the send was recorded");
+    (last.outcome, last.summary.clone().unwrap_or_default())
+}
+
+/// Asserts the newest entry is `kind` and its summary says `says`.
+fn assert_recorded(home: &Path, kind: OutcomeKind, says: &str) {
+    let (outcome, summary) = last_entry(home);
+    assert_eq!(outcome, kind, "{summary}");
+    assert!(
+        summary.contains(says),
+        "history says {summary:?}, not {says:?}"
+    );
+}
 
 struct Run {
     code: i32,
@@ -17,22 +44,31 @@ struct Run {
 }
 
 async fn send(home: &Path, endpoint: &str, extra: &[&str]) -> Run {
+    let args: Vec<String> = [
+        "send",
+        "--endpoint",
+        endpoint,
+        "--auth",
+        "none",
+        "--image",
+        "https://example.com/a.jpg",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|a| (*a).to_owned())
+    .collect();
+    volcv_plain(home, &args).await
+}
+
+/// `volcv ARGS` with a clean environment rooted at `home` (data in `home/data/volcv`).
+async fn volcv_plain(home: &Path, args: &[String]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_volcv"));
     cmd.env_clear()
         .env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("XDG_DATA_HOME", home.join("data"))
         .current_dir(home)
-        .args([
-            "send",
-            "--endpoint",
-            endpoint,
-            "--auth",
-            "none",
-            "--image",
-            "https://example.com/a.jpg",
-        ])
-        .args(extra);
+        .args(args);
     let out = tokio::task::spawn_blocking(move || cmd.output())
         .await
         .expect("join")
@@ -137,6 +173,41 @@ async fn connection_refused_is_exit_4() {
     assert_eq!(run.code, 4, "{}", run.stderr);
     assert!(run.stderr.contains("could not connect"), "{}", run.stderr);
     assert!(run.stderr.contains("Connection refused"), "{}", run.stderr);
+    assert_recorded(
+        home.path(),
+        OutcomeKind::TransportError,
+        "could not connect",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_accepts_and_never_answers_hits_the_timeout() {
+    let home = tempfile::tempdir().expect("tmp");
+    // Reads the request, then holds the connection open without a byte of answer.
+    let (url, _h) = raw_server(|s| async move {
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        drop(s);
+    })
+    .await;
+    let run = tokio::time::timeout(
+        Duration::from_secs(60),
+        send(home.path(), &url, &["--set", "prompt=x", "--timeout", "1"]),
+    )
+    .await
+    .expect("bounded by the timeout");
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no complete answer within 1s"),
+        "{}",
+        run.stderr
+    );
+    // Not retried: the first attempt may still be generating (and billing).
+    assert!(!run.stderr.contains("attempts"), "{}", run.stderr);
+    assert_recorded(
+        home.path(),
+        OutcomeKind::TransportError,
+        "no complete answer within 1s",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -155,6 +226,11 @@ async fn reset_truncate_and_trickle_from_the_mock() {
         "{}",
         run.stdout
     );
+    assert_recorded(
+        home.path(),
+        OutcomeKind::TransportError,
+        "connection failed",
+    );
 
     let run = send(
         home.path(),
@@ -169,6 +245,7 @@ async fn reset_truncate_and_trickle_from_the_mock() {
         run.stdout
     );
     assert!(run.stdout.contains("invalid JSON"), "{}", run.stdout);
+    assert_recorded(home.path(), OutcomeKind::NonJson, "invalid JSON");
 
     // One byte every 500 ms never completes within a 1 s budget per attempt.
     let run = send(
@@ -188,6 +265,11 @@ async fn reset_truncate_and_trickle_from_the_mock() {
         run.stdout.contains("no complete answer within 1s"),
         "{}",
         run.stdout
+    );
+    assert_recorded(
+        home.path(),
+        OutcomeKind::TransportError,
+        "no complete answer within 1s",
     );
 }
 
@@ -238,6 +320,11 @@ async fn a_body_over_the_cap_is_refused_with_or_without_content_length() {
             "{}",
             run.stdout
         );
+        assert_recorded(
+            home.path(),
+            OutcomeKind::TransportError,
+            "larger than the 1048576 byte cap",
+        );
     }
 }
 
@@ -266,6 +353,11 @@ async fn tls_to_a_plain_http_port_is_a_clear_error() {
         run.stderr.contains("is the endpoint http://"),
         "{}",
         run.stderr
+    );
+    assert_recorded(
+        home.path(),
+        OutcomeKind::TransportError,
+        "could not connect",
     );
 }
 
@@ -314,6 +406,13 @@ async fn hostile_text_from_a_server_is_escaped_in_human_and_json_output() {
             let run = send(home.path(), url, &extra).await;
             assert_eq!(run.code, code, "{} {}", run.stdout, run.stderr);
             assert_terminal_safe(&run);
+            let (kind, _) = last_entry(home.path());
+            let expected = if code == 3 {
+                OutcomeKind::ServiceError
+            } else {
+                OutcomeKind::NonJson
+            };
+            assert_eq!(kind, expected);
             if !json {
                 // Shown escaped (or replaced), and capped.
                 assert!(run.stderr.contains("[31mred"), "{}", run.stderr);
@@ -324,6 +423,30 @@ async fn hostile_text_from_a_server_is_escaped_in_human_and_json_output() {
                 assert!(v["message"].is_string());
             }
         }
+    }
+    // What the history kept is shown escaped too: list, show, show --json.
+    let ids: Vec<String> = Store::open(&home.path().join("data").join("volcv"))
+        .expect("open")
+        .list(&Query::default())
+        .expect("list")
+        .iter()
+        .map(|e| e.id.to_string())
+        .collect();
+    assert_eq!(ids.len(), 4);
+    let mut commands = vec![vec!["history".to_owned(), "list".to_owned()]];
+    for id in &ids {
+        commands.push(vec!["history".into(), "show".into(), id.clone()]);
+        commands.push(vec![
+            "history".into(),
+            "show".into(),
+            id.clone(),
+            "--json".into(),
+        ]);
+    }
+    for args in commands {
+        let run = volcv_plain(home.path(), &args).await;
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        assert_terminal_safe(&run);
     }
 }
 
@@ -359,4 +482,165 @@ async fn hostile_rephraser_result_on_success_is_escaped() {
         "{}",
         run.stdout
     );
+}
+
+/// A server cannot choose where files go: a request id full of `../`, result URLs whose paths
+/// climb out and a `Content-Disposition` file name are all ignored; results are saved in
+/// `--out` under volcv's own names, and nothing is written anywhere else.
+#[tokio::test(flavor = "multi_thread")]
+async fn server_chosen_names_and_paths_never_decide_where_files_go() {
+    let home = tempfile::tempdir().expect("tmp");
+    let jpeg = {
+        let img = image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([x as u8, y as u8, 7]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Jpeg)
+            .expect("jpeg");
+        out.into_inner()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let answer = serde_json::json!({
+        "code": 10000,
+        "data": {"algorithm_base_resp": {"status_code": 0, "status_message": "Success"},
+                 "binary_data_base64": [], "rephraser_result": "",
+                 "image_urls": [format!("{base}/../../../../tmp/evil.sh"),
+                                format!("{base}/%2e%2e%2f%2e%2e%2fetc%2fpasswd")],
+                 "request_id": "../../../../etc/cron.d/evil"},
+        "message": "Success", "request_id": "../../../home/victim/.bashrc", "status": 10000,
+        "time_elapsed": "1s"
+    })
+    .to_string();
+    let _server = tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let (answer, jpeg) = (answer.clone(), jpeg.clone());
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 65536];
+                let n = sock.read(&mut head).await.unwrap_or(0);
+                let is_api = head[..n].starts_with(b"POST");
+                if is_api {
+                    read_rest(&mut sock, &head[..n]).await;
+                }
+                let (ctype, extra, body) = if is_api {
+                    ("application/json", String::new(), answer.into_bytes())
+                } else {
+                    (
+                        "image/jpeg",
+                        "content-disposition: attachment; filename=\"../../evil.sh\"\r\n".into(),
+                        jpeg,
+                    )
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: {ctype}\r\n{extra}connection: close\r\n\
+                     content-length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(&body).await;
+            });
+        }
+    });
+    let run = send(
+        home.path(),
+        &format!("{base}/"),
+        &["--set", "prompt=x", "--out", "out", "--json"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let saved: Vec<String> = walk(home.path())
+        .into_iter()
+        .filter(|p| !p.starts_with(home.path().join("data")))
+        .map(|p| {
+            p.strip_prefix(home.path())
+                .expect("under home")
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(saved.len(), 2, "{saved:?}");
+    for name in &saved {
+        let file = name.strip_prefix("out/").expect("only in --out");
+        // volcv-YYYYMMDD-HHMMSS-<up to 8 safe chars of the request id>-N.jpg
+        let parts: Vec<&str> = file.split('-').collect();
+        assert_eq!(parts[0], "volcv", "{file}");
+        assert!(
+            file.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'),
+            "{file}"
+        );
+        assert!(file.ends_with(".jpg"), "{file}");
+    }
+    assert_recorded(home.path(), OutcomeKind::Success, "");
+}
+
+/// Reads the rest of a request whose first bytes are `first`.
+async fn read_rest(sock: &mut tokio::net::TcpStream, first: &[u8]) {
+    let mut buf = first.to_vec();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return;
+            }
+        }
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// Invalid UTF-8 from a server is shown lossy (U+FFFD), never raw, and recorded.
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_utf8_from_a_server_is_shown_lossy() {
+    let home = tempfile::tempdir().expect("tmp");
+    let (url, _h) = raw_server(|mut s| async move {
+        let body = b"{\"code\":50411,\"data\":null,\"message\":\"bad \xff\xfe bytes \xc3\",\"request_id\":\"r\",\"status\":50411,\"time_elapsed\":\"1ms\"}".to_vec();
+        let head = format!(
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        let _ = s.write_all(head.as_bytes()).await;
+        let _ = s.write_all(&body).await;
+    })
+    .await;
+    let run = send(home.path(), &url, &["--set", "prompt=x"]).await;
+    assert!(
+        std::str::from_utf8(&run.raw).is_ok(),
+        "output is valid UTF-8"
+    );
+    assert_terminal_safe(&run);
+    // Not JSON (JSON is UTF-8): no usable answer, the body shown lossy.
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("invalid UTF-8 at byte 41"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("bad \u{FFFD}\u{FFFD} bytes \u{FFFD}"),
+        "{}",
+        run.stderr
+    );
+    assert_recorded(home.path(), OutcomeKind::NonJson, "invalid UTF-8");
 }

@@ -51,9 +51,9 @@ const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
 const PATH: &AsciiSet = &RFC3986.remove(b'/').remove(b'%');
 
 /// An access key / secret key pair, optionally with the session token of temporary (STS)
-/// credentials. `Debug` shows the access key (an identifier, not a secret) but redacts the
-/// secret key and the token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// credentials. `Debug` redacts all three: the access key is only an identifier, but volcv
+/// keeps it out of every output like the secret (`Credential=<redacted>/...`).
+#[derive(Clone, PartialEq, Eq)]
 pub struct AkSk {
     /// The access key id, e.g. `AKLT...`; sent in clear in the `Authorization` header.
     pub access_key: String,
@@ -63,11 +63,27 @@ pub struct AkSk {
     pub session_token: Option<Secret>,
 }
 
+impl std::fmt::Debug for AkSk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AkSk")
+            .field(
+                "access_key",
+                &format_args!("{}", crate::api::secret::REDACTED),
+            )
+            .field("secret_key", &self.secret_key)
+            .field("session_token", &self.session_token)
+            .finish()
+    }
+}
+
 impl AkSk {
-    /// Long-term credentials without a session token.
+    /// Long-term credentials without a session token. The access key is remembered for
+    /// [`crate::api::secret::scrub`] like the secret key.
     pub fn new(access_key: impl Into<String>, secret_key: impl Into<String>) -> Self {
+        let access_key = access_key.into();
+        crate::api::secret::remember(&access_key);
         Self {
-            access_key: access_key.into(),
+            access_key,
             secret_key: Secret::new(secret_key),
             session_token: None,
         }
@@ -1120,7 +1136,8 @@ mod tests {
         let dbg = format!("{creds:?}");
         assert!(!dbg.contains(SK));
         assert!(!dbg.contains("session-token-secret"));
-        assert!(dbg.contains(AK));
+        // The access key is kept out of output like the secret (Credential=<redacted>/...).
+        assert!(!dbg.contains(AK), "{dbg}");
         let errors = [
             VerifyError::MissingAuthorization,
             VerifyError::MissingSignature("x".to_owned()),

@@ -175,6 +175,23 @@ pub fn shell_words(s: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
+/// curl options whose value is a credential (`-u user:password`, a bearer token, cookies, a
+/// client key's pass phrase): [`parse_curl`] skips their values and never echoes them.
+const SECRET_OPTIONS: [&str; 12] = [
+    "-u",
+    "--user",
+    "-U",
+    "--proxy-user",
+    "--oauth2-bearer",
+    "-b",
+    "--cookie",
+    "--pass",
+    "--proxy-pass",
+    "-E",
+    "--cert",
+    "--key",
+];
+
 /// Reads a curl command (as copied from docs, a browser or `volcv curl`). A bare JSON body is
 /// accepted too (endpoint then empty).
 pub fn parse_curl(text: &str) -> Result<Imported, String> {
@@ -236,18 +253,36 @@ pub fn parse_curl(text: &str) -> Result<Imported, String> {
             "--url" => url = value(&mut it),
             "-L" | "--location" | "-s" | "-S" | "-sS" | "--silent" | "--show-error"
             | "--compressed" | "-k" | "--insecure" | "-v" | "--verbose" | "-i" => {}
+            // Options whose value is a credential: the value is skipped, never echoed.
+            f if SECRET_OPTIONS.contains(&f) => {
+                let _ = value(&mut it);
+                ignored.push(format!("{f} (its value is not shown)"));
+            }
+            // An option's name only: `--opt=value` was split above, and a short option's
+            // attached value (`-uuser:pass`) may be a credential.
+            f if f.starts_with("--") => ignored.push(f.to_owned()),
+            f if f.starts_with('-') && f.chars().count() > 2 => {
+                let short: String = f.chars().take(2).collect();
+                ignored.push(format!("{short} (its attached value is not shown)"));
+            }
             f if f.starts_with('-') => ignored.push(f.to_owned()),
             _ => {
                 if url.is_none() {
                     url = Some(w);
                 } else {
-                    ignored.push(w);
+                    // Possibly the value of an option volcv does not know: not echoed.
+                    ignored.push("an extra argument (not shown)".to_owned());
                 }
             }
         }
     }
     let url = url.ok_or("the curl command has no URL")?;
-    let mut parsed = Url::parse(&url).map_err(|e| format!("URL {url:?}: {e}"))?;
+    // The URL is not quoted back: it may carry credentials (`https://user:key@host/`).
+    let mut parsed = Url::parse(&url).map_err(|e| format!("the curl URL does not parse: {e}"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        let _ = parsed.set_username("");
+        let _ = parsed.set_password(None);
+    }
     let mut action = None;
     let mut version = None;
     let kept: Vec<(String, String)> = parsed
@@ -291,6 +326,41 @@ pub fn parse_curl(text: &str) -> Result<Imported, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_a_pasted_command_are_never_echoed() {
+        let cmd = "curl -u AKsecret:SKsecret -uAKinline:SKinline --oauth2-bearer TOKENsecret \
+                   --cookie session=COOKIEsecret --proxy-user=PXsecret \
+                   -H 'Authorization: Bearer HEADERsecret' \
+                   'https://USERsecret:PWsecret@relay.example.com/volcv/v1?Action=CVProcess' \
+                   EXTRAsecret --data-raw '{\"prompt\":\"x\"}'";
+        let imp = parse_curl(cmd).expect("imports");
+        let shown = format!("{:?} {:?} {}", imp.ignored, imp.headers, imp.endpoint);
+        for secret in [
+            "AKsecret",
+            "SKsecret",
+            "AKinline",
+            "SKinline",
+            "TOKENsecret",
+            "COOKIEsecret",
+            "PXsecret",
+            "HEADERsecret",
+            "USERsecret",
+            "PWsecret",
+            "EXTRAsecret",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert_eq!(imp.endpoint, "https://relay.example.com/volcv/v1");
+        assert_eq!(imp.headers, ["Authorization"]);
+        assert!(
+            imp.ignored
+                .iter()
+                .any(|i| i == "-u (its value is not shown)")
+        );
+        let e = parse_curl("curl 'https://u:PWsecret@[bad' -d '{}'").expect_err("bad URL");
+        assert!(!e.contains("PWsecret"), "{e}");
+    }
 
     #[test]
     fn quoting_round_trips_through_the_word_splitter() {

@@ -28,6 +28,7 @@ mod mock;
 mod preset;
 mod request;
 mod send;
+mod stop;
 mod sweep;
 mod tasks;
 
@@ -46,6 +47,12 @@ pub const EXIT_INVALID: u8 = 2;
 pub const EXIT_SERVICE: u8 = 3;
 /// Exit code: no usable answer (network, timeout, unparseable).
 pub const EXIT_NO_ANSWER: u8 = 4;
+/// Exit code: stopped by SIGHUP (128 + 1), after cancelling the request and recording it.
+pub const EXIT_HUP: u8 = 129;
+/// Exit code: stopped by Ctrl-C / SIGINT (128 + 2).
+pub const EXIT_INT: u8 = 130;
+/// Exit code: stopped by SIGTERM (128 + 15).
+pub const EXIT_TERM: u8 = 143;
 
 /// The exit-code table printed by `--help` (and copied into the README).
 pub const EXIT_CODES_HELP: &str = "\
@@ -53,7 +60,10 @@ Exit codes:
   0  success
   2  invalid input or usage (nothing was sent)
   3  the service answered with an error (business code, gateway or relay error)
-  4  no usable answer (network error, timeout, unparseable body)";
+  4  no usable answer (network error, timeout, unparseable body)
+  129, 130, 143  stopped by SIGHUP, Ctrl-C (SIGINT) or SIGTERM (128 + the signal's number):
+     the request in flight was cancelled and its history entry completed as cancelled;
+     saved files are complete (a second signal stops at once)";
 
 /// A terminal workbench for Volcengine's visual CVProcess API.
 #[derive(Debug, Parser)]
@@ -194,6 +204,8 @@ impl Cli {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
+    // First of all: no panic message may print a secret.
+    crate::api::secret::install_panic_hook();
     let cli = Cli::parse();
     let code = match &cli.command {
         Some(Command::Send(args)) => send::run(&cli, args),

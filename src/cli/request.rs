@@ -222,19 +222,50 @@ fn note_dropped(notes: &mut Vec<String>, to: &Schema, dropped: &[(String, Value)
     }
 }
 
+/// The largest request file read (the service refuses bodies over 32 MiB anyway).
+const REQUEST_CAP: u64 = 64 * 1024 * 1024;
+
+/// Reads a request body: a JSON file, or `-` for stdin. A FIFO is fine (`<(...)` in a shell);
+/// a directory, an empty file, more than 64 MiB or text that is not UTF-8 each get an error
+/// naming the file.
 pub(super) fn read_request(src: &str) -> Result<Value, String> {
-    let (name, text) = if src == "-" {
-        let mut s = String::new();
+    let (name, bytes) = if src == "-" {
+        let mut b = Vec::new();
         std::io::stdin()
-            .read_to_string(&mut s)
+            .take(REQUEST_CAP + 1)
+            .read_to_end(&mut b)
             .map_err(|e| format!("cannot read the request from stdin: {e}"))?;
-        ("stdin".to_owned(), s)
+        ("stdin".to_owned(), b)
     } else {
-        let text = std::fs::read_to_string(src)
-            .map_err(|e| format!("cannot read request file {src}: {e}"))?;
-        (src.to_owned(), text)
+        let cannot = |e: std::io::Error| format!("cannot read request file {src}: {e}");
+        if std::fs::metadata(src).map_err(cannot)?.is_dir() {
+            return Err(format!(
+                "request file {src} is a directory; a JSON file (the request body) is expected"
+            ));
+        }
+        let mut b = Vec::new();
+        std::fs::File::open(src)
+            .map_err(cannot)?
+            .take(REQUEST_CAP + 1)
+            .read_to_end(&mut b)
+            .map_err(cannot)?;
+        (format!("file {src}"), b)
     };
-    serde_json::from_str(&text).map_err(|e| format!("request {name} is not valid JSON: {e}"))
+    if bytes.len() as u64 > REQUEST_CAP {
+        return Err(format!(
+            "request {name} is larger than {REQUEST_CAP} bytes; the service takes bodies up to \
+             32 MiB (use --image or image_urls for the reference image)"
+        ));
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        format!("request {name} is not UTF-8 text ({e}); a JSON object is expected")
+    })?;
+    if text.trim().is_empty() {
+        return Err(format!(
+            "request {name} is empty; a JSON object (the request body) is expected"
+        ));
+    }
+    serde_json::from_str(text).map_err(|e| format!("request {name} is not valid JSON: {e}"))
 }
 
 enum ImageArg {
@@ -242,56 +273,23 @@ enum ImageArg {
     Base64(String),
 }
 
-/// Largest local file `--fit-image` reads.
-const FIT_READ_CAP: u64 = 64 * 1024 * 1024;
-
 /// Turns `--image` into a URL or bare base64 of a local JPEG/PNG, with errors naming the file.
-/// A file over the service's limits is an error, or with `fit` a fitted copy (noted).
+/// The file is checked whole ([`images::input::read_image`]: type, size, format, complete and
+/// decodable). A file over the service's limits is an error, or with `fit` a fitted copy
+/// (noted).
 fn load_image_arg(arg: &str, fit: bool, notes: &mut Vec<String>) -> Result<ImageArg, String> {
     if arg.starts_with("http://") || arg.starts_with("https://") {
         return url::Url::parse(arg)
             .map(|_| ImageArg::Url(arg.to_owned()))
             .map_err(|e| format!("--image {arg:?} is not a valid URL: {e}"));
     }
-    let path = Path::new(arg);
-    let meta = std::fs::metadata(path).map_err(|e| format!("--image {arg}: {e}"))?;
-    if !meta.is_file() {
-        return Err(format!("--image {arg}: not a regular file"));
-    }
-    let cap = if fit {
-        FIT_READ_CAP
-    } else {
-        schema::MAX_IMAGE_BYTES as u64
-    };
-    if meta.len() > cap {
-        return Err(format!(
-            "--image {arg}: {} bytes; the service takes at most {} bytes (4.7 MB){}",
-            meta.len(),
-            schema::MAX_IMAGE_BYTES,
-            if fit {
-                ""
-            } else {
-                "; --fit-image sends a re-encoded copy that fits"
-            }
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| format!("--image {arg}: {e}"))?;
-    match images::sniff(&bytes) {
-        Some(images::Format::Jpeg | images::Format::Png) => {}
-        Some(other) => {
-            return Err(format!(
-                "--image {arg}: {} images are not accepted; use JPEG or PNG",
-                other.name()
-            ));
-        }
-        None if bytes.is_empty() => return Err(format!("--image {arg}: the file is empty")),
-        None => return Err(format!("--image {arg}: not a JPEG or PNG image")),
-    }
-    let problems = images::decode::reference_problems(&bytes);
+    let file = images::input::read_image(Path::new(arg), images::input::READ_CAP)
+        .map_err(|e| format!("--image {e}"))?;
+    let problems = images::decode::reference_problems(&file.bytes);
     let bytes = if problems.is_empty() {
-        bytes
+        file.bytes
     } else if fit {
-        let (out, done) = images::decode::fit_reference(&bytes)
+        let (out, done) = images::decode::fit_reference(&file.bytes)
             .map_err(|e| format!("--image {arg}: cannot fit it: {e}"))?;
         notes.push(format!(
             "--image {arg} was over the limits ({}); sent a fitted copy: {}",
@@ -301,8 +299,11 @@ fn load_image_arg(arg: &str, fit: bool, notes: &mut Vec<String>) -> Result<Image
         out
     } else {
         return Err(format!(
-            "--image {arg}: {}; --fit-image sends a cropped/scaled/re-encoded copy that fits",
-            problems.join("; ")
+            "--image {arg}: {}; the service takes JPEG or PNG of at most {} bytes (4.7 MB), \
+             128..4096 px a side, aspect at most 3:1; --fit-image sends a \
+             cropped/scaled/re-encoded copy that fits",
+            problems.join("; "),
+            schema::MAX_IMAGE_BYTES
         ));
     };
     Ok(ImageArg::Base64(

@@ -1,8 +1,9 @@
 //! `volcv send`: one request, headless.
 
 use super::request::{self, Built, RequestArgs};
+use super::stop::{Stop, StopSignal};
 use super::{Cli, EXIT_INVALID, EXIT_NO_ANSWER, EXIT_OK, EXIT_SERVICE};
-use crate::api::client::{Client, Exchange};
+use crate::api::client::{Client, Exchange, TransportError};
 use crate::api::response::Outcome;
 use crate::api::tasks::Mode;
 use crate::config;
@@ -13,7 +14,6 @@ use crate::text::{escape_terminal, json_for_terminal, truncate_chars};
 use clap::Args;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
@@ -125,6 +125,16 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
         return EXIT_OK;
     }
     let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
+    // From here on (something is about to be recorded and sent) SIGINT, SIGTERM and SIGHUP
+    // cancel cleanly (see `stop`). Before, they end the process at once, as usual: nothing
+    // has been written, and a read of the request from stdin is not left hanging.
+    let stop = match Stop::install(&runtime) {
+        Ok(s) => s,
+        Err(e) => {
+            let message = format!("cannot watch for signals: {e}");
+            return fail(args, EXIT_NO_ANSWER, "transport_error", &message, &[]);
+        }
+    };
     let recording = if args.no_history {
         None
     } else {
@@ -137,30 +147,54 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
             &mut warnings,
         )
     };
+    if let Some(sig) = stop.requested() {
+        return stopped_before_sending(args, sig, recording);
+    }
     runtime.block_on(async {
-        let cancel = CancellationToken::new();
-        let on_signal = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_signal.cancel();
-            }
-        });
+        let cancel = stop.token();
         let action = client.target.action.clone();
-        let exchange = client.call_bytes(&action, bytes, &cancel).await;
+        let exchange = client.call_bytes(&action, bytes, cancel).await;
+        let reason = || stop.requested().map(|s| s.name);
+        let halt = results::Halt {
+            token: cancel,
+            reason: &reason,
+        };
         let saved = match exchange.outcome() {
             Some(Outcome::Success(s)) => {
-                results::collect(&client, &s.images, &exchange, Some(&out_dir)).await
+                results::collect_until(&client, &s.images, &exchange, Some(&out_dir), Some(halt))
+                    .await
             }
             _ => Collected::default(),
         };
+        // Recorded even when a signal came: the entry says what happened (cancelled, or the
+        // answer with the images obtained so far). A signal during this write waits for it.
         let history_id = recording.and_then(|r| r.finish(args, &exchange, &saved, &mut warnings));
-        let code = report(args.json, &exchange, &saved, &warnings, history_id, None);
+        let stopped = stop.requested();
+        let code = report_stopped(
+            args.json, &exchange, &saved, &warnings, history_id, None, stopped,
+        );
+        if let Some(sig) = stopped {
+            return sig.exit_code();
+        }
         if args.print {
             let paths = saved.paths.clone();
             let _ = tokio::task::spawn_blocking(move || print_images(&paths)).await;
         }
         code
     })
+}
+
+/// A stop signal came before the request went out: nothing is sent, a pending entry is
+/// marked cancelled.
+fn stopped_before_sending(args: &SendArgs, sig: StopSignal, recording: Option<Recording>) -> u8 {
+    let mut message = format!("stopped by {} before sending; nothing was sent", sig.name);
+    if let Some(r) = recording {
+        match r.store.mark_cancelled(r.id) {
+            Ok(_) => message.push_str(&format!("; history entry {} marked cancelled", r.id)),
+            Err(e) => message.push_str(&format!("; history entry {}: {e}", r.id)),
+        }
+    }
+    fail(args, sig.exit_code(), "cancelled", &message, &[])
 }
 
 /// The history entry of this send, written as pending before the request goes out.
@@ -282,6 +316,7 @@ fn outcome_kind(ex: &Exchange) -> &'static str {
         Ok(Outcome::Gateway(_)) => "gateway_error",
         Ok(Outcome::Relay(_)) => "relay_error",
         Ok(Outcome::NonJson(_)) => "non_json",
+        Err(TransportError::Cancelled) => "cancelled",
         Err(_) => "transport_error",
     }
 }
@@ -388,13 +423,33 @@ pub(super) fn report(
     history_id: Option<i64>,
     task: Option<&TaskInfo<'_>>,
 ) -> u8 {
+    report_stopped(json, ex, saved, warnings, history_id, task, None)
+}
+
+/// [`report`] of an answer cut short by a stop signal (`stopped`): the JSON gains `signal`,
+/// and the exit code is 128 + the signal's number.
+fn report_stopped(
+    json: bool,
+    ex: &Exchange,
+    saved: &Collected,
+    warnings: &[String],
+    history_id: Option<i64>,
+    task: Option<&TaskInfo<'_>>,
+    stopped: Option<StopSignal>,
+) -> u8 {
     if json {
-        let (code, v) = report_json(ex, saved, warnings, history_id, task);
+        let (code, mut v) = report_json(ex, saved, warnings, history_id, task);
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("signal".into(), json!(stopped.map(|s| s.name)));
+            if let Some(sig) = stopped {
+                obj.insert("exit_code".into(), json!(sig.exit_code()));
+            }
+        }
         outln!("{}", json_for_terminal(&v));
-        return code;
+        return stopped.map_or(code, StopSignal::exit_code);
     }
     let code = exit_code(ex);
-    print_human(ex, saved, task);
+    print_human(ex, saved, task, stopped);
     if let Some(id) = history_id {
         if code == EXIT_OK {
             outln!("history: entry {id}");
@@ -402,10 +457,19 @@ pub(super) fn report(
             eprintln!("history: entry {id}");
         }
     }
+    if let Some(sig) = stopped {
+        eprintln!("volcv: stopped by {}", sig.name);
+        return sig.exit_code();
+    }
     final_code(ex, saved)
 }
 
-fn print_human(ex: &Exchange, saved: &Collected, task: Option<&TaskInfo<'_>>) {
+fn print_human(
+    ex: &Exchange,
+    saved: &Collected,
+    task: Option<&TaskInfo<'_>>,
+    stopped: Option<StopSignal>,
+) {
     // Server text is escaped, and capped: a 1 MB message is not worth a terminal's scrollback.
     let e = |s: &str| escape_terminal(&truncate_chars(s, 2000), false);
     let attempts = match task {
@@ -455,6 +519,10 @@ fn print_human(ex: &Exchange, saved: &Collected, task: Option<&TaskInfo<'_>>) {
                 }
             }
         }
+        Err(TransportError::Cancelled) => eprintln!(
+            "error: cancelled by {} after {took}{attempts}; the request was abandoned",
+            stopped.map_or("a signal", |s| s.name)
+        ),
         Err(err) => eprintln!("error: {} after {took}{attempts}", e(&err.to_string())),
     }
     for err in &saved.errors {

@@ -49,6 +49,17 @@ pub enum DecodeError {
     Decode(#[source] ImageError),
 }
 
+/// Why bytes are not a whole image (see [`check_complete`]).
+#[derive(Debug, thiserror::Error)]
+pub enum NotWhole {
+    /// The header is refused or the pixels do not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The structure ends early or is broken: the file was cut off.
+    #[error("a truncated or damaged image: {0}")]
+    Cut(String),
+}
+
 /// The size in a PNG's IHDR chunk (which always comes first, right after the signature).
 pub fn png_claimed_size(bytes: &[u8]) -> Option<(u32, u32)> {
     let ihdr = bytes.get(12..24)?;
@@ -117,6 +128,104 @@ pub fn decode_bounded(bytes: &[u8], b: Bounds) -> Result<DynamicImage, DecodeErr
     reader.decode().map_err(DecodeError::Decode)
 }
 
+/// Where a JPEG's structure ends: walks the marker segments and the entropy-coded scans to
+/// the end-of-image marker. A file cut short (the usual damage: an interrupted copy or
+/// download) is caught here even where a tolerant decoder would fill in the missing rows.
+fn jpeg_structure(b: &[u8]) -> Result<(), String> {
+    let cut = || "the file ends before the image does (no JPEG end marker)".to_owned();
+    if !b.starts_with(&[0xFF, 0xD8]) {
+        return Err("no JPEG start marker".into());
+    }
+    let mut i = 2;
+    loop {
+        if i >= b.len() {
+            return Err(cut());
+        }
+        if b[i] != 0xFF {
+            return Err(format!("broken JPEG structure at byte {i}"));
+        }
+        while i < b.len() && b[i] == 0xFF {
+            i += 1;
+        }
+        let Some(&marker) = b.get(i) else {
+            return Err(cut());
+        };
+        i += 1;
+        match marker {
+            0xD9 => return Ok(()),
+            0x01 | 0xD0..=0xD7 => {}
+            _ => {
+                let len = match b.get(i..i + 2) {
+                    Some(l) => usize::from(u16::from_be_bytes([l[0], l[1]])),
+                    None => return Err(cut()),
+                };
+                if len < 2 {
+                    return Err(format!("broken JPEG segment length at byte {i}"));
+                }
+                i += len;
+                if i > b.len() {
+                    return Err(cut());
+                }
+                if marker == 0xDA {
+                    // Entropy-coded data: up to the next marker that is not a stuffed 0xFF00
+                    // or a restart marker.
+                    loop {
+                        match (b.get(i), b.get(i + 1)) {
+                            (Some(0xFF), Some(0x00 | 0xD0..=0xD7)) => i += 2,
+                            (Some(0xFF), Some(_)) => break,
+                            (Some(_), _) => i += 1,
+                            (None, _) => return Err(cut()),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where a PNG's structure ends: walks the chunks to `IEND`.
+fn png_structure(b: &[u8]) -> Result<(), String> {
+    let mut i = 8;
+    loop {
+        let Some(head) = b.get(i..i + 8) else {
+            return Err("the file ends before the image does (no IEND chunk)".into());
+        };
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let kind = String::from_utf8_lossy(&head[4..8]).into_owned();
+        let end = i.saturating_add(12).saturating_add(len);
+        if end > b.len() {
+            return Err(format!(
+                "the file ends inside its {kind} chunk (the image is cut off)"
+            ));
+        }
+        if kind == "IEND" {
+            return Ok(());
+        }
+        i = end;
+    }
+}
+
+/// Checks that bytes are a JPEG or PNG whose header is within [`PREVIEW_BOUNDS`] (a bomb is
+/// refused before any pixel is allocated) and whose structure is complete to its end marker
+/// (a cut-off file is caught). Cheap: no pixel is decoded. Returns the size.
+pub fn check_structure(bytes: &[u8]) -> Result<(u32, u32), NotWhole> {
+    let (format, width, height) = probe(bytes, PREVIEW_BOUNDS)?;
+    match format {
+        ImageFormat::Jpeg => jpeg_structure(bytes),
+        _ => png_structure(bytes),
+    }
+    .map_err(NotWhole::Cut)?;
+    Ok((width, height))
+}
+
+/// [`check_structure`], then every pixel decoded (within bounds): a whole, undamaged image.
+/// Returns the size. A full decode: call it off a UI task.
+pub fn check_complete(bytes: &[u8]) -> Result<(u32, u32), NotWhole> {
+    let size = check_structure(bytes)?;
+    decode_bounded(bytes, PREVIEW_BOUNDS)?;
+    Ok(size)
+}
+
 /// Decodes untrusted bytes for a preview: bounded by [`PREVIEW_BOUNDS`], then shrunk (never
 /// enlarged) to at most `max_side` pixels a side. Slow for big images: call it off the UI task.
 pub fn decode_preview(bytes: &[u8], max_side: u32) -> Result<DynamicImage, DecodeError> {
@@ -177,7 +286,9 @@ pub fn reference_problems(bytes: &[u8]) -> Vec<String> {
 /// every side is within 128..4096 px, and re-encodes as JPEG (lowering quality, then size,
 /// until it is under 4.7 MB). Returns the new JPEG and what was done, in words. Refuses bombs
 /// like [`decode_bounded`].
-pub fn fit_reference(bytes: &[u8]) -> Result<(Vec<u8>, Vec<String>), DecodeError> {
+pub fn fit_reference(bytes: &[u8]) -> Result<(Vec<u8>, Vec<String>), NotWhole> {
+    // A cut-off file is refused rather than fitted (a tolerant decoder would fill it in).
+    check_structure(bytes)?;
     let mut img = decode_bounded(bytes, PREVIEW_BOUNDS)?;
     let mut done = Vec::new();
     let (w, h) = (img.width(), img.height());
@@ -217,7 +328,7 @@ pub fn fit_reference(bytes: &[u8]) -> Result<(Vec<u8>, Vec<String>), DecodeError
         let mut out = Vec::new();
         JpegEncoder::new_with_quality(&mut out, quality)
             .encode_image(&resized)
-            .map_err(DecodeError::Decode)?;
+            .map_err(|e| NotWhole::Decode(DecodeError::Decode(e)))?;
         if out.len() <= limits::MAX_BYTES {
             done.push(format!(
                 "re-encoded as JPEG quality {quality} ({} bytes)",
@@ -314,6 +425,54 @@ mod tests {
         );
         let p = reference_problems(&png_header(60_000, 60_000));
         assert!(p.iter().any(|p| p.contains("60000x60000")), "{p:?}");
+    }
+
+    fn jpeg(w: u32, h: u32) -> Vec<u8> {
+        let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8, y as u8, 9]));
+        let mut out = Vec::new();
+        img.write_to(&mut Cursor::new(&mut out), ImageFormat::Jpeg)
+            .expect("jpeg");
+        out
+    }
+
+    #[test]
+    fn a_cut_off_image_is_caught_by_its_structure_not_only_its_header() {
+        for (name, whole) in [("jpeg", jpeg(300, 200)), ("png", png(300, 200))] {
+            assert_eq!(
+                check_complete(&whole).expect(name),
+                (300, 200),
+                "{name} whole"
+            );
+            // Cut anywhere after the header: the header still reads, the image does not end.
+            for keep in [whole.len() / 3, whole.len() / 2, whole.len() - 2] {
+                let cut = &whole[..keep];
+                assert!(probe(cut, PREVIEW_BOUNDS).is_ok(), "{name} header readable");
+                let e = check_complete(cut).expect_err(name).to_string();
+                assert!(
+                    e.contains("ends before the image does") || e.contains("cut off"),
+                    "{name} cut at {keep}: {e}"
+                );
+                assert!(
+                    fit_reference(cut).is_err(),
+                    "{name}: a cut file is not fitted"
+                );
+            }
+        }
+        // Bytes after the end marker (some cameras append data) are no damage.
+        let mut trailer = jpeg(64, 64);
+        trailer.extend_from_slice(b"appended by a camera");
+        assert!(check_complete(&trailer).is_ok());
+        // A bomb is refused from its header.
+        assert!(matches!(
+            check_complete(&png_header(60_000, 60_000)),
+            Err(NotWhole::Decode(DecodeError::TooLarge { .. }))
+        ));
+        // Damaged entropy data inside a complete structure: the full decode catches what the
+        // structure cannot (PNG checks its CRCs).
+        let mut bad = png(64, 64);
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0xFF;
+        assert!(check_complete(&bad).is_err());
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! terminal code here.
 
 pub mod decode;
+pub mod input;
+pub mod staged;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -70,42 +71,29 @@ pub fn safe_component(s: &str, max: usize) -> String {
 }
 
 /// Writes `bytes` into `dir` under `stem.ext`, or `stem-2.ext`, `stem-3.ext`... if taken. The
-/// data goes to a temporary file first and is linked into place only when complete, so no
-/// half-written image is ever visible under its final name and no existing file is replaced.
+/// data is written and synced first (see [`staged`]: on Linux into an anonymous file, so even
+/// `kill -9` leaves nothing) and linked into place only when complete, so no half-written
+/// image is ever visible under its final name and no existing file is replaced.
 pub fn save_unique(dir: &Path, stem: &str, ext: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{stem}.{}.{:08x}.part",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        for n in 1..10_000u32 {
-            let name = if n == 1 {
-                format!("{stem}.{ext}")
-            } else {
-                format!("{stem}-{n}.{ext}")
-            };
-            let path = dir.join(name);
-            match std::fs::hard_link(&tmp, &path) {
-                Ok(()) => return Ok(path),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            }
+    let file = staged::Staged::write(dir, stem, "part", bytes)?;
+    for n in 1..10_000u32 {
+        let name = if n == 1 {
+            format!("{stem}.{ext}")
+        } else {
+            format!("{stem}-{n}.{ext}")
+        };
+        let path = dir.join(name);
+        match file.link_new(&path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
         }
-        Err(std::io::Error::other(format!(
-            "no free file name for {stem}.{ext} in {}",
-            dir.display()
-        )))
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result
+    }
+    Err(std::io::Error::other(format!(
+        "no free file name for {stem}.{ext} in {}",
+        dir.display()
+    )))
 }
 
 /// When a signed result URL stops working: its `x-expires` query parameter (Unix seconds),

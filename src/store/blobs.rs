@@ -10,7 +10,6 @@
 
 use crate::images;
 use base64::Engine as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The prefix of the string that stands in for an inline image in a stored body.
@@ -226,32 +225,16 @@ impl ImageDir {
         self.dir.join(format!("{sha256}.{ext}"))
     }
 
-    /// Writes an image unless a complete file of it is already there. The bytes go to a
-    /// temporary file first and are renamed into place, so the final name never shows a
-    /// partial file.
+    /// Writes an image unless a complete file of it is already there. The bytes are written
+    /// and synced first (into an anonymous file on Linux, see [`crate::images::staged`]) and
+    /// renamed into place, so the final name never shows a partial file.
     pub fn put(&self, sha256: &str, ext: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
         let path = self.path(sha256, ext);
         if std::fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64) {
             return Ok(path);
         }
-        let tmp = self.dir.join(format!(
-            ".{sha256}.{}.{:08x}.tmp",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        let written = (|| {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        })();
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written.map(|()| path)
+        crate::images::staged::Staged::write(&self.dir, sha256, "tmp", bytes)?.persist(&path)?;
+        Ok(path)
     }
 
     /// Reads an image's bytes.
