@@ -775,6 +775,7 @@ fn options(config_toml: &str, demo: bool, dir: &std::path::Path) -> volcv::tui::
     .expect("client");
     volcv::tui::TuiOptions {
         mode: volcv::api::tasks::Mode::Sync,
+        sweep_limits: (1.0, 4),
         client,
         loaded: volcv::config::Loaded {
             config: volcv::config::parse(config_toml).expect("config"),

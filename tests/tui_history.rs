@@ -653,3 +653,100 @@ async fn models_switch_on_the_model_row_and_presets_save_and_apply() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_from_the_dialog_fills_the_contact_sheet_and_reopens_from_history() {
+    let mock = mock().await;
+    let url = mock.url();
+    let home = tempfile::tempdir().expect("tmp");
+    let data = home.path().join("data");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let worker = Worker::new(tx, client(&url), data.join("images"))
+        .with_history(data.clone(), "test")
+        .with_sweep_limits(20.0, 4);
+    let mut app = ready_app();
+    for c in app.start() {
+        worker.run(c);
+    }
+    let mut ui = Ui { app, worker, rx };
+    ui.until("history read", |a| a.history.stored).await;
+
+    // A bad line keeps the dialog open and names the problem.
+    ui.key("S");
+    assert!(ui.app.sweep_input.is_some());
+    for _ in 0..40 {
+        ui.key("backspace");
+    }
+    ui.type_text("seed=1..2 scale=99");
+    ui.key("enter");
+    assert!(ui.app.sweep_input.is_some(), "the dialog stays open");
+    let err = ui.app.status.clone().expect("status");
+    assert!(err.error && err.text.contains("scale"), "{}", err.text);
+    for _ in 0..2 {
+        ui.key("backspace");
+    }
+    ui.type_text("2.5,3.5,4.5");
+    ui.key("enter");
+    assert!(ui.app.sweep_input.is_none(), "{:?}", ui.app.status);
+    ui.until("the sweep is over", |a| {
+        a.sweep.as_ref().is_some_and(|v| !v.running)
+    })
+    .await;
+    let v = ui.app.sweep.clone().expect("sweep");
+    assert_eq!(v.cells.len(), 6);
+    assert!(
+        v.cells
+            .iter()
+            .all(|c| c.state == volcv::tui::sweep::CellState::Succeeded && c.history_id.is_some()),
+        "{:?}",
+        v.cells
+    );
+    let screen = ui.screen();
+    assert!(screen.contains(&format!("Sweep {}", v.id)), "{screen}");
+    assert!(
+        screen.contains("seed=1") && screen.contains("scale=4.5"),
+        "{screen}"
+    );
+    assert!(screen.contains("6/6 done"), "{screen}");
+    let store = Store::open(&data).expect("open");
+    assert_eq!(store.sweep_cells(&v.id).expect("cells").len(), 6);
+
+    // The cells show up in History (live); Enter on the sheet selects the cell's entry.
+    ui.until("cells listed", |a| a.history.entries().len() >= 6)
+        .await;
+    // Rows arriving into an empty list leave a row selected and the rows on screen.
+    assert!(ui.app.shown().is_some());
+    if let Some(s) = ui.app.sweep.as_mut() {
+        s.open = false;
+    }
+    assert!(
+        ui.screen().contains("a lighthouse at dusk"),
+        "{}",
+        ui.screen()
+    );
+    if let Some(s) = ui.app.sweep.as_mut() {
+        s.open = true;
+    }
+    if let Some(s) = ui.app.sweep.as_mut() {
+        s.step(1, 2);
+    }
+    let last = ui.app.sweep.as_ref().and_then(|s| s.cells[5].history_id);
+    ui.key("enter");
+    assert_eq!(ui.app.focus, Pane::History);
+    assert_eq!(ui.app.shown().and_then(|e| e.store_id), last);
+    // Reopening from History: S on a cell's entry reads the sweep back from the store.
+    ui.until("the entry opened", shown_done).await;
+    ui.app.sweep = None;
+    ui.key("S");
+    ui.until("the sweep reopened", |a| a.sweep.is_some()).await;
+    let r = ui.app.sweep.clone().expect("reopened");
+    assert_eq!(r.id, v.id);
+    assert!(r.open && !r.running);
+    assert!(
+        r.cells
+            .iter()
+            .all(|c| c.state == volcv::tui::sweep::CellState::Succeeded && c.image.is_some())
+    );
+    drop(ui);
+    mock.shutdown().await;
+}

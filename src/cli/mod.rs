@@ -265,8 +265,13 @@ fn run_tui(cli: &Cli) -> u8 {
         }
     };
     let mode = resolved.mode;
+    // A bad qps/concurrency in the profile is reported by `volcv sweep`; the UI uses defaults.
+    let sweep_limits = loaded
+        .sweep_limits(&o, None, None)
+        .unwrap_or((config::DEFAULT_SWEEP_QPS, config::DEFAULT_SWEEP_CONCURRENCY));
     let opts = crate::tui::TuiOptions {
         mode,
+        sweep_limits,
         client,
         loaded,
         demo: demo.as_ref().map(crate::mock::MockServer::url),

@@ -208,6 +208,11 @@ pub struct App {
     pub mode: crate::api::tasks::Mode,
     /// The presets overlay, while open.
     pub presets: Option<PresetsView>,
+    /// The sweep dialog's line while it is typed (`seed=1..4 scale=2.5,3.5`).
+    pub sweep_input: Option<TextArea<'static>>,
+    /// The sweep running or last shown, with its contact sheet.
+    pub sweep: Option<crate::tui::sweep::SweepView>,
+    next_sweep: u64,
     next_id: u64,
 }
 
@@ -252,6 +257,9 @@ impl App {
             replay_pending: None,
             mode: crate::api::tasks::Mode::Sync,
             presets: None,
+            sweep_input: None,
+            sweep: None,
+            next_sweep: 1,
             next_id: 1,
         }
     }
@@ -340,6 +348,24 @@ impl App {
         if let Some(k) = &self.fullscreen {
             return vec![(k.clone(), layout::fullscreen_picture(self.size))];
         }
+        if let Some(v) = self.sweep.as_ref().filter(|v| v.open) {
+            // The contact sheet covers the panes: only its tiles are on screen.
+            let a = crate::tui::sweep::sheet_area(v, self.size);
+            return a
+                .tiles
+                .iter()
+                .filter(|(_, p, _)| p.width >= 2 && p.height >= 1)
+                .map(|(cell, p, _)| {
+                    (
+                        ImageKey::Cell {
+                            sweep: v.n,
+                            cell: *cell,
+                        },
+                        *p,
+                    )
+                })
+                .collect();
+        }
         let a = self.areas();
         let mut out = Vec::new();
         if let Some(k) = self.form_preview_key()
@@ -414,6 +440,10 @@ impl App {
                     _ => None,
                 }
             }
+            ImageKey::Cell { sweep, cell } => {
+                let v = self.sweep.as_ref().filter(|v| v.n == *sweep)?;
+                v.cells.get(*cell)?.image.clone().map(ImageSource::File)
+            }
             ImageKey::Reference { id } => {
                 let e = self.history.entries().iter().find(|e| e.id == *id)?;
                 let b64 = e
@@ -438,13 +468,14 @@ impl App {
         self.history.entries().iter().any(Entry::in_flight)
     }
 
-    /// How many requests are in flight.
+    /// How many requests are in flight (a running sweep counts as one).
     pub fn in_flight(&self) -> usize {
         self.history
             .entries()
             .iter()
             .filter(|e| e.in_flight())
             .count()
+            + usize::from(self.sweep.as_ref().is_some_and(|v| v.running))
     }
 
     /// The history entry the Response pane shows.
@@ -571,15 +602,19 @@ impl App {
             return;
         }
         let insert = self.history.filter.trim().is_empty();
+        let had_rows = !self.history.entries().is_empty();
         let shifted =
             self.history
                 .apply_changes(rows, insert, self.history_selected, &mut self.next_id);
-        if shifted > 0 && !self.history.entries().is_empty() {
+        if shifted > 0 && had_rows {
             // Rows from another volcv arrived above: keep the same row selected.
             self.history_selected += shifted;
             self.history_scroll += shifted;
-            self.keep_visible();
         }
+        let n = self.history.entries().len();
+        self.history_selected = self.history_selected.min(n.saturating_sub(1));
+        self.history_scroll = self.history_scroll.min(self.history_selected);
+        self.keep_visible();
     }
 
     fn on_entry_opened(&mut self, id: u64, result: Result<Opened, String>) {
@@ -591,6 +626,7 @@ impl App {
             Ok(o) => {
                 let error_view = !o.view.verdict.is_ok();
                 e.request = Some(o.request);
+                e.sweep_id = o.sweep_id;
                 e.state = EntryState::Done {
                     view: Arc::from(o.view),
                     duration: o.duration,
@@ -785,6 +821,10 @@ impl App {
                 }
                 Vec::new()
             }
+            Msg::Sweep { n, event } => {
+                self.on_sweep(n, event);
+                Vec::new()
+            }
             Msg::PresetsListed(result) => {
                 match (result, self.presets.as_mut()) {
                     (Ok(items), Some(p)) => {
@@ -958,6 +998,12 @@ impl App {
         }
         if self.presets.is_some() {
             return self.on_presets_key(ev);
+        }
+        if self.sweep_input.is_some() {
+            return self.on_sweep_input_key(ev);
+        }
+        if self.sweep.as_ref().is_some_and(|v| v.open) {
+            return self.on_sheet_key(ev);
         }
         if self.confirm_quit {
             self.confirm_quit = false;
@@ -1379,6 +1425,7 @@ impl App {
             Action::FocusResponse => self.focus = Pane::Response,
             Action::FocusHistory => self.focus = Pane::History,
             Action::Copy => return self.copy(),
+            Action::Sweep => return self.sweep_key(),
             Action::Curl => match self.form.request() {
                 Ok(body) => {
                     self.info_msg("building the curl command…");
@@ -1509,6 +1556,232 @@ impl App {
         let h = self.form_height();
         form.select(selected.min(form.rows.len().saturating_sub(1)), h);
         self.form = form;
+    }
+
+    /// `S`: in the History pane, reopens the selected entry's sweep; elsewhere shows the
+    /// current sweep's sheet, or opens the sweep dialog on the selected parameter.
+    fn sweep_key(&mut self) -> Vec<Cmd> {
+        if self.focus == Pane::History {
+            let Some(e) = self.shown() else {
+                return Vec::new();
+            };
+            return match e.sweep_id.clone() {
+                Some(id) => {
+                    if let Some(v) = self.sweep.as_mut().filter(|v| v.id == id) {
+                        v.open = true;
+                        return Vec::new();
+                    }
+                    if self.sweep.as_ref().is_some_and(|v| v.running) {
+                        self.info_msg("a sweep is running: S in the Parameters pane shows it");
+                        return Vec::new();
+                    }
+                    let n = self.next_sweep;
+                    self.next_sweep += 1;
+                    self.info_msg(format!("reading sweep {id}…"));
+                    vec![Cmd::OpenSweep { n, id }]
+                }
+                None if matches!(e.state, EntryState::Stored { .. }) => {
+                    self.info_msg("reading the entry…");
+                    Vec::new()
+                }
+                None => {
+                    self.info_msg(format!("{} is not part of a sweep", e.label()));
+                    Vec::new()
+                }
+            };
+        }
+        if let Some(v) = self.sweep.as_mut()
+            && v.running
+        {
+            v.open = true;
+            return Vec::new();
+        }
+        let field = match self.form.rows.get(self.form.selected).map(|r| r.kind) {
+            Some(RowKind::Field(f)) => f.name,
+            _ => "seed",
+        };
+        let mut input = line_input(&format!("{field}="));
+        input.move_cursor(ratatui_textarea::CursorMove::End);
+        self.sweep_input = Some(input);
+        Vec::new()
+    }
+
+    fn on_sweep_input_key(&mut self, ev: &KeyEvent) -> Vec<Cmd> {
+        let Some(input) = self.sweep_input.as_mut() else {
+            return Vec::new();
+        };
+        if is(ev, KeyCode::Esc) {
+            self.sweep_input = None;
+            self.info_msg("no sweep");
+            return Vec::new();
+        }
+        if !is(ev, KeyCode::Enter) {
+            if !matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
+                input.input(*ev);
+            }
+            return Vec::new();
+        }
+        let line = input.lines().join(" ");
+        let args = crate::tui::sweep::vary_args(&line);
+        if args.is_empty() {
+            self.error_msg("sweep: give FIELD=VALUES, e.g. seed=1..4 scale=2.5,3.5");
+            return Vec::new();
+        }
+        self.form.revalidate();
+        let base = match self.form.request() {
+            Ok(b) => b,
+            Err(b) => {
+                self.error_msg(format!("cannot sweep: {}", b.message));
+                return Vec::new();
+            }
+        };
+        match crate::sweep::prepare(base, &args) {
+            Err(errors) => {
+                // The dialog stays open with the line as typed.
+                let more = if errors.len() > 1 {
+                    format!(" (+{} more)", errors.len() - 1)
+                } else {
+                    String::new()
+                };
+                self.error_msg(format!(
+                    "sweep: {}{more}",
+                    errors.first().map_or("invalid", String::as_str)
+                ));
+                Vec::new()
+            }
+            Ok(p) => {
+                self.sweep_input = None;
+                let n = self.next_sweep;
+                self.next_sweep += 1;
+                let cells = p.plan.grid.len();
+                self.sweep = Some(crate::tui::sweep::SweepView::new(n, &p.plan));
+                let mut text = format!("sweep {} started: {cells} cells", p.plan.id);
+                if let Some(w) = p.warnings.first() {
+                    text.push_str(&format!("; warning: {w}"));
+                }
+                self.info_msg(text);
+                vec![Cmd::Sweep {
+                    n,
+                    plan: crate::tui::msg::PlanRef(Arc::new(p.plan)),
+                }]
+            }
+        }
+    }
+
+    fn on_sheet_key(&mut self, ev: &KeyEvent) -> Vec<Cmd> {
+        let Some(key) = Key::from_event(ev) else {
+            return Vec::new();
+        };
+        let action = self.keymap.action(key);
+        let Some(v) = self.sweep.as_mut() else {
+            return Vec::new();
+        };
+        match (key.code, action) {
+            (_, Some(Action::Down)) => v.step(1, 0),
+            (_, Some(Action::Up)) => v.step(-1, 0),
+            (_, Some(Action::Decrease)) => v.step(0, -1),
+            (_, Some(Action::Increase)) => v.step(0, 1),
+            (_, Some(Action::PageDown)) => v.turn(1),
+            (_, Some(Action::PageUp)) => v.turn(-1),
+            (KeyCode::Char('f'), _) => {
+                let key = ImageKey::Cell {
+                    sweep: v.n,
+                    cell: v.selected,
+                };
+                if self.previews.decoded.get(&key).is_some_and(Result::is_ok) {
+                    self.fullscreen = Some(key);
+                } else {
+                    self.info_msg("no image for this cell (yet)");
+                }
+            }
+            (KeyCode::Enter, _) => {
+                let id = v.cells.get(v.selected).and_then(|c| c.history_id);
+                v.open = false;
+                self.focus = Pane::History;
+                match id.and_then(|id| self.history.position_of_store_id(id)) {
+                    Some(i) => self.select_history(i),
+                    None => self.info_msg(match id {
+                        Some(id) => format!("#{id} is not listed (a search is on?)"),
+                        None => "this cell has no history entry".to_owned(),
+                    }),
+                }
+            }
+            (_, Some(Action::Cancel)) if key.code != KeyCode::Esc && v.running => {
+                let abort = v.stopping;
+                v.stopping = true;
+                let n = v.n;
+                self.info_msg(if abort {
+                    "sweep: cutting off the cells in flight (recorded as cancelled)"
+                } else {
+                    "sweep: no more cells start; those in flight finish (x again cuts them off)"
+                });
+                return vec![Cmd::StopSweep { n, abort }];
+            }
+            (_, Some(Action::Quit)) if !v.running => self.quit = true,
+            _ => v.open = false,
+        }
+        Vec::new()
+    }
+
+    fn on_sweep(&mut self, n: u64, event: crate::tui::msg::SweepMsg) {
+        use crate::tui::msg::SweepMsg;
+        use crate::tui::sweep::CellState;
+        if let SweepMsg::Opened(result) = event {
+            match result {
+                Ok(o) => {
+                    let mut v = crate::tui::sweep::SweepView::reopened(n, o.id, o.grid);
+                    for c in o.cells {
+                        if let Some(i) = c.cell {
+                            if c.first_image.is_some() {
+                                self.previews
+                                    .on_demand(ImageKey::Cell { sweep: n, cell: i });
+                            }
+                            v.recorded(
+                                i,
+                                c.summary.outcome,
+                                c.summary.code,
+                                c.summary.id,
+                                c.first_image,
+                            );
+                        }
+                    }
+                    let text = format!("sweep {}: {}", v.id, v.summary());
+                    self.sweep = Some(v);
+                    self.info_msg(text);
+                }
+                Err(e) => self.error_msg(format!("sweep: {e}")),
+            }
+            return;
+        }
+        let Some(v) = self.sweep.as_mut().filter(|v| v.n == n) else {
+            return;
+        };
+        match event {
+            SweepMsg::Started { cell, history_id } => {
+                if let Some(c) = v.cells.get_mut(cell) {
+                    c.state = CellState::Running;
+                    c.history_id = history_id;
+                }
+            }
+            SweepMsg::RateLimited { cell } => {
+                if let Some(c) = v.cells.get_mut(cell) {
+                    c.state = CellState::RateLimited;
+                }
+            }
+            SweepMsg::CellDone { report, image } => v.finished(&report, image),
+            SweepMsg::Progress(p) => v.progress = Some(p),
+            SweepMsg::Warning(w) => self.error_msg(format!("sweep: {w}")),
+            SweepMsg::Done { text, .. } => {
+                v.running = false;
+                for c in &mut v.cells {
+                    if matches!(c.state, CellState::Waiting) {
+                        c.state = CellState::Failed("not run".into());
+                    }
+                }
+                self.info_msg(text);
+            }
+            SweepMsg::Opened(_) => {}
+        }
     }
 
     fn on_presets_key(&mut self, ev: &KeyEvent) -> Vec<Cmd> {
@@ -1941,6 +2214,7 @@ impl App {
                     summary: None,
                     local: true,
                     task: None,
+                    sweep_id: None,
                 });
                 self.select_history(0);
                 if self.mode == crate::api::tasks::Mode::Async {

@@ -64,6 +64,8 @@ pub struct Entry {
     pub local: bool,
     /// For an async request in flight: the task's latest status, in words.
     pub task: Option<String>,
+    /// The sweep the entry is a cell of (known once opened).
+    pub sweep_id: Option<String>,
 }
 
 impl Entry {
@@ -109,6 +111,7 @@ impl Entry {
             summary: Some(s),
             local: false,
             task: None,
+            sweep_id: None,
         }
     }
 }
@@ -480,6 +483,7 @@ mod tests {
             summary: None,
             local: true,
             task: None,
+            sweep_id: None,
         });
         let opened_id = h.entries()[3].id;
         if let Some(e) = h.get_mut(opened_id) {

@@ -79,6 +79,8 @@ pub enum Action {
     ToggleMode,
     /// Presets: load, save, delete.
     Presets,
+    /// Sweep dialog, contact sheet, reopen a sweep.
+    Sweep,
 }
 
 /// Where an action applies, for the help overlay and the status bar.
@@ -132,6 +134,7 @@ impl Action {
         Action::Curl,
         Action::ToggleMode,
         Action::Presets,
+        Action::Sweep,
     ];
 
     /// The name used in the config's `[keys]` table.
@@ -172,6 +175,7 @@ impl Action {
             Action::Curl => "curl",
             Action::ToggleMode => "toggle_mode",
             Action::Presets => "presets",
+            Action::Sweep => "sweep",
         }
     }
 
@@ -213,6 +217,7 @@ impl Action {
             Action::Curl => "request as curl (copy)",
             Action::ToggleMode => "async/sync requests",
             Action::Presets => "presets (load/save)",
+            Action::Sweep => "sweep / contact sheet",
         }
     }
 
@@ -230,6 +235,7 @@ impl Action {
             | Action::ExternalEditor
             | Action::Copy
             | Action::Curl
+            | Action::Sweep
             | Action::Help => Scope::Global,
             Action::Down
             | Action::Up
@@ -299,6 +305,7 @@ impl Action {
             Action::Curl => &["C"],
             Action::ToggleMode => &["A"],
             Action::Presets => &["p"],
+            Action::Sweep => &["S"],
         }
     }
 }

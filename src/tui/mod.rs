@@ -17,6 +17,7 @@ pub mod layout;
 pub mod msg;
 pub mod preview;
 pub mod render;
+pub mod sweep;
 pub mod terminal;
 pub mod theme;
 pub mod view;
@@ -46,6 +47,8 @@ pub struct TuiOptions {
     pub client: Client,
     /// The profile's request mode (`A` toggles it in the UI).
     pub mode: crate::api::tasks::Mode,
+    /// Sweeps' rate and cap on requests in flight (the profile's `qps` and `concurrency`).
+    pub sweep_limits: (f64, usize),
     /// The loaded config: `[ui]`, `[keys]`, `[defaults]` and the paths.
     pub loaded: config::Loaded,
     /// The embedded mock's URL when running `--demo`: the form starts with a prompt and a
@@ -243,6 +246,7 @@ pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
     let worker = worker::Worker::new(tx, opts.client.clone(), images_dir)
         .with_previews(setup)
         .with_history(history_dir, &profile)
+        .with_sweep_limits(opts.sweep_limits.0, opts.sweep_limits.1)
         .with_presets(
             crate::presets::PresetStore::for_paths(&opts.loaded.paths),
             defaults,

@@ -166,6 +166,13 @@ pub enum Msg {
         /// One line for the user: `in_queue 3.1s`, `generating 12s`...
         text: String,
     },
+    /// A sweep's news.
+    Sweep {
+        /// The sweep.
+        n: u64,
+        /// What happened.
+        event: SweepMsg,
+    },
     /// The presets file was listed (or could not be read).
     PresetsListed(Result<Vec<crate::presets::PresetInfo>, String>),
     /// A preset was applied to a body: the switched body, or why not.
@@ -202,6 +209,66 @@ pub struct Opened {
     pub view: Box<ResponseView>,
     /// The client-measured duration.
     pub duration: Duration,
+    /// The sweep the entry is a cell of.
+    pub sweep_id: Option<String>,
+}
+
+/// A sweep plan in a command (compared by id).
+#[derive(Debug, Clone)]
+pub struct PlanRef(pub Arc<crate::sweep::Plan>);
+
+impl PartialEq for PlanRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+/// What a sweep reports to the UI.
+#[derive(Debug)]
+pub enum SweepMsg {
+    /// A cell's first request is going out.
+    Started {
+        /// The cell.
+        cell: usize,
+        /// Its history entry.
+        history_id: Option<i64>,
+    },
+    /// A cell was answered 50429/50430 and waits for the slowed bucket.
+    RateLimited {
+        /// The cell.
+        cell: usize,
+    },
+    /// A cell ended.
+    CellDone {
+        /// How.
+        report: Box<crate::sweep::runner::CellReport>,
+        /// The store's file of its first result image.
+        image: Option<PathBuf>,
+    },
+    /// Counts, rate and ETA.
+    Progress(crate::sweep::runner::Progress),
+    /// A problem that does not stop the sweep.
+    Warning(String),
+    /// The sweep is over.
+    Done {
+        /// Stopped before every cell was tried.
+        stopped: bool,
+        /// One line for the status bar.
+        text: String,
+    },
+    /// A recorded sweep read back: its id, grid and recorded cells, or why not.
+    Opened(Result<OpenedSweep, String>),
+}
+
+/// A recorded sweep read back from the history.
+#[derive(Debug)]
+pub struct OpenedSweep {
+    /// The sweep's id.
+    pub id: String,
+    /// Its fields.
+    pub grid: crate::sweep::Grid,
+    /// Its recorded cells.
+    pub cells: Vec<crate::store::SweepCell>,
 }
 
 /// What to do with the presets file (`<config dir>/presets.toml`).
@@ -333,6 +400,27 @@ pub enum Cmd {
     History(HistoryCmd),
     /// Work on the user's presets file.
     Presets(PresetCmd),
+    /// Run a sweep (its cells recorded in the history).
+    Sweep {
+        /// This run's number for it.
+        n: u64,
+        /// What to send.
+        plan: PlanRef,
+    },
+    /// Stop a running sweep: start no more cells (`abort`: also cut off those in flight).
+    StopSweep {
+        /// The sweep.
+        n: u64,
+        /// Cancel the cells in flight too.
+        abort: bool,
+    },
+    /// Read a recorded sweep back from the history.
+    OpenSweep {
+        /// This run's number for it.
+        n: u64,
+        /// Its id.
+        id: String,
+    },
     /// Send a request body with the async API (submit, then poll).
     SendAsync {
         /// The request's id in the history.

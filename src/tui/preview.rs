@@ -393,6 +393,13 @@ pub enum ImageKey {
     },
     /// The reference image loaded in the form from this input.
     Form(String),
+    /// The first result of cell `cell` of this run's sweep number `sweep`.
+    Cell {
+        /// The sweep.
+        sweep: u64,
+        /// The cell.
+        cell: usize,
+    },
 }
 
 /// An encoded image ready to draw (a ratatui-image protocol, which has no `Debug`).
@@ -472,7 +479,7 @@ impl Previews {
     pub fn forget_request(&mut self, id: u64) {
         let of = |k: &ImageKey| match k {
             ImageKey::Result { id: i, .. } | ImageKey::Reference { id: i } => *i == id,
-            ImageKey::Form(_) => false,
+            ImageKey::Form(_) | ImageKey::Cell { .. } => false,
         };
         self.decoded.retain(|k, _| !of(k));
         self.encoded.retain(|(k, _, _), _| !of(k));

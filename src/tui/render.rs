@@ -30,6 +30,9 @@ pub fn render(app: &App, f: &mut Frame) {
     render_response(app, f, a.response);
     render_history(app, f, a.history);
     render_status(app, f, a.status);
+    if let Some(v) = app.sweep.as_ref().filter(|v| v.open) {
+        render_sheet(app, f, area, v);
+    }
     if let Some(key) = &app.fullscreen {
         render_fullscreen(app, f, area, key);
     } else if app.help {
@@ -48,6 +51,14 @@ pub fn render(app: &App, f: &mut Frame) {
         render_compare(app, f, area, a, b, scroll);
     } else if let Some(p) = &app.presets {
         render_presets(app, f, area, p);
+    } else if let Some(input) = &app.sweep_input {
+        render_line_input(
+            app,
+            f,
+            area,
+            " Sweep: FIELD=VALUES, up to 3 (1..8, 0.2..0.6:0.1, 2.5,3.5) · Enter runs · Esc ",
+            input,
+        );
     }
     scrub(f.buffer_mut());
 }
@@ -77,6 +88,113 @@ pub fn scrub(buf: &mut ratatui::buffer::Buffer) {
             let clean: String = sym.chars().filter(|c| !bad(*c)).collect();
             cell.set_symbol(if clean.is_empty() { " " } else { &clean });
         }
+    }
+}
+
+fn render_sheet(app: &App, f: &mut Frame, area: Rect, v: &crate::tui::sweep::SweepView) {
+    use crate::tui::sweep::CellState;
+    let t = &app.theme;
+    let a = crate::tui::sweep::sheet_area(v, area);
+    let pages = v.layout.blocks.len();
+    let page = if pages > 1 {
+        format!(" · page {}/{pages} (PgUp/PgDn)", v.page + 1)
+    } else {
+        String::new()
+    };
+    let title = format!(
+        " Sweep {} · {}{page} · arrows select · f full screen · Enter entry · x stop · Esc close ",
+        v.id,
+        v.summary()
+    );
+    let inner = overlay(
+        f,
+        a.frame,
+        fit(&title, usize::from(a.frame.width)),
+        t.focus,
+        true,
+        t,
+    );
+    if let Some(block) = v.layout.blocks.get(v.page)
+        && let Some(title) = &block.title
+    {
+        f.render_widget(
+            Paragraph::new(Line::styled(title.clone(), t.heading)),
+            Rect::new(inner.x, inner.y, inner.width, 1),
+        );
+    }
+    for (r, label) in &a.row_labels {
+        f.render_widget(
+            Paragraph::new(Line::styled(fit(label, usize::from(r.width)), t.heading)),
+            *r,
+        );
+    }
+    for (r, label) in &a.col_labels {
+        f.render_widget(
+            Paragraph::new(Line::styled(fit(label, usize::from(r.width)), t.heading))
+                .alignment(Alignment::Center),
+            *r,
+        );
+    }
+    for (cell, picture, label_area) in &a.tiles {
+        let Some(c) = v.cells.get(*cell) else {
+            continue;
+        };
+        let key = ImageKey::Cell {
+            sweep: v.n,
+            cell: *cell,
+        };
+        let spin = SPINNER[app.spinner % SPINNER.len()];
+        let (note, style) = match &c.state {
+            CellState::Waiting => ("waiting".to_owned(), t.dim),
+            CellState::Running => (format!("{spin} running"), t.busy),
+            CellState::RateLimited => ("rate-limited, retrying".to_owned(), t.warning),
+            CellState::Succeeded => (String::new(), t.ok),
+            CellState::Failed(mark) => (format!("✘ {mark}"), t.error),
+        };
+        if c.state == CellState::Succeeded && app.previews.enabled {
+            render_picture(app, f, *picture, &key);
+        } else if picture.height > 0 {
+            let text = if note.is_empty() {
+                "✔"
+            } else {
+                note.as_str()
+            };
+            f.render_widget(
+                Paragraph::new(Line::styled(fit(text, usize::from(picture.width)), style)),
+                Rect::new(picture.x, picture.y + picture.height / 2, picture.width, 1),
+            );
+        }
+        let tile_label = match v.layout.kind {
+            crate::sweep::sheet::SheetKind::Strip => c.label.clone(),
+            crate::sweep::sheet::SheetKind::Grid => match &c.state {
+                CellState::Succeeded => "✔".to_owned(),
+                _ => note.clone(),
+            },
+        };
+        let label_style = if *cell == v.selected {
+            t.selected
+        } else {
+            style.patch(t.base)
+        };
+        let w = usize::from(label_area.width);
+        let text = format!(
+            "{}{}",
+            if *cell == v.selected { "▸" } else { " " },
+            tile_label
+        );
+        f.render_widget(
+            Paragraph::new(Line::styled(format!("{:<w$}", fit(&text, w)), label_style)),
+            *label_area,
+        );
+    }
+    if a.tiles.is_empty() {
+        f.render_widget(
+            Paragraph::new(Line::styled(
+                "Too small to draw the sheet: enlarge the terminal.",
+                t.dim,
+            )),
+            inner,
+        );
     }
 }
 
@@ -351,7 +469,17 @@ fn render_fullscreen(app: &App, f: &mut Frame, area: Rect, key: &ImageKey) {
         .into_iter()
         .find(|(k, _)| k == key)
         .map(|(_, i)| format!("{} · {}", i.label, image_facts(i)))
-        .unwrap_or_else(|| "reference".to_owned());
+        .unwrap_or_else(|| match key {
+            ImageKey::Cell { cell, .. } => app
+                .sweep
+                .as_ref()
+                .and_then(|v| v.cells.get(*cell))
+                .map_or_else(
+                    || "sweep cell".to_owned(),
+                    |c| format!("sweep cell {}", c.label),
+                ),
+            _ => "reference".to_owned(),
+        });
     let caption = Line::from(vec![
         Span::styled(format!(" {label} "), t.heading),
         Span::styled(" any key returns", t.dim),
@@ -1067,6 +1195,16 @@ fn render_status(app: &App, f: &mut Frame, area: Rect) {
         format!(" {} · {} ", app.info.profile, app.info.endpoint),
         t.status,
     )];
+    if let Some(v) = app.sweep.as_ref().filter(|v| v.running) {
+        spans.push(Span::styled(
+            format!(
+                " {} sweep {} ",
+                SPINNER[app.spinner % SPINNER.len()],
+                v.summary()
+            ),
+            t.busy,
+        ));
+    }
     if let Some(input) = &app.search_input {
         spans.push(Span::styled(" / ", t.key));
         spans.push(Span::styled(

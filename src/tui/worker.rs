@@ -119,6 +119,10 @@ pub struct Worker {
     running: Arc<Running>,
     /// Stops polling resumed async tasks (on quit; they stay pending).
     resume: CancellationToken,
+    /// Running sweeps' stop controls, by this run's sweep number.
+    sweeps: Arc<Mutex<HashMap<u64, crate::sweep::runner::Controls>>>,
+    /// A sweep's rate and cap on requests in flight (the profile's `qps`, `concurrency`).
+    sweep_limits: (f64, usize),
     /// The presets file and each model's defaults as configured (what presets are relative to).
     presets: Option<Arc<(crate::presets::PresetStore, HashMap<&'static str, Value>)>>,
 }
@@ -137,6 +141,11 @@ impl Worker {
             running: Arc::default(),
             resume: CancellationToken::new(),
             presets: None,
+            sweeps: Arc::default(),
+            sweep_limits: (
+                crate::config::DEFAULT_SWEEP_QPS,
+                crate::config::DEFAULT_SWEEP_CONCURRENCY,
+            ),
         }
     }
 
@@ -153,6 +162,12 @@ impl Worker {
             self.tx.clone(),
         ));
         self.history = Some(store);
+        self
+    }
+
+    /// Runs sweeps at `qps` with at most `concurrency` requests in flight.
+    pub fn with_sweep_limits(mut self, qps: f64, concurrency: usize) -> Worker {
+        self.sweep_limits = (qps, concurrency.max(1));
         self
     }
 
@@ -261,6 +276,70 @@ impl Worker {
                         },
                     };
                     let _ = tx.send(msg);
+                });
+            }
+            Cmd::Sweep { n, plan } => {
+                let controls = crate::sweep::runner::Controls::default();
+                if let Ok(mut s) = self.sweeps.lock() {
+                    s.insert(n, controls.clone());
+                }
+                let settings = crate::sweep::runner::Settings {
+                    qps: self.sweep_limits.0,
+                    concurrency: self.sweep_limits.1,
+                    rate_limit_retries: crate::sweep::runner::DEFAULT_RATE_LIMIT_RETRIES,
+                    out_dir: None,
+                    profile: self
+                        .history
+                        .as_ref()
+                        .map_or_else(|| "default".to_owned(), |h| h.profile.clone()),
+                };
+                let job = SweepJob {
+                    n,
+                    plan: plan.0.as_ref().clone(),
+                    client: self.client.clone(),
+                    history: self.history.clone(),
+                    tx: self.tx.clone(),
+                    decode: self.decoding(),
+                    sweeps: Arc::clone(&self.sweeps),
+                };
+                tokio::spawn(run_sweep(job, settings, controls));
+            }
+            Cmd::StopSweep { n, abort } => {
+                if let Ok(s) = self.sweeps.lock()
+                    && let Some(c) = s.get(&n)
+                {
+                    c.stop.cancel();
+                    if abort {
+                        c.abort.cancel();
+                    }
+                }
+            }
+            Cmd::OpenSweep { n, id } => {
+                let tx = self.tx.clone();
+                let Some(store) = self.history.clone() else {
+                    let _ = tx.send(Msg::Sweep {
+                        n,
+                        event: crate::tui::msg::SweepMsg::Opened(Err(
+                            "no history store to read the sweep from".into(),
+                        )),
+                    });
+                    return;
+                };
+                tokio::spawn(async move {
+                    let result = with_store(&store, move |s| {
+                        let rec = s
+                            .sweep(&id)
+                            .map_err(|e| e.to_string())?
+                            .ok_or_else(|| format!("sweep {id} is not in the history"))?;
+                        let grid = crate::sweep::grid_of(&rec.grid)?;
+                        let cells = s.sweep_cells(&id).map_err(|e| e.to_string())?;
+                        Ok(crate::tui::msg::OpenedSweep { id, grid, cells })
+                    })
+                    .await;
+                    let _ = tx.send(Msg::Sweep {
+                        n,
+                        event: crate::tui::msg::SweepMsg::Opened(result),
+                    });
                 });
             }
             Cmd::Presets(p) => {
@@ -412,6 +491,12 @@ impl Worker {
     /// Cancels every request in flight (on quit).
     pub fn cancel_all(&self) {
         self.resume.cancel();
+        if let Ok(s) = self.sweeps.lock() {
+            for c in s.values() {
+                c.stop.cancel();
+                c.abort.cancel();
+            }
+        }
         if let Ok(t) = self.tokens.lock() {
             for token in t.values() {
                 token.cancel();
@@ -432,6 +517,110 @@ impl Worker {
             }
         };
         let _ = tokio::time::timeout(limit, wait).await;
+    }
+}
+
+/// What a sweep's task needs.
+struct SweepJob {
+    n: u64,
+    plan: crate::sweep::Plan,
+    client: Client,
+    history: Option<HistoryStore>,
+    tx: UnboundedSender<Msg>,
+    decode: bool,
+    sweeps: Arc<Mutex<HashMap<u64, crate::sweep::runner::Controls>>>,
+}
+
+/// Runs a sweep and turns its events into messages: thumbnails decoded from the cells' first
+/// images, each cell's stored image file looked up for later.
+async fn run_sweep(
+    job: SweepJob,
+    settings: crate::sweep::runner::Settings,
+    controls: crate::sweep::runner::Controls,
+) {
+    use crate::sweep::runner::SweepEvent;
+    use crate::tui::msg::SweepMsg;
+    let SweepJob {
+        n,
+        plan,
+        client,
+        history,
+        tx,
+        decode,
+        sweeps,
+    } = job;
+    let store = match &history {
+        Some(h) => h.get().await.ok(),
+        None => None,
+    };
+    let (ev_tx, mut ev_rx) = tokio::sync::mpsc::unbounded_channel();
+    let runner = tokio::spawn(crate::sweep::runner::run(
+        plan,
+        client,
+        store.clone(),
+        settings,
+        ev_tx,
+        controls,
+    ));
+    while let Some(ev) = ev_rx.recv().await {
+        let event = match ev {
+            SweepEvent::CellStarted { cell, history_id } => SweepMsg::Started { cell, history_id },
+            SweepEvent::CellRateLimited { cell, .. } => SweepMsg::RateLimited { cell },
+            SweepEvent::CellFinished { report, images } => {
+                let cell = report.cell;
+                if decode && let Some(first) = images.first().cloned() {
+                    let result = tokio::task::spawn_blocking(move || decode_for_preview(&first))
+                        .await
+                        .unwrap_or_else(|e| Err(e.to_string()));
+                    let _ = tx.send(Msg::PreviewDecoded {
+                        key: ImageKey::Cell { sweep: n, cell },
+                        result,
+                    });
+                }
+                let image = match (&store, report.history_id) {
+                    (Some(s), Some(id)) => {
+                        let s = Arc::clone(s);
+                        tokio::task::spawn_blocking(move || {
+                            s.get(id).ok().flatten().and_then(|e| {
+                                e.images
+                                    .into_iter()
+                                    .find(|i| i.part != crate::store::ImagePart::Request)
+                                    .map(|i| i.file)
+                            })
+                        })
+                        .await
+                        .ok()
+                        .flatten()
+                    }
+                    _ => None,
+                };
+                SweepMsg::CellDone {
+                    report: Box::new(report),
+                    image,
+                }
+            }
+            SweepEvent::Progress(p) => SweepMsg::Progress(p),
+            SweepEvent::Warning(w) => SweepMsg::Warning(w),
+            SweepEvent::Finished(r) => SweepMsg::Done {
+                stopped: r.stopped,
+                text: format!(
+                    "sweep {}: {} succeeded, {} failed, {} cancelled, {} not run in {}",
+                    r.sweep_id,
+                    r.succeeded,
+                    r.failed,
+                    r.cancelled,
+                    r.not_run,
+                    fmt_duration(r.duration)
+                ),
+            },
+        };
+        if tx.send(Msg::Sweep { n, event }).is_err() {
+            break;
+        }
+    }
+    let _ = runner.await;
+    if let Ok(mut s) = sweeps.lock() {
+        s.remove(&n);
     }
 }
 
@@ -724,6 +913,7 @@ pub fn open_entry(s: &Store, store_id: i64) -> Result<Opened, String> {
         request: Arc::new(request),
         view: Box::new(view),
         duration,
+        sweep_id: entry.sweep_id,
     })
 }
 
