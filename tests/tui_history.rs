@@ -750,3 +750,44 @@ async fn a_sweep_from_the_dialog_fills_the_contact_sheet_and_reopens_from_histor
     drop(ui);
     mock.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_is_shown_and_recorded_as_the_error_it_was() {
+    // A port nothing listens on (bound, then closed): connecting is refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let home = tempfile::tempdir().expect("tmp");
+    let data = home.path().join("data");
+    let mut ui = Ui::new(&format!("http://127.0.0.1:{port}/"), &data);
+    ui.until("history read", |a| a.history.stored).await;
+    ui.key("F5");
+    ui.until("the error shown", |a| {
+        a.history.entries().first().is_some_and(|e| {
+            e.store_id.is_some() && e.view().is_some_and(|v| v.verdict == Verdict::Transport)
+        })
+    })
+    .await;
+    assert!(ui.app.status.as_ref().is_some_and(|s| s.error));
+    let id = ui.app.history.entries()[0].store_id.expect("recorded");
+    let store = Store::open(&data).expect("open");
+    // The row is completed right after the answer; wait for the write.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = store.get(id).expect("get").expect("row").summary;
+        if s.outcome != OutcomeKind::Pending {
+            assert_eq!(s.outcome, OutcomeKind::TransportError);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still pending");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let e = store.get(id).expect("get").expect("row");
+    assert!(
+        e.message.as_deref().is_some_and(|m| m.contains("connect")),
+        "{:?}",
+        e.message
+    );
+}
