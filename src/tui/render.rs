@@ -1304,68 +1304,31 @@ fn hint_line(app: &App) -> Line<'static> {
         match app.focus {
             Pane::Params => {
                 v.push((k(Action::Edit), "edit"));
-                v.push((
-                    format!(
-                        "{}/{}",
-                        first(app, Action::Decrease),
-                        first(app, Action::Increase)
-                    ),
-                    "nudge",
-                ));
+                v.push((pair(app, Action::Decrease, Action::Increase), "nudge"));
                 v.push((k(Action::Toggle), "toggle"));
-                v.push((
-                    format!(
-                        "{}/{}",
-                        first(app, Action::RandomSeed),
-                        first(app, Action::ResetSeed)
-                    ),
-                    "seed",
-                ));
+                v.push((pair(app, Action::RandomSeed, Action::ResetSeed), "seed"));
                 v.push((first(app, Action::ExternalEditor), "editor"));
             }
             Pane::Response => {
-                v.push((
-                    format!(
-                        "{}/{}",
-                        first(app, Action::Decrease),
-                        first(app, Action::Increase)
-                    ),
-                    "tab",
-                ));
+                v.push((pair(app, Action::Decrease, Action::Increase), "tab"));
                 if app.tab == Tab::Images {
-                    v.push((
-                        format!("{}/{}", first(app, Action::Down), first(app, Action::Up)),
-                        "select",
-                    ));
+                    v.push((pair(app, Action::Down, Action::Up), "select"));
                     v.push(("f".into(), "full screen"));
                     v.push(("s/o".into(), "save one/all"));
                 } else {
-                    v.push((
-                        format!("{}/{}", first(app, Action::Down), first(app, Action::Up)),
-                        "scroll",
-                    ));
+                    v.push((pair(app, Action::Down, Action::Up), "scroll"));
                 }
                 v.push((k(Action::Copy), "copy"));
             }
             Pane::History => {
-                v.push((
-                    format!("{}/{}", first(app, Action::Down), first(app, Action::Up)),
-                    "select",
-                ));
+                v.push((pair(app, Action::Down, Action::Up), "select"));
                 v.push((first(app, Action::Edit), "open"));
                 v.push((first(app, Action::Replay), "reuse"));
                 v.push((first(app, Action::Search), "search"));
                 v.push((first(app, Action::Star), "star"));
                 v.push((first(app, Action::Note), "note"));
                 v.push((first(app, Action::Delete), "delete"));
-                v.push((
-                    format!(
-                        "{}/{}",
-                        first(app, Action::Mark),
-                        first(app, Action::Compare)
-                    ),
-                    "mark/compare",
-                ));
+                v.push((pair(app, Action::Mark, Action::Compare), "mark/compare"));
             }
         }
         v.push((first(app, Action::Help), "help"));
@@ -1379,6 +1342,11 @@ fn hint_line(app: &App) -> Line<'static> {
         spans.push(Span::styled(format!(" {what} "), t.dim));
     }
     Line::from(spans)
+}
+
+/// `h/l`: the first keys of two actions.
+fn pair(app: &App, a: Action, b: Action) -> String {
+    format!("{}/{}", first(app, a), first(app, b))
 }
 
 fn first(app: &App, a: Action) -> String {

@@ -1011,17 +1011,12 @@ async fn send(
     let bytes = match serde_json::to_vec(&body) {
         Ok(b) => b,
         Err(e) => {
-            let view = ResponseView::transport(
+            finish_with(
+                &tx,
+                id,
                 Verdict::Transport,
                 &format!("cannot serialize the request: {e}"),
-                Doc::default(),
-                "-",
             );
-            let _ = tx.send(Msg::Finished {
-                id,
-                view: Box::new(view),
-                duration: Duration::ZERO,
-            });
             return;
         }
     };
@@ -1211,17 +1206,7 @@ async fn send_async(
     let finished = match run {
         Ok(f) => f,
         Err(e) => {
-            let view = ResponseView::transport(
-                Verdict::Transport,
-                &format!("cannot submit: {e}"),
-                Doc::default(),
-                "-",
-            );
-            let _ = tx.send(Msg::Finished {
-                id,
-                view: Box::new(view),
-                duration: Duration::ZERO,
-            });
+            finish_with(&tx, id, Verdict::Transport, &format!("cannot submit: {e}"));
             return;
         }
     };
@@ -1239,19 +1224,14 @@ async fn send_async(
             _ => "stopped".to_owned(),
         };
         let task = finished.task_id.clone().unwrap_or_default();
-        let view = ResponseView::transport(
+        finish_with(
+            &tx,
+            id,
             Verdict::Cancelled,
             &format!(
                 "polling stopped ({why}); task {task} stays pending and is collected at the next start (or: volcv tasks resume)"
             ),
-            Doc::default(),
-            "-",
         );
-        let _ = tx.send(Msg::Finished {
-            id,
-            view: Box::new(view),
-            duration: Duration::ZERO,
-        });
         return;
     };
     let duration = exchange.duration;
@@ -1301,6 +1281,16 @@ async fn send_async(
         });
     }
     deliver(id, kept, recording, false, &exchange, &tx, &dir).await;
+}
+
+/// Ends request `id` with a one-line view (nothing was answered to show).
+fn finish_with(tx: &UnboundedSender<Msg>, id: u64, verdict: Verdict, message: &str) {
+    let view = ResponseView::transport(verdict, message, Doc::default(), "-");
+    let _ = tx.send(Msg::Finished {
+        id,
+        view: Box::new(view),
+        duration: Duration::ZERO,
+    });
 }
 
 /// Puts a request's result images where they belong and tells the UI: into the history
