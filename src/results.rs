@@ -51,6 +51,32 @@ impl Collected {
     }
 }
 
+/// The file name stem of an answer's result images, `volcv-YYYYMMDD-HHMMSS-<request id
+/// tail>` (`-N.<ext>` follows): the time it was sent and the random end of its request id,
+/// never a name the server chose.
+pub fn file_stem(exchange: &Exchange) -> String {
+    let stamp = exchange
+        .started_at
+        .format(time::macros::format_description!(
+            "[year][month][day]-[hour][minute][second]"
+        ))
+        .unwrap_or_default();
+    let rid = exchange
+        .outcome()
+        .and_then(Outcome::request_id)
+        .map(|r| {
+            // Request ids start with a timestamp (already in the name): keep the random tail.
+            let safe = images::safe_component(r, 64);
+            safe[safe.len().saturating_sub(8)..].to_owned()
+        })
+        .unwrap_or_default();
+    if rid.is_empty() {
+        format!("volcv-{stamp}")
+    } else {
+        format!("volcv-{stamp}-{rid}")
+    }
+}
+
 /// A stop request (a signal) that ends collecting between files.
 #[derive(Clone, Copy)]
 pub struct Halt<'a> {
@@ -81,21 +107,7 @@ pub async fn collect_until(
     halt: Option<Halt<'_>>,
 ) -> Collected {
     let mut rep = Collected::default();
-    let stamp = exchange
-        .started_at
-        .format(time::macros::format_description!(
-            "[year][month][day]-[hour][minute][second]"
-        ))
-        .unwrap_or_default();
-    let rid = exchange
-        .outcome()
-        .and_then(Outcome::request_id)
-        .map(|r| {
-            // Request ids start with a timestamp (already in the name): keep the random tail.
-            let safe = images::safe_component(r, 64);
-            safe[safe.len().saturating_sub(8)..].to_owned()
-        })
-        .unwrap_or_default();
+    let base = file_stem(exchange);
     let timeout = client.options.timeout.max(Duration::from_secs(30));
     for (i, img) in list.iter().enumerate() {
         // A stop signal ends the saving between files: every file saved is complete.
@@ -104,11 +116,7 @@ pub async fn collect_until(
                 .push(format!("image {}: not saved: stopped by {why}", i + 1));
             continue;
         }
-        let stem = if rid.is_empty() {
-            format!("volcv-{stamp}-{}", i + 1)
-        } else {
-            format!("volcv-{stamp}-{rid}-{}", i + 1)
-        };
+        let stem = format!("{base}-{}", i + 1);
         let bytes = match img {
             ResultImage::Base64(b) => base64::engine::general_purpose::STANDARD
                 .decode(b.trim())

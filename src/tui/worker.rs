@@ -1306,7 +1306,7 @@ async fn deliver(
     tx: &UnboundedSender<Msg>,
     dir: &std::path::Path,
 ) {
-    let stem_base = file_stem(exchange);
+    let stem_base = crate::results::file_stem(exchange);
     let mut unrecorded = kept;
     if let Some((store, store_id)) = recording {
         let ex = Arc::clone(exchange);
@@ -1552,25 +1552,6 @@ async fn save_into(source: ImageSource, dir: PathBuf, stem: String) -> Result<Pa
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())
-}
-
-fn file_stem(exchange: &Exchange) -> String {
-    let stamp = exchange
-        .started_at
-        .format(time::macros::format_description!(
-            "[year][month][day]-[hour][minute][second]"
-        ))
-        .unwrap_or_default();
-    let rid = exchange
-        .outcome()
-        .and_then(Outcome::request_id)
-        .map(|r| images::safe_component(r, 12))
-        .unwrap_or_default();
-    if rid.is_empty() {
-        format!("volcv-{stamp}")
-    } else {
-        format!("volcv-{stamp}-{rid}")
-    }
 }
 
 fn line(parts: &[(Tok, &str)]) -> DocLine {
