@@ -776,6 +776,7 @@ fn options(config_toml: &str, demo: bool, dir: &std::path::Path) -> volcv::tui::
     volcv::tui::TuiOptions {
         mode: volcv::api::tasks::Mode::Sync,
         sweep_limits: (1.0, 4),
+        load: None,
         client,
         loaded: volcv::config::Loaded {
             config: volcv::config::parse(config_toml).expect("config"),
@@ -1650,5 +1651,27 @@ async fn curl_action_copies_a_command_without_the_key_and_a_paste_imports_it_bac
     assert!(
         matches!(cmds.first(), Some(Cmd::WriteText { path, .. }) if path.to_string_lossy().contains("volcv-curl-")),
         "{cmds:?}"
+    );
+}
+
+#[test]
+fn load_fills_the_form_from_a_file_and_a_bad_one_is_a_named_warning() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut o = options("", false, dir.path());
+    o.load = Some((
+        "req.json".into(),
+        r#"{"req_key":"high_aes_ip_v20","prompt":"loaded","seed":31,"image_urls":["https://example.com/x.jpg"]}"#.into(),
+    ));
+    let p = volcv::tui::prepare(&o, "log", Rect::new(0, 0, 100, 30));
+    assert_eq!(p.app.form.body["seed"], json!(31));
+    assert_eq!(p.app.form.prompt_text(), "loaded");
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    o.load = Some(("notes.txt".into(), "hello there".into()));
+    let p = volcv::tui::prepare(&o, "log", Rect::new(0, 0, 100, 30));
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert!(
+        p.warnings[0].starts_with("--load notes.txt: "),
+        "{:?}",
+        p.warnings
     );
 }

@@ -791,3 +791,24 @@ async fn a_refused_connection_is_shown_and_recorded_as_the_error_it_was() {
         e.message
     );
 }
+
+#[test]
+fn load_names_a_file_it_cannot_use_before_the_ui_starts() {
+    let home = tempfile::tempdir().expect("tmp");
+    let missing = home.path().join("nope.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_volcv"))
+        .env_clear()
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("VOLCV_DATA_DIR", home.path().join("data"))
+        .args(["--demo", "--load"])
+        .arg(&missing)
+        .output()
+        .expect("run volcv");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("--load {}: cannot read it", missing.display())),
+        "{err}"
+    );
+}

@@ -97,6 +97,10 @@ pub struct Cli {
     /// iTerm2 hints), falling back to half-blocks [default: the config's ui.image_protocol]
     #[arg(long, global = true, value_enum, value_name = "PROTOCOL")]
     pub image_protocol: Option<crate::tui::preview::ProtocolChoice>,
+    /// Start the UI with the form filled from a file: a JSON request body or a curl command
+    /// (as `volcv curl` writes it)
+    #[arg(long, value_name = "FILE")]
+    pub load: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -264,6 +268,31 @@ fn run_tui(cli: &Cli) -> u8 {
             return EXIT_INVALID;
         }
     };
+    let load = match &cli.load {
+        None => None,
+        Some(path) => match std::fs::metadata(path).and_then(|m| {
+            if m.len() > 64 * 1024 * 1024 {
+                Err(std::io::Error::other("larger than 64 MiB"))
+            } else {
+                std::fs::read(path)
+            }
+        }) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => Some((path.display().to_string(), text)),
+                Err(_) => {
+                    eprintln!(
+                        "volcv: --load {}: not UTF-8 text; a JSON request body or a curl command is expected",
+                        path.display()
+                    );
+                    return EXIT_INVALID;
+                }
+            },
+            Err(e) => {
+                eprintln!("volcv: --load {}: cannot read it: {e}", path.display());
+                return EXIT_INVALID;
+            }
+        },
+    };
     let mode = resolved.mode;
     // A bad qps/concurrency in the profile is reported by `volcv sweep`; the UI uses defaults.
     let sweep_limits = loaded
@@ -278,6 +307,7 @@ fn run_tui(cli: &Cli) -> u8 {
         theme: cli.theme.clone(),
         profile_label: resolved.profile,
         image_protocol: cli.image_protocol,
+        load,
     };
     let result = runtime.block_on(crate::tui::run(opts));
     drop(demo);

@@ -60,6 +60,9 @@ pub struct TuiOptions {
     pub profile_label: String,
     /// `--image-protocol`, over the config's `ui.image_protocol`.
     pub image_protocol: Option<preview::ProtocolChoice>,
+    /// `--load FILE`: its name and text (a JSON request body or a curl command) to fill the
+    /// form with at start.
+    pub load: Option<(String, String)>,
 }
 
 /// The image protocol asked for: `--image-protocol`, else the config's `ui.image_protocol`
@@ -144,6 +147,15 @@ pub fn prepare(opts: &TuiOptions, log_path: &str, size: Rect) -> Prepared {
     };
     let mut app = App::new(&initial, keymap, theme, info, size);
     app.mode = opts.mode;
+    if let Some((name, text)) = &opts.load
+        && !app.import(text, name)
+    {
+        let why = app
+            .status
+            .as_ref()
+            .map_or_else(String::new, |s| s.text.clone());
+        warnings.push(format!("--load {name}: {why}"));
+    }
     if let Some(w) = warnings.first() {
         let more = if warnings.len() > 1 {
             format!(" (+{} more in the log)", warnings.len() - 1)
