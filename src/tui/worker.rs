@@ -38,7 +38,8 @@ const READ_CAP: u64 = 64 * 1024 * 1024;
 /// Most path completions offered at once.
 const MAX_COMPLETIONS: usize = 50;
 
-/// How often the history store's change counter is read for rows written elsewhere.
+/// How often the history store's change counter is read for rows written elsewhere when the
+/// data dir cannot be watched (no inotify); with it, the counter is read only after a write.
 pub const HISTORY_POLL: Duration = Duration::from_secs(1);
 
 /// The history store the worker records into, opened on first use (on the blocking pool).
@@ -390,10 +391,12 @@ impl Worker {
     }
 }
 
-/// Reads the store's change counter every [`HISTORY_POLL`] and reports rows written since
-/// (by this or another process). Ends when the UI is gone or the store cannot be opened.
+/// Reads the store's change counter after each write in the data dir (every
+/// [`HISTORY_POLL`] where writes cannot be watched) and reports rows written since (by this
+/// or another process). Ends when the UI is gone or the store cannot be opened.
 async fn watch_history(store: HistoryStore, tx: UnboundedSender<Msg>) {
     let mut seen: Option<i64> = None;
+    let mut watch: Option<crate::store::watch::DirWatch> = None;
     loop {
         let seq = match with_store(&store, |s| s.change_seq().map_err(|e| e.to_string())).await {
             Ok(seq) => seq,
@@ -417,9 +420,13 @@ async fn watch_history(store: HistoryStore, tx: UnboundedSender<Msg>) {
             Some(_) => {}
             None => seen = Some(seq),
         }
-        tokio::time::sleep(HISTORY_POLL).await;
-        if tx.is_closed() {
-            return;
+        // Created once the store is open (so the dir exists): an idle UI sleeps here.
+        let w = watch.get_or_insert_with(|| {
+            crate::store::watch::DirWatch::new(&store.data_dir, HISTORY_POLL)
+        });
+        tokio::select! {
+            () = w.changed() => {}
+            () = tx.closed() => return,
         }
     }
 }
