@@ -1195,8 +1195,9 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
             summary.push(timing);
         }
     }
-    let body = match serde_json::from_slice::<Value>(&ex.response_bytes) {
-        Ok(v) => Doc::json(&v),
+    // Straight from the bytes: no second parsed copy of a big body.
+    let body = match Doc::json_text(&ex.response_bytes) {
+        Ok(d) => d,
         Err(_) => {
             let text = String::from_utf8_lossy(&ex.response_bytes);
             if text.is_empty() {
@@ -1208,15 +1209,15 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
     };
     let mut headers = Doc::default();
     for (k, v) in &ex.response_headers {
-        headers.lines.push(vec![
+        headers.push([
             (Tok::Key, format!("{k}: ")),
             (Tok::Plain, crate::tui::doc::escape(v)),
         ]);
     }
-    headers.lines.push(Vec::new());
-    headers.lines.push(vec![(Tok::Dim, "attempts:".to_owned())]);
+    headers.push(Vec::<(Tok, String)>::new());
+    headers.push([(Tok::Dim, "attempts:")]);
     for (i, a) in ex.attempts.iter().enumerate() {
-        headers.lines.push(vec![(
+        headers.push([(
             Tok::Plain,
             format!(
                 "  {} at +{} took {}: {}",
@@ -1338,20 +1339,20 @@ fn request_doc(ex: &Exchange) -> Doc {
 
 fn request_doc_of(method: &str, url: &str, headers: &[(String, String)], body: &str) -> Doc {
     let mut d = Doc::default();
-    d.lines.push(vec![(
+    d.push([(
         Tok::Plain,
         format!("{method} {}", crate::tui::doc::escape(url)),
     )]);
     for (k, v) in headers {
-        d.lines.push(vec![
+        d.push([
             (Tok::Key, format!("{k}: ")),
             (Tok::Plain, crate::tui::doc::escape(v)),
         ]);
     }
-    d.lines.push(Vec::new());
-    match serde_json::from_str::<Value>(body) {
-        Ok(v) => d.lines.extend(Doc::json(&v).lines),
-        Err(_) => d.lines.extend(Doc::plain(body).lines),
+    d.push(Vec::<(Tok, String)>::new());
+    match Doc::json_text(body.as_bytes()) {
+        Ok(j) => d.append(&j),
+        Err(_) => d.append(&Doc::plain(body)),
     }
     d
 }
