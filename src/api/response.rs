@@ -37,10 +37,6 @@ const SUMMARY_MAX_CHARS: usize = 300;
 /// What one HTTP exchange amounted to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one Outcome per HTTP exchange; unboxed variants keep matching simple for callers"
-)]
 pub enum Outcome {
     /// A service envelope with code 10000.
     Success(Success),

@@ -258,18 +258,10 @@ impl Doc {
 }
 
 /// A stack buffer for formatting a number without allocating.
+#[derive(Default)]
 struct NumBuf {
     buf: [u8; 32],
     len: usize,
-}
-
-impl Default for NumBuf {
-    fn default() -> NumBuf {
-        NumBuf {
-            buf: [0; 32],
-            len: 0,
-        }
-    }
 }
 
 impl NumBuf {
