@@ -231,6 +231,7 @@ fn main() {
         ("TUI search 'lighthouse': count + first 200", "lighthouse"),
         ("TUI search '在海边': count + first 200", "在海边"),
         ("TUI filter is:error: count + first 200", "is:error"),
+        ("TUI search 'zq' (2 chars, no match: LIKE scan)", "zq"),
     ] {
         measure(label, 20, |_| {
             let mut q =
