@@ -224,6 +224,23 @@ fn main() {
     measure("count all", 50, |_| {
         store.count(&first).unwrap_or_else(|e| fail("count", e))
     });
+    // What the History pane does (src/tui/worker.rs, HistoryCmd::Load): the search line
+    // parsed, the matches counted for the title, the first page of 200 rows read.
+    for (label, line) in [
+        ("TUI open pane: count + first 200 rows", ""),
+        ("TUI search 'lighthouse': count + first 200", "lighthouse"),
+        ("TUI search '在海边': count + first 200", "在海边"),
+        ("TUI filter is:error: count + first 200", "is:error"),
+        ("TUI search 'zq' (2 chars, no match: LIKE scan)", "zq"),
+    ] {
+        measure(label, 20, |_| {
+            let mut q =
+                volcv::tui::history::parse_search(line).unwrap_or_else(|e| fail("parse", e));
+            q.limit = volcv::tui::history::PAGE;
+            let total = store.count(&q).unwrap_or_else(|e| fail("count", e));
+            (total, store.list(&q).unwrap_or_else(|e| fail("list", e)))
+        });
+    }
     measure("change_seq (poll)", 1000, |_| {
         store.change_seq().unwrap_or_else(|e| fail("seq", e))
     });
@@ -233,6 +250,14 @@ fn main() {
         let id = 1 + (rng.next() % n) as i64;
         store.get(id).unwrap_or_else(|e| fail("get", e))
     });
+    measure(
+        "TUI open entry: read + format for the Response pane",
+        200,
+        |_| {
+            let id = 1 + (rng.next() % n) as i64;
+            volcv::tui::worker::open_entry(&store, id).unwrap_or_else(|e| fail("open_entry", e))
+        },
+    );
     measure("open entry: export(id) with base64 restored", 200, |_| {
         let id = 1 + (rng.next() % n) as i64;
         store.export(id).unwrap_or_else(|e| fail("export", e))

@@ -428,11 +428,14 @@ impl Client {
             let prepared = self.prepare(action, bytes.clone());
             let at = start.elapsed();
             let t0 = Instant::now();
-            let result = self.attempt(&prepared, cancel).await;
+            // Parsed once: the outcome decides the retry and goes into the exchange.
+            let result = self.attempt(&prepared, cancel).await.map(|raw| {
+                let outcome = parse_response(raw.status, raw.content_type(), &raw.body);
+                (raw, outcome)
+            });
             let duration = t0.elapsed();
             let (retry, summary, status) = match &result {
-                Ok(raw) => {
-                    let outcome = parse_response(raw.status, raw.content_type(), &raw.body);
+                Ok((raw, outcome)) => {
                     let summary = outcome
                         .code()
                         .map_or_else(|| format!("HTTP {}", raw.status), |c| c.to_string());
@@ -493,15 +496,12 @@ impl Client {
         started_at: OffsetDateTime,
         start: Instant,
         attempts: Vec<Attempt>,
-        result: Result<RawResponse, TransportError>,
+        result: Result<(RawResponse, Outcome), TransportError>,
     ) -> Exchange {
         let request_headers = prepared.redacted_headers();
         let request_body = String::from_utf8_lossy(&prepared.body).into_owned();
         let (http_status, response_headers, response_bytes, result) = match result {
-            Ok(raw) => {
-                let outcome = parse_response(raw.status, raw.content_type(), &raw.body);
-                (Some(raw.status), raw.headers, raw.body, Ok(outcome))
-            }
+            Ok((raw, outcome)) => (Some(raw.status), raw.headers, raw.body, Ok(outcome)),
             Err(e) => (None, Vec::new(), Vec::new(), Err(e)),
         };
         Exchange {
@@ -554,7 +554,11 @@ impl Client {
             if resp.content_length().is_some_and(|n| n > cap as u64) {
                 return Err(TransportError::TooLarge(cap));
             }
-            let mut body = Vec::new();
+            // Sized once when the length is announced (it is within the cap, checked above).
+            let mut body = Vec::with_capacity(
+                resp.content_length()
+                    .map_or(0, |n| usize::try_from(n).unwrap_or(0)),
+            );
             while let Some(chunk) = resp.chunk().await.map_err(classify)? {
                 if body.len() + chunk.len() > cap {
                     return Err(TransportError::TooLarge(cap));

@@ -18,7 +18,9 @@
 
 use std::time::Duration;
 
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::api::codes::{self, CodeInfo, GatewayCodeInfo, Retry};
@@ -35,10 +37,6 @@ const SUMMARY_MAX_CHARS: usize = 300;
 /// What one HTTP exchange amounted to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one Outcome per HTTP exchange; unboxed variants keep matching simple for callers"
-)]
 pub enum Outcome {
     /// A service envelope with code 10000.
     Success(Success),
@@ -86,8 +84,37 @@ pub struct Success {
     /// `data.status` of an async poll (`CVSync2AsyncGetResult`): `in_queue`, `generating`,
     /// `done`, `not_found` or `expired`.
     pub task_status: Option<String>,
-    /// The raw `data` object (`null` when absent), for anything not pulled out above.
-    pub data: Value,
+    /// The raw `data` object (`null` when absent), for anything not pulled out above, kept
+    /// as the JSON text it came as: a big payload costs its size, not the ten times as much
+    /// a parsed tree takes. [`RawJson::value`] parses it.
+    pub data: RawJson,
+}
+
+/// A piece of JSON kept as the text it was sent as, parsed on demand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawJson(Box<str>);
+
+impl RawJson {
+    /// JSON `null`.
+    pub fn null() -> RawJson {
+        RawJson("null".into())
+    }
+
+    /// The JSON text as received.
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+
+    /// The parsed value (`null` if the text is somehow not JSON).
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+}
+
+impl Serialize for RawJson {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value().serialize(s)
+    }
 }
 
 /// One result image.
@@ -474,9 +501,10 @@ fn parse_envelope(
     http_status: u16,
     code: i64,
     env: &Map<String, Value>,
+    raw_data: Option<&RawValue>,
     fallback_request_id: Option<String>,
 ) -> Outcome {
-    let data = env.get("data").cloned().unwrap_or(Value::Null);
+    let mut data = data_fields(raw_data);
     let message = env.get("message").and_then(as_text).unwrap_or_default();
     let request_id = opt_text(env.get("request_id")).or(fallback_request_id);
     let elapsed = env.get("time_elapsed").filter(|v| !v.is_null());
@@ -493,11 +521,13 @@ fn parse_envelope(
             info: codes::lookup(code),
         });
     }
-    let images = string_list(data.get("binary_data_base64"))
+    // Moved out, not copied: base64 images are megabytes.
+    let take = |data: &mut Value, k: &str| data.get_mut(k).map(Value::take);
+    let images = string_list(take(&mut data, "binary_data_base64").as_ref())
         .into_iter()
         .map(ResultImage::Base64)
         .chain(
-            string_list(data.get("image_urls"))
+            string_list(take(&mut data, "image_urls").as_ref())
                 .into_iter()
                 .map(ResultImage::Url),
         )
@@ -516,8 +546,188 @@ fn parse_envelope(
         predict_tags_result: opt_text(data.get("predict_tags_result")),
         task_id: opt_text(data.get("task_id")),
         task_status: opt_text(data.get("status")),
-        data,
+        data: raw_data.map_or_else(RawJson::null, |r| RawJson(r.get().into())),
     })
+}
+
+/// The members of `data` that [`parse_envelope`] pulls out; the others are only skipped
+/// (validated) and stay in the raw text.
+const DATA_FIELDS: [&str; 9] = [
+    "algorithm_base_resp",
+    "binary_data_base64",
+    "image_urls",
+    "request_id",
+    "rephraser_result",
+    "pe_result",
+    "predict_tags_result",
+    "task_id",
+    "status",
+];
+
+/// `data` parsed as far as [`parse_envelope`] needs: an object keeps only [`DATA_FIELDS`];
+/// anything else (null, a string...) is parsed whole.
+fn data_fields(raw: Option<&RawValue>) -> Value {
+    let Some(raw) = raw else {
+        return Value::Null;
+    };
+    match serde_json::from_str::<Picked>(raw.get()) {
+        Ok(Picked(m)) => Value::Object(m),
+        Err(_) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
+    }
+}
+
+/// An object's [`DATA_FIELDS`] members (duplicates: the last wins, as in a parsed `Value`).
+struct Picked(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for Picked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Picked, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Picked;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Picked, A::Error> {
+                let mut m = Map::new();
+                while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if DATA_FIELDS.contains(&k.as_ref()) {
+                        let v: Value = map.next_value()?;
+                        m.insert(k.into_owned(), v);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Picked(m))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A JSON object with every member parsed but `data` and `Result` (where the payload is),
+/// which are kept as raw text; each is represented in `obj` by a `null` in its place.
+struct Shallow<'a> {
+    obj: Map<String, Value>,
+    data: Option<&'a RawValue>,
+    result: Option<&'a RawValue>,
+}
+
+impl<'de> Deserialize<'de> for Shallow<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Shallow<'de>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Shallow<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shallow<'de>, A::Error> {
+                let mut out = Shallow {
+                    obj: Map::new(),
+                    data: None,
+                    result: None,
+                };
+                while let Some(k) = map.next_key::<String>()? {
+                    match k.as_str() {
+                        "data" => out.data = Some(map.next_value()?),
+                        "Result" => out.result = Some(map.next_value()?),
+                        _ => {
+                            let v: Value = map.next_value()?;
+                            out.obj.insert(k, v);
+                            continue;
+                        }
+                    }
+                    out.obj.insert(k, Value::Null);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Walks a JSON value without keeping anything: checks it the way parsing it into a `Value`
+/// would (syntax, nesting limit, trailing characters), with the same errors.
+struct Walk;
+
+impl<'de> Deserialize<'de> for Walk {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Walk, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Walk;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Walk, E> {
+                Ok(Walk)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Walk, E> {
+                Ok(Walk)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Walk, E> {
+                Ok(Walk)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Walk, E> {
+                Ok(Walk)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Walk, E> {
+                Ok(Walk)
+            }
+            fn visit_unit<E>(self) -> Result<Walk, E> {
+                Ok(Walk)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Walk, A::Error> {
+                while seq.next_element::<Walk>()?.is_some() {}
+                Ok(Walk)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Walk, A::Error> {
+                while map.next_key::<Walk>()?.is_some() {
+                    map.next_value::<Walk>()?;
+                }
+                Ok(Walk)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// [`parse_value`] without building the whole body as a `Value`: an object's `data` (and a
+/// wrapped `Result`'s) is only validated and kept as text, with the few members the outcome
+/// needs picked out. Errors exactly where parsing into a `Value` would.
+fn parse_json(http_status: u16, text: &str) -> Result<Outcome, serde_json::Error> {
+    serde_json::from_str::<Walk>(text)?;
+    let Ok(top) = serde_json::from_str::<Shallow<'_>>(text) else {
+        // Not an object: a relay's (or anyone's) JSON, parsed whole.
+        return Ok(parse_value(http_status, serde_json::from_str(text)?));
+    };
+    let meta = top.obj.get("ResponseMetadata").and_then(Value::as_object);
+    if let Some(meta) = meta
+        && let Some(error) = meta.get("Error").filter(|e| !e.is_null())
+    {
+        return Ok(parse_gateway(http_status, meta, error));
+    }
+    let meta_request_id = meta.and_then(|m| opt_text(m.get("RequestId")));
+    if let Some(code) = envelope_code(&top.obj) {
+        return Ok(parse_envelope(
+            http_status,
+            code,
+            &top.obj,
+            top.data,
+            meta_request_id,
+        ));
+    }
+    if let Some(result) = top.result
+        && let Ok(inner) = serde_json::from_str::<Shallow<'_>>(result.get())
+        && let Some(code) = envelope_code(&inner.obj)
+    {
+        return Ok(parse_envelope(
+            http_status,
+            code,
+            &inner.obj,
+            inner.data,
+            meta_request_id,
+        ));
+    }
+    Ok(parse_value(http_status, serde_json::from_str(text)?))
 }
 
 fn parse_gateway(http_status: u16, meta: &Map<String, Value>, error: &Value) -> Outcome {
@@ -585,29 +795,16 @@ fn relay_message(body: &Value) -> String {
     }
 }
 
+/// JSON that [`parse_json`] found to be no gateway error and no envelope: a relay's answer.
 fn parse_value(http_status: u16, body: Value) -> Outcome {
-    let Value::Object(obj) = &body else {
+    let Value::Object(obj) = body else {
         return Outcome::Relay(RelayError {
             http_status,
             message: relay_message(&body),
             body,
         });
     };
-    let meta = obj.get("ResponseMetadata").and_then(Value::as_object);
-    if let Some(meta) = meta
-        && let Some(error) = meta.get("Error").filter(|e| !e.is_null())
-    {
-        return parse_gateway(http_status, meta, error);
-    }
-    let meta_request_id = meta.and_then(|m| opt_text(m.get("RequestId")));
-    if let Some(code) = envelope_code(obj) {
-        return parse_envelope(http_status, code, obj, meta_request_id);
-    }
-    if let Some(result) = obj.get("Result").and_then(Value::as_object)
-        && let Some(code) = envelope_code(result)
-    {
-        return parse_envelope(http_status, code, result, meta_request_id);
-    }
+    let body = Value::Object(obj);
     Outcome::Relay(RelayError {
         http_status,
         message: relay_message(&body),
@@ -749,8 +946,8 @@ pub fn parse_response(http_status: u16, content_type: Option<&str>, body: &[u8])
             );
         }
     };
-    match serde_json::from_str::<Value>(text) {
-        Ok(value) => parse_value(http_status, value),
+    match parse_json(http_status, text) {
+        Ok(outcome) => outcome,
         Err(e) => {
             // A body that starts like JSON is broken JSON, whatever its Content-Type says;
             // otherwise HTML is sniffed before trusting a JSON Content-Type.
@@ -938,7 +1135,7 @@ mod tests {
         assert_eq!(s.predict_tags_result, None);
         assert_eq!(s.task_id, None);
         assert_eq!(s.task_status, None);
-        assert_eq!(s.data["image_urls"][0], "https://xxx");
+        assert_eq!(s.data.value()["image_urls"][0], "https://xxx");
     }
 
     #[test]
@@ -987,7 +1184,7 @@ mod tests {
         ));
         assert_eq!(s.time_elapsed, Some(Duration::from_millis(7500)));
         assert_eq!(s.time_elapsed_raw.as_deref(), Some("7.5"));
-        assert_eq!(s.data, Value::Null);
+        assert_eq!(s.data.value(), Value::Null);
         assert!(s.images.is_empty());
         // status only.
         let s = success(parse(200, r#"{"status":10000,"message":"ok"}"#));
@@ -1271,6 +1468,32 @@ mod tests {
             &[0xFF, 0xD8, 0xFF, 0xE0],
         ));
         assert_eq!(e.reason, "invalid UTF-8 at byte 0");
+    }
+
+    #[test]
+    fn data_is_kept_as_sent_and_only_what_is_needed_is_parsed() {
+        let data = r#"{"binary_data_base64":["aGk="],"detections":[{"id":1,"tags":["a"]},{"id":2}],
+            "rephraser_result":"first","rephraser_result":"second","status":"done"}"#;
+        let body = format!(r#"{{"code":10000,"message":"ok","data":{data},"request_id":"r"}}"#);
+        let s = success(parse(200, &body));
+        assert_eq!(s.data.text(), data);
+        let whole: Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(s.data.value(), whole["data"]);
+        assert_eq!(s.images, vec![ResultImage::Base64("aGk=".into())]);
+        // A key given twice: the last one, as a parsed Value has it.
+        assert_eq!(s.rephraser_result.as_deref(), Some("second"));
+        assert_eq!(s.task_status.as_deref(), Some("done"));
+        // Wrapped in Result, the same.
+        let wrapped = format!(r#"{{"ResponseMetadata":{{"RequestId":"m"}},"Result":{body}}}"#);
+        let w = success(parse(200, &wrapped));
+        assert_eq!(w.data.text(), data);
+        assert_eq!(w.request_id.as_deref(), Some("r"));
+        // Broken JSON inside `data` is broken JSON, whatever the rest.
+        let broken = r#"{"code":10000,"data":{"a":[1,2}}"#;
+        assert!(matches!(parse(200, broken), Outcome::NonJson(_)));
+        // Serialized, `data` is JSON again (not a string).
+        let v = serde_json::to_value(&s).expect("serialize");
+        assert_eq!(v["data"]["detections"][1]["id"], 2);
     }
 
     #[test]

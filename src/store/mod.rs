@@ -17,7 +17,8 @@
 //!
 //! For a UI that shows the list live: [`Store::change_seq`] is a cheap counter bumped by every
 //! write (from any process), and [`Store::changed_since`] returns the rows written after a
-//! given value.
+//! given value; [`watch::DirWatch`] says when to look (a write in the data dir), so an idle UI
+//! does not poll.
 
 pub mod age;
 pub mod blobs;
@@ -27,6 +28,7 @@ mod sweeps;
 pub mod tasks;
 
 pub use sweeps::{NewSweep, SweepCell, SweepRecord, SweepStatus};
+pub mod watch;
 
 use crate::api::client::{Attempt, Exchange, TransportError, redact_header};
 use crate::api::response::{Outcome, parse_go_duration, parse_response};

@@ -1938,9 +1938,9 @@ impl App {
     pub fn tab_len(&self) -> usize {
         self.shown_view().map_or(0, |v| match self.tab {
             Tab::Images => v.images.len() + 1,
-            Tab::Body => v.body.lines.len(),
-            Tab::Request => v.request.lines.len(),
-            Tab::Headers => v.headers.lines.len(),
+            Tab::Body => v.body.len(),
+            Tab::Request => v.request.len(),
+            Tab::Headers => v.headers.len(),
         })
     }
 

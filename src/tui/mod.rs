@@ -180,6 +180,10 @@ pub fn prepare(opts: &TuiOptions, log_path: &str, size: Rect) -> Prepared {
     }
 }
 
+/// Log lines queued for the log file's writer thread (beyond that, lines are dropped rather
+/// than stalling the UI).
+const LOG_QUEUE_LINES: usize = 4096;
+
 /// Sends tracing output to `<state dir>/tui.log` (never the screen). Returns the path and the
 /// guard that flushes the file on drop; if a subscriber is already installed (the CLI's), that
 /// one is kept.
@@ -191,7 +195,11 @@ fn init_logging(
         return ("(no log: state dir not writable)".to_owned(), None);
     }
     let appender = tracing_appender::rolling::never(state_dir, "tui.log");
-    let (writer, guard) = tracing_appender::non_blocking(appender);
+    // The default queue (128 000 lines) is allocated and touched up front: 4 MB of resident
+    // memory for a log that writes a few lines a minute. 4 096 lines is 128 KB.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .finish(appender);
     let filter = tracing_subscriber::EnvFilter::try_from_env("VOLCV_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("volcv=info"));
     let installed = tracing_subscriber::fmt()
@@ -227,13 +235,30 @@ pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     terminal::install_panic_hook();
     let mut tty = terminal::Tty::enter()?;
+    // The first frame goes out before the query below, which waits up to its timeout for a
+    // terminal that does not answer (nothing on the first screen depends on the protocol).
+    {
+        use event_loop::Host as _;
+        tty.terminal()
+            .draw(|f| render::render(&app, f))
+            .map_err(|e| anyhow::anyhow!("drawing failed: {e}"))?;
+    }
     // The one terminal query, in raw mode and before the event stream exists (it reads
     // stdin); bounded by its timeout. Never repeated while drawing.
     let (choice, _) = protocol_choice(&opts);
     let hints = preview::EnvHints::from_env();
+    let queried = choice == preview::ProtocolChoice::Auto && hints.can_query();
     let setup = tokio::task::spawn_blocking(move || preview::Setup::detect(choice, &hints))
         .await
         .unwrap_or_else(|_| preview::Setup::halfblocks());
+    if queried {
+        // A terminal that does not understand a query may print some of it over the frame:
+        // the loop's first draw then repaints every cell.
+        use event_loop::Host as _;
+        tty.terminal()
+            .clear()
+            .map_err(|e| anyhow::anyhow!("redrawing: {e}"))?;
+    }
     tracing::info!("image previews: {}", setup.how);
     app.previews = preview::Previews::new(setup.protocol != preview::Protocol::None);
     if let Ok(cwd) = std::env::current_dir() {

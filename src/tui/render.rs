@@ -612,9 +612,13 @@ fn tok_style(t: &Theme, tok: Tok) -> Style {
 }
 
 fn doc_line<'a>(t: &Theme, l: &'a DocLine) -> Line<'a> {
+    styled_line(t, l.iter().map(|(tok, s)| (*tok, s.as_str())))
+}
+
+fn styled_line<'a>(t: &Theme, pieces: impl Iterator<Item = (Tok, &'a str)>) -> Line<'a> {
     Line::from(
-        l.iter()
-            .map(|(tok, s)| Span::styled(s.as_str(), tok_style(t, *tok)))
+        pieces
+            .map(|(tok, s)| Span::styled(s, tok_style(t, tok)))
             .collect::<Vec<_>>(),
     )
 }
@@ -948,27 +952,21 @@ fn render_response(app: &App, f: &mut Frame, area: Rect) {
         }
         Tab::Body => view
             .body
-            .lines
-            .iter()
-            .skip(s)
+            .lines_from(s)
             .take(h)
-            .map(|l| doc_line(t, l))
+            .map(|l| styled_line(t, l))
             .collect(),
         Tab::Request => view
             .request
-            .lines
-            .iter()
-            .skip(s)
+            .lines_from(s)
             .take(h)
-            .map(|l| doc_line(t, l))
+            .map(|l| styled_line(t, l))
             .collect(),
         Tab::Headers => view
             .headers
-            .lines
-            .iter()
-            .skip(s)
+            .lines_from(s)
             .take(h)
-            .map(|l| doc_line(t, l))
+            .map(|l| styled_line(t, l))
             .collect(),
     };
     f.render_widget(Paragraph::new(lines), body);

@@ -14,7 +14,7 @@ use ratatui::crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use ratatui::crossterm::{cursor, execute};
-use std::io::{self, Stdout, Write as _};
+use std::io::{self, BufWriter, Stdout, Write as _};
 use std::time::Duration;
 
 /// Puts the terminal back: raw mode off, main screen, no mouse reporting, cursor shown.
@@ -50,9 +50,17 @@ pub fn install_panic_hook() {
     }));
 }
 
+/// What frames are written through: stdout alone is line-buffered with a 1 KB buffer, so a
+/// full frame went out in a dozen writes (and could be shown half drawn); ratatui flushes
+/// once per frame, so each frame is now one write.
+type Out = BufWriter<Stdout>;
+
+/// Bytes buffered per frame before a write (a full 200x50 frame with colours is ~30 KB).
+const FRAME_BUFFER: usize = 64 * 1024;
+
 /// The terminal in UI mode; restores it when dropped.
 pub struct Tty {
-    terminal: Terminal<CrosstermBackend<Stdout>>,
+    terminal: Terminal<CrosstermBackend<Out>>,
 }
 
 impl Tty {
@@ -62,7 +70,10 @@ impl Tty {
             restore();
             return Err(e);
         }
-        match Terminal::new(CrosstermBackend::new(io::stdout())) {
+        match Terminal::new(CrosstermBackend::new(BufWriter::with_capacity(
+            FRAME_BUFFER,
+            io::stdout(),
+        ))) {
             Ok(terminal) => Ok(Tty { terminal }),
             Err(e) => {
                 restore();
@@ -109,7 +120,7 @@ fn drain_input() {
 }
 
 impl Host for Tty {
-    type B = CrosstermBackend<Stdout>;
+    type B = CrosstermBackend<Out>;
 
     fn terminal(&mut self) -> &mut Terminal<Self::B> {
         &mut self.terminal

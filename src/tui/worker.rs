@@ -38,7 +38,8 @@ const READ_CAP: u64 = 64 * 1024 * 1024;
 /// Most path completions offered at once.
 const MAX_COMPLETIONS: usize = 50;
 
-/// How often the history store's change counter is read for rows written elsewhere.
+/// How often the history store's change counter is read for rows written elsewhere when the
+/// data dir cannot be watched (no inotify); with it, the counter is read only after a write.
 pub const HISTORY_POLL: Duration = Duration::from_secs(1);
 
 /// The history store the worker records into, opened on first use (on the blocking pool).
@@ -730,10 +731,12 @@ async fn resume_tasks(
     }
 }
 
-/// Reads the store's change counter every [`HISTORY_POLL`] and reports rows written since
-/// (by this or another process). Ends when the UI is gone or the store cannot be opened.
+/// Reads the store's change counter after each write in the data dir (every
+/// [`HISTORY_POLL`] where writes cannot be watched) and reports rows written since (by this
+/// or another process). Ends when the UI is gone or the store cannot be opened.
 async fn watch_history(store: HistoryStore, tx: UnboundedSender<Msg>) {
     let mut seen: Option<i64> = None;
+    let mut watch: Option<crate::store::watch::DirWatch> = None;
     loop {
         let seq = match with_store(&store, |s| s.change_seq().map_err(|e| e.to_string())).await {
             Ok(seq) => seq,
@@ -757,9 +760,13 @@ async fn watch_history(store: HistoryStore, tx: UnboundedSender<Msg>) {
             Some(_) => {}
             None => seen = Some(seq),
         }
-        tokio::time::sleep(HISTORY_POLL).await;
-        if tx.is_closed() {
-            return;
+        // Created once the store is open (so the dir exists): an idle UI sleeps here.
+        let w = watch.get_or_insert_with(|| {
+            crate::store::watch::DirWatch::new(&store.data_dir, HISTORY_POLL)
+        });
+        tokio::select! {
+            () = w.changed() => {}
+            () = tx.closed() => return,
         }
     }
 }
@@ -1694,8 +1701,9 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
             summary.push(timing);
         }
     }
-    let body = match serde_json::from_slice::<Value>(&ex.response_bytes) {
-        Ok(v) => Doc::json(&v),
+    // Straight from the bytes: no second parsed copy of a big body.
+    let body = match Doc::json_text(&ex.response_bytes) {
+        Ok(d) => d,
         Err(_) => {
             let text = String::from_utf8_lossy(&ex.response_bytes);
             if text.is_empty() {
@@ -1707,15 +1715,15 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
     };
     let mut headers = Doc::default();
     for (k, v) in &ex.response_headers {
-        headers.lines.push(vec![
+        headers.push([
             (Tok::Key, format!("{k}: ")),
             (Tok::Plain, crate::tui::doc::escape(v)),
         ]);
     }
-    headers.lines.push(Vec::new());
-    headers.lines.push(vec![(Tok::Dim, "attempts:".to_owned())]);
+    headers.push(Vec::<(Tok, String)>::new());
+    headers.push([(Tok::Dim, "attempts:")]);
     for (i, a) in ex.attempts.iter().enumerate() {
-        headers.lines.push(vec![(
+        headers.push([(
             Tok::Plain,
             format!(
                 "  {} at +{} took {}: {}",
@@ -1837,20 +1845,20 @@ fn request_doc(ex: &Exchange) -> Doc {
 
 fn request_doc_of(method: &str, url: &str, headers: &[(String, String)], body: &str) -> Doc {
     let mut d = Doc::default();
-    d.lines.push(vec![(
+    d.push([(
         Tok::Plain,
         format!("{method} {}", crate::tui::doc::escape(url)),
     )]);
     for (k, v) in headers {
-        d.lines.push(vec![
+        d.push([
             (Tok::Key, format!("{k}: ")),
             (Tok::Plain, crate::tui::doc::escape(v)),
         ]);
     }
-    d.lines.push(Vec::new());
-    match serde_json::from_str::<Value>(body) {
-        Ok(v) => d.lines.extend(Doc::json(&v).lines),
-        Err(_) => d.lines.extend(Doc::plain(body).lines),
+    d.push(Vec::<(Tok, String)>::new());
+    match Doc::json_text(body.as_bytes()) {
+        Ok(j) => d.append(&j),
+        Err(_) => d.append(&Doc::plain(body)),
     }
     d
 }
