@@ -55,16 +55,16 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ------------------------------------------------------------------ start-up, idle
 log "start-up to first frame ($RUNS runs), idle RSS and CPU"
-start_out=$(python3 benches/ptydrive.py start "$BIN" --runs "$RUNS" --idle 10 | tee /dev/stderr | grep '^RESULT')
-silent_out=$(python3 benches/ptydrive.py start "$BIN" --runs 5 --idle 0 --silent | tee /dev/stderr | grep '^RESULT')
+start_out=$(python3 benches/ptydrive.py start "$BIN" --runs "$RUNS" --idle 10 | tee -a /dev/stderr | grep '^RESULT')
+silent_out=$(python3 benches/ptydrive.py start "$BIN" --runs 5 --idle 0 --silent | tee -a /dev/stderr | grep '^RESULT')
 
 # ------------------------------------------------------------------ big answers
 log "big answers, in process (cargo bench --bench tui)"
-tui_out=$(cargo bench --locked --bench tui 2>&1 | tee /dev/stderr)
+tui_out=$(cargo bench --locked --bench tui 2>&1 | tee -a /dev/stderr)
 cargo bench --locked --bench tui -- --write-bodies "$WORK" >/dev/null 2>&1
 log "big answers, the real binary (peak RSS)"
-json_real=$(python3 benches/ptydrive.py answer "$BIN" "$WORK/json-1mb.json" --body-tab --runs 5 | tee /dev/stderr | grep '^RESULT')
-images_real=$(python3 benches/ptydrive.py answer "$BIN" "$WORK/images-8mb.json" --runs 3 | tee /dev/stderr | grep '^RESULT')
+json_real=$(python3 benches/ptydrive.py answer "$BIN" "$WORK/json-1mb.json" --body-tab --runs 5 | tee -a /dev/stderr | grep '^RESULT')
+images_real=$(python3 benches/ptydrive.py answer "$BIN" "$WORK/images-8mb.json" --runs 3 | tee -a /dev/stderr | grep '^RESULT')
 
 # ------------------------------------------------------------------ send vs curl
 log "volcv send vs curl against the mock (latency 0)"
@@ -88,11 +88,11 @@ MOCK_PID=
 
 # ------------------------------------------------------------------ history, sweep
 log "history with 100 000 entries (cargo bench --bench history)"
-history_out=$(cargo bench --locked --bench history 2>&1 | tee /dev/stderr)
+history_out=$(cargo bench --locked --bench history 2>&1 | tee -a /dev/stderr)
 sweep_out=
 if [ -f benches/sweep.rs ]; then
     log "sweep (cargo bench --bench sweep)"
-    sweep_out=$(cargo bench --locked --bench sweep 2>&1 | tee /dev/stderr)
+    sweep_out=$(cargo bench --locked --bench sweep 2>&1 | tee -a /dev/stderr)
 fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
