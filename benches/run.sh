@@ -2,7 +2,7 @@
 # Runs every volcv benchmark on a release build and prints a Markdown table against the
 # targets of the performance issue (what | target | measured | verdict), then the raw output.
 #
-#   benches/run.sh            everything (about 5 minutes after the build on 2 cores)
+#   benches/run.sh            everything (about 3 minutes after the build, on 2 cores)
 #   RUNS=5 benches/run.sh     fewer start-up runs
 #
 # Installs what it needs when missing (hyperfine, curl, python3; perf if the kernel allows,
@@ -21,6 +21,19 @@ cleanup() {
 }
 trap cleanup EXIT
 log() { printf '\n== %s\n' "$*" >&2; }
+# Runs a command; its output goes to stderr (the log) and stdout (kept for the table). Stops
+# the script if the command fails.
+capture() {
+    local f
+    f=$(mktemp "$WORK/out.XXXXXX")
+    if ! "$@" >"$f" 2>&1; then
+        cat "$f" >&2
+        echo "failed: $*" >&2
+        exit 1
+    fi
+    cat "$f" >&2
+    cat "$f"
+}
 
 # ------------------------------------------------------------------ tools
 apt_install() {
@@ -55,16 +68,16 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ------------------------------------------------------------------ start-up, idle
 log "start-up to first frame ($RUNS runs), idle RSS and CPU"
-start_out=$(python3 benches/ptydrive.py start "$BIN" --runs "$RUNS" --idle 10 | tee /dev/stderr | grep '^RESULT')
-silent_out=$(python3 benches/ptydrive.py start "$BIN" --runs 5 --idle 0 --silent | tee /dev/stderr | grep '^RESULT')
+start_out=$(capture python3 benches/ptydrive.py start "$BIN" --runs "$RUNS" --idle 10 | grep '^RESULT')
+silent_out=$(capture python3 benches/ptydrive.py start "$BIN" --runs 5 --idle 0 --silent | grep '^RESULT')
 
 # ------------------------------------------------------------------ big answers
 log "big answers, in process (cargo bench --bench tui)"
-tui_out=$(cargo bench --locked --bench tui 2>&1 | tee /dev/stderr)
+tui_out=$(capture cargo bench --locked --bench tui)
 cargo bench --locked --bench tui -- --write-bodies "$WORK" >/dev/null 2>&1
 log "big answers, the real binary (peak RSS)"
-json_real=$(python3 benches/ptydrive.py answer "$BIN" "$WORK/json-1mb.json" --body-tab --runs 5 | tee /dev/stderr | grep '^RESULT')
-images_real=$(python3 benches/ptydrive.py answer "$BIN" "$WORK/images-8mb.json" --runs 3 | tee /dev/stderr | grep '^RESULT')
+json_real=$(capture python3 benches/ptydrive.py answer "$BIN" "$WORK/json-1mb.json" --body-tab --runs 5 | grep '^RESULT')
+images_real=$(capture python3 benches/ptydrive.py answer "$BIN" "$WORK/images-8mb.json" --runs 3 | grep '^RESULT')
 
 # ------------------------------------------------------------------ send vs curl
 log "volcv send vs curl against the mock (latency 0)"
@@ -88,11 +101,11 @@ MOCK_PID=
 
 # ------------------------------------------------------------------ history, sweep
 log "history with 100 000 entries (cargo bench --bench history)"
-history_out=$(cargo bench --locked --bench history 2>&1 | tee /dev/stderr)
+history_out=$(capture cargo bench --locked --bench history)
 sweep_out=
 if [ -f benches/sweep.rs ]; then
     log "sweep (cargo bench --bench sweep)"
-    sweep_out=$(cargo bench --locked --bench sweep 2>&1 | tee /dev/stderr)
+    sweep_out=$(capture cargo bench --locked --bench sweep)
 fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
