@@ -1210,7 +1210,7 @@ fn the_history_pane_shows_a_thumbnail_of_the_selected_request() {
 }
 
 #[test]
-fn previews_show_a_placeholder_until_the_worker_answers_and_are_encoded_once() {
+fn previews_say_decoding_until_the_worker_answers_and_are_encoded_once() {
     let (mut a, ex) = images_app(2);
     let text = screen(&a);
     // The inline reference is decoding; the results are still being saved (two cells, and
