@@ -53,6 +53,20 @@ pub fn truncate_chars(s: &str, max: usize) -> String {
     }
 }
 
+static LOCAL_OFFSET: std::sync::OnceLock<time::UtcOffset> = std::sync::OnceLock::new();
+
+/// Reads the local UTC offset once. Call it first thing in `main`, while the process has one
+/// thread: the `time` crate refuses to read it later (and each refusal reads `/proc`).
+pub fn init_local_offset() {
+    let _ =
+        LOCAL_OFFSET.set(time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC));
+}
+
+/// The local offset read by [`init_local_offset`] (UTC when it was not read or unknown).
+pub fn local_offset() -> time::UtcOffset {
+    LOCAL_OFFSET.get().copied().unwrap_or(time::UtcOffset::UTC)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

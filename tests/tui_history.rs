@@ -679,6 +679,10 @@ async fn a_sweep_from_the_dialog_fills_the_contact_sheet_and_reopens_from_histor
     }
     ui.type_text("seed=1..2 scale=99");
     ui.key("enter");
+    ui.until("the sweep checked", |a| {
+        a.status.as_ref().is_some_and(|s| s.error)
+    })
+    .await;
     assert!(ui.app.sweep_input.is_some(), "the dialog stays open");
     let err = ui.app.status.clone().expect("status");
     assert!(err.error && err.text.contains("scale"), "{}", err.text);
@@ -687,7 +691,8 @@ async fn a_sweep_from_the_dialog_fills_the_contact_sheet_and_reopens_from_histor
     }
     ui.type_text("2.5,3.5,4.5");
     ui.key("enter");
-    assert!(ui.app.sweep_input.is_none(), "{:?}", ui.app.status);
+    ui.until("the sweep started", |a| a.sweep_input.is_none())
+        .await;
     ui.until("the sweep is over", |a| {
         a.sweep.as_ref().is_some_and(|v| !v.running)
     })

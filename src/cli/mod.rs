@@ -210,6 +210,8 @@ impl Cli {
 pub fn main() -> ExitCode {
     // First of all: no panic message may print a secret.
     crate::api::secret::install_panic_hook();
+    // While there is one thread: local times in the UI need it (see `text::local_offset`).
+    crate::text::init_local_offset();
     let cli = Cli::parse();
     let code = match &cli.command {
         Some(Command::Send(args)) => send::run(&cli, args),

@@ -821,6 +821,7 @@ impl App {
                 }
                 Vec::new()
             }
+            Msg::SweepPrepared(result) => self.on_sweep_prepared(result),
             Msg::Sweep { n, event } => {
                 self.on_sweep(n, event);
                 Vec::new()
@@ -1635,9 +1636,20 @@ impl App {
                 return Vec::new();
             }
         };
-        match crate::sweep::prepare(base, &args) {
+        self.info_msg("checking the sweep's cells…");
+        vec![Cmd::PrepareSweep { base, args }]
+    }
+
+    /// The worker checked the dialog's sweep: run it, or keep the dialog open with the problem.
+    fn on_sweep_prepared(
+        &mut self,
+        result: Result<Box<crate::sweep::Prepared>, Vec<String>>,
+    ) -> Vec<Cmd> {
+        if self.sweep_input.is_none() {
+            return Vec::new(); // The dialog was closed meanwhile.
+        }
+        match result {
             Err(errors) => {
-                // The dialog stays open with the line as typed.
                 let more = if errors.len() > 1 {
                     format!(" (+{} more)", errors.len() - 1)
                 } else {
@@ -1650,6 +1662,10 @@ impl App {
                 Vec::new()
             }
             Ok(p) => {
+                if self.sweep.as_ref().is_some_and(|v| v.running) {
+                    self.error_msg("a sweep is already running: x on its sheet stops it");
+                    return Vec::new();
+                }
                 self.sweep_input = None;
                 let n = self.next_sweep;
                 self.next_sweep += 1;
@@ -2436,7 +2452,7 @@ fn common_prefix(items: &[String]) -> String {
 
 /// The local time as `HH:MM:SS` (UTC when the offset is unknown).
 fn local_time() -> String {
-    let now = time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    let now = time::OffsetDateTime::now_utc().to_offset(crate::text::local_offset());
     format!("{:02}:{:02}:{:02}", now.hour(), now.minute(), now.second())
 }
 

@@ -141,7 +141,7 @@ fn now_ms() -> i64 {
 /// `HH:MM:SS` for a time on the same day as `now_ms`, else `MM-DD HH:MM` (the local offset
 /// when known, else UTC).
 pub fn time_label(ms: i64, now_ms: i64) -> String {
-    let offset = time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC);
+    let offset = crate::text::local_offset();
     let at = |ms: i64| {
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)

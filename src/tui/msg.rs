@@ -166,6 +166,8 @@ pub enum Msg {
         /// One line for the user: `in_queue 3.1s`, `generating 12s`...
         text: String,
     },
+    /// A sweep was checked: ready to run, or every problem found.
+    SweepPrepared(Result<Box<crate::sweep::Prepared>, Vec<String>>),
     /// A sweep's news.
     Sweep {
         /// The sweep.
@@ -406,6 +408,14 @@ pub enum Cmd {
         n: u64,
         /// What to send.
         plan: PlanRef,
+    },
+    /// Check a sweep's fields against the schema and validate every cell (up to 1000 bodies:
+    /// off the UI task).
+    PrepareSweep {
+        /// The form's request.
+        base: serde_json::Value,
+        /// The dialog's `FIELD=VALUES` arguments.
+        args: Vec<String>,
     },
     /// Stop a running sweep: start no more cells (`abort`: also cut off those in flight).
     StopSweep {

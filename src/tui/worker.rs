@@ -305,6 +305,13 @@ impl Worker {
                 };
                 tokio::spawn(run_sweep(job, settings, controls));
             }
+            Cmd::PrepareSweep { base, args } => {
+                let tx = self.tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result = crate::sweep::prepare(base, &args).map(Box::new);
+                    let _ = tx.send(Msg::SweepPrepared(result));
+                });
+            }
             Cmd::StopSweep { n, abort } => {
                 if let Ok(s) = self.sweeps.lock()
                     && let Some(c) = s.get(&n)
