@@ -202,6 +202,9 @@ pub struct App {
     pub marked: Option<u64>,
     /// The comparison overlay: the marked row, the selected row, and the first visible line.
     pub compare: Option<(u64, u64, usize)>,
+    /// The comparison's rows, computed once both requests are in memory (not every frame:
+    /// describing a base64 reference hashes it).
+    pub compare_rows: Option<Vec<crate::tui::compare::DiffRow>>,
     /// A row whose parameters go into the form as soon as it is read from the store.
     replay_pending: Option<u64>,
     /// Whether requests go through the async API (submit, then poll) or one sync call.
@@ -254,6 +257,7 @@ impl App {
             confirm_delete: None,
             marked: None,
             compare: None,
+            compare_rows: None,
             replay_pending: None,
             mode: crate::api::tasks::Mode::Sync,
             presets: None,
@@ -504,9 +508,25 @@ impl App {
     /// image that became visible).
     pub fn update(&mut self, msg: Msg) -> Vec<Cmd> {
         let mut cmds = self.apply(msg);
+        self.refresh_compare();
         cmds.extend(self.history_cmds());
         cmds.extend(self.preview_cmds());
         cmds
+    }
+
+    /// Computes the comparison's rows once both requests are known; drops them when it closes.
+    fn refresh_compare(&mut self) {
+        let Some((a, b, _)) = self.compare else {
+            self.compare_rows = None;
+            return;
+        };
+        if self.compare_rows.is_some() {
+            return;
+        }
+        let body = |id: u64| self.history.get(id).and_then(|e| e.request.clone());
+        if let (Some(ra), Some(rb)) = (body(a), body(b)) {
+            self.compare_rows = Some(crate::tui::compare::diff_rows(&ra, &rb));
+        }
     }
 
     /// The commands to run once at start: read the first page of the history store.
@@ -2037,6 +2057,7 @@ impl App {
                 match (self.marked, self.shown().map(|e| e.id)) {
                     (Some(m), Some(sel)) if m != sel && self.history.get(m).is_some() => {
                         self.compare = Some((m, sel, 0));
+                        self.compare_rows = None;
                     }
                     (Some(m), Some(sel)) if m == sel => {
                         self.info_msg("select another entry than the marked one to compare");

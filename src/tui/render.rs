@@ -391,16 +391,11 @@ fn render_compare(app: &App, f: &mut Frame, area: Rect, a: u64, b: u64, scroll: 
             Span::styled(fit(&outcome_line(eb), col), t.base),
         ]),
     ];
-    let bodies = (
-        ea.and_then(|e| e.request.as_ref()),
-        eb.and_then(|e| e.request.as_ref()),
-    );
-    let (Some(ra), Some(rb)) = bodies else {
+    let Some(rows) = &app.compare_rows else {
         lines.push(Line::styled("reading the entries from the history…", t.dim));
         f.render_widget(Paragraph::new(lines), inner);
         return;
     };
-    let rows = crate::tui::compare::diff_rows(ra, rb);
     let changed = rows.iter().filter(|r| r.changed).count();
     lines.push(Line::styled(
         fit(&format!("{changed} of {} parameters differ", rows.len()), w),
