@@ -8,7 +8,6 @@ use crate::sweep::runner::{CellReport, CellStatus, Progress};
 use crate::sweep::sheet::{SheetKind, SheetLayout};
 use crate::sweep::{Grid, Plan};
 use ratatui::layout::Rect;
-use serde_json::Value;
 use std::path::PathBuf;
 
 /// Where a cell stands.
@@ -312,15 +311,11 @@ pub fn vary_args(line: &str) -> Vec<String> {
     out
 }
 
-/// The varied values of a cell as JSON (for tests and copying).
-pub fn cell_values(v: &SweepView, cell: usize) -> Value {
-    v.grid.values_json(cell)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::schema;
+    use serde_json::Value;
 
     fn view(vary: &[&str]) -> SweepView {
         let s = schema::default_schema();
@@ -392,6 +387,6 @@ mod tests {
         v.cells[1].state = CellState::Failed("50411".into());
         v.running = false;
         assert_eq!(v.summary(), "2/2 done, 1 failed");
-        assert_eq!(cell_values(&v, 1)["seed"], 2);
+        assert_eq!(v.grid.values_json(1)["seed"], 2);
     }
 }
