@@ -1021,8 +1021,22 @@ fn images_exchange(n: usize) -> Exchange {
 
 /// Runs what the worker would for the encodings the app asks for (half-blocks), feeding the
 /// answers back until it asks for nothing more. Returns how many encodings were made.
-fn pump(a: &mut App, mut cmds: Vec<Cmd>) -> usize {
-    let picker = ratatui_image::picker::Picker::halfblocks();
+fn pump(a: &mut App, cmds: Vec<Cmd>) -> usize {
+    pump_with(a, cmds, &ratatui_image::picker::Picker::halfblocks())
+}
+
+/// [`pump`] with the encodings made by `picker` (any protocol), as the worker makes them.
+fn pump_with(a: &mut App, cmds: Vec<Cmd>, picker: &ratatui_image::picker::Picker) -> usize {
+    pump_encoding(a, cmds, &|image, width, height| {
+        volcv::tui::worker::encode_preview(picker, image, width, height)
+    })
+}
+
+type Encoder<'a> =
+    dyn Fn(&image::DynamicImage, u16, u16) -> Result<volcv::tui::preview::Encoded, String> + 'a;
+
+/// [`pump`] with the encodings `encode` makes.
+fn pump_encoding(a: &mut App, mut cmds: Vec<Cmd>, encode: &Encoder<'_>) -> usize {
     let mut n = 0;
     while let Some(c) = cmds.pop() {
         if let Cmd::EncodePreview {
@@ -1033,7 +1047,7 @@ fn pump(a: &mut App, mut cmds: Vec<Cmd>) -> usize {
         } = c
         {
             n += 1;
-            let result = volcv::tui::worker::encode_preview(&picker, &image, width, height);
+            let result = encode(&image, width, height);
             cmds.extend(a.update(Msg::PreviewEncoded {
                 key,
                 width,
@@ -1047,6 +1061,18 @@ fn pump(a: &mut App, mut cmds: Vec<Cmd>) -> usize {
 
 /// Plays the worker's decoding of the shown request's images, then its encodings.
 fn decode_all(a: &mut App, ex: &Exchange) {
+    decode_all_with(a, ex, &ratatui_image::picker::Picker::halfblocks());
+}
+
+/// [`decode_all`] with the encodings made by `picker`.
+fn decode_all_with(a: &mut App, ex: &Exchange, picker: &ratatui_image::picker::Picker) {
+    decode_all_encoding(a, ex, &|image, width, height| {
+        volcv::tui::worker::encode_preview(picker, image, width, height)
+    });
+}
+
+/// [`decode_all`] with the encodings `encode` makes.
+fn decode_all_encoding(a: &mut App, ex: &Exchange, encode: &Encoder<'_>) {
     use base64::Engine as _;
     let id = a.shown().expect("shown").id;
     let b64 = |s: &str| {
@@ -1074,7 +1100,7 @@ fn decode_all(a: &mut App, ex: &Exchange) {
     }
     for m in msgs {
         let cmds = a.update(m);
-        pump(a, cmds);
+        pump_encoding(a, cmds, encode);
     }
 }
 
@@ -1674,4 +1700,445 @@ fn load_fills_the_form_from_a_file_and_a_bad_one_is_a_named_warning() {
         "{:?}",
         p.warnings
     );
+}
+
+// ------------------------------------------- graphics protocols on the real crossterm backend
+
+/// What a server might slip into its answer to drive the terminal: a window-title OSC, a sixel
+/// image of its own, kitty's image placeholder and a bidi override.
+const HOSTILE: &str =
+    "\u{10EEEE}x \u{202E}evil \u{1b}]0;pwned\u{7} \u{1b}Pq#0;2;99;0;0#0~~~~\u{1b}\\";
+
+fn picker_for(protocol: ratatui_image::picker::ProtocolType) -> ratatui_image::picker::Picker {
+    // The only public constructor with a known cell size (what the start-up query finds).
+    #[allow(deprecated)]
+    let mut p = ratatui_image::picker::Picker::from_fontsize(ratatui_image::FontSize::new(10, 20));
+    p.set_protocol_type(protocol);
+    p
+}
+
+/// kitty's Unicode placeholders, as ratatui-image encodes them (what the worker uses inside
+/// tmux, where `encode_preview` detects tmux from the environment).
+fn kitty_placeholders(
+    image: &image::DynamicImage,
+    width: u16,
+    height: u16,
+) -> Result<volcv::tui::preview::Encoded, String> {
+    picker_for(ratatui_image::picker::ProtocolType::Kitty)
+        .new_protocol(
+            image.clone(),
+            ratatui::layout::Size::new(width, height),
+            ratatui_image::Resize::Scale(None),
+        )
+        .map(|p| volcv::tui::preview::Encoded::Widget(std::sync::Arc::new(p)))
+        .map_err(|e| e.to_string())
+}
+
+/// [`hostile_images_app`] with kitty's Unicode placeholders.
+fn hostile_placeholders_app() -> App {
+    hostile_app_encoding(&kitty_placeholders)
+}
+
+/// Four results, a reference, the History thumbnail and a server message with escapes in it,
+/// encoded for `protocol` as the worker does.
+fn hostile_images_app(protocol: ratatui_image::picker::ProtocolType) -> App {
+    let picker = picker_for(protocol);
+    hostile_app_encoding(&|image, width, height| {
+        volcv::tui::worker::encode_preview(&picker, image, width, height)
+    })
+}
+
+fn hostile_app_encoding(encode: &Encoder<'_>) -> App {
+    let (mut a, mut ex) = images_app(4);
+    let mut body: Value = serde_json::from_slice(&ex.response_bytes).expect("json");
+    body["message"] = json!(HOSTILE);
+    ex.response_bytes = body.to_string().into_bytes();
+    ex.result = Ok(parse_response(
+        200,
+        Some("application/json"),
+        &ex.response_bytes,
+    ));
+    let id = a.shown().expect("shown").id;
+    a.update(Msg::Finished {
+        id,
+        view: Box::new(view_of(&ex)),
+        duration: ex.duration,
+    });
+    decode_all_encoding(&mut a, &ex, encode);
+    a
+}
+
+/// What the crossterm backend writes, kept for the test to read.
+#[derive(Clone, Default)]
+struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("sink").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The real crossterm backend writing into memory, the terminal as the UI's event loop
+/// drives it, and the images of the frame on screen.
+struct ByteTerm {
+    term: Terminal<volcv::tui::terminal::NoQuery<ratatui::backend::CrosstermBackend<Sink>>>,
+    sink: Sink,
+    shown: volcv::tui::render::Drawn,
+}
+
+/// A [`ByteTerm`] the size of `a`'s screen.
+fn byte_terminal(a: &App) -> ByteTerm {
+    let sink = Sink::default();
+    let backend = volcv::tui::terminal::NoQuery::with_size(
+        ratatui::backend::CrosstermBackend::new(sink.clone()),
+        a.size.as_size(),
+    );
+    ByteTerm {
+        term: Terminal::new(backend).expect("terminal"),
+        sink,
+        shown: Default::default(),
+    }
+}
+
+/// Draws one frame as the event loop does and returns the bytes the terminal would receive.
+fn frame_bytes(t: &mut ByteTerm, a: &App) -> Vec<u8> {
+    volcv::tui::event_loop::draw_frame(&mut t.term, a, &mut t.shown).expect("draw");
+    std::mem::take(&mut *t.sink.0.lock().expect("sink"))
+}
+
+/// The complete sequences in `out` that start with `start` and end with `end`.
+fn sequences<'a>(out: &'a [u8], start: &[u8], end: &[u8]) -> Vec<&'a [u8]> {
+    let mut found = Vec::new();
+    let mut i = 0;
+    while let Some(s) = find(&out[i..], start) {
+        let from = i + s;
+        let Some(e) = find(&out[from + start.len()..], end) else {
+            break;
+        };
+        let to = from + start.len() + e + end.len();
+        found.push(&out[from..to]);
+        i = to;
+    }
+    found
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Every ESC in `out` starts a CSI (crossterm's cursor and colour control) or one of `images`.
+fn stray_escapes(out: &[u8], images: &[&[u8]]) -> usize {
+    let mut rest = out.to_vec();
+    for img in images {
+        if let Some(at) = find(&rest, img) {
+            rest.drain(at..at + img.len());
+        }
+    }
+    rest.windows(2)
+        .filter(|w| w[0] == 0x1b && w[1] != b'[')
+        .count()
+}
+
+#[test]
+fn kitty_placed_images_reach_the_terminal_whole_and_once() {
+    use ratatui_image::picker::ProtocolType;
+    let a = hostile_images_app(ProtocolType::Kitty);
+    let mut t = byte_terminal(&a);
+    let out = frame_bytes(&mut t, &a);
+    let apcs = sequences(&out, b"\x1b_G", b"\x1b\\");
+    // Transmit-and-place, PNG, the cursor left alone, answers suppressed: one per image.
+    let firsts = apcs
+        .iter()
+        .filter(|s| s.starts_with(b"\x1b_Ga=T,f=100,i=") && find(s, b",q=2,C=1,").is_some())
+        .count();
+    assert_eq!(firsts, 6, "placements: {firsts}");
+    for s in &apcs {
+        let payload = &s[s.iter().position(|b| *b == b';').expect("payload") + 1..s.len() - 2];
+        assert!(
+            payload
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(b)),
+            "kitty payload is not base64"
+        );
+    }
+    assert_eq!(
+        stray_escapes(&out, &apcs),
+        0,
+        "an escape that is neither CSI nor an image"
+    );
+    let text = String::from_utf8_lossy(&out);
+    assert!(!text.contains("]0;pwned\u{7}"), "the server set the title");
+    assert!(
+        !text.contains('\u{10EEEE}'),
+        "the server's placeholder passed on"
+    );
+    let again = frame_bytes(&mut t, &a);
+    assert!(
+        find(&again, b"\x1b_G").is_none() && again.len() < 2048,
+        "a redraw re-sent {} bytes",
+        again.len()
+    );
+}
+
+#[test]
+fn kitty_placeholder_images_reach_the_terminal_whole_and_once() {
+    let a = hostile_placeholders_app();
+    let mut t = byte_terminal(&a);
+    let out = frame_bytes(&mut t, &a);
+    // One transmission per image: APC `_G` ... ST, chunked, with a virtual placement.
+    let apcs = sequences(&out, b"\x1b_G", b"\x1b\\");
+    let firsts: Vec<&&[u8]> = apcs
+        .iter()
+        .filter(|s| find(s, b"a=T,U=1,f=32,").is_some())
+        .collect();
+    // Four results and the reference in the Images tab, the first result again in History.
+    assert_eq!(firsts.len(), 6, "transmissions: {}", firsts.len());
+    for s in &apcs {
+        let payload = &s[s.iter().position(|b| *b == b';').expect("payload") + 1..s.len() - 2];
+        assert!(
+            payload
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(b)),
+            "kitty payload is not base64"
+        );
+    }
+    let text = String::from_utf8_lossy(&out);
+    let placeholders = text.matches('\u{10EEEE}').count();
+    assert!(placeholders > 100, "placeholder cells: {placeholders}");
+    assert_eq!(
+        stray_escapes(&out, &apcs),
+        0,
+        "an escape that is neither CSI nor an image"
+    );
+    assert!(!text.contains("]0;pwned\u{7}"), "the server set the title");
+    assert!(!text.contains("\u{202E}"));
+    // The server's placeholder is not passed on as one (it would show one of our images).
+    assert!(!text.contains("\u{10EEEE}x"));
+    // The next frame, with nothing changed, sends nothing again.
+    let again = frame_bytes(&mut t, &a);
+    assert!(
+        find(&again, b"\x1b_G").is_none() && again.len() < 2048,
+        "a redraw re-sent {} bytes",
+        again.len()
+    );
+}
+
+#[test]
+fn sixel_images_reach_the_terminal_whole_and_once() {
+    use ratatui_image::picker::ProtocolType;
+    let a = hostile_images_app(ProtocolType::Sixel);
+    let mut t = byte_terminal(&a);
+    let out = frame_bytes(&mut t, &a);
+    // DCS P ... q <sixel data> ST, each after the erase of its own area.
+    let dcs = sequences(&out, b"\x1bP", b"\x1b\\");
+    let ours: Vec<&&[u8]> = dcs.iter().filter(|s| s.contains(&b'q')).collect();
+    assert_eq!(ours.len(), 6, "sixel images: {}", ours.len());
+    for s in &ours {
+        let q = s.iter().position(|b| *b == b'q').expect("q");
+        assert!(
+            s[2..q].iter().all(|b| b.is_ascii_digit() || *b == b';'),
+            "DCS parameters"
+        );
+        let data = &s[q + 1..s.len() - 2];
+        assert!(
+            data.iter()
+                .all(|b| (0x3f..=0x7e).contains(b) || b"#;!$-\"0123456789".contains(b)),
+            "sixel data has a byte outside the sixel alphabet"
+        );
+    }
+    assert_eq!(
+        dcs.len(),
+        6,
+        "a DCS that is not one of ours reached the terminal"
+    );
+    let images: Vec<&[u8]> = ours.iter().map(|s| **s).collect();
+    assert_eq!(
+        stray_escapes(&out, &images),
+        0,
+        "an escape that is neither CSI nor an image"
+    );
+    let text = String::from_utf8_lossy(&out);
+    assert!(!text.contains("]0;pwned\u{7}"));
+    let again = frame_bytes(&mut t, &a);
+    assert!(
+        find(&again, b"\x1bP").is_none() && again.len() < 2048,
+        "a redraw re-sent {} bytes",
+        again.len()
+    );
+}
+
+#[test]
+fn iterm2_images_reach_the_terminal_whole_and_once() {
+    use ratatui_image::picker::ProtocolType;
+    let a = hostile_images_app(ProtocolType::Iterm2);
+    let mut t = byte_terminal(&a);
+    let out = frame_bytes(&mut t, &a);
+    let oscs = sequences(&out, b"\x1b]1337;File=", b"\x07");
+    assert_eq!(oscs.len(), 6, "iTerm2 images: {}", oscs.len());
+    for s in &oscs {
+        let colon = s
+            .iter()
+            .position(|b| *b == b':')
+            .expect("':' before the payload");
+        assert!(find(&s[..colon], b"inline=1").is_some(), "not inline");
+        assert!(
+            s[colon + 1..s.len() - 1]
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(b)),
+            "payload is not base64"
+        );
+    }
+    assert_eq!(
+        stray_escapes(&out, &oscs),
+        0,
+        "an escape that is neither CSI nor an image"
+    );
+    let again = frame_bytes(&mut t, &a);
+    assert!(find(&again, b"\x1b]1337").is_none() && again.len() < 2048);
+}
+
+#[test]
+fn an_overlay_over_images_hides_them_and_closing_it_draws_them_again() {
+    use ratatui_image::picker::ProtocolType;
+    let mut a = hostile_images_app(ProtocolType::Sixel);
+    let mut t = byte_terminal(&a);
+    let first = frame_bytes(&mut t, &a);
+    assert_eq!(sequences(&first, b"\x1bP", b"\x1b\\").len(), 6);
+    // Help over the panes: no image is drawn through it, and every cell an image held is
+    // written again (no pixels of the old images stay around it).
+    press(&mut a, "?");
+    let help = frame_bytes(&mut t, &a);
+    assert!(
+        find(&help, b"\x1bP").is_none(),
+        "an image drawn through the overlay"
+    );
+    assert!(screen(&a).contains("Help") || screen(&a).contains("help"));
+    // Painted pixels stay on a terminal's screen whatever text is written over them: the
+    // screen is erased before the overlay is drawn.
+    assert!(
+        find(&help, b"\x1b[2J").is_some(),
+        "old pixels left under the overlay"
+    );
+    // Closed: the images come back, each sent again once, on a cleared screen.
+    press(&mut a, "esc");
+    let back = frame_bytes(&mut t, &a);
+    assert!(find(&back, b"\x1b[2J").is_some());
+    assert_eq!(
+        sequences(&back, b"\x1bP", b"\x1b\\").len(),
+        6,
+        "images not redrawn"
+    );
+    // A key that changes no image sends no image and does not clear.
+    press(&mut a, "j");
+    let key = frame_bytes(&mut t, &a);
+    assert!(find(&key, b"\x1bP").is_none() && find(&key, b"\x1b[2J").is_none());
+}
+
+#[test]
+fn full_screen_and_back_repaints_without_the_big_image() {
+    use ratatui_image::picker::ProtocolType;
+    let picker = picker_for(ProtocolType::Sixel);
+    let mut a = hostile_images_app(ProtocolType::Sixel);
+    let mut t = byte_terminal(&a);
+    frame_bytes(&mut t, &a);
+    let cmds = press(&mut a, "f");
+    assert!(
+        a.fullscreen.is_some(),
+        "f did not open the full-screen view"
+    );
+    pump_with(&mut a, cmds, &picker);
+    let full = frame_bytes(&mut t, &a);
+    assert!(
+        find(&full, b"\x1b[2J").is_some(),
+        "the pane images stay under the full-screen view"
+    );
+    assert_eq!(
+        sequences(&full, b"\x1bP", b"\x1b\\").len(),
+        1,
+        "one image, full screen"
+    );
+    press(&mut a, "esc");
+    assert!(a.fullscreen.is_none());
+    let back = frame_bytes(&mut t, &a);
+    assert!(
+        find(&back, b"\x1b[2J").is_some(),
+        "the full-screen image stays behind"
+    );
+    assert_eq!(sequences(&back, b"\x1bP", b"\x1b\\").len(), 6);
+    // kitty's placed images are deleted by a graphics command before the repaint.
+    let mut k = hostile_images_app(ProtocolType::Kitty);
+    let mut t = byte_terminal(&k);
+    frame_bytes(&mut t, &k);
+    let cmds = press(&mut k, "f");
+    pump_with(&mut k, cmds, &picker_for(ProtocolType::Kitty));
+    let full = frame_bytes(&mut t, &k);
+    assert!(
+        find(&full, b"\x1b_Ga=d,d=A,q=2;\x1b\\").is_some(),
+        "old placements kept"
+    );
+    assert_eq!(
+        sequences(&full, b"\x1b_Ga=T,", b"\x1b\\").len(),
+        1,
+        "one placement, full screen"
+    );
+    press(&mut k, "esc");
+    let back = frame_bytes(&mut t, &k);
+    assert!(find(&back, b"\x1b_Ga=d,d=A,q=2;\x1b\\").is_some());
+    assert_eq!(sequences(&back, b"\x1b_Ga=T,", b"\x1b\\").len(), 6);
+    // Placeholders (inside tmux) are cells: no clear is needed, and the transmissions are
+    // not repeated.
+    let mut k = hostile_placeholders_app();
+    let mut t = byte_terminal(&k);
+    frame_bytes(&mut t, &k);
+    let cmds = press(&mut k, "f");
+    pump_encoding(&mut k, cmds, &kitty_placeholders);
+    let full = frame_bytes(&mut t, &k);
+    assert!(find(&full, b"\x1b[2J").is_none());
+    press(&mut k, "esc");
+    let back = frame_bytes(&mut t, &k);
+    assert!(find(&back, b"\x1b[2J").is_none());
+    assert!(
+        find(&back, b"a=T,").is_none(),
+        "kitty images transmitted twice"
+    );
+    assert!(String::from_utf8_lossy(&back).contains('\u{10EEEE}'));
+}
+
+#[test]
+fn kitty_images_survive_an_overlay_opened_before_their_first_frame() {
+    // Placeholders transmit once, in the first frame that draws them: not under an overlay.
+    let mut a = hostile_placeholders_app();
+    press(&mut a, "?");
+    let mut t = byte_terminal(&a);
+    let under = frame_bytes(&mut t, &a);
+    assert!(
+        find(&under, b"\x1b_G").is_none(),
+        "transmitted under the overlay"
+    );
+    press(&mut a, "esc");
+    let back = frame_bytes(&mut t, &a);
+    let sent = sequences(&back, b"\x1b_G", b"\x1b\\")
+        .iter()
+        .filter(|s| find(s, b"a=T,").is_some())
+        .count();
+    assert_eq!(
+        sent, 6,
+        "an image's transmission was lost under the overlay"
+    );
+}
+
+#[test]
+fn server_text_that_looks_like_an_image_is_text() {
+    // Half-blocks: every cell is text, so every escape is scrubbed.
+    let a = hostile_images_app(ratatui_image::picker::ProtocolType::Halfblocks);
+    let mut t = byte_terminal(&a);
+    let out = frame_bytes(&mut t, &a);
+    assert_eq!(stray_escapes(&out, &[]), 0);
+    let text = String::from_utf8_lossy(&out);
+    assert!(!text.contains('\u{10EEEE}'));
+    assert!(!text.contains('\u{202E}'));
 }

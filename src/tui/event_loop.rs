@@ -5,7 +5,7 @@
 
 use crate::tui::app::App;
 use crate::tui::msg::{Cmd, EditTarget, Msg};
-use crate::tui::render::render;
+use crate::tui::render::{Drawn, render_frame};
 use crate::tui::worker::Worker;
 use futures::{Stream, StreamExt as _};
 use ratatui::Terminal;
@@ -70,11 +70,45 @@ fn to_msg(ev: Event) -> Option<Msg> {
     }
 }
 
-fn draw<H: Host>(host: &mut H, app: &App) -> anyhow::Result<()> {
-    host.terminal()
-        .draw(|f| render(app, f))
-        .map(|_| ())
-        .map_err(|e| anyhow::anyhow!("drawing failed: {e}"))
+/// Draws one frame of `app` on `terminal`: the cells that changed since the last frame, or the
+/// whole screen after clearing it when the pixel images on it changed (see
+/// [`Drawn::needs_repaint`]). `shown` holds the images of the frame on screen.
+///
+/// The backend should not need to ask the terminal for its cursor (see
+/// [`crate::tui::terminal::NoQuery`]): a clear keeps the cursor where the backend says it is.
+pub fn draw_frame<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &App,
+    shown: &mut Drawn,
+) -> Result<(), B::Error> {
+    terminal.autoresize()?;
+    let drawn = {
+        let mut frame = terminal.get_frame();
+        render_frame(app, &mut frame)
+    };
+    if drawn.needs_repaint(shown) {
+        // Only the previous buffer is reset: the frame just rendered is then written whole.
+        terminal.clear()?;
+        if shown.has_kitty_placements() || drawn.has_kitty_placements() {
+            // An erased screen may keep kitty's placed images: delete them first. The first
+            // cell is written first, so the command goes in front of it (it moves nothing).
+            let buf = terminal.current_buffer_mut();
+            if let Some(c) = buf.cell_mut((0, 0)) {
+                let sym = format!("{}{}", crate::tui::preview::KITTY_DELETE_ALL, c.symbol());
+                c.set_symbol(&sym)
+                    .set_diff_option(ratatui::buffer::CellDiffOption::ForcedWidth(
+                        std::num::NonZeroU16::MIN,
+                    ));
+            }
+        }
+    }
+    terminal.apply_buffer()?;
+    *shown = drawn;
+    Ok(())
+}
+
+fn draw<H: Host>(host: &mut H, app: &App, shown: &mut Drawn) -> anyhow::Result<()> {
+    draw_frame(host.terminal(), app, shown).map_err(|e| anyhow::anyhow!("drawing failed: {e}"))
 }
 
 /// Runs until the app quits or the input ends. Worker messages are handled before input and
@@ -92,6 +126,7 @@ pub async fn run_loop<H: Host>(
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
+    let mut shown = Drawn::default();
     if worker.keeps_history() {
         for c in app.start() {
             worker.run(c);
@@ -99,7 +134,7 @@ pub async fn run_loop<H: Host>(
     }
     while !app.quit {
         if dirty {
-            draw(host, app)?;
+            draw(host, app, &mut shown)?;
             dirty = false;
         }
         let busy = app.busy();
@@ -136,6 +171,8 @@ pub async fn run_loop<H: Host>(
                     host.terminal()
                         .clear()
                         .map_err(|e| anyhow::anyhow!("redrawing: {e}"))?;
+                    // The editor used the whole screen: nothing of ours is on it any more.
+                    shown = Drawn::default();
                 }
                 Cmd::Copy(text) => host.copy(&text),
                 other => worker.run(other),

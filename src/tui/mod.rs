@@ -259,6 +259,7 @@ pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
             .clear()
             .map_err(|e| anyhow::anyhow!("redrawing: {e}"))?;
     }
+    let setup = setup.respecting_no_color(Theme::no_color_requested());
     tracing::info!("image previews: {}", setup.how);
     app.previews = preview::Previews::new(setup.protocol != preview::Protocol::None);
     if let Ok(cwd) = std::env::current_dir() {

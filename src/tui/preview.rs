@@ -259,6 +259,21 @@ impl Setup {
         }
     }
 
+    /// `NO_COLOR` decides colours, not whether images are drawn: kitty, sixel and iTerm2
+    /// images stay. Half-block previews are nothing but colours (without them, `▀` noise), so
+    /// with `no_color` they give way to labels.
+    pub fn respecting_no_color(self, no_color: bool) -> Setup {
+        if no_color && self.protocol == Protocol::Halfblocks {
+            let mut s = Setup::none();
+            s.how = format!(
+                "labels only: half-blocks need colour and NO_COLOR is set ({})",
+                self.how
+            );
+            return s;
+        }
+        self
+    }
+
     /// Decides the protocol at start-up. With `auto` on a terminal, asks it once (kitty
     /// graphics, device attributes for sixel, cell size in pixels) and waits at most
     /// [`QUERY_TIMEOUT`] for the answer. Call it in raw mode and BEFORE the event stream
@@ -402,14 +417,95 @@ pub enum ImageKey {
     },
 }
 
-/// An encoded image ready to draw (a ratatui-image protocol, which has no `Debug`).
+/// An encoded image ready to draw.
 #[derive(Clone)]
-pub struct Encoded(pub Arc<ratatui_image::protocol::Protocol>);
+pub enum Encoded {
+    /// Encoded by ratatui-image: half-blocks, sixel, iTerm2, and kitty inside tmux (Unicode
+    /// placeholders, which tmux keeps in place as text).
+    Widget(Arc<ratatui_image::protocol::Protocol>),
+    /// kitty outside tmux: one graphics command that transmits the image as PNG and places it
+    /// at the cursor, over `cells` (columns, rows). Placed images are supported by every kitty
+    /// version (and WezTerm, Ghostty, Konsole); the Unicode placeholders ratatui-image uses
+    /// need kitty 0.28 or later, and older versions (Debian 12 has 0.26) drew `▯` boxes.
+    KittyPlaced {
+        /// The whole command sequence (chunked APCs), sent each time the image is drawn.
+        seq: Arc<str>,
+        /// How many cells the placed image covers.
+        cells: (u16, u16),
+    },
+}
 
 impl std::fmt::Debug for Encoded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Encoded(..)")
+        match self {
+            Encoded::Widget(_) => f.write_str("Encoded::Widget(..)"),
+            Encoded::KittyPlaced { seq, cells } => f
+                .debug_struct("Encoded::KittyPlaced")
+                .field("bytes", &seq.len())
+                .field("cells", cells)
+                .finish(),
+        }
     }
+}
+
+/// kitty's graphics command that deletes every placement on the screen and frees the images'
+/// data: sent before a frame that places kitty images anew (see [`Encoded::KittyPlaced`]).
+pub const KITTY_DELETE_ALL: &str = "\x1b_Ga=d,d=A,q=2;\x1b\\";
+
+/// Encodes `image` for a direct kitty placement that fits `width` x `height` cells of
+/// `font` (pixels per cell), keeping its aspect ratio. The image is scaled to the pixels it
+/// will cover and sent as PNG, in chunks of 4096 base64 characters as the protocol asks;
+/// `q=2` keeps kitty's answers off the input, `C=1` leaves the cursor where it was.
+pub fn kitty_placed(
+    image: &DynamicImage,
+    width: u16,
+    height: u16,
+    font: (u16, u16),
+) -> Result<Encoded, String> {
+    use base64::Engine as _;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    /// Image numbers, unique in this process (kitty keeps one image per number and window).
+    static NEXT_ID: AtomicU32 = AtomicU32::new(0x00A1_0000);
+    let (cw, ch) = (u32::from(font.0.max(1)), u32::from(font.1.max(1)));
+    let (box_w, box_h) = (u32::from(width) * cw, u32::from(height) * ch);
+    if box_w == 0 || box_h == 0 || image.width() == 0 || image.height() == 0 {
+        return Err("no room for the image".to_owned());
+    }
+    // Fit inside the box, up or down, aspect kept.
+    let scale = f64::min(
+        f64::from(box_w) / f64::from(image.width()),
+        f64::from(box_h) / f64::from(image.height()),
+    );
+    let px = |v: u32, max: u32| ((f64::from(v) * scale).round() as u32).clamp(1, max);
+    let (w, h) = (px(image.width(), box_w), px(image.height(), box_h));
+    let fitted = image.resize_exact(w, h, image::imageops::FilterType::Triangle);
+    let mut png = Vec::new();
+    fitted
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| format!("cannot encode the preview: {e}"))?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&png);
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let chunks: Vec<&[u8]> = b64.as_bytes().chunks(4096).collect();
+    let mut seq = String::with_capacity(b64.len() + chunks.len() * 16 + 64);
+    for (i, chunk) in chunks.iter().enumerate() {
+        let more = u8::from(i + 1 < chunks.len());
+        if i == 0 {
+            seq.push_str(&format!("\x1b_Ga=T,f=100,i={id},q=2,C=1,m={more};"));
+        } else {
+            seq.push_str(&format!("\x1b_Gm={more};"));
+        }
+        // Base64 is ASCII.
+        seq.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        seq.push_str("\x1b\\");
+    }
+    let cells = (
+        u16::try_from(w.div_ceil(cw)).unwrap_or(width).min(width),
+        u16::try_from(h.div_ceil(ch)).unwrap_or(height).min(height),
+    );
+    Ok(Encoded::KittyPlaced {
+        seq: seq.into(),
+        cells,
+    })
 }
 
 /// A decoded image, or why there is none.
@@ -655,6 +751,42 @@ mod tests {
             choose_protocol(auto, &hints("xterm-256color"), silent),
             Protocol::Halfblocks
         );
+    }
+
+    #[test]
+    fn no_color_turns_half_blocks_into_labels_and_keeps_graphics() {
+        let blocks = Setup::halfblocks().respecting_no_color(true);
+        assert_eq!(blocks.protocol, Protocol::None);
+        assert!(blocks.how.contains("NO_COLOR"), "{}", blocks.how);
+        assert_eq!(
+            Setup::halfblocks().respecting_no_color(false).protocol,
+            Protocol::Halfblocks
+        );
+        for p in [Protocol::Kitty, Protocol::Sixel, Protocol::Iterm2] {
+            let s = Setup::with(Picker::halfblocks(), p, "test").respecting_no_color(true);
+            assert_eq!(s.protocol, p, "NO_COLOR turned {p:?} off");
+        }
+    }
+
+    #[test]
+    fn kitty_placements_fit_their_cells_and_are_well_formed() {
+        let img = DynamicImage::new_rgb8(400, 200);
+        let Ok(Encoded::KittyPlaced { seq, cells }) = kitty_placed(&img, 20, 20, (10, 20)) else {
+            panic!("not a placement");
+        };
+        // 200x400 px of room: 200x100 px, 20 columns and 5 rows.
+        assert_eq!(cells, (20, 5));
+        assert!(seq.starts_with("\x1b_Ga=T,f=100,i="));
+        assert!(seq.contains(",q=2,C=1,"));
+        assert!(seq.ends_with("\x1b\\"));
+        let chunks = seq.matches("\x1b_G").count();
+        assert_eq!(chunks, seq.matches("\x1b\\").count());
+        let Ok(Encoded::KittyPlaced { seq: other, .. }) = kitty_placed(&img, 20, 20, (10, 20))
+        else {
+            panic!("not a placement");
+        };
+        assert_ne!(seq, other, "two encodings share an image number");
+        assert!(kitty_placed(&img, 0, 5, (10, 20)).is_err());
     }
 
     #[test]

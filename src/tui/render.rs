@@ -6,7 +6,7 @@ use crate::tui::form::{FormLine, RowKind, human_size};
 use crate::tui::history::EntryState;
 use crate::tui::keymap::{Action, Scope};
 use crate::tui::layout::{self, Areas};
-use crate::tui::preview::ImageKey;
+use crate::tui::preview::{Encoded, ImageKey};
 use crate::tui::theme::Theme;
 use crate::tui::view::{ImageState, fmt_duration};
 use ratatui::Frame;
@@ -17,13 +17,69 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
 const SPINNER: &[&str] = &["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
+/// How an image is on the screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    /// Cells like text: half-blocks, kitty's Unicode placeholders.
+    Cells,
+    /// Pixels painted over the text (sixel, iTerm2), until the screen is erased.
+    Pixels,
+    /// A kitty placement: pixels that stay until deleted with a graphics command.
+    KittyPlaced,
+}
+
+/// The images a frame drew, where, and how (see [`Layer`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Drawn(Vec<(ImageKey, Rect, Layer)>);
+
+impl Drawn {
+    /// How many images were drawn.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no image was drawn.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether the screen must be cleared and painted whole to show this frame after `before`.
+    /// Painted pixels are not text: terminals keep them until the screen is erased, whatever is
+    /// written over them (xterm kept a full-screen sixel over the panes after `f` and back), and
+    /// the cell-by-cell update cannot remove them. So whenever the pixel images on screen
+    /// change (one goes, moves, or comes), the frame is painted on a cleared screen; frames
+    /// that keep the same images on screen are sent as the usual difference, which does not
+    /// repeat their data.
+    pub fn needs_repaint(&self, before: &Drawn) -> bool {
+        let pixels = |d: &Drawn| -> Vec<(ImageKey, Rect)> {
+            d.0.iter()
+                .filter(|(_, _, l)| *l != Layer::Cells)
+                .map(|(k, r, _)| (k.clone(), *r))
+                .collect()
+        };
+        let (now, then) = (pixels(self), pixels(before));
+        (!now.is_empty() || !then.is_empty()) && now != then
+    }
+
+    /// Whether any image was a kitty placement (which only a graphics command removes).
+    pub fn has_kitty_placements(&self) -> bool {
+        self.0.iter().any(|(_, _, l)| *l == Layer::KittyPlaced)
+    }
+}
+
 /// Draws the whole UI.
 pub fn render(app: &App, f: &mut Frame) {
+    let _ = render_frame(app, f);
+}
+
+/// Draws the whole UI and says which images it drew (see [`Drawn::needs_repaint`]).
+pub fn render_frame(app: &App, f: &mut Frame) -> Drawn {
+    PLACED.with(|p| p.borrow_mut().clear());
     let area = f.area();
     f.render_widget(Block::default().style(app.theme.base), area);
     if layout::too_small(area) {
         render_too_small(app, f, area);
-        return;
+        return Drawn::default();
     }
     let a = layout::areas(area);
     render_params(app, f, &a);
@@ -60,19 +116,30 @@ pub fn render(app: &App, f: &mut Frame) {
             input,
         );
     }
+    // Everything drawn so far is text: scrubbed as a whole. Images are drawn after it, by
+    // ratatui-image alone, into the places `render_picture` reserved; their escape sequences
+    // are never scrubbed, and no text can reach the cells they occupy.
     scrub(f.buffer_mut());
+    let placed = PLACED.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    draw_images(app, f.buffer_mut(), &placed)
 }
 
 /// The last guard between text and the terminal: control characters (ESC, BEL, NUL...) and
-/// bidi overrides or isolates that reached a cell are dropped. Text from servers and files is
-/// escaped visibly where it enters the state; this catches anything that was missed, so a
-/// server can never move the cursor, ring, set the title or reorder what is shown.
+/// bidi overrides or isolates that reached a cell are dropped, and kitty's image placeholder
+/// character (which would show one of our images wherever a server put it) is replaced. Text
+/// from servers and files is escaped visibly where it enters the state; this catches anything
+/// that was missed, so a server can never move the cursor, ring, set the title, reorder what
+/// is shown or draw an image.
+///
+/// It runs over the text of a frame only: [`render`] calls it before any image is drawn, so
+/// whether a cell is kept as it is depends on who wrote it, not on what it contains.
 pub fn scrub(buf: &mut ratatui::buffer::Buffer) {
     fn bad(c: char) -> bool {
         let n = c as u32;
         n < 0x20
             || n == 0x7f
             || (0x80..0xa0).contains(&n)
+            || c == KITTY_PLACEHOLDER
             || matches!(
                 c,
                 '\u{202A}'..='\u{202E}'
@@ -420,6 +487,157 @@ fn render_compare(app: &App, f: &mut Frame, area: Rect, a: u64, b: u64, scroll: 
     f.render_widget(Paragraph::new(lines), inner);
 }
 
+/// kitty's image placeholder: in a cell it shows part of an image named by the cell's colour.
+/// Only ratatui-image may put it on the screen.
+const KITTY_PLACEHOLDER: char = '\u{10EEEE}';
+
+/// A place reserved for an image in the frame being drawn: which image, the area it was
+/// encoded for, and the style of the reserved cells.
+type Placed = (ImageKey, Rect, Style);
+
+thread_local! {
+    /// The images reserved while [`render`] runs, in drawing order; emptied at its end. A
+    /// scratch list of the one frame being drawn (rendering happens on one thread and does not
+    /// nest), so that the drawing functions keep their `(&App, &mut Frame, Rect)` shape.
+    static PLACED: std::cell::RefCell<Vec<Placed>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// What a reserved cell holds until its image is drawn: blank, in the pane's style, and marked
+/// `Skip`, which nothing else in the UI uses. Text drawn over it later (an overlay, which
+/// always starts with `Clear`) replaces the mark, so the image pass sees that it is covered.
+fn reserved_cell(style: Style) -> ratatui::buffer::Cell {
+    let mut c = ratatui::buffer::Cell::EMPTY;
+    c.set_style(style)
+        .set_diff_option(ratatui::buffer::CellDiffOption::Skip);
+    c
+}
+
+/// Reserves `area` for the encoded image `key`: it is drawn at the end of the frame, after the
+/// text has been scrubbed, if nothing was drawn over it meanwhile.
+fn reserve(buf: &mut ratatui::buffer::Buffer, area: Rect, key: &ImageKey, style: Style) {
+    let mark = reserved_cell(style);
+    for p in area.intersection(buf.area).positions() {
+        if let Some(c) = buf.cell_mut(p) {
+            *c = mark.clone();
+        }
+    }
+    PLACED.with(|p| p.borrow_mut().push((key.clone(), area, style)));
+}
+
+/// The image pass, after the text pass and its scrub. An image whose reserved cells are all
+/// still reserved (no overlay, full-screen view or later image over any of them) is drawn by
+/// ratatui-image, escape sequences and all. A covered one is not drawn: its cells become plain
+/// cells again (so the terminal is told to repaint them, and no old pixels stay), except for
+/// half-blocks, which are ordinary coloured cells and are drawn where they are not covered.
+/// kitty, sixel and iTerm2 images are placed as a whole or not at all: a partly hidden
+/// sixel would paint over the overlay, and kitty would lose its transmission under it.
+fn draw_images(app: &App, buf: &mut ratatui::buffer::Buffer, placed: &[Placed]) -> Drawn {
+    use ratatui::widgets::Widget as _;
+    let covered: Vec<bool> = placed
+        .iter()
+        .enumerate()
+        .map(|(i, (_, area, style))| {
+            let mark = reserved_cell(*style);
+            let clip = area.intersection(buf.area);
+            placed[i + 1..].iter().any(|(_, b, _)| b.intersects(clip))
+                || clip
+                    .positions()
+                    .any(|p| buf.cell(p).is_some_and(|c| *c != mark))
+        })
+        .collect();
+    let drawn = |p: ratatui::layout::Position| {
+        placed
+            .iter()
+            .zip(&covered)
+            .any(|((_, b, _), cov)| !cov && b.contains(p))
+    };
+    for ((key, area, style), cov) in placed.iter().zip(&covered) {
+        if !cov {
+            continue;
+        }
+        let clip = area.intersection(buf.area);
+        let mark = reserved_cell(*style);
+        let mut scratch = None;
+        if let Some(Ok(Encoded::Widget(p))) = app.previews.get(key, *area)
+            && matches!(**p, ratatui_image::protocol::Protocol::Halfblocks(_))
+        {
+            let mut b = ratatui::buffer::Buffer::empty(clip);
+            ratatui_image::Image::new(p)
+                .allow_clipping(true)
+                .render(clip, &mut b);
+            scratch = Some(b);
+        }
+        for p in clip.positions() {
+            if drawn(p) {
+                continue;
+            }
+            let Some(c) = buf.cell_mut(p) else { continue };
+            if *c == mark
+                && let Some(from) = scratch.as_ref().and_then(|b| b.cell(p))
+            {
+                *c = from.clone();
+            }
+            c.set_diff_option(ratatui::buffer::CellDiffOption::None);
+        }
+    }
+    let mut drawn = Drawn::default();
+    for ((key, area, _), cov) in placed.iter().zip(&covered) {
+        if *cov {
+            continue;
+        }
+        let Some(Ok(enc)) = app.previews.get(key, *area) else {
+            continue;
+        };
+        let clip = area.intersection(buf.area);
+        for p in clip.positions() {
+            if let Some(c) = buf.cell_mut(p) {
+                c.set_diff_option(ratatui::buffer::CellDiffOption::None);
+            }
+        }
+        let layer = match enc {
+            Encoded::Widget(p) => {
+                ratatui_image::Image::new(p)
+                    .allow_clipping(true)
+                    .render(*area, buf);
+                match **p {
+                    ratatui_image::protocol::Protocol::Sixel(_)
+                    | ratatui_image::protocol::Protocol::ITerm2(_) => Layer::Pixels,
+                    _ => Layer::Cells,
+                }
+            }
+            Encoded::KittyPlaced { seq, cells } => {
+                place_sequence(buf, *area, seq, *cells);
+                Layer::KittyPlaced
+            }
+        };
+        drawn.0.push((key.clone(), *area, layer));
+    }
+    drawn
+}
+
+/// Puts a graphics sequence that draws at the cursor into the top-left cell of `area` and
+/// marks the rest of the `cells` it covers as not to be written: the terminal paints them.
+fn place_sequence(buf: &mut ratatui::buffer::Buffer, area: Rect, seq: &str, cells: (u16, u16)) {
+    let covered = Rect::new(
+        area.x,
+        area.y,
+        cells.0.min(area.width),
+        cells.1.min(area.height),
+    )
+    .intersection(buf.area);
+    for p in covered.positions() {
+        if let Some(c) = buf.cell_mut(p) {
+            c.set_diff_option(ratatui::buffer::CellDiffOption::Skip);
+        }
+    }
+    if let Some(c) = buf.cell_mut((area.x, area.y)) {
+        c.set_symbol(seq)
+            .set_diff_option(ratatui::buffer::CellDiffOption::ForcedWidth(
+                std::num::NonZeroU16::MIN,
+            ));
+    }
+}
+
 /// Draws the cached encoding of `key` at `area`'s size, or says why there is none yet.
 fn render_picture(app: &App, f: &mut Frame, area: Rect, key: &ImageKey) {
     if area.width == 0 || area.height == 0 {
@@ -434,9 +652,7 @@ fn render_picture(app: &App, f: &mut Frame, area: Rect, key: &ImageKey) {
     match (app.previews.decoded.get(key), app.previews.get(key, area)) {
         (Some(Err(e)), _) => f.render_widget(note(&format!("✘ {e}"), t.error), area),
         (_, Some(Err(e))) => f.render_widget(note(&format!("✘ {e}"), t.error), area),
-        (_, Some(Ok(enc))) => {
-            f.render_widget(ratatui_image::Image::new(&enc.0).allow_clipping(true), area);
-        }
+        (_, Some(Ok(_))) => reserve(f.buffer_mut(), area, key, t.base),
         (None, None) => f.render_widget(note("decoding…", t.busy), area),
         (Some(Ok(_)), None) => f.render_widget(note("encoding…", t.busy), area),
     }

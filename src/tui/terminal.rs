@@ -58,9 +58,98 @@ type Out = BufWriter<Stdout>;
 /// Bytes buffered per frame before a write (a full 200x50 frame with colours is ~30 KB).
 const FRAME_BUFFER: usize = 64 * 1024;
 
+/// A backend that never asks the terminal where its cursor is. ratatui asks before it
+/// clears the screen (to put the cursor back); crossterm answers that by writing a query and
+/// waiting up to two seconds for the reply, on the UI task, with the input stream reading the
+/// same terminal. The UI hides the cursor and places it itself, so the position it last set
+/// (the top-left corner at first) is the answer. Everything else goes to `B`; `size` can be
+/// fixed (tests draw into memory, where there is no terminal to measure).
+#[derive(Debug)]
+pub struct NoQuery<B> {
+    inner: B,
+    cursor: ratatui::layout::Position,
+    size: Option<ratatui::layout::Size>,
+}
+
+impl<B> NoQuery<B> {
+    /// Wraps `inner`; the size is the terminal's.
+    pub fn new(inner: B) -> NoQuery<B> {
+        NoQuery {
+            inner,
+            cursor: ratatui::layout::Position::ORIGIN,
+            size: None,
+        }
+    }
+
+    /// Wraps `inner`, which is `size` cells large whatever it says.
+    pub fn with_size(inner: B, size: ratatui::layout::Size) -> NoQuery<B> {
+        NoQuery {
+            size: Some(size),
+            ..NoQuery::new(inner)
+        }
+    }
+
+    /// The wrapped backend.
+    pub fn inner(&self) -> &B {
+        &self.inner
+    }
+}
+
+impl<B: ratatui::backend::Backend> ratatui::backend::Backend for NoQuery<B> {
+    type Error = B::Error;
+
+    fn draw<'a, I>(&mut self, content: I) -> Result<(), Self::Error>
+    where
+        I: Iterator<Item = (u16, u16, &'a ratatui::buffer::Cell)>,
+    {
+        self.inner.draw(content)
+    }
+    fn hide_cursor(&mut self) -> Result<(), Self::Error> {
+        self.inner.hide_cursor()
+    }
+    fn show_cursor(&mut self) -> Result<(), Self::Error> {
+        self.inner.show_cursor()
+    }
+    fn get_cursor_position(&mut self) -> Result<ratatui::layout::Position, Self::Error> {
+        Ok(self.cursor)
+    }
+    fn set_cursor_position<P: Into<ratatui::layout::Position>>(
+        &mut self,
+        position: P,
+    ) -> Result<(), Self::Error> {
+        let p = position.into();
+        self.cursor = p;
+        self.inner.set_cursor_position(p)
+    }
+    fn clear(&mut self) -> Result<(), Self::Error> {
+        self.inner.clear()
+    }
+    fn clear_region(&mut self, clear_type: ratatui::backend::ClearType) -> Result<(), Self::Error> {
+        self.inner.clear_region(clear_type)
+    }
+    fn size(&self) -> Result<ratatui::layout::Size, Self::Error> {
+        match self.size {
+            Some(s) => Ok(s),
+            None => self.inner.size(),
+        }
+    }
+    fn window_size(&mut self) -> Result<ratatui::backend::WindowSize, Self::Error> {
+        match self.size {
+            Some(columns_rows) => Ok(ratatui::backend::WindowSize {
+                columns_rows,
+                pixels: ratatui::layout::Size::default(),
+            }),
+            None => self.inner.window_size(),
+        }
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        self.inner.flush()
+    }
+}
+
 /// The terminal in UI mode; restores it when dropped.
 pub struct Tty {
-    terminal: Terminal<CrosstermBackend<Out>>,
+    terminal: Terminal<NoQuery<CrosstermBackend<Out>>>,
 }
 
 impl Tty {
@@ -70,9 +159,8 @@ impl Tty {
             restore();
             return Err(e);
         }
-        match Terminal::new(CrosstermBackend::new(BufWriter::with_capacity(
-            FRAME_BUFFER,
-            io::stdout(),
+        match Terminal::new(NoQuery::new(CrosstermBackend::new(
+            BufWriter::with_capacity(FRAME_BUFFER, io::stdout()),
         ))) {
             Ok(terminal) => Ok(Tty { terminal }),
             Err(e) => {
@@ -120,7 +208,7 @@ fn drain_input() {
 }
 
 impl Host for Tty {
-    type B = CrosstermBackend<Out>;
+    type B = NoQuery<CrosstermBackend<Out>>;
 
     fn terminal(&mut self) -> &mut Terminal<Self::B> {
         &mut self.terminal

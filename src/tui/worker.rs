@@ -1465,13 +1465,19 @@ pub fn encode_preview(
     width: u16,
     height: u16,
 ) -> Result<Encoded, String> {
+    if picker.protocol_type() == ratatui_image::picker::ProtocolType::Kitty
+        && !picker.tmux_detected()
+    {
+        let f = picker.font_size();
+        return crate::tui::preview::kitty_placed(image, width, height, (f.width, f.height));
+    }
     picker
         .new_protocol(
             image.clone(),
             ratatui::layout::Size::new(width, height),
             ratatui_image::Resize::Scale(Some(image::imageops::FilterType::Triangle)),
         )
-        .map(|p| Encoded(Arc::new(p)))
+        .map(|p| Encoded::Widget(Arc::new(p)))
         .map_err(|e| e.to_string())
 }
 
