@@ -187,7 +187,7 @@ impl Action {
     pub fn describe(self) -> &'static str {
         match self {
             Action::Send => "validate and send",
-            Action::Cancel => "cancel request (asks)",
+            Action::Cancel => "cancel (asks first)",
             Action::Quit => "quit (asks if busy)",
             Action::NextPane => "next pane",
             Action::PrevPane => "previous pane",
