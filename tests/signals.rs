@@ -620,7 +620,10 @@ fn a_signal_while_the_editor_is_open_ends_the_ui_once_it_is_closed() {
     let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
     let stdin = std::sync::Arc::new(std::sync::Mutex::new(script.stdin.take()));
     let mut out = script.stdout.take().expect("stdout");
-    let (sink, answer) = (std::sync::Arc::clone(&output), std::sync::Arc::clone(&stdin));
+    let (sink, answer) = (
+        std::sync::Arc::clone(&output),
+        std::sync::Arc::clone(&stdin),
+    );
     // Plays the terminal's part: answers each cursor position query (ESC [ 6 n).
     let reader = std::thread::spawn(move || {
         let mut buf = [0u8; 8192];
@@ -651,8 +654,13 @@ fn a_signal_while_the_editor_is_open_ends_the_ui_once_it_is_closed() {
     wait_for("the UI to start", 60, || shown(0, ENTER_ALT).then_some(()));
     let volcv = wait_for("the volcv process", 30, || {
         children_of(script.id()).into_iter().find(|p| {
-            std::fs::read_link(format!("/proc/{p}/exe"))
-                .is_ok_and(|e| e.ends_with(Path::new(env!("CARGO_BIN_EXE_volcv")).file_name().expect("name")))
+            std::fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|e| {
+                e.ends_with(
+                    Path::new(env!("CARGO_BIN_EXE_volcv"))
+                        .file_name()
+                        .expect("name"),
+                )
+            })
         })
     });
     // Ctrl-e on the Parameters pane: the whole request in $EDITOR.
@@ -687,7 +695,14 @@ fn a_signal_while_the_editor_is_open_ends_the_ui_once_it_is_closed() {
     stdin.lock().expect("stdin").take();
     let _ = reader.join();
     let text = String::from_utf8_lossy(&output.lock().expect("output")).into_owned();
-    let last: String = text.chars().rev().take(300).collect::<Vec<_>>().into_iter().rev().collect();
+    let last: String = text
+        .chars()
+        .rev()
+        .take(300)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     assert_eq!(status.code(), Some(0), "{status:?}: {last:?}");
     assert!(
         shown(before_release, LEAVE_ALT),

@@ -680,11 +680,20 @@ fn an_edited_request_that_cannot_be_used_is_never_thrown_away() {
         target: EditTarget::Request,
         result: Ok(broken.clone()),
     });
-    let [Cmd::OpenEditor { target, text: again }] = &cmds[..] else {
+    let [
+        Cmd::OpenEditor {
+            target,
+            text: again,
+        },
+    ] = &cmds[..]
+    else {
         panic!("{cmds:?}")
     };
     assert_eq!(*target, EditTarget::Request);
-    assert!(again.starts_with("// volcv: the edited request is not valid JSON"), "{again}");
+    assert!(
+        again.starts_with("// volcv: the edited request is not valid JSON"),
+        "{again}"
+    );
     assert!(again.ends_with(&broken), "{again}");
     assert_eq!(a.form.state(), before);
     // Saved unchanged: no loop; the text is kept and Ctrl-e opens it again.
@@ -693,7 +702,11 @@ fn an_edited_request_that_cannot_be_used_is_never_thrown_away() {
         result: Ok(again.clone()),
     });
     assert!(cmds.is_empty(), "{cmds:?}");
-    assert!(status_text(&a).contains("Ctrl-e opens it again"), "{}", status_text(&a));
+    assert!(
+        status_text(&a).contains("Ctrl-e opens it again"),
+        "{}",
+        status_text(&a)
+    );
     assert_eq!(a.form.state(), before);
     let cmds = press(&mut a, "ctrl-e");
     let [Cmd::OpenEditor { text: kept, .. }] = &cmds[..] else {
@@ -701,7 +714,10 @@ fn an_edited_request_that_cannot_be_used_is_never_thrown_away() {
     };
     assert_eq!(kept, &broken);
     // Fixed (with the note still on top): applied, and undoable.
-    let fixed = format!("// volcv: a note\n{}", broken.replace("\"seed\": 5", "\"seed\": 5,"));
+    let fixed = format!(
+        "// volcv: a note\n{}",
+        broken.replace("\"seed\": 5", "\"seed\": 5,")
+    );
     let cmds = a.update(Msg::EditorClosed {
         target: EditTarget::Request,
         result: Ok(fixed),
@@ -1273,8 +1289,16 @@ async fn the_loop_reopens_the_editor_on_a_broken_request_and_a_signal_meanwhile_
     .expect("cleanly");
     // Broken, so opened again on the same text with the error on top; then fixed.
     assert_eq!(host.opened.len(), 2, "{:?}", host.opened);
-    assert!(host.opened[1].starts_with("// volcv: "), "{}", host.opened[1]);
-    assert!(host.opened[1].ends_with("{\"seed\": 5"), "{}", host.opened[1]);
+    assert!(
+        host.opened[1].starts_with("// volcv: "),
+        "{}",
+        host.opened[1]
+    );
+    assert!(
+        host.opened[1].ends_with("{\"seed\": 5"),
+        "{}",
+        host.opened[1]
+    );
     assert_eq!(a.form.body["seed"], json!(5));
     // A SIGTERM while the editor runs: the loop ends once it is closed, opens no editor again,
     // and keeps the unusable text.
@@ -1349,7 +1373,10 @@ async fn the_form_is_kept_as_a_draft_and_restored_at_the_next_start() {
     let seed_row = p.app.form.row_of("seed").expect("row");
     assert_eq!(p.app.form.display(seed_row), ("77wide".to_owned(), true));
     let note = status_text(&p.app);
-    assert!(note.starts_with("form restored from the last draft"), "{note}");
+    assert!(
+        note.starts_with("form restored from the last draft"),
+        "{note}"
+    );
     press(&mut p.app, "u");
     assert_eq!(p.app.form.schema.req_key, "high_aes_ip_v20");
     // A corrupt draft: a note, a fresh form, the file kept aside (not deleted).
@@ -1362,7 +1389,11 @@ async fn the_form_is_kept_as_a_draft_and_restored_at_the_next_start() {
     let aside: Vec<_> = std::fs::read_dir(draft.parent().expect("dir"))
         .expect("dir")
         .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("draft.unusable-"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("draft.unusable-")
+        })
         .collect();
     assert_eq!(aside.len(), 1);
     assert_eq!(

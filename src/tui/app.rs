@@ -558,7 +558,9 @@ impl App {
             return None;
         }
         self.draft_seen = Some(fp);
-        Some(Cmd::SaveDraft(crate::tui::draft::to_text(&state, unapplied)))
+        Some(Cmd::SaveDraft(crate::tui::draft::to_text(
+            &state, unapplied,
+        )))
     }
 
     /// Takes the current form as the one the draft file already holds (after a restore).
@@ -1500,9 +1502,10 @@ impl App {
             if self.import(text, "the edited text") {
                 return Vec::new();
             }
-            self.status
-                .as_ref()
-                .map_or_else(|| "not a usable curl command".to_owned(), |s| s.text.clone())
+            self.status.as_ref().map_or_else(
+                || "not a usable curl command".to_owned(),
+                |s| s.text.clone(),
+            )
         } else {
             match serde_json::from_str::<Value>(text) {
                 Ok(v) if v.is_object() => match self.replace_form(&v, "the edited request") {
@@ -1510,7 +1513,9 @@ impl App {
                         let n = self.form.report.errors().count();
                         let undo = self.keymap.label(Action::Undo);
                         if n == 0 {
-                            self.info_msg(format!("request updated from the editor; {undo} undoes"));
+                            self.info_msg(format!(
+                                "request updated from the editor; {undo} undoes"
+                            ));
                         } else {
                             self.error_msg(format!(
                                 "request updated from the editor; {n} problem(s) to fix; {undo} undoes"
@@ -1537,7 +1542,9 @@ impl App {
             return Vec::new();
         }
         self.editor_retry = Some(text.to_owned());
-        self.error_msg(format!("{problem}; previous values kept; fix it in the editor"));
+        self.error_msg(format!(
+            "{problem}; previous values kept; fix it in the editor"
+        ));
         vec![Cmd::OpenEditor {
             target: EditTarget::Request,
             text: format!(
