@@ -555,3 +555,157 @@ fn a_signal_while_the_entry_is_first_written_sends_nothing() {
         assert!(hit, "{name} never landed while the entry was first written");
     }
 }
+
+/// The processes whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            // `PID (COMM) STATE PPID ...`: the fields after the last `)`.
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| {
+                s.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(pid)
+            })
+        })
+        .collect()
+}
+
+/// SIGTERM while the TUI has handed the terminal to the `Ctrl-e` editor: it is remembered,
+/// and once the editor is closed the UI ends as it does on any SIGTERM (terminal restored:
+/// the alternate screen left; exit status 0), instead of running on. The UI runs on a real
+/// pseudo-terminal (util-linux `script`), the editor is a script that waits to be released.
+#[test]
+fn a_signal_while_the_editor_is_open_ends_the_ui_once_it_is_closed() {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let home = tempfile::tempdir().expect("tmp");
+    let editor = home.path().join("editor.sh");
+    let started = home.path().join("editor.started");
+    let release = home.path().join("editor.release");
+    std::fs::write(
+        &editor,
+        format!(
+            "#!/bin/sh\ntouch '{}'\nwhile [ ! -e '{}' ]; do sleep 0.05; done\n",
+            started.display(),
+            release.display()
+        ),
+    )
+    .expect("editor");
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let command = format!(
+        "stty cols 100 rows 30; exec '{}' --demo --image-protocol none",
+        env!("CARGO_BIN_EXE_volcv")
+    );
+    let mut script = std::process::Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("SHELL", "/bin/sh")
+        .env("TERM", "xterm-256color")
+        .env("EDITOR", &editor)
+        .current_dir(home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn script (util-linux)");
+    let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let stdin = std::sync::Arc::new(std::sync::Mutex::new(script.stdin.take()));
+    let mut out = script.stdout.take().expect("stdout");
+    let (sink, answer) = (
+        std::sync::Arc::clone(&output),
+        std::sync::Arc::clone(&stdin),
+    );
+    // Plays the terminal's part: answers each cursor position query (ESC [ 6 n).
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let mut all = sink.lock().expect("output");
+            let from = all.len().saturating_sub(3);
+            all.extend_from_slice(&buf[..n]);
+            let queries = all[from..].windows(4).filter(|w| w == b"\x1b[6n").count();
+            drop(all);
+            if let Some(i) = answer.lock().expect("stdin").as_mut() {
+                for _ in 0..queries {
+                    let _ = i.write_all(b"\x1b[1;1R");
+                    let _ = i.flush();
+                }
+            }
+        }
+    });
+    let shown = |from: usize, what: &[u8]| {
+        let o = output.lock().expect("output");
+        o.get(from..)
+            .is_some_and(|tail| tail.windows(what.len()).any(|w| w == what))
+    };
+    const ENTER_ALT: &[u8] = b"\x1b[?1049h";
+    const LEAVE_ALT: &[u8] = b"\x1b[?1049l";
+    wait_for("the UI to start", 60, || shown(0, ENTER_ALT).then_some(()));
+    let volcv = wait_for("the volcv process", 30, || {
+        children_of(script.id()).into_iter().find(|p| {
+            std::fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|e| {
+                e.ends_with(
+                    Path::new(env!("CARGO_BIN_EXE_volcv"))
+                        .file_name()
+                        .expect("name"),
+                )
+            })
+        })
+    });
+    // Ctrl-e on the Parameters pane: the whole request in $EDITOR.
+    if let Some(i) = stdin.lock().expect("stdin").as_mut() {
+        i.write_all(b"\x05").expect("type");
+        i.flush().expect("flush");
+    }
+    wait_for("the editor to open", 30, || started.exists().then_some(()));
+    let pid = Pid::from_raw(i32::try_from(volcv).expect("pid")).expect("pid");
+    rustix::process::kill_process(pid, Signal::TERM).expect("SIGTERM");
+    // The UI waits for the editor: the terminal is the editor's until it is closed.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        script.try_wait().expect("try_wait").is_none(),
+        "volcv ended while the editor still had the terminal"
+    );
+    let before_release = output.lock().expect("output").len();
+    std::fs::write(&release, "").expect("release the editor");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = script.try_wait().expect("try_wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = rustix::process::kill_process(pid, Signal::KILL);
+            let _ = script.kill();
+            let _ = script.wait();
+            panic!("volcv kept running after the editor closed: the SIGTERM was lost");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    stdin.lock().expect("stdin").take();
+    let _ = reader.join();
+    let text = String::from_utf8_lossy(&output.lock().expect("output")).into_owned();
+    let last: String = text
+        .chars()
+        .rev()
+        .take(300)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    assert_eq!(status.code(), Some(0), "{status:?}: {last:?}");
+    assert!(
+        shown(before_release, LEAVE_ALT),
+        "the terminal was not restored after the editor"
+    );
+}

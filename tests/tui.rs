@@ -481,7 +481,9 @@ fn send_and_cancel_an_in_flight_request() {
     select(&mut a, "seed");
     press(&mut a, "l");
     assert_eq!(a.form.body["seed"], json!(0));
-    let cancel = press(&mut a, "x");
+    // x asks first: the request is on the wire.
+    assert_eq!(press(&mut a, "x"), []);
+    let cancel = press(&mut a, "y");
     assert_eq!(cancel, [Cmd::Cancel(*id)]);
     assert!(matches!(
         a.history.entries()[0].state,
@@ -503,6 +505,236 @@ fn send_and_cancel_an_in_flight_request() {
         Some(Verdict::Cancelled)
     );
     assert_eq!(press(&mut a, "esc"), []);
+}
+
+/// Every command of a key sequence.
+fn keys(app: &mut App, keys: &[&str]) -> Vec<Cmd> {
+    keys.iter().flat_map(|k| press(app, k)).collect()
+}
+
+fn status_text(a: &App) -> String {
+    a.status.clone().map(|s| s.text).unwrap_or_default()
+}
+
+#[test]
+fn esc_closes_things_and_never_cancels_a_sent_request() {
+    let mut a = ready_app();
+    let cmds = press(&mut a, "F5");
+    let [Cmd::Send { id, .. }] = &cmds[..] else {
+        panic!("{cmds:?}")
+    };
+    let id = *id;
+    // The repro: open an edit, type, Esc discards it, a reflexive second Esc.
+    select(&mut a, "seed");
+    let cmds = keys(&mut a, &["j", "enter", "7", "esc", "esc"]);
+    assert!(
+        !cmds.iter().any(|c| matches!(c, Cmd::Cancel(_))),
+        "{cmds:?}"
+    );
+    assert!(matches!(
+        a.history.entries()[0].state,
+        EntryState::InFlight {
+            cancelling: false,
+            ..
+        }
+    ));
+    assert!(status_text(&a).contains("x cancels"), "{}", status_text(&a));
+    // Esc in the prompt editor, the help overlay: closes, cancels nothing.
+    select(&mut a, "prompt");
+    let cmds = keys(&mut a, &["enter", "esc", "esc", "?", "esc", "esc"]);
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert!(!a.help && !a.form.prompt_active);
+    // The deliberate key asks, saying it may still be billed; anything but y keeps it.
+    assert_eq!(press(&mut a, "x"), []);
+    let asked = status_text(&a);
+    assert!(
+        asked.contains("already sent") && asked.contains("bill"),
+        "{asked}"
+    );
+    assert_eq!(press(&mut a, "esc"), []);
+    assert!(a.busy());
+    assert_eq!(keys(&mut a, &["x", "y"]), [Cmd::Cancel(id)]);
+    assert!(
+        status_text(&a).contains("may still be billed"),
+        "{}",
+        status_text(&a)
+    );
+}
+
+/// A reference as a fit leaves it: read from a file, with other bytes than the file's.
+fn fitted_reference() -> Reference {
+    Reference::Image(volcv::tui::form::LoadedImage {
+        path: Some("/tmp/volcv-ref.png".into()),
+        bytes: 300,
+        format: "JPEG",
+        dims: Some((32, 32)),
+        base64: std::sync::Arc::from(jpeg_b64(32, 32)),
+    })
+}
+
+#[test]
+fn switching_models_keeps_the_reference_and_undo_brings_each_form_back() {
+    let mut a = ready_app();
+    a.form.reference = fitted_reference();
+    a.form.revalidate();
+    select(&mut a, "req_key");
+    // high_aes_ip_v20 -> byteedit_v2.0 (h wraps round): both take a reference.
+    press(&mut a, "h");
+    assert_eq!(a.form.schema.req_key, "byteedit_v2.0");
+    assert_eq!(a.form.reference, fitted_reference());
+    assert_eq!(a.form.prompt_text(), "一只戴帽子的猫 in the snow");
+    assert!(a.form.request().is_ok(), "{:?}", a.form.request());
+    press(&mut a, "l");
+    assert_eq!(a.form.schema.req_key, "high_aes_ip_v20");
+    assert_eq!(a.form.reference, fitted_reference());
+    // To a text-to-image model: the reference is dropped, and named.
+    press(&mut a, "l");
+    assert_eq!(a.form.schema.req_key, "high_aes_general_v20");
+    assert_eq!(a.form.reference, Reference::Empty);
+    let text = status_text(&a);
+    assert!(
+        text.contains("dropped:") && text.contains("reference (/tmp/volcv-ref.png)"),
+        "{text}"
+    );
+    // u walks back through every switch, the reference included.
+    press(&mut a, "u");
+    assert_eq!(a.form.schema.req_key, "high_aes_ip_v20");
+    assert_eq!(a.form.reference, fitted_reference());
+    press(&mut a, "u");
+    assert_eq!(a.form.schema.req_key, "byteedit_v2.0");
+    press(&mut a, "u");
+    assert_eq!(a.form.schema.req_key, "high_aes_ip_v20");
+    assert_eq!(a.form.reference, fitted_reference());
+    press(&mut a, "u");
+    assert_eq!(status_text(&a), "nothing to undo");
+}
+
+/// A General 2.1 body, ready to send.
+fn v21_body(prompt: &str) -> Value {
+    let s = schema::schema_for("high_aes_general_v21_L").expect("model");
+    let mut b = s.default_body();
+    b["prompt"] = json!(prompt);
+    b
+}
+
+#[test]
+fn a_pasted_replayed_or_loaded_body_switches_the_model_and_can_be_undone() {
+    let mut a = ready_app();
+    let before = a.form.state();
+    // A body of another model: the form takes its schema, and F5 sends it.
+    a.update(Msg::Paste(v21_body("a fox").to_string()));
+    assert_eq!(a.form.schema.req_key, "high_aes_general_v21_L");
+    assert!(!screen(&a).contains("req_key ✘"), "{}", screen(&a));
+    let cmds = press(&mut a, "F5");
+    let [Cmd::Send { body, .. }] = &cmds[..] else {
+        panic!("not sent: {:?}", a.status)
+    };
+    assert_eq!(body["req_key"], json!("high_aes_general_v21_L"));
+    assert_eq!(body["prompt"], json!("a fox"));
+    // u: the form that was replaced, reference and all.
+    press(&mut a, "1");
+    press(&mut a, "u");
+    assert_eq!(a.form.state(), before);
+    // An unknown model is an error naming it; nothing changes (and nothing to undo).
+    let mut odd = v21_body("x");
+    odd["req_key"] = json!("high_aes_general_v99");
+    a.update(Msg::Paste(odd.to_string()));
+    assert_eq!(a.form.state(), before);
+    let text = status_text(&a);
+    assert!(
+        text.contains("\"high_aes_general_v99\" is not a model") && text.contains("unchanged"),
+        "{text}"
+    );
+    // Replay (e in History) of the General 2.1 request switches too.
+    press(&mut a, "3");
+    press(&mut a, "e");
+    assert_eq!(a.form.schema.req_key, "high_aes_general_v21_L");
+    assert_eq!(a.form.prompt_text(), "a fox");
+    assert!(a.form.request().is_ok());
+    press(&mut a, "u");
+    assert_eq!(a.form.state(), before);
+    // --load FILE at start: the same, and u goes back to the defaults.
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut o = options("", false, dir.path());
+    o.load = Some(("req.json".into(), v21_body("an owl").to_string()));
+    let mut p = volcv::tui::prepare(&o, "log", Rect::new(0, 0, 100, 30));
+    assert_eq!(p.app.form.schema.req_key, "high_aes_general_v21_L");
+    assert!(p.app.form.request().is_ok());
+    press(&mut p.app, "u");
+    assert_eq!(p.app.form.schema.req_key, "high_aes_ip_v20");
+    assert_eq!(p.app.form.prompt_text(), "");
+}
+
+#[test]
+fn an_edited_request_that_cannot_be_used_is_never_thrown_away() {
+    let mut a = ready_app();
+    let before = a.form.state();
+    let cmds = press(&mut a, "ctrl-e");
+    let [Cmd::OpenEditor { text, .. }] = &cmds[..] else {
+        panic!("{cmds:?}")
+    };
+    let broken = text.replace("\"seed\": -1,", "\"seed\": 5");
+    assert_ne!(&broken, text);
+    // The editor opens again on the user's text, the error on top.
+    let cmds = a.update(Msg::EditorClosed {
+        target: EditTarget::Request,
+        result: Ok(broken.clone()),
+    });
+    let [
+        Cmd::OpenEditor {
+            target,
+            text: again,
+        },
+    ] = &cmds[..]
+    else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(*target, EditTarget::Request);
+    assert!(
+        again.starts_with("// volcv: the edited request is not valid JSON"),
+        "{again}"
+    );
+    assert!(again.ends_with(&broken), "{again}");
+    assert_eq!(a.form.state(), before);
+    // Saved unchanged: no loop; the text is kept and Ctrl-e opens it again.
+    let cmds = a.update(Msg::EditorClosed {
+        target: EditTarget::Request,
+        result: Ok(again.clone()),
+    });
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert!(
+        status_text(&a).contains("Ctrl-e opens it again"),
+        "{}",
+        status_text(&a)
+    );
+    assert_eq!(a.form.state(), before);
+    let cmds = press(&mut a, "ctrl-e");
+    let [Cmd::OpenEditor { text: kept, .. }] = &cmds[..] else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(kept, &broken);
+    // Fixed (with the note still on top): applied, and undoable.
+    let fixed = format!(
+        "// volcv: a note\n{}",
+        broken.replace("\"seed\": 5", "\"seed\": 5,")
+    );
+    let cmds = a.update(Msg::EditorClosed {
+        target: EditTarget::Request,
+        result: Ok(fixed),
+    });
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert_eq!(a.form.body["seed"], json!(5));
+    press(&mut a, "u");
+    assert_eq!(a.form.state(), before);
+    // A model volcv does not know: the same, the error naming it.
+    let cmds = a.update(Msg::EditorClosed {
+        target: EditTarget::Request,
+        result: Ok("{\"req_key\": \"nope\"}".into()),
+    });
+    assert!(
+        matches!(&cmds[..], [Cmd::OpenEditor { text, .. }] if text.contains("\"nope\" is not a model")),
+        "{cmds:?}"
+    );
 }
 
 #[test]
@@ -970,6 +1202,205 @@ async fn the_event_loop_sends_to_the_mock_and_shows_the_answer() {
     drop(ev_tx);
     mock.shutdown().await;
     let _ = forward.await;
+}
+
+/// A host whose editor answers from a script, and that reports a signal during an edit.
+struct ScriptedHost {
+    terminal: Terminal<TestBackend>,
+    /// Shared by every input stream: one dropped while the editor runs loses no event.
+    events: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<HostEvent>>>,
+    /// What each edit returns, in order (then the text unchanged).
+    answers: std::collections::VecDeque<String>,
+    /// The texts each edit was opened on.
+    opened: Vec<String>,
+    /// The signal "received" while the edit with this index ran.
+    signal_during: Option<usize>,
+    signal: Option<&'static str>,
+}
+
+impl ScriptedHost {
+    fn new(events: tokio::sync::mpsc::UnboundedReceiver<HostEvent>) -> ScriptedHost {
+        ScriptedHost {
+            terminal: Terminal::new(TestBackend::new(100, 30)).expect("term"),
+            events: std::sync::Arc::new(tokio::sync::Mutex::new(events)),
+            answers: Default::default(),
+            opened: Vec::new(),
+            signal_during: None,
+            signal: None,
+        }
+    }
+}
+
+impl Host for ScriptedHost {
+    type B = TestBackend;
+
+    fn terminal(&mut self) -> &mut Terminal<TestBackend> {
+        &mut self.terminal
+    }
+
+    fn events(&mut self) -> Events {
+        use futures::StreamExt as _;
+        futures::stream::unfold(std::sync::Arc::clone(&self.events), |rx| async move {
+            let e = rx.lock().await.recv().await;
+            e.map(|e| (Ok(e), rx))
+        })
+        .boxed()
+    }
+
+    async fn edit(&mut self, _: EditTarget, text: &str) -> Result<String, String> {
+        if self.signal_during == Some(self.opened.len()) {
+            self.signal = Some("SIGTERM");
+        }
+        self.opened.push(text.to_owned());
+        Ok(self.answers.pop_front().unwrap_or_else(|| text.to_owned()))
+    }
+
+    fn copy(&mut self, _: &str) {}
+
+    fn take_signal(&mut self) -> Option<&'static str> {
+        self.signal.take()
+    }
+}
+
+fn idle_worker(dir: &std::path::Path) -> (Worker, tokio::sync::mpsc::UnboundedReceiver<Msg>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let worker = Worker::new(tx, client_for("http://127.0.0.1:9/"), dir.join("images"));
+    (worker, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loop_reopens_the_editor_on_a_broken_request_and_a_signal_meanwhile_ends_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (worker, mut rx) = idle_worker(dir.path());
+    let mut a = ready_app();
+    let before = a.form.state();
+    let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
+    ev_tx.send(key_event("ctrl-e")).expect("send");
+    let mut host = ScriptedHost::new(ev_rx);
+    host.answers.push_back("{\"seed\": 5".into());
+    host.answers.push_back("{\"seed\": 5}".into());
+    ev_tx.send(key_event("q")).expect("send");
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        run_loop(&mut host, &mut a, &worker, &mut rx),
+    )
+    .await
+    .expect("the loop ends")
+    .expect("cleanly");
+    // Broken, so opened again on the same text with the error on top; then fixed.
+    assert_eq!(host.opened.len(), 2, "{:?}", host.opened);
+    assert!(
+        host.opened[1].starts_with("// volcv: "),
+        "{}",
+        host.opened[1]
+    );
+    assert!(
+        host.opened[1].ends_with("{\"seed\": 5"),
+        "{}",
+        host.opened[1]
+    );
+    assert_eq!(a.form.body["seed"], json!(5));
+    // A SIGTERM while the editor runs: the loop ends once it is closed, opens no editor again,
+    // and keeps the unusable text.
+    let mut a = ready_app();
+    let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
+    ev_tx.send(key_event("ctrl-e")).expect("send");
+    let mut host = ScriptedHost::new(ev_rx);
+    host.answers.push_back("{\"seed\": 5".into());
+    host.signal_during = Some(0);
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        run_loop(&mut host, &mut a, &worker, &mut rx),
+    )
+    .await
+    .expect("the loop ends on the signal, with no key")
+    .expect("cleanly");
+    assert!(a.quit);
+    assert_eq!(host.opened.len(), 1);
+    assert_eq!(a.form.state(), before);
+    assert_eq!(a.unapplied_request.as_deref(), Some("{\"seed\": 5"));
+    drop(ev_tx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_form_is_kept_as_a_draft_and_restored_at_the_next_start() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let o = options("", false, dir.path());
+    let draft = dir.path().join("data").join(volcv::tui::draft::DRAFT_FILE);
+    // First run: the form is changed, the loop ends, the draft is on disk.
+    let p = volcv::tui::prepare(&o, "log", Rect::new(0, 0, 100, 30));
+    assert_eq!(p.draft_path, draft);
+    let mut a = p.app;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let worker = Worker::new(tx, client_for("http://127.0.0.1:9/"), p.images_dir)
+        .with_draft(p.draft_path.clone());
+    let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut host = TestHost {
+        terminal: Terminal::new(TestBackend::new(100, 30)).expect("term"),
+        events: Some(ev_rx),
+    };
+    a.update(Msg::Paste(
+        json!({
+            "req_key": "byteedit_v2.0",
+            "prompt": "make it blue",
+            "image_urls": ["https://example.com/cat.jpg"],
+            "seed": 77
+        })
+        .to_string(),
+    ));
+    select(&mut a, "seed");
+    for k in ["enter", "w", "i", "d", "e", "enter", "q"] {
+        ev_tx.send(key_event(k)).expect("send");
+    }
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        run_loop(&mut host, &mut a, &worker, &mut rx),
+    )
+    .await
+    .expect("the loop ends")
+    .expect("cleanly");
+    let saved = a.form.state();
+    assert_eq!(
+        saved.raw.get("seed").map(|(t, _)| t.as_str()),
+        Some("77wide")
+    );
+    assert!(draft.exists(), "no draft at {}", draft.display());
+    // Next start: the same form (model, values, typed text, reference), with a note.
+    let mut p = volcv::tui::prepare(&o, "log", Rect::new(0, 0, 100, 30));
+    assert_eq!(p.app.form.state(), saved);
+    assert_eq!(p.app.form.schema.req_key, "byteedit_v2.0");
+    assert_eq!(p.app.form.body["seed"], json!(77));
+    let seed_row = p.app.form.row_of("seed").expect("row");
+    assert_eq!(p.app.form.display(seed_row), ("77wide".to_owned(), true));
+    let note = status_text(&p.app);
+    assert!(
+        note.starts_with("form restored from the last draft"),
+        "{note}"
+    );
+    press(&mut p.app, "u");
+    assert_eq!(p.app.form.schema.req_key, "high_aes_ip_v20");
+    // A corrupt draft: a note, a fresh form, the file kept aside (not deleted).
+    std::fs::write(&draft, "{\"volcv_draft\": 1, \"req_key\": ").expect("write");
+    let p = volcv::tui::prepare(&o, "log", Rect::new(0, 0, 100, 30));
+    assert_eq!(p.app.form.schema.req_key, "high_aes_ip_v20");
+    let w = p.warnings.join("\n");
+    assert!(w.contains("is unusable") && w.contains("kept as"), "{w}");
+    assert!(!draft.exists());
+    let aside: Vec<_> = std::fs::read_dir(draft.parent().expect("dir"))
+        .expect("dir")
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("draft.unusable-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(aside[0].path()).expect("read"),
+        "{\"volcv_draft\": 1, \"req_key\": "
+    );
+    drop(ev_tx);
 }
 
 // ---------------------------------------------------------------- images and previews

@@ -2,7 +2,7 @@
 
 use crate::api::schema::{self, Kind, SEED_MAX};
 use crate::tui::doc::Doc;
-use crate::tui::form::{Editing, Form, Reference, RowKind, line_input};
+use crate::tui::form::{Editing, Form, FormState, Reference, RowKind, line_input, takes_reference};
 use crate::tui::history::{Entry, EntryState, HistoryList, PAGE_AHEAD, parse_search};
 use crate::tui::keymap::{Action, Key, KeyMap, is_reserved};
 use crate::tui::layout::{self, Areas};
@@ -20,6 +20,13 @@ use std::time::Instant;
 
 /// Why a row cannot be starred, noted or deleted yet.
 const NOT_RECORDED: &str = "not in the history store (not recorded yet, or no store)";
+
+/// Forms the undo stack keeps (each replacement of the form pushes the one it replaced).
+pub const UNDO_DEPTH: usize = 20;
+
+/// The first line of the header put over a request that could not be applied when the
+/// editor is opened on it again; every header line starts with [`EDITOR_NOTE`].
+pub const EDITOR_NOTE: &str = "// volcv: ";
 
 /// Largest text `y` copies (OSC 52 payloads beyond this are refused by many terminals).
 pub const COPY_CAP: usize = 100_000;
@@ -175,6 +182,23 @@ pub struct App {
     pub help: bool,
     /// Whether the quit confirmation is open.
     pub confirm_quit: bool,
+    /// A request on the wire waiting for the user's yes to cancel it.
+    pub confirm_cancel: Option<u64>,
+    /// Forms replaced by a replay, paste, load, editor, model switch or preset, newest last,
+    /// each with what replaced it (at most [`UNDO_DEPTH`]).
+    pub undo: Vec<(FormState, String)>,
+    /// The request text from `Ctrl-e` that is being edited again because it could not be
+    /// applied (the editor was reopened on it with the error on top).
+    editor_retry: Option<String>,
+    /// Request text from `Ctrl-e` that could not be applied and that the user left as it was:
+    /// the next `Ctrl-e` on the request opens it again (never discarded).
+    pub unapplied_request: Option<String>,
+    /// Whether the form is kept in the draft file (a [`Cmd::SaveDraft`] when it changes).
+    pub drafts: bool,
+    /// The form as last handed to the worker for the draft (a cheap fingerprint).
+    draft_seen: Option<String>,
+    /// Commands the loop runs once at start (reading a restored draft's reference again).
+    start_cmds: Vec<Cmd>,
     /// Set when the loop should end.
     pub quit: bool,
     /// Profile, endpoint and log path.
@@ -244,6 +268,13 @@ impl App {
             last_error: None,
             help: false,
             confirm_quit: false,
+            confirm_cancel: None,
+            undo: Vec::new(),
+            editor_retry: None,
+            unapplied_request: None,
+            drafts: false,
+            draft_seen: None,
+            start_cmds: Vec::new(),
             quit: false,
             info,
             previews: Previews::new(false),
@@ -511,7 +542,109 @@ impl App {
         self.refresh_compare();
         cmds.extend(self.history_cmds());
         cmds.extend(self.preview_cmds());
+        cmds.extend(self.draft_cmd());
         cmds
+    }
+
+    /// A [`Cmd::SaveDraft`] when the form changed since the draft was last handed over.
+    fn draft_cmd(&mut self) -> Option<Cmd> {
+        if !self.drafts {
+            return None;
+        }
+        let state = self.form.state();
+        let unapplied = self.unapplied_request.as_deref();
+        let fp = crate::tui::draft::fingerprint(&state, unapplied);
+        if self.draft_seen.as_deref() == Some(fp.as_str()) {
+            return None;
+        }
+        self.draft_seen = Some(fp);
+        Some(Cmd::SaveDraft(crate::tui::draft::to_text(
+            &state, unapplied,
+        )))
+    }
+
+    /// Takes the current form as the one the draft file already holds (after a restore).
+    pub fn draft_saved(&mut self) {
+        self.draft_seen = Some(crate::tui::draft::fingerprint(
+            &self.form.state(),
+            self.unapplied_request.as_deref(),
+        ));
+    }
+
+    /// The commands to run once when the loop starts (taken: a second call has none).
+    pub fn take_start_cmds(&mut self) -> Vec<Cmd> {
+        std::mem::take(&mut self.start_cmds)
+    }
+
+    /// Puts a restored draft in the form: the form it replaces (the defaults, or the
+    /// config's) can be undone; a reference loaded from a file is read again from its path.
+    pub fn restore_draft(&mut self, draft: crate::tui::draft::Draft) {
+        self.push_undo("the restored draft");
+        let h = self.form_height();
+        self.form = Form::from_state(&draft.state);
+        self.form.keep_visible(h);
+        if let Reference::Loading(input) = &self.form.reference {
+            self.start_cmds.push(Cmd::LoadReference(input.clone()));
+        }
+        self.unapplied_request = draft.unapplied_request;
+        self.draft_saved();
+    }
+
+    /// Pushes the form about to be replaced on the undo stack; `by` says what replaces it.
+    fn push_undo(&mut self, by: impl Into<String>) {
+        if self.undo.len() >= UNDO_DEPTH {
+            self.undo.remove(0);
+        }
+        self.undo.push((self.form.state(), by.into()));
+    }
+
+    /// `u`: the form as it was before the last replacement.
+    fn undo_form(&mut self) {
+        let Some((state, by)) = self.undo.pop() else {
+            self.info_msg("nothing to undo");
+            return;
+        };
+        let h = self.form_height();
+        self.form = Form::from_state(&state);
+        self.form.keep_visible(h);
+        let more = self.undo.len();
+        self.info_msg(format!(
+            "undone: {by} ({more} more to undo; {} undoes)",
+            self.keymap.label(Action::Undo)
+        ));
+    }
+
+    /// Replaces the whole form with a request body (replay, paste, `--load`, `Ctrl-e`): the
+    /// form moves to the body's `req_key` as `volcv send` does with a file (no `req_key`: the
+    /// form's model). A body without a reference keeps the form's (the editor leaves a loaded
+    /// file's base64 out) when the model takes one. The replaced form can be undone. An
+    /// unknown `req_key` changes nothing.
+    pub fn replace_form(&mut self, body: &Value, by: &str) -> Result<(), String> {
+        let schema = match body.get("req_key") {
+            None | Some(Value::Null) => self.form.schema,
+            Some(Value::String(k)) => schema::schema_for(k).ok_or_else(|| {
+                format!(
+                    "req_key {k:?} is not a model volcv knows (known: {}); form unchanged",
+                    schema::known_req_keys()
+                )
+            })?,
+            Some(v) => {
+                return Err(format!(
+                    "req_key must be a string, got {}; form unchanged",
+                    schema::json_type(v)
+                ));
+            }
+        };
+        let mut form = Form::new(schema, body);
+        if form.reference == Reference::Empty && takes_reference(schema) {
+            form.reference = self.form.reference.clone();
+            form.revalidate();
+        }
+        let h = self.form_height();
+        form.select(self.form.selected.min(form.rows.len().saturating_sub(1)), h);
+        self.push_undo(by);
+        self.form = form;
+        Ok(())
     }
 
     /// Computes the comparison's rows once both requests are known; drops them when it closes.
@@ -826,12 +959,13 @@ impl App {
                 self.on_completed(&input, candidates);
                 Vec::new()
             }
-            Msg::EditorClosed { target, result } => {
-                self.on_editor_closed(target, result);
-                Vec::new()
-            }
+            Msg::EditorClosed { target, result } => self.on_editor_closed(target, result),
             Msg::Terminate(why) => {
                 tracing::info!("terminating on {why}");
+                if let Some(text) = self.editor_retry.take() {
+                    // Kept in the draft: the next start's Ctrl-e opens it again.
+                    self.unapplied_request = Some(text);
+                }
                 self.quit = true;
                 Vec::new()
             }
@@ -865,6 +999,7 @@ impl App {
                 match result {
                     Ok(sw) => {
                         let n = sw.dropped.len();
+                        self.push_undo(format!("preset {name:?}"));
                         self.use_switched(sw);
                         self.info_msg(if n == 0 {
                             format!("preset {name:?} applied")
@@ -1035,9 +1170,18 @@ impl App {
             }
             return Vec::new();
         }
+        if let Some(id) = self.confirm_cancel.take() {
+            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                return self.cancel_now(id);
+            }
+            self.info_msg(format!("request #{id} not cancelled: it goes on"));
+            return Vec::new();
+        }
         let action = self.keymap.action(key);
         if self.help {
-            if matches!(action, Some(Action::Help | Action::Cancel | Action::Quit)) {
+            if is(ev, KeyCode::Esc)
+                || matches!(action, Some(Action::Help | Action::Cancel | Action::Quit))
+            {
                 self.help = false;
             }
             return Vec::new();
@@ -1058,6 +1202,17 @@ impl App {
         }
         match action {
             Some(a) => self.on_action(a),
+            None if is(ev, KeyCode::Esc) => {
+                // Esc only closes things; with nothing open it does nothing, and never
+                // cancels a request (a reflexive second Esc after closing an edit).
+                if self.busy() {
+                    self.info_msg(format!(
+                        "Esc closes things; {} cancels a request",
+                        self.keymap.label(Action::Cancel)
+                    ));
+                }
+                Vec::new()
+            }
             None => Vec::new(),
         }
     }
@@ -1303,12 +1458,22 @@ impl App {
         }
     }
 
-    fn on_editor_closed(&mut self, target: EditTarget, result: Result<String, String>) {
+    fn on_editor_closed(&mut self, target: EditTarget, result: Result<String, String>) -> Vec<Cmd> {
         let text = match result {
             Ok(t) => t,
             Err(e) => {
-                self.error_msg(format!("editor: {e}"));
-                return;
+                match (target, self.editor_retry.take()) {
+                    (EditTarget::Request, Some(kept)) => {
+                        // The user's text is never thrown away.
+                        self.unapplied_request = Some(kept);
+                        self.error_msg(format!(
+                            "editor: {e}; your request text is kept: {} opens it again",
+                            self.keymap.label(Action::ExternalEditor)
+                        ));
+                    }
+                    _ => self.error_msg(format!("editor: {e}")),
+                }
+                return Vec::new();
             }
         };
         match target {
@@ -1318,31 +1483,77 @@ impl App {
                 schema::set_path(&mut body, "prompt", Value::String(text));
                 self.form.replace_values(&body);
                 self.info_msg("prompt updated from the editor");
+                Vec::new()
             }
-            EditTarget::Request if text.trim_start().starts_with("curl") => {
-                self.import(&text, "the edited text");
-            }
-            EditTarget::Request => match serde_json::from_str::<Value>(&text) {
-                Ok(v) if v.is_object() => {
-                    self.form.replace_values(&v);
-                    let n = self.form.report.errors().count();
-                    if n == 0 {
-                        self.info_msg("request updated from the editor");
-                    } else {
-                        self.error_msg(format!(
-                            "request updated from the editor; {n} problem(s) to fix"
-                        ));
-                    }
-                }
-                Ok(v) => self.error_msg(format!(
-                    "the edited request must be a JSON object, got {}; previous values kept",
-                    schema::json_type(&v)
-                )),
-                Err(e) => self.error_msg(format!(
-                    "the edited request is not valid JSON ({e}); previous values kept"
-                )),
-            },
+            EditTarget::Request => self.on_request_edited(&strip_editor_note(&text)),
         }
+    }
+
+    /// The whole request came back from `$EDITOR`: applied, or (not valid JSON, not an
+    /// object, an unknown model) the editor opens again on the same text with the error on
+    /// top. Text left unchanged is kept for the next `Ctrl-e` instead of looping.
+    fn on_request_edited(&mut self, text: &str) -> Vec<Cmd> {
+        let retry = self.editor_retry.take();
+        if text.trim().is_empty() {
+            self.info_msg("the edited request is empty: nothing changed");
+            return Vec::new();
+        }
+        let problem = if text.trim_start().starts_with("curl") {
+            if self.import(text, "the edited text") {
+                return Vec::new();
+            }
+            self.status.as_ref().map_or_else(
+                || "not a usable curl command".to_owned(),
+                |s| s.text.clone(),
+            )
+        } else {
+            match serde_json::from_str::<Value>(text) {
+                Ok(v) if v.is_object() => match self.replace_form(&v, "the edited request") {
+                    Ok(()) => {
+                        let n = self.form.report.errors().count();
+                        let undo = self.keymap.label(Action::Undo);
+                        if n == 0 {
+                            self.info_msg(format!(
+                                "request updated from the editor; {undo} undoes"
+                            ));
+                        } else {
+                            self.error_msg(format!(
+                                "request updated from the editor; {n} problem(s) to fix; {undo} undoes"
+                            ));
+                        }
+                        return Vec::new();
+                    }
+                    Err(e) => e,
+                },
+                Ok(v) => format!(
+                    "the edited request must be a JSON object, got {}",
+                    schema::json_type(&v)
+                ),
+                Err(e) => format!("the edited request is not valid JSON: {e}"),
+            }
+        };
+        if retry.as_deref() == Some(text) {
+            // Closed again without a change: stop asking, keep the text.
+            self.unapplied_request = Some(text.to_owned());
+            self.error_msg(format!(
+                "{problem}; previous values kept, your text too: {} opens it again",
+                self.keymap.label(Action::ExternalEditor)
+            ));
+            return Vec::new();
+        }
+        self.editor_retry = Some(text.to_owned());
+        self.error_msg(format!(
+            "{problem}; previous values kept; fix it in the editor"
+        ));
+        vec![Cmd::OpenEditor {
+            target: EditTarget::Request,
+            text: format!(
+                "{EDITOR_NOTE}{}\n{EDITOR_NOTE}Fix it and save, or save it unchanged to keep it for later \
+                 (an empty file discards it). Lines starting with {:?} are removed.\n{text}",
+                problem.replace('\n', " "),
+                EDITOR_NOTE.trim_end()
+            ),
+        }]
     }
 
     fn on_paste(&mut self, text: &str) {
@@ -1398,7 +1609,11 @@ impl App {
             ));
             return false;
         }
-        self.form.replace_values(&body);
+        if let Err(e) = self.replace_form(&body, &format!("the form filled from {from}")) {
+            self.error_msg(format!("{from}: {e}"));
+            return false;
+        }
+        notes.push(format!("model {}", self.form.schema.req_key));
         let unknown: Vec<String> = self
             .form
             .report
@@ -1413,11 +1628,8 @@ impl App {
         if errors > 0 {
             notes.push(format!("{errors} problem(s) to fix"));
         }
-        let text = if notes.is_empty() {
-            format!("form filled from {what}")
-        } else {
-            format!("form filled from {what}; {}", notes.join("; "))
-        };
+        notes.push(format!("{} undoes", self.keymap.label(Action::Undo)));
+        let text = format!("form filled from {what}; {}", notes.join("; "));
         if errors > 0 || !unknown.is_empty() {
             self.error_msg(text);
         } else {
@@ -1503,6 +1715,7 @@ impl App {
                 self.info_msg("seed = -1 (random on the server)");
             }
             Action::Edit => return self.start_edit(),
+            Action::Undo => self.undo_form(),
             Action::Presets => {
                 self.presets = Some(PresetsView {
                     loading: true,
@@ -1545,7 +1758,8 @@ impl App {
     }
 
     /// h/l on the model row: the next or previous model; the form follows its schema, fields
-    /// it does not take are dropped (and named), the prompt and reference stay.
+    /// it does not take are dropped (and named), the prompt and reference stay (a loaded or
+    /// fitted reference too, between two models that take one). The switch can be undone.
     fn switch_model(&mut self, steps: i32) {
         let all = schema::SCHEMAS;
         let n = all.len() as i64;
@@ -1554,17 +1768,47 @@ impl App {
             .position(|s| s.req_key == self.form.schema.req_key)
             .unwrap_or(0) as i64;
         let to = all[(at + i64::from(steps)).rem_euclid(n) as usize];
-        let sw = schema::switch_schema(&self.form.editable_json(), to);
-        let dropped: Vec<String> = sw.dropped.iter().map(|(k, _)| k.clone()).collect();
+        // The reference is carried over as it is (its bytes, its path, a fit), not through
+        // the body, which leaves a loaded file's base64 out.
+        let mut body = self.form.editable_json();
+        schema::remove_path(&mut body, "binary_data_base64");
+        schema::remove_path(&mut body, "image_urls");
+        let sw = schema::switch_schema(&body, to);
+        let mut dropped: Vec<String> = sw.dropped.iter().map(|(k, _)| k.clone()).collect();
+        let reference = self.form.reference.clone();
+        let raw = self.form.raw.clone();
+        self.push_undo(format!("the switch to {}", to.req_key));
         self.use_switched(sw);
+        if takes_reference(to) {
+            self.form.reference = reference;
+        } else if reference != Reference::Empty {
+            let what = reference.input_text();
+            dropped.push(if what.is_empty() {
+                "reference (inline image)".to_owned()
+            } else {
+                format!("reference ({what})")
+            });
+            self.form.reference = Reference::Empty;
+        }
+        for (k, v) in raw {
+            match to.field(k) {
+                Some(f) if !f.fixed => {
+                    self.form.raw.insert(f.name, v);
+                }
+                _ => dropped.push(k.to_owned()),
+            }
+        }
+        self.form.revalidate();
         let mut text = format!("model: {} ({})", to.req_key, to.title);
         if !dropped.is_empty() {
             text.push_str(&format!("; dropped: {}", dropped.join(", ")));
         }
+        text.push_str(&format!("; {} undoes", self.keymap.label(Action::Undo)));
         self.info_msg(text);
     }
 
-    /// Rebuilds the form for a switched body's model, keeping the selected row where it can.
+    /// Rebuilds the form for a switched body's model, keeping the selected row where it can
+    /// and the reference when the body has none and the model takes one.
     fn use_switched(&mut self, sw: schema::Switched) {
         let to = sw
             .body
@@ -1574,6 +1818,10 @@ impl App {
             .unwrap_or_else(schema::default_schema);
         let selected = self.form.selected;
         let mut form = crate::tui::form::Form::new(to, &sw.body);
+        if form.reference == Reference::Empty && takes_reference(to) {
+            form.reference = self.form.reference.clone();
+            form.revalidate();
+        }
         let h = self.form_height();
         form.select(selected.min(form.rows.len().saturating_sub(1)), h);
         self.form = form;
@@ -2086,9 +2334,17 @@ impl App {
         match &e.request {
             Some(body) => {
                 let body = Arc::clone(body);
-                self.form.replace_values(&body);
-                self.focus = Pane::Params;
-                self.info_msg(format!("parameters of {label} loaded"));
+                match self.replace_form(&body, &format!("the replay of {label}")) {
+                    Ok(()) => {
+                        self.focus = Pane::Params;
+                        self.info_msg(format!(
+                            "parameters of {label} loaded ({}); {} undoes",
+                            self.form.schema.req_key,
+                            self.keymap.label(Action::Undo)
+                        ));
+                    }
+                    Err(e) => self.error_msg(format!("{label}: {e}")),
+                }
             }
             None => {
                 self.replay_pending = Some(id);
@@ -2276,12 +2532,41 @@ impl App {
             self.info_msg("nothing in flight to cancel");
             return Vec::new();
         };
+        let task = self.history.get(id).is_some_and(|e| e.task.is_some());
+        // Every request in flight is already on the wire: cancelling stops waiting, not the
+        // service, so it is asked for once more.
+        self.confirm_cancel = Some(id);
+        self.info_msg(if task {
+            format!(
+                "stop polling request #{id}? Its task stays on the service and may still be billed. \
+                 y stops, any other key keeps it"
+            )
+        } else {
+            format!(
+                "cancel request #{id}? It is already sent: the service may still run and bill it. \
+                 y cancels, any other key keeps it"
+            )
+        });
+        Vec::new()
+    }
+
+    /// Cancels request `id` (confirmed), if it is still in flight.
+    fn cancel_now(&mut self, id: u64) -> Vec<Cmd> {
+        let Some(e) = self.history.get(id).filter(|e| e.in_flight()) else {
+            self.info_msg(format!("request #{id} is no longer in flight"));
+            return Vec::new();
+        };
+        let task = e.task.is_some();
         if let Some(e) = self.history.get_mut(id)
             && let EntryState::InFlight { cancelling, .. } = &mut e.state
         {
             *cancelling = true;
         }
-        self.info_msg(format!("cancelling request #{id}"));
+        self.info_msg(if task {
+            format!("stopped polling request #{id}; its task may still run and be billed")
+        } else {
+            format!("cancelling request #{id} (it was sent: it may still be billed)")
+        });
         vec![Cmd::Cancel(id)]
     }
 
@@ -2339,6 +2624,13 @@ impl App {
             vec![Cmd::OpenEditor {
                 target: EditTarget::Prompt,
                 text: self.form.prompt_text(),
+            }]
+        } else if let Some(kept) = self.unapplied_request.take() {
+            // The text that could not be applied last time, as the user left it.
+            self.editor_retry = Some(kept.clone());
+            vec![Cmd::OpenEditor {
+                target: EditTarget::Request,
+                text: kept,
             }]
         } else {
             let text = serde_json::to_string_pretty(&self.form.editable_json())
@@ -2452,6 +2744,15 @@ impl App {
     pub fn shown_body(&self) -> Option<&Doc> {
         self.shown_view().map(|v| &v.body)
     }
+}
+
+/// The request text without the lines [`App`] put on top when it reopened the editor.
+fn strip_editor_note(text: &str) -> String {
+    let mut rest = text;
+    while rest.starts_with(EDITOR_NOTE.trim_end()) {
+        rest = rest.split_once('\n').map_or("", |(_, r)| r);
+    }
+    rest.to_owned()
 }
 
 fn common_prefix(items: &[String]) -> String {

@@ -12,6 +12,7 @@ use ratatui::Terminal;
 use ratatui::backend::Backend;
 use ratatui::crossterm::event::{Event, MouseEventKind};
 use ratatui::layout::Rect;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -53,6 +54,11 @@ pub trait Host {
     ) -> impl Future<Output = Result<String, String>>;
     /// Puts text on the clipboard (OSC 52).
     fn copy(&mut self, text: &str);
+    /// A signal (SIGTERM, SIGHUP) that came while [`Host::edit`] ran and the input stream
+    /// was dropped, taken once: the loop ends as it would have, after the editor is gone.
+    fn take_signal(&mut self) -> Option<&'static str> {
+        None
+    }
 }
 
 fn to_msg(ev: Event) -> Option<Msg> {
@@ -127,6 +133,10 @@ pub async fn run_loop<H: Host>(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
     let mut shown = Drawn::default();
+    // What restoring the draft needs (a reference read again from its file).
+    for c in app.take_start_cmds() {
+        worker.run(c);
+    }
     if worker.keeps_history() {
         for c in app.start() {
             worker.run(c);
@@ -157,16 +167,20 @@ pub async fn run_loop<H: Host>(
             cmds.extend(app.update(m));
         }
         dirty = true;
-        for cmd in cmds {
+        let mut queue: VecDeque<Cmd> = cmds.into();
+        while let Some(cmd) = queue.pop_front() {
             match cmd {
+                // Quitting (a signal while the editor ran) opens no editor again.
+                Cmd::OpenEditor { .. } if app.quit => {}
                 Cmd::OpenEditor { target, text } => {
                     // Stop reading input before the editor owns the terminal.
                     drop(events);
                     let result = host.edit(target, &text).await;
                     events = host.events();
-                    let more = app.update(Msg::EditorClosed { target, result });
-                    for c in more {
-                        worker.run(c);
+                    // The editor's result may open it again (a request that cannot be used).
+                    queue.extend(app.update(Msg::EditorClosed { target, result }));
+                    if let Some(why) = host.take_signal() {
+                        queue.extend(app.update(Msg::Terminate(why)));
                     }
                     host.terminal()
                         .clear()
@@ -182,5 +196,7 @@ pub async fn run_loop<H: Host>(
     worker.cancel_all();
     // Cancelled requests record how they ended (else they are found `interrupted` later).
     worker.drain(QUIT_GRACE).await;
+    // The last change of the form reaches the draft file.
+    worker.flush_draft().await;
     Ok(())
 }

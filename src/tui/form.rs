@@ -166,6 +166,44 @@ pub struct Form {
     pub report: Report,
 }
 
+/// Everything a form holds that the user made, without its widgets: what the undo stack and
+/// the draft file keep, and what a form is rebuilt from.
+#[derive(Debug, Clone)]
+pub struct FormState {
+    /// The model.
+    pub schema: &'static Schema,
+    /// The values other than the prompt and the reference.
+    pub body: Value,
+    /// Text typed into a field that did not parse: field name -> (text, reason).
+    pub raw: BTreeMap<&'static str, (String, String)>,
+    /// The prompt.
+    pub prompt: String,
+    /// The reference image.
+    pub reference: Reference,
+    /// The selected row.
+    pub selected: usize,
+}
+
+impl PartialEq for FormState {
+    /// Models are compared by `req_key`.
+    fn eq(&self, o: &Self) -> bool {
+        self.schema.req_key == o.schema.req_key
+            && self.body == o.body
+            && self.raw == o.raw
+            && self.prompt == o.prompt
+            && self.reference == o.reference
+            && self.selected == o.selected
+    }
+}
+
+/// Whether a model takes a reference image at all.
+pub fn takes_reference(schema: &Schema) -> bool {
+    schema
+        .fields
+        .iter()
+        .any(|f| matches!(f.kind, Kind::ImageList(_)))
+}
+
 /// Why a request cannot be sent: the first bad row and its message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blocked {
@@ -238,6 +276,37 @@ impl Form {
             .iter()
             .position(|r| !matches!(r.kind, RowKind::Fixed(_)))
             .unwrap_or(0);
+        form.revalidate();
+        form
+    }
+
+    /// What the user made in this form (cheap: the reference's bytes are shared).
+    pub fn state(&self) -> FormState {
+        FormState {
+            schema: self.schema,
+            body: self.body.clone(),
+            raw: self.raw.clone(),
+            prompt: self.prompt_text(),
+            reference: self.reference.clone(),
+            selected: self.selected,
+        }
+    }
+
+    /// A form rebuilt from a [`FormState`] (an undo, a restored draft).
+    pub fn from_state(s: &FormState) -> Form {
+        let mut form = Form::new(s.schema, &Value::Object(Map::new()));
+        form.body = s.body.clone();
+        // Only fields of this model can hold typed text.
+        form.raw = s
+            .raw
+            .iter()
+            .filter_map(|(k, v)| s.schema.field(k).map(|f| (f.name, v.clone())))
+            .collect();
+        form.prompt = prompt_area(&s.prompt);
+        form.reference = s.reference.clone();
+        if !form.rows.is_empty() {
+            form.selected = s.selected.min(form.rows.len() - 1);
+        }
         form.revalidate();
         form
     }

@@ -11,7 +11,7 @@ use std::fmt;
 pub enum Action {
     /// Validate and send.
     Send,
-    /// Cancel selected request.
+    /// Cancel selected request (asks: a sent request may still be billed).
     Cancel,
     /// Quit (asks if busy).
     Quit,
@@ -79,6 +79,8 @@ pub enum Action {
     ToggleMode,
     /// Presets: load, save, delete.
     Presets,
+    /// Undo the last replacement of the form.
+    Undo,
     /// Sweep dialog, contact sheet, reopen a sweep.
     Sweep,
 }
@@ -134,6 +136,7 @@ impl Action {
         Action::Curl,
         Action::ToggleMode,
         Action::Presets,
+        Action::Undo,
         Action::Sweep,
     ];
 
@@ -175,6 +178,7 @@ impl Action {
             Action::Curl => "curl",
             Action::ToggleMode => "toggle_mode",
             Action::Presets => "presets",
+            Action::Undo => "undo",
             Action::Sweep => "sweep",
         }
     }
@@ -183,7 +187,7 @@ impl Action {
     pub fn describe(self) -> &'static str {
         match self {
             Action::Send => "validate and send",
-            Action::Cancel => "cancel selected request",
+            Action::Cancel => "cancel (asks first)",
             Action::Quit => "quit (asks if busy)",
             Action::NextPane => "next pane",
             Action::PrevPane => "previous pane",
@@ -217,6 +221,7 @@ impl Action {
             Action::Curl => "request as curl (copy)",
             Action::ToggleMode => "async/sync requests",
             Action::Presets => "presets (load/save)",
+            Action::Undo => "undo form replacement",
             Action::Sweep => "sweep / contact sheet",
         }
     }
@@ -252,7 +257,8 @@ impl Action {
             | Action::RandomSeed
             | Action::ResetSeed
             | Action::ToggleMode
-            | Action::Presets => Scope::Params,
+            | Action::Presets
+            | Action::Undo => Scope::Params,
             Action::Search
             | Action::Star
             | Action::Note
@@ -271,7 +277,9 @@ impl Action {
     fn default_keys(self) -> &'static [&'static str] {
         match self {
             Action::Send => &["F5", "ctrl-s"],
-            Action::Cancel => &["esc", "x"],
+            // Never Esc: Esc closes things (an edit, an overlay, a search), and a reflexive
+            // second Esc must not cancel a request that costs money.
+            Action::Cancel => &["x"],
             Action::Quit => &["q"],
             Action::NextPane => &["tab"],
             Action::PrevPane => &["shift-tab"],
@@ -305,6 +313,7 @@ impl Action {
             Action::Curl => &["C"],
             Action::ToggleMode => &["A"],
             Action::Presets => &["p"],
+            Action::Undo => &["u"],
             Action::Sweep => &["S"],
         }
     }
@@ -657,8 +666,8 @@ mod tests {
         let (m, warnings) = KeyMap::with_overrides(&table);
         assert_eq!(m.label(Action::Send), "F9/x");
         assert_eq!(m.label(Action::Quit), "Ctrl-q");
-        // x moved from cancel to send; Esc stays on cancel.
-        assert_eq!(m.label(Action::Cancel), "Esc");
+        // x moved from cancel to send, which has no key left.
+        assert_eq!(m.label(Action::Cancel), "(unbound)");
         assert_eq!(m.action(Key::parse("x").expect("k")), Some(Action::Send));
         assert_eq!(m.action(Key::parse("q").expect("k")), None);
         // Untouched actions keep their defaults, and so does one whose override is unusable.

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod compare;
 pub mod doc;
+pub mod draft;
 pub mod event_loop;
 pub mod form;
 pub mod history;
@@ -92,6 +93,8 @@ pub struct Prepared {
     /// The data dir of the history store: the profile's data dir, or its `demo/` subdir for
     /// `--demo` (requests to the embedded mock are kept apart from real ones).
     pub history_dir: PathBuf,
+    /// The draft file in it (the form across restarts).
+    pub draft_path: PathBuf,
 }
 
 /// Builds the app state from the options (theme, key map, initial values). Reads the user's
@@ -145,8 +148,36 @@ pub fn prepare(opts: &TuiOptions, log_path: &str, size: Rect) -> Prepared {
         endpoint: opts.client.target.endpoint.to_string(),
         log_path: log_path.to_owned(),
     };
+    let history_dir = if opts.demo.is_some() {
+        opts.loaded.paths.data_dir.join("demo")
+    } else {
+        opts.loaded.paths.data_dir.clone()
+    };
+    let draft_path = history_dir.join(draft::DRAFT_FILE);
     let mut app = App::new(&initial, keymap, theme, info, size);
     app.mode = opts.mode;
+    // The last session's form, read before the UI starts; never fatal.
+    match draft::load(&draft_path) {
+        draft::Found::Nothing => {}
+        draft::Found::Draft(d) => {
+            let mut text = format!(
+                "form restored from the last draft ({}; {} goes back to the defaults)",
+                d.state.schema.req_key,
+                app.keymap.label(keymap::Action::Undo)
+            );
+            for n in &d.notes {
+                text.push_str(&format!("; {n}"));
+            }
+            app.restore_draft(*d);
+            app.status = Some(Status { text, error: false });
+        }
+        draft::Found::Unusable { why, kept_as } => warnings.push(match kept_as {
+            Some(p) => format!("{why}; kept as {}; starting from the defaults", p.display()),
+            None => format!("{why}; starting from the defaults"),
+        }),
+    }
+    app.drafts = true;
+    app.draft_saved();
     if let Some((name, text)) = &opts.load
         && !app.import(text, name)
     {
@@ -167,16 +198,12 @@ pub fn prepare(opts: &TuiOptions, log_path: &str, size: Rect) -> Prepared {
             error: true,
         });
     }
-    let history_dir = if opts.demo.is_some() {
-        opts.loaded.paths.data_dir.join("demo")
-    } else {
-        opts.loaded.paths.data_dir.clone()
-    };
     Prepared {
         app,
         warnings,
         images_dir: history_dir.join("images"),
         history_dir,
+        draft_path,
     }
 }
 
@@ -227,6 +254,7 @@ pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
         warnings,
         images_dir,
         history_dir,
+        draft_path,
     } = prepare(&opts, &log_path, Rect::new(0, 0, size.0, size.1));
     for w in &warnings {
         tracing::warn!("{w}");
@@ -284,6 +312,7 @@ pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
     let worker = worker::Worker::new(tx, opts.client.clone(), images_dir)
         .with_previews(setup)
         .with_history(history_dir, &profile)
+        .with_draft(draft_path)
         .with_sweep_limits(opts.sweep_limits.0, opts.sweep_limits.1)
         .with_presets(
             crate::presets::PresetStore::for_paths(&opts.loaded.paths),

@@ -440,6 +440,8 @@ pub enum Cmd {
     },
     /// Build the curl command for a request body (signed now, secrets as references).
     Curl(serde_json::Value),
+    /// Keep the form in the draft file (the newest text wins; writes are coalesced).
+    SaveDraft(String),
     /// Write text to exactly this file (never replacing one).
     WriteText {
         /// The text.

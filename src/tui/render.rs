@@ -1116,7 +1116,7 @@ fn render_response(app: &App, f: &mut Frame, area: Rect) {
                     Span::raw(if entry.task.is_some() {
                         " stops polling (the task stays pending and is collected later)."
                     } else {
-                        " cancels it; the UI stays usable meanwhile."
+                        " cancels it (asks: it is sent and may still be billed)."
                     }),
                 ]),
             ]);

@@ -15,6 +15,8 @@ use ratatui::crossterm::terminal::{
 };
 use ratatui::crossterm::{cursor, execute};
 use std::io::{self, BufWriter, Stdout, Write as _};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// Puts the terminal back: raw mode off, main screen, no mouse reporting, cursor shown.
@@ -147,9 +149,16 @@ impl<B: ratatui::backend::Backend> ratatui::backend::Backend for NoQuery<B> {
     }
 }
 
+/// The watched signals with their names. Owned for the whole run (not by one input stream),
+/// so a signal that comes while no stream exists (the editor runs) is still seen.
+type Signals = Arc<Mutex<Vec<(tokio::signal::unix::Signal, &'static str)>>>;
+
 /// The terminal in UI mode; restores it when dropped.
 pub struct Tty {
     terminal: Terminal<NoQuery<CrosstermBackend<Out>>>,
+    signals: Signals,
+    /// A signal that came while the editor ran, for the loop to take.
+    pending: Option<&'static str>,
 }
 
 impl Tty {
@@ -162,7 +171,11 @@ impl Tty {
         match Terminal::new(NoQuery::new(CrosstermBackend::new(
             BufWriter::with_capacity(FRAME_BUFFER, io::stdout()),
         ))) {
-            Ok(terminal) => Ok(Tty { terminal }),
+            Ok(terminal) => Ok(Tty {
+                terminal,
+                signals: watch_signals(),
+                pending: None,
+            }),
             Err(e) => {
                 restore();
                 Err(e)
@@ -177,25 +190,40 @@ impl Drop for Tty {
     }
 }
 
-fn signals() -> Events {
+fn watch_signals() -> Signals {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut streams = Vec::new();
+    let mut watched = Vec::new();
     for (kind, name) in [
         (SignalKind::terminate(), "SIGTERM"),
         (SignalKind::hangup(), "SIGHUP"),
     ] {
         match signal(kind) {
-            Ok(mut s) => streams.push(
-                futures::stream::poll_fn(move |cx| {
-                    s.poll_recv(cx)
-                        .map(|o| o.map(|()| Ok(HostEvent::Terminate(name))))
-                })
-                .boxed(),
-            ),
+            Ok(s) => watched.push((s, name)),
             Err(e) => tracing::warn!("cannot watch {name}: {e}"),
         }
     }
-    futures::stream::select_all(streams).boxed()
+    Arc::new(Mutex::new(watched))
+}
+
+/// The name of the next signal received (pending forever when none is watched).
+fn poll_signal(signals: &Signals, cx: &mut Context<'_>) -> Poll<&'static str> {
+    let Ok(mut watched) = signals.lock() else {
+        return Poll::Pending;
+    };
+    for (s, name) in watched.iter_mut() {
+        if let Poll::Ready(Some(())) = s.poll_recv(cx) {
+            return Poll::Ready(*name);
+        }
+    }
+    Poll::Pending
+}
+
+fn signals(signals: &Signals) -> Events {
+    let signals = Arc::clone(signals);
+    futures::stream::poll_fn(move |cx| {
+        poll_signal(&signals, cx).map(|name| Some(Ok(HostEvent::Terminate(name))))
+    })
+    .boxed()
 }
 
 /// Drops input typed while the terminal belonged to someone else.
@@ -216,7 +244,7 @@ impl Host for Tty {
 
     fn events(&mut self) -> Events {
         let input = event::EventStream::new().map(|r| r.map(HostEvent::Term));
-        futures::stream::select(input, signals()).boxed()
+        futures::stream::select(input, signals(&self.signals)).boxed()
     }
 
     async fn edit(&mut self, target: EditTarget, text: &str) -> Result<String, String> {
@@ -241,14 +269,23 @@ impl Host for Tty {
         let (prog, file) = (program.clone(), path.clone());
         // Waited for on the blocking pool: the UI is suspended, but the runtime (the worker,
         // the demo mock) keeps running.
-        let status = tokio::task::spawn_blocking(move || {
+        let mut child = tokio::task::spawn_blocking(move || {
             std::process::Command::new(prog)
                 .args(args)
                 .arg(file)
                 .status()
-        })
-        .await
-        .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+        });
+        // SIGTERM/SIGHUP meanwhile is remembered; the loop ends once the editor is gone.
+        let watched = Arc::clone(&self.signals);
+        let status = loop {
+            tokio::select! {
+                r = &mut child => break r.unwrap_or_else(|e| Err(io::Error::other(e.to_string()))),
+                name = std::future::poll_fn(|cx| poll_signal(&watched, cx)), if self.pending.is_none() => {
+                    tracing::info!("{name} while the editor runs: quitting once it is closed");
+                    self.pending = Some(name);
+                }
+            }
+        };
         let back = enter();
         drain_input();
         let result = match status {
@@ -260,6 +297,10 @@ impl Host for Tty {
         let _ = std::fs::remove_file(&path);
         back.map_err(|e| format!("cannot restore the terminal: {e}"))?;
         result
+    }
+
+    fn take_signal(&mut self) -> Option<&'static str> {
+        self.pending.take()
     }
 
     fn copy(&mut self, text: &str) {

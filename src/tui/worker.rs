@@ -100,6 +100,65 @@ async fn with_store<T: Send + 'static>(
         .unwrap_or_else(|e| Err(e.to_string()))
 }
 
+/// How long a change of the form waits before the draft is written (changes meanwhile are
+/// written together, once).
+pub const DRAFT_DEBOUNCE: Duration = Duration::from_millis(500);
+
+/// Writes the draft file: the newest text handed over, at most once per [`DRAFT_DEBOUNCE`].
+#[derive(Debug)]
+struct DraftWriter {
+    path: PathBuf,
+    /// The newest text not written yet, with its number.
+    pending: Mutex<Option<(u64, String)>>,
+    next: std::sync::atomic::AtomicU64,
+    /// A write is due (a task is waiting for the debounce).
+    scheduled: std::sync::atomic::AtomicBool,
+    /// The number of the text on disk (an older one is never written over a newer one).
+    written: Mutex<u64>,
+}
+
+impl DraftWriter {
+    fn save(self: &Arc<Self>, text: String) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let n = self.next.fetch_add(1, SeqCst) + 1;
+        if let Ok(mut p) = self.pending.lock() {
+            *p = Some((n, text));
+        }
+        if !self.scheduled.swap(true, SeqCst) {
+            let me = Arc::clone(self);
+            tokio::spawn(async move {
+                tokio::time::sleep(DRAFT_DEBOUNCE).await;
+                me.scheduled.store(false, SeqCst);
+                me.write_pending().await;
+            });
+        }
+    }
+
+    async fn write_pending(self: &Arc<Self>) {
+        let Some((n, text)) = self.pending.lock().ok().and_then(|mut p| p.take()) else {
+            return;
+        };
+        let me = Arc::clone(self);
+        let result = tokio::task::spawn_blocking(move || {
+            let Ok(mut written) = me.written.lock() else {
+                return Ok(());
+            };
+            if n <= *written {
+                return Ok(());
+            }
+            crate::tui::draft::write(&me.path, &text)?;
+            *written = n;
+            Ok::<(), std::io::Error>(())
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("draft {} not written: {e}", self.path.display()),
+            Err(e) => tracing::warn!("draft not written: {e}"),
+        }
+    }
+}
+
 /// Counts the sends still running, so quitting can wait for them to be recorded.
 #[derive(Debug, Default)]
 struct Running {
@@ -126,6 +185,8 @@ pub struct Worker {
     sweep_limits: (f64, usize),
     /// The presets file and each model's defaults as configured (what presets are relative to).
     presets: Option<Arc<(crate::presets::PresetStore, HashMap<&'static str, Value>)>>,
+    /// Where the form is kept across restarts.
+    draft: Option<Arc<DraftWriter>>,
 }
 
 impl Worker {
@@ -142,6 +203,7 @@ impl Worker {
             running: Arc::default(),
             resume: CancellationToken::new(),
             presets: None,
+            draft: None,
             sweeps: Arc::default(),
             sweep_limits: (
                 crate::config::DEFAULT_SWEEP_QPS,
@@ -164,6 +226,26 @@ impl Worker {
         ));
         self.history = Some(store);
         self
+    }
+
+    /// Keeps the form in the draft file at `path` ([`Cmd::SaveDraft`]; without this, drafts
+    /// are not written).
+    pub fn with_draft(mut self, path: PathBuf) -> Worker {
+        self.draft = Some(Arc::new(DraftWriter {
+            path,
+            pending: Mutex::new(None),
+            next: std::sync::atomic::AtomicU64::new(0),
+            scheduled: std::sync::atomic::AtomicBool::new(false),
+            written: Mutex::new(0),
+        }));
+        self
+    }
+
+    /// Writes the newest draft now, if one waits (at quit: nothing is lost to the debounce).
+    pub async fn flush_draft(&self) {
+        if let Some(d) = &self.draft {
+            d.write_pending().await;
+        }
     }
 
     /// Runs sweeps at `qps` with at most `concurrency` requests in flight.
@@ -256,6 +338,11 @@ impl Worker {
                         .map_err(|e| e.to_string());
                     let _ = tx.send(Msg::CurlReady(result));
                 });
+            }
+            Cmd::SaveDraft(text) => {
+                if let Some(d) = &self.draft {
+                    d.save(text);
+                }
             }
             Cmd::WriteText { text, path } => {
                 let tx = self.tx.clone();
