@@ -248,12 +248,12 @@ impl Worker {
                 let tx = self.tx.clone();
                 tokio::task::spawn_blocking(move || {
                     let result = serde_json::to_vec(&body)
-                        .map(|bytes| {
+                        .map_err(|e| e.to_string())
+                        .and_then(|bytes| {
                             let action = client.target.action.clone();
                             let prepared = client.prepare(&action, bytes);
                             crate::api::curl::to_curl(&prepared, &client.target.auth, false)
-                        })
-                        .map_err(|e| e.to_string());
+                        });
                     let _ = tx.send(Msg::CurlReady(result));
                 });
             }
@@ -266,7 +266,7 @@ impl Worker {
                     let msg = match save_copy(source, path).await {
                         Ok(p) => Msg::Saved {
                             text: format!(
-                                "curl command written to {} (too long to copy)",
+                                "curl command written to {} (too long to copy; run it with sh)",
                                 p.display()
                             ),
                             error: false,
