@@ -1273,3 +1273,80 @@ fn prune_collects_orphan_and_stale_temporary_files() {
         "the referenced image stays"
     );
 }
+
+/// With `--demo`, every subcommand uses the demo store (`<data dir>/demo/`, as the TUI's
+/// demo): a demo sweep is recorded there, and `--demo history list` / `--demo sweep list`
+/// read it, while the plain commands see only the real history.
+#[test]
+fn demo_sweeps_and_history_use_the_demo_store_and_real_ones_do_not() {
+    let home = tempfile::tempdir().expect("tmp");
+    let data = home.path().join("data");
+    let real_id = record(
+        &Store::open(&data).expect("open"),
+        "a real cat",
+        "k",
+        10000,
+        OffsetDateTime::now_utc(),
+    );
+    let sweep = run(
+        home.path(),
+        &data,
+        &[],
+        &[
+            "--demo",
+            "sweep",
+            "--image",
+            "https://example.com/a.jpg",
+            "--set",
+            "prompt=a demo owl",
+            "--vary",
+            "seed=1,2",
+            "--out",
+            "sheet",
+        ],
+    );
+    assert_eq!(sweep.status.code(), Some(0), "{}", describe(&sweep));
+    let demo_list = run(
+        home.path(),
+        &data,
+        &[],
+        &["--demo", "history", "list", "--json"],
+    );
+    assert_eq!(demo_list.status.code(), Some(0), "{}", describe(&demo_list));
+    let v: serde_json::Value = serde_json::from_slice(&demo_list.stdout).expect("json");
+    let prompts: Vec<&str> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|e| e["prompt"].as_str())
+        .collect();
+    assert_eq!(prompts, ["a demo owl", "a demo owl"], "{v}");
+    let real_list = run(home.path(), &data, &[], &["history", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&real_list.stdout).expect("json");
+    let ids: Vec<i64> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|e| e["id"].as_i64())
+        .collect();
+    assert_eq!(ids, [real_id], "{v}");
+    let demo_sweeps = run(home.path(), &data, &[], &["--demo", "sweep", "list"]);
+    assert!(
+        stdout(&demo_sweeps).contains("a demo owl"),
+        "{}",
+        describe(&demo_sweeps)
+    );
+    let real_sweeps = run(home.path(), &data, &[], &["sweep", "list"]);
+    assert!(
+        stdout(&real_sweeps).contains("(no sweeps)"),
+        "{}",
+        describe(&real_sweeps)
+    );
+    assert_eq!(
+        Store::open(&data.join("demo"))
+            .expect("demo")
+            .count(&Query::default())
+            .expect("count"),
+        2
+    );
+}

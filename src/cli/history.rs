@@ -1,7 +1,6 @@
 //! `volcv history`: list, show, export, remove and prune the recorded exchanges.
 
 use super::{Cli, EXIT_INVALID, EXIT_OK};
-use crate::config;
 use crate::store::{self, Entry, OutcomeKind, Query, Store, StoreError, Summary};
 use crate::text::{escape_terminal, json_for_terminal, truncate_chars};
 use clap::{Args, Subcommand};
@@ -96,8 +95,7 @@ pub use crate::store::age::parse_age;
 
 /// Runs a `volcv history` subcommand.
 pub fn run(cli: &Cli, cmd: &HistoryCmd) -> u8 {
-    let data_dir = config::Paths::resolve(&cli.overrides()).data_dir;
-    let store = match Store::open(&data_dir) {
+    let store = match super::HistoryDir::of(cli).open() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("volcv: {e}");
@@ -198,8 +196,12 @@ fn list(store: &Store, a: &ListArgs) -> Result<u8, StoreError> {
             .map_or("-".to_owned(), |d| format!("{:.1}s", d / 1000.0));
         let code = r.code.map_or("-".to_owned(), |c| c.to_string());
         let prompt = r.prompt.as_deref().unwrap_or("");
-        // A pending async task shows its status (`task generating`).
+        // A pending async task shows its status (`task generating`); a demo task whose
+        // backend ended with its process, `task lost`.
         let outcome = match (&r.outcome, &r.task_status) {
+            (OutcomeKind::Interrupted, Some(status)) if status == store::tasks::LOST_STATUS => {
+                "task lost".to_owned()
+            }
             (OutcomeKind::Pending, Some(status)) => {
                 format!(
                     "task {}",

@@ -193,6 +193,46 @@ pub async fn start_demo() -> std::io::Result<crate::mock::MockServer> {
     .await
 }
 
+/// Where this run keeps its history: `<data dir>/demo/` with `--demo`, as the TUI's demo
+/// does, else the data dir. One rule for every subcommand (send, sweep, history, tasks).
+#[derive(Debug, Clone)]
+pub(crate) struct HistoryDir {
+    pub path: PathBuf,
+    pub demo: bool,
+}
+
+impl HistoryDir {
+    /// The history dir of `cli` with `paths` (from the same overrides).
+    pub(crate) fn new(cli: &Cli, paths: &config::Paths) -> HistoryDir {
+        HistoryDir {
+            path: paths.history_dir(cli.demo),
+            demo: cli.demo,
+        }
+    }
+
+    /// The history dir of `cli` from its flags and env alone.
+    pub(crate) fn of(cli: &Cli) -> HistoryDir {
+        HistoryDir::new(cli, &config::Paths::resolve(&cli.overrides()))
+    }
+
+    /// Opens the store. The demo store first marks the async tasks whose demo backend ended
+    /// with an earlier run as lost, said on stderr.
+    pub(crate) fn open(&self) -> Result<crate::store::Store, crate::store::StoreError> {
+        if !self.demo {
+            return crate::store::Store::open(&self.path);
+        }
+        let (store, lost) = crate::store::Store::open_demo(&self.path)?;
+        for t in &lost {
+            eprintln!(
+                "volcv: history entry {}: {}",
+                t.id,
+                crate::text::escape_terminal(&t.message, false)
+            );
+        }
+        Ok(store)
+    }
+}
+
 impl Cli {
     fn overrides(&self) -> Overrides {
         Overrides {

@@ -797,6 +797,15 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens the demo store (`<data dir>/demo/`, where every `--demo` run records) as
+    /// [`Store::open`] does, then marks the async tasks whose in-process demo backend is gone
+    /// as lost ([`Store::lose_demo_tasks`]) and returns them with the store.
+    pub fn open_demo(data_dir: &Path) -> Result<(Store, Vec<tasks::LostTask>), StoreError> {
+        let store = Store::open(data_dir)?;
+        let lost = store.lose_demo_tasks()?;
+        Ok((store, lost))
+    }
+
     /// The database file.
     pub fn db_path(&self) -> &Path {
         &self.db_path

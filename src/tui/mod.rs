@@ -167,11 +167,7 @@ pub fn prepare(opts: &TuiOptions, log_path: &str, size: Rect) -> Prepared {
             error: true,
         });
     }
-    let history_dir = if opts.demo.is_some() {
-        opts.loaded.paths.data_dir.join("demo")
-    } else {
-        opts.loaded.paths.data_dir.clone()
-    };
+    let history_dir = opts.loaded.paths.history_dir(opts.demo.is_some());
     Prepared {
         app,
         warnings,
@@ -280,9 +276,13 @@ pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
             )
         })
         .collect();
-    let worker = worker::Worker::new(tx, opts.client.clone(), images_dir)
-        .with_previews(setup)
-        .with_history(history_dir, &profile)
+    let worker = worker::Worker::new(tx, opts.client.clone(), images_dir).with_previews(setup);
+    let worker = if opts.demo.is_some() {
+        worker.with_demo_history(history_dir, &profile)
+    } else {
+        worker.with_history(history_dir, &profile)
+    };
+    let worker = worker
         .with_sweep_limits(opts.sweep_limits.0, opts.sweep_limits.1)
         .with_presets(
             crate::presets::PresetStore::for_paths(&opts.loaded.paths),
