@@ -86,7 +86,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
     /// Use the embedded demo backend: the mock server, started in-process on 127.0.0.1 with
-    /// 1-2 s of latency, no key and no network needed.
+    /// 1-2 s of latency, no key and no network needed; requests are recorded in the demo's
+    /// own history, <data dir>/demo/.
     #[arg(long, global = true)]
     pub demo: bool,
     /// The TUI theme: default, light, high-contrast, or NAME for <config dir>/themes/NAME.toml
