@@ -166,6 +166,9 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// The subdir of the data dir that holds the demo's history ([`Paths::history_dir`]).
+pub const DEMO_DIR: &str = "demo";
+
 /// The standard places.
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -201,6 +204,16 @@ impl Paths {
                 .unwrap_or_else(|| config_dir.join("config.toml")),
             data_dir,
             state_dir,
+        }
+    }
+
+    /// Where the history store is: the data dir, or for `--demo` (every subcommand and the
+    /// TUI) its `demo/` subdir, so requests to the embedded mock never mix with real ones.
+    pub fn history_dir(&self, demo: bool) -> PathBuf {
+        if demo {
+            self.data_dir.join(DEMO_DIR)
+        } else {
+            self.data_dir.clone()
         }
     }
 

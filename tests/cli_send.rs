@@ -673,3 +673,37 @@ async fn history_show_print_without_a_terminal_lists_the_images_only() {
     .await;
     assert_eq!(bad.code(), 2, "--print conflicts with --json");
 }
+
+/// `volcv --demo send` records into the demo store (`<data dir>/demo/`, as the TUI's demo),
+/// never into the real history; `--json` says which entry, and the store it is in has it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_demo_send_is_recorded_in_the_demo_store_only() {
+    let home = tempfile::tempdir().expect("tmp");
+    let data = home.path().join("data").join("volcv");
+    let run = volcv(
+        home.path(),
+        &[],
+        &[
+            "--demo",
+            "send",
+            "--image",
+            "https://example.com/a.jpg",
+            "--set",
+            "prompt=a demo fox",
+            "--out",
+            "out",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    let id = run.json()["history_id"].as_i64().expect("recorded");
+    assert!(
+        !data.join(volcv::store::DB_FILE).exists(),
+        "nothing in the real store"
+    );
+    let demo = volcv::store::Store::open(&data.join("demo")).expect("demo store");
+    let e = demo.get(id).expect("get").expect("in the demo store");
+    assert_eq!(e.summary.prompt.as_deref(), Some("a demo fox"));
+    assert_eq!(e.summary.outcome, volcv::store::OutcomeKind::Success);
+}

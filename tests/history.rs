@@ -1075,6 +1075,33 @@ fn cli_list_show_rm_prune_and_no_history() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no history entry with id 424242"));
 
+    // A dry run lists what would go and removes nothing.
+    let dry = run(
+        home.path(),
+        &data,
+        &[],
+        &["history", "prune", "--older-than", "30d", "--dry-run"],
+    );
+    assert_eq!(dry.status.code(), Some(0), "{}", describe(&dry));
+    let text = stdout(&dry);
+    assert!(
+        text.contains(&format!("would remove 1 entry (ids {old})"))
+            && text.contains("nothing was removed"),
+        "{text}"
+    );
+    let listed: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with('('))
+        .collect();
+    assert_eq!(listed.len(), 1, "{text}");
+    assert!(
+        listed[0].trim_start().starts_with(&format!("{old} ")),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'), "escaped: {text:?}");
+    assert_eq!(image_files(&data).len(), 2);
+    assert_eq!(store.list(&Query::default()).expect("list").len(), 3);
     let prune = run(
         home.path(),
         &data,
@@ -1083,7 +1110,9 @@ fn cli_list_show_rm_prune_and_no_history() {
     );
     assert_eq!(prune.status.code(), Some(0), "{}", describe(&prune));
     assert!(
-        stdout(&prune).contains("removed 1 entry and 2 image file(s)"),
+        stdout(&prune).contains(&format!(
+            "removed 1 entry and 2 image file(s) (0.0 MB): ids {old}"
+        )),
         "{}",
         stdout(&prune)
     );
@@ -1104,18 +1133,34 @@ fn cli_list_show_rm_prune_and_no_history() {
     assert_eq!(bad_age.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_age.stderr).contains("allowed: s, m, h, d, w"));
 
+    // One unknown id among them: every id is checked first and nothing is removed.
     let rm = run(
         home.path(),
         &data,
         &[],
-        &["history", "rm", &fresh.to_string(), "777"],
+        &["history", "rm", &fresh.to_string(), "777", "999"],
     );
     assert_eq!(
         rm.status.code(),
         Some(2),
-        "one id did not exist: {}",
+        "two ids did not exist: {}",
         describe(&rm)
     );
+    assert!(stdout(&rm).is_empty(), "{}", describe(&rm));
+    assert!(
+        String::from_utf8_lossy(&rm.stderr)
+            .contains("no history entry with id 777, 999; nothing was removed"),
+        "{}",
+        describe(&rm)
+    );
+    assert_eq!(store.list(&Query::default()).expect("list").len(), 2);
+    let rm = run(
+        home.path(),
+        &data,
+        &[],
+        &["history", "rm", &fresh.to_string()],
+    );
+    assert_eq!(rm.status.code(), Some(0), "{}", describe(&rm));
     assert!(stdout(&rm).contains(&format!("removed entry {fresh}")));
     assert_eq!(store.list(&Query::default()).expect("list").len(), 1);
 
@@ -1271,5 +1316,82 @@ fn prune_collects_orphan_and_stale_temporary_files() {
             .count(),
         1,
         "the referenced image stays"
+    );
+}
+
+/// With `--demo`, every subcommand uses the demo store (`<data dir>/demo/`, as the TUI's
+/// demo): a demo sweep is recorded there, and `--demo history list` / `--demo sweep list`
+/// read it, while the plain commands see only the real history.
+#[test]
+fn demo_sweeps_and_history_use_the_demo_store_and_real_ones_do_not() {
+    let home = tempfile::tempdir().expect("tmp");
+    let data = home.path().join("data");
+    let real_id = record(
+        &Store::open(&data).expect("open"),
+        "a real cat",
+        "k",
+        10000,
+        OffsetDateTime::now_utc(),
+    );
+    let sweep = run(
+        home.path(),
+        &data,
+        &[],
+        &[
+            "--demo",
+            "sweep",
+            "--image",
+            "https://example.com/a.jpg",
+            "--set",
+            "prompt=a demo owl",
+            "--vary",
+            "seed=1,2",
+            "--out",
+            "sheet",
+        ],
+    );
+    assert_eq!(sweep.status.code(), Some(0), "{}", describe(&sweep));
+    let demo_list = run(
+        home.path(),
+        &data,
+        &[],
+        &["--demo", "history", "list", "--json"],
+    );
+    assert_eq!(demo_list.status.code(), Some(0), "{}", describe(&demo_list));
+    let v: serde_json::Value = serde_json::from_slice(&demo_list.stdout).expect("json");
+    let prompts: Vec<&str> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|e| e["prompt"].as_str())
+        .collect();
+    assert_eq!(prompts, ["a demo owl", "a demo owl"], "{v}");
+    let real_list = run(home.path(), &data, &[], &["history", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&real_list.stdout).expect("json");
+    let ids: Vec<i64> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|e| e["id"].as_i64())
+        .collect();
+    assert_eq!(ids, [real_id], "{v}");
+    let demo_sweeps = run(home.path(), &data, &[], &["--demo", "sweep", "list"]);
+    assert!(
+        stdout(&demo_sweeps).contains("a demo owl"),
+        "{}",
+        describe(&demo_sweeps)
+    );
+    let real_sweeps = run(home.path(), &data, &[], &["sweep", "list"]);
+    assert!(
+        stdout(&real_sweeps).contains("(no sweeps)"),
+        "{}",
+        describe(&real_sweeps)
+    );
+    assert_eq!(
+        Store::open(&data.join("demo"))
+            .expect("demo")
+            .count(&Query::default())
+            .expect("count"),
+        2
     );
 }

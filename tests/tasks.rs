@@ -917,3 +917,239 @@ async fn no_secret_reaches_the_history() {
     );
     server.shutdown().await;
 }
+
+/// A demo async task lives in the mock inside the volcv process that sent it: left pending
+/// when that process ends (here `--max-wait` stops polling first), it can never be collected.
+/// The next open of the demo store marks it lost, with the reason, and `history` and `tasks`
+/// say so; it was recorded in the demo store, never the real one. A real task left pending
+/// the same way stays resumable.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_demo_task_left_pending_is_marked_lost_and_a_real_one_stays_resumable() {
+    let home = tempfile::tempdir().expect("tmp");
+    let data = home.path().join("data");
+    let demo = data.join("demo");
+    // The demo mock takes 1 s queued and 3 s generating: polling stops well before that.
+    let sent = volcv(
+        home.path(),
+        &[],
+        &[
+            "--demo",
+            "send",
+            "--mode",
+            "async",
+            "--max-wait",
+            "1s",
+            "--set",
+            "prompt=a demo otter",
+            "--image",
+            "https://example.com/otter.jpg",
+            "--out",
+            "out",
+        ],
+    )
+    .await;
+    assert_eq!(sent.code, 4, "left pending: {}", sent.describe());
+    assert!(sent.stderr.contains("still pending"), "{}", sent.describe());
+    assert!(
+        !data.join(volcv::store::DB_FILE).exists(),
+        "nothing reached the real store"
+    );
+    // The demo process has ended: the next `--demo` open marks its task lost.
+    let tasks = volcv(home.path(), &[], &["--demo", "tasks"]).await;
+    assert_eq!(tasks.code, 0, "{}", tasks.describe());
+    assert!(
+        tasks.stdout.contains("(no pending tasks)"),
+        "{}",
+        tasks.describe()
+    );
+    let id = {
+        let store = Store::open(&demo).expect("demo store");
+        let rows = store.list(&volcv::store::Query::default()).expect("list");
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let e = store.get(rows[0].id).expect("get").expect("row");
+        assert_eq!(e.summary.outcome, OutcomeKind::Interrupted);
+        assert_eq!(e.summary.task_status.as_deref(), Some("lost"));
+        let message = e.message.clone().unwrap_or_default();
+        assert!(
+            message.starts_with("lost: demo task") && message.contains("has ended"),
+            "{message}"
+        );
+        assert!(
+            tasks
+                .stderr
+                .contains(&format!("history entry {}: {message}", e.summary.id)),
+            "{}",
+            tasks.describe()
+        );
+        e.summary.id
+    };
+    let list = volcv(home.path(), &[], &["--demo", "history", "list"]).await;
+    assert_eq!(list.code, 0, "{}", list.describe());
+    assert!(
+        list.stdout.contains("task lost") && list.stdout.contains("a demo otter"),
+        "{}",
+        list.describe()
+    );
+    assert!(list.stderr.is_empty(), "said once: {}", list.describe());
+    let show = volcv(
+        home.path(),
+        &[],
+        &["--demo", "history", "show", &id.to_string()],
+    )
+    .await;
+    assert!(
+        show.stdout.contains("outcome:   lost: demo task"),
+        "{}",
+        show.describe()
+    );
+    assert!(!show.stdout.contains("collect it"), "{}", show.describe());
+    // The real history is apart from the demo's: empty.
+    let real = volcv(home.path(), &[], &["history", "list"]).await;
+    assert!(real.stdout.contains("(no entries)"), "{}", real.describe());
+
+    // A real task left pending the same way (its service outlives volcv) stays resumable.
+    let server = mock(timings(2000, 4000)).await;
+    let url = server.url();
+    let sent = volcv(
+        home.path(),
+        &[],
+        &[
+            "send",
+            "--endpoint",
+            &url,
+            "--auth",
+            "none",
+            "--mode",
+            "async",
+            "--max-wait",
+            "1s",
+            "--set",
+            "prompt=a real otter",
+            "--image",
+            "https://example.com/otter.jpg",
+            "--out",
+            "out",
+        ],
+    )
+    .await;
+    assert_eq!(sent.code, 4, "left pending: {}", sent.describe());
+    let tasks = volcv(home.path(), &[], &["tasks"]).await;
+    assert!(
+        tasks.stdout.contains("(resumable)") && tasks.stdout.contains("a real otter"),
+        "{}",
+        tasks.describe()
+    );
+    assert!(!tasks.stderr.contains("lost"), "{}", tasks.describe());
+    let store = Store::open(&data).expect("real store");
+    assert_eq!(store.pending_tasks().expect("pending").len(), 1);
+    server.shutdown().await;
+}
+
+/// The lost-marking judges each task's poller: this (live) process's task is left alone; an
+/// ownerless one (its writer died) is lost in the demo store, and stays pending in a real one.
+#[test]
+fn only_tasks_whose_poller_is_gone_are_lost_and_only_in_the_demo_store() {
+    let home = tempfile::tempdir().expect("tmp");
+    let body = br#"{"req_key":"high_aes_ip_v20","prompt":"kept?"}"#;
+    let now = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .expect("ms");
+    for dir in ["demo", "real"] {
+        let data = home.path().join(dir);
+        let store = Store::open(&data).expect("open");
+        for _ in 0..2 {
+            let id = store
+                .begin(&NewEntry {
+                    profile: "demo",
+                    endpoint: "http://127.0.0.1:9/",
+                    action: SUBMIT_ACTION,
+                    request_headers: &[],
+                    request_body: body,
+                })
+                .expect("begin");
+            store
+                .task_submitted(id, &format!("t{id}"), now, now + 86_400_000, &[])
+                .expect("submitted");
+        }
+        let conn = rusqlite::Connection::open(data.join(volcv::store::DB_FILE)).expect("raw");
+        conn.execute(
+            "UPDATE entries SET owner_pid = NULL, owner_token = NULL WHERE id = 1",
+            [],
+        )
+        .expect("orphan");
+    }
+    let (demo, lost) = Store::open_demo(&home.path().join("demo")).expect("demo");
+    assert_eq!(
+        lost.iter().map(|t| t.id).collect::<Vec<_>>(),
+        [1],
+        "{lost:?}"
+    );
+    assert_eq!(lost[0].task_id, "t1");
+    let left = demo.pending_tasks().expect("pending");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].owner, TaskOwner::ThisProcess);
+    // Opening it again finds nothing more.
+    assert!(
+        Store::open_demo(&home.path().join("demo"))
+            .expect("again")
+            .1
+            .is_empty()
+    );
+    let real = Store::open(&home.path().join("real")).expect("real");
+    assert_eq!(real.pending_tasks().expect("pending").len(), 2);
+}
+
+/// The TUI's demo (`volcv --demo`) opens the demo store through its worker: a task an earlier
+/// demo left pending is marked lost there too, and not taken up for resuming.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tuis_demo_worker_marks_tasks_of_ended_demos_lost() {
+    let home = tempfile::tempdir().expect("tmp");
+    let demo = home.path().join("demo");
+    let now = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .expect("ms");
+    {
+        let store = Store::open(&demo).expect("open");
+        let id = store
+            .begin(&NewEntry {
+                profile: "demo",
+                endpoint: "http://127.0.0.1:9/",
+                action: SUBMIT_ACTION,
+                request_headers: &[],
+                request_body: br#"{"req_key":"high_aes_ip_v20","prompt":"left behind"}"#,
+            })
+            .expect("begin");
+        store
+            .task_submitted(id, "t-left", now, now + 86_400_000, &[])
+            .expect("submitted");
+        let conn = rusqlite::Connection::open(demo.join(volcv::store::DB_FILE)).expect("raw");
+        conn.execute(
+            "UPDATE entries SET owner_pid = NULL, owner_token = NULL",
+            [],
+        )
+        .expect("orphan");
+    }
+    let server = mock(MockConfig::default()).await;
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let _worker = volcv::tui::worker::Worker::new(tx, client_for(&server), demo.join("images"))
+        .with_demo_history(demo.clone(), "demo");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let entry = loop {
+        assert!(Instant::now() < deadline, "never marked lost");
+        let store = Store::open(&demo).expect("open");
+        let e = store.get(1).expect("get").expect("row");
+        if e.summary.outcome != OutcomeKind::Pending {
+            break e;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(entry.summary.outcome, OutcomeKind::Interrupted);
+    assert_eq!(entry.summary.task_status.as_deref(), Some("lost"));
+    assert!(
+        entry
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("lost: demo task t-left")),
+        "{:?}",
+        entry.message
+    );
+    server.shutdown().await;
+}

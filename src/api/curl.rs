@@ -1,11 +1,18 @@
 //! curl in and out: a shell-safe `curl` command for a prepared request (secrets replaced by
 //! environment references unless asked), and the parsing of a pasted curl command back into
 //! an endpoint, action and body.
+//!
+//! The body never goes on the command line: Linux caps one argument at 128 KiB, and a request
+//! with a local reference is megabytes of base64. It is in a quoted here-document that curl
+//! reads from stdin (`--data @-`), so the command runs for any body the API takes.
 
 use crate::api::client::{Auth, Prepared};
 use crate::config::{ENV_ACCESS_KEY, ENV_API_KEY};
 use serde_json::Value;
 use url::Url;
+
+/// The here-document delimiter of an exported body (a suffix is added when the body holds it).
+pub const BODY_DELIMITER: &str = "VOLCV_BODY";
 
 /// Quotes a word for POSIX shells: single quotes, with embedded `'` as `'\''`.
 pub fn shell_quote(s: &str) -> String {
@@ -56,7 +63,28 @@ fn escape_double(s: &str) -> String {
 /// A curl command for `prepared`. With `reveal` false, the Bearer key becomes
 /// `${VOLCV_API_KEY}` and the access key `${VOLC_ACCESSKEY}` (the signature itself reveals no
 /// secret, and is valid for 15 minutes from its X-Date).
-pub fn to_curl(prepared: &Prepared, auth: &Auth, reveal: bool) -> String {
+///
+/// The body follows the command in a quoted here-document (nothing in it is expanded) that
+/// curl reads with `--data @-`: no argument grows with the body, so the command runs whatever
+/// the body's size (an argument over 128 KiB fails with `Argument list too long` on Linux).
+/// `--data` drops line breaks from what it reads, so the here-document's own final line break
+/// is not sent: the body arrives byte for byte, and a signature over it stays valid. That needs
+/// a body without line breaks or NUL bytes of its own, as compact JSON (what volcv sends)
+/// always is; any other body is refused rather than exported changed.
+pub fn to_curl(prepared: &Prepared, auth: &Auth, reveal: bool) -> Result<String, String> {
+    let body = std::str::from_utf8(&prepared.body)
+        .map_err(|_| "the request body is not UTF-8 text; only a JSON body can be exported")?;
+    if let Some(b) = body.bytes().find(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        let what = match b {
+            b'\r' => "a carriage return",
+            b'\n' => "a line break",
+            _ => "a NUL byte",
+        };
+        return Err(format!(
+            "the request body holds {what}: curl's `--data @-` drops those, which would change \
+             the (signed) body; only compact JSON (as volcv sends it) can be exported"
+        ));
+    }
     let mut lines = vec![format!(
         "curl -sS -X POST {}",
         shell_quote(prepared.url.as_str())
@@ -87,11 +115,21 @@ pub fn to_curl(prepared: &Prepared, auth: &Auth, reveal: bool) -> String {
         }
         lines.push(format!("-H {word}"));
     }
-    lines.push(format!(
-        "--data-raw {}",
-        shell_quote(&String::from_utf8_lossy(&prepared.body))
-    ));
-    lines.join(" \\\n  ")
+    let delimiter = delimiter_for(body);
+    lines.push(format!("--data @- <<'{delimiter}'"));
+    Ok(format!("{}\n{body}\n{delimiter}", lines.join(" \\\n  ")))
+}
+
+/// A here-document delimiter that occurs nowhere in `body` (so no line of it can end the
+/// here-document early).
+fn delimiter_for(body: &str) -> String {
+    let mut delimiter = BODY_DELIMITER.to_owned();
+    let mut n = 0u64;
+    while body.contains(&delimiter) {
+        n += 1;
+        delimiter = format!("{BODY_DELIMITER}_{n}");
+    }
+    delimiter
 }
 
 /// A request read back from a curl command.
@@ -108,71 +146,228 @@ pub struct Imported {
     pub ignored: Vec<String>,
 }
 
+/// Where a command's standard input comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stdin {
+    /// A here-document (`<<'EOF'` ... `EOF`) or a here-string (`<<< word`): its text, with the
+    /// final line break the shell adds.
+    Text(String),
+    /// A redirection from a file (`< body.json`).
+    File(String),
+}
+
+/// A shell command read as the shell would hand it to the program: its words (no expansion)
+/// and its standard input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShellCommand {
+    pub words: Vec<String>,
+    /// The last stdin redirection, if any.
+    pub stdin: Option<Stdin>,
+    /// Whether anything but blanks and comments follows the command's here-document.
+    pub trailing: bool,
+}
+
+/// What the next word of a command is after a redirection operator (a plain word otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// `<<` (`strip_tabs` for `<<-`): the word is a here-document's delimiter.
+    Delimiter { strip_tabs: bool },
+    /// `<<<`: the word is the text.
+    HereString,
+    /// `<`: the word is a file name.
+    File,
+}
+
 /// Splits a shell command line into words: single and double quotes, backslash escapes and
-/// line continuations, as POSIX shells do (no expansion).
+/// line continuations, as POSIX shells do (no expansion). See [`split_command`].
 pub fn shell_words(s: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
+    split_command(s).map(|c| c.words)
+}
+
+/// The state of [`split_command`].
+#[derive(Default)]
+struct Lexer {
+    cmd: ShellCommand,
+    /// The word being read (bytes of the UTF-8 input, copied whole).
+    cur: Vec<u8>,
+    in_word: bool,
+    next: Option<Next>,
+    /// Here-documents whose text starts after the current line: (delimiter, strip tabs).
+    docs: Vec<(String, bool)>,
+}
+
+impl Lexer {
+    /// Ends the current word and files it where the last operator said.
+    fn end_word(&mut self) -> Result<(), String> {
+        if !self.in_word {
+            return Ok(());
+        }
+        self.in_word = false;
+        let word = String::from_utf8(std::mem::take(&mut self.cur))
+            .map_err(|_| "the command is not valid UTF-8".to_owned())?;
+        match self.next.take() {
+            None => self.cmd.words.push(word),
+            Some(Next::Delimiter { strip_tabs }) => self.docs.push((word, strip_tabs)),
+            Some(Next::HereString) => self.cmd.stdin = Some(Stdin::Text(format!("{word}\n"))),
+            Some(Next::File) => self.cmd.stdin = Some(Stdin::File(word)),
+        }
+        Ok(())
+    }
+
+    /// The command, unless a redirection operator was left without its word.
+    fn finish(self) -> Result<ShellCommand, String> {
+        if let Some((delimiter, _)) = self.docs.first() {
+            return Err(unclosed(delimiter));
+        }
+        match self.next {
+            None => Ok(self.cmd),
+            Some(_) => Err("a redirection (`<`, `<<`, `<<<`) without its word".to_owned()),
+        }
+    }
+}
+
+fn unclosed(delimiter: &str) -> String {
+    format!(
+        "the here-document has no closing line `{}`",
+        crate::text::escape_terminal(&crate::text::truncate_chars(delimiter, 40), false)
+    )
+}
+
+/// Reads the here-documents `docs` from `s` at `i` (the start of the line after their
+/// operators) into `cmd`, and returns where they end.
+fn read_here_docs(
+    s: &str,
+    mut i: usize,
+    docs: Vec<(String, bool)>,
+    cmd: &mut ShellCommand,
+) -> Result<usize, String> {
+    for (delimiter, strip_tabs) in docs {
+        let mut text = String::new();
+        loop {
+            let Some(rest) = s.get(i..).filter(|r| !r.is_empty()) else {
+                return Err(unclosed(&delimiter));
+            };
+            let (mut line, len) = match rest.find('\n') {
+                Some(p) => (&rest[..p], p + 1),
+                None => (rest, rest.len()),
+            };
+            i += len;
+            if strip_tabs {
+                line = line.trim_start_matches('\t');
+            }
+            // A pasted text may carry CRLF line ends.
+            if line.strip_suffix('\r').unwrap_or(line) == delimiter {
+                break;
+            }
+            text.push_str(line);
+            text.push('\n');
+        }
+        cmd.stdin = Some(Stdin::Text(text));
+    }
+    Ok(i)
+}
+
+/// Reads a shell command: words (single and double quotes, backslash escapes, line
+/// continuations, `#` comments), and stdin redirections: here-documents (`<<`, `<<-`, quoted
+/// or not), here-strings (`<<<`) and `< file`. Nothing is expanded. A here-document ends the
+/// command: what follows it is only noted ([`ShellCommand::trailing`]).
+pub fn split_command(s: &str) -> Result<ShellCommand, String> {
+    let b = s.as_bytes();
+    let mut lx = Lexer::default();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\'' => {
+                lx.in_word = true;
+                let close = b[i + 1..]
+                    .iter()
+                    .position(|&c| c == b'\'')
+                    .ok_or("unterminated single quote")?;
+                lx.cur.extend_from_slice(&b[i + 1..i + 1 + close]);
+                i += close + 2;
+            }
+            b'"' => {
+                lx.in_word = true;
+                i += 1;
                 loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(ch) => cur.push(ch),
-                        None => return Err("unterminated single quote".to_owned()),
+                    match (b.get(i), b.get(i + 1)) {
+                        (Some(b'"'), _) => break,
+                        (Some(b'\\'), Some(&c @ (b'"' | b'\\' | b'$' | b'`'))) => {
+                            lx.cur.push(c);
+                            i += 2;
+                        }
+                        (Some(b'\\'), Some(b'\n')) => i += 2,
+                        (Some(&c), _) => {
+                            lx.cur.push(c);
+                            i += 1;
+                        }
+                        (None, _) => return Err("unterminated double quote".to_owned()),
                     }
                 }
+                i += 1;
             }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(ch @ ('"' | '\\' | '$' | '`')) => cur.push(ch),
-                            Some('\n') => {}
-                            Some(ch) => {
-                                cur.push('\\');
-                                cur.push(ch);
-                            }
-                            None => return Err("unterminated double quote".to_owned()),
-                        },
-                        Some(ch) => cur.push(ch),
-                        None => return Err("unterminated double quote".to_owned()),
-                    }
+            b'\\' => match (b.get(i + 1), b.get(i + 2)) {
+                (Some(b'\n'), _) => i += 2,
+                (Some(b'\r'), Some(b'\n')) => i += 3,
+                (Some(&c), _) => {
+                    lx.in_word = true;
+                    lx.cur.push(c);
+                    i += 2;
                 }
-            }
-            '\\' => match chars.next() {
-                Some('\n') => {}
-                Some('\r') if chars.peek() == Some(&'\n') => {
-                    chars.next();
-                }
-                Some(ch) => {
-                    in_word = true;
-                    cur.push(ch);
-                }
-                None => {}
+                (None, _) => i += 1,
             },
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
+            b'<' => {
+                lx.end_word()?;
+                let (next, len) = if b[i..].starts_with(b"<<<") {
+                    (Next::HereString, 3)
+                } else if b[i..].starts_with(b"<<-") {
+                    (Next::Delimiter { strip_tabs: true }, 3)
+                } else if b[i..].starts_with(b"<<") {
+                    (Next::Delimiter { strip_tabs: false }, 2)
+                } else {
+                    (Next::File, 1)
+                };
+                if lx.next.is_some() {
+                    return Err("a redirection (`<`, `<<`, `<<<`) without its word".to_owned());
                 }
+                lx.next = Some(next);
+                i += len;
+            }
+            b'#' if !lx.in_word => {
+                // A comment, to the end of the line.
+                i = b[i..]
+                    .iter()
+                    .position(|&c| c == b'\n')
+                    .map_or(b.len(), |p| i + p);
+            }
+            b'\n' => {
+                lx.end_word()?;
+                i += 1;
+                if lx.docs.is_empty() {
+                    continue;
+                }
+                let docs = std::mem::take(&mut lx.docs);
+                i = read_here_docs(s, i, docs, &mut lx.cmd)?;
+                // The here-document ended the command.
+                lx.cmd.trailing = s.get(i..).unwrap_or("").lines().any(|l| {
+                    let t = l.trim();
+                    !t.is_empty() && !t.starts_with('#')
+                });
+                return lx.finish();
+            }
+            c if c.is_ascii_whitespace() => {
+                lx.end_word()?;
+                i += 1;
             }
             c => {
-                in_word = true;
-                cur.push(c);
+                lx.in_word = true;
+                lx.cur.push(c);
+                i += 1;
             }
         }
     }
-    if in_word {
-        words.push(cur);
-    }
-    Ok(words)
+    lx.end_word()?;
+    lx.finish()
 }
 
 /// curl options whose value is a credential (`-u user:password`, a bearer token, cookies, a
@@ -192,7 +387,36 @@ const SECRET_OPTIONS: [&str; 12] = [
     "--key",
 ];
 
-/// Reads a curl command (as copied from docs, a browser or `volcv curl`). A bare JSON body is
+/// The body a data option reads from `@file`: stdin (`@-`) when it is a here-document or a
+/// here-string, as curl reads it (`--data` and `--data-ascii` drop carriage returns, line breaks
+/// and NUL bytes; `--data-binary` and `--json` keep every byte). A file is not read.
+fn data_from(flag: &str, file: &str, stdin: Option<&Stdin>) -> Result<String, String> {
+    let name = crate::text::escape_terminal(&crate::text::truncate_chars(file, 200), false);
+    match (file, stdin) {
+        ("-", Some(Stdin::Text(text))) => Ok(if matches!(flag, "--data-binary" | "--json") {
+            text.clone()
+        } else {
+            text.chars()
+                .filter(|c| !matches!(c, '\r' | '\n' | '\0'))
+                .collect()
+        }),
+        ("-", Some(Stdin::File(f))) => Err(format!(
+            "{flag} @- reads the body from {}: the body is in a file; paste the file's JSON \
+             instead",
+            crate::text::escape_terminal(&crate::text::truncate_chars(f, 200), false)
+        )),
+        ("-", None) => Err(format!(
+            "{flag} @- reads the body from stdin, but the command has no here-document \
+             (<<'EOF' ... EOF) holding it"
+        )),
+        _ => Err(format!(
+            "{flag} @{name}: the body is in a file; paste the file's JSON instead"
+        )),
+    }
+}
+
+/// Reads a curl command (as copied from docs, a browser or `volcv curl`, whose body is in a
+/// here-document read with `--data @-`). A bare JSON body is
 /// accepted too (endpoint then empty).
 pub fn parse_curl(text: &str) -> Result<Imported, String> {
     let trimmed = text.trim();
@@ -208,8 +432,8 @@ pub fn parse_curl(text: &str) -> Result<Imported, String> {
             ignored: Vec::new(),
         });
     }
-    let words = shell_words(trimmed)?;
-    let mut it = words.into_iter().peekable();
+    let command = split_command(trimmed)?;
+    let mut it = command.words.into_iter().peekable();
     match it.next() {
         Some(w) if w == "curl" || w.ends_with("/curl") => {}
         _ => {
@@ -235,14 +459,14 @@ pub fn parse_curl(text: &str) -> Result<Imported, String> {
                     headers.push(name.trim().to_owned());
                 }
             }
-            "-d" | "--data" | "--data-raw" | "--data-binary" | "--data-ascii" => {
+            "-d" | "--data" | "--data-raw" | "--data-binary" | "--data-ascii" | "--json" => {
                 let d = value(&mut it).ok_or_else(|| format!("{flag} needs a value"))?;
-                if d.starts_with('@') && flag != "--data-raw" {
-                    return Err(format!(
-                        "{flag} {d}: the body is in a file; paste the file's JSON instead"
-                    ));
-                }
-                body = Some(d);
+                body = Some(match d.strip_prefix('@') {
+                    Some(file) if flag != "--data-raw" => {
+                        data_from(&flag, file, command.stdin.as_ref())?
+                    }
+                    _ => d,
+                });
             }
             "-X" | "--request" => {
                 let m = value(&mut it).ok_or("-X needs a value")?;
@@ -276,6 +500,9 @@ pub fn parse_curl(text: &str) -> Result<Imported, String> {
             }
         }
     }
+    if command.trailing {
+        ignored.push("an extra argument: text after the here-document, not read".to_owned());
+    }
     let url = url.ok_or("the curl command has no URL")?;
     // The URL is not quoted back: it may carry credentials (`https://user:key@host/`).
     let mut parsed = Url::parse(&url).map_err(|e| format!("the curl URL does not parse: {e}"))?;
@@ -304,7 +531,7 @@ pub fn parse_curl(text: &str) -> Result<Imported, String> {
     } else {
         parsed.query_pairs_mut().clear().extend_pairs(kept);
     }
-    let body_text = body.ok_or("the curl command has no body (-d / --data-raw)")?;
+    let body_text = body.ok_or("the curl command has no body (-d / --data-raw / --data @-)")?;
     // Docs samples carry // comments inside the JSON; drop whole-line comments.
     let cleaned: String = body_text
         .lines()
@@ -326,6 +553,151 @@ pub fn parse_curl(text: &str) -> Result<Imported, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::client::{Client, Options, Target};
+    use crate::api::secret::Secret;
+
+    fn bearer_client() -> Client {
+        Client::new(
+            Target {
+                endpoint: Url::parse("https://relay.example/volcv/v1").expect("url"),
+                action: "CVProcess".into(),
+                version: "2022-08-31".into(),
+                auth: Auth::Bearer(Secret::new("sk-unit-SECRET")),
+            },
+            Options::default(),
+        )
+        .expect("client")
+    }
+
+    fn export(body: &[u8]) -> Result<String, String> {
+        let client = bearer_client();
+        let prepared = client.prepare("CVProcess", body.to_vec());
+        to_curl(&prepared, &client.target.auth, false)
+    }
+
+    #[test]
+    fn a_large_body_is_exported_in_a_here_document_and_imports_back() {
+        // 300 KB of base64: over the 128 KiB a single argument may have on Linux.
+        let body = serde_json::json!({
+            "req_key": "high_aes_ip_v20",
+            "prompt": "it's a \"cat\" $HOME `x` VOLCV_BODY\nline",
+            "binary_data_base64": ["QUJD".repeat(75_000)],
+        });
+        let bytes = serde_json::to_vec(&body).expect("json");
+        let cmd = export(&bytes).expect("export");
+        assert!(!cmd.contains("sk-unit-SECRET"), "the key stays a reference");
+        assert!(cmd.contains("Bearer ${VOLCV_API_KEY}"), "{}", &cmd[..300]);
+        // No line of the command but the body is long: the body is not an argument.
+        let longest = cmd
+            .lines()
+            .filter(|l| !l.starts_with('{'))
+            .map(str::len)
+            .max();
+        assert!(longest.is_some_and(|n| n < 200), "{longest:?}");
+        // The body mentions VOLCV_BODY: the delimiter is another word.
+        assert!(
+            cmd.contains("--data @- <<'VOLCV_BODY_1'\n"),
+            "{}",
+            &cmd[..300]
+        );
+        assert!(cmd.ends_with("\nVOLCV_BODY_1"));
+        let parsed = split_command(&cmd).expect("split");
+        assert_eq!(
+            parsed.stdin,
+            Some(Stdin::Text(format!(
+                "{}\n",
+                String::from_utf8_lossy(&bytes)
+            )))
+        );
+        assert!(!parsed.trailing);
+        let imp = parse_curl(&cmd).expect("import");
+        assert_eq!(imp.body, body);
+        assert_eq!(imp.endpoint, "https://relay.example/volcv/v1");
+        assert_eq!(imp.action.as_deref(), Some("CVProcess"));
+        assert!(imp.ignored.is_empty(), "{:?}", imp.ignored);
+    }
+
+    #[test]
+    fn bodies_curl_would_change_are_refused_not_exported() {
+        for (body, what) in [
+            (&b"{\n\"a\":1}"[..], "a line break"),
+            (b"{\"a\":1}\r", "a carriage return"),
+            (b"{\"a\":\"\0\"}", "a NUL byte"),
+        ] {
+            let e = export(body).expect_err("refused");
+            assert!(e.contains(what), "{e}");
+        }
+        assert!(
+            export(&[b'{', 0xff, b'}'])
+                .expect_err("not UTF-8")
+                .contains("UTF-8")
+        );
+        // The empty body round-trips too (curl sends nothing).
+        let cmd = export(b"").expect("empty");
+        assert_eq!(
+            split_command(&cmd).expect("split").stdin,
+            Some(Stdin::Text("\n".into()))
+        );
+    }
+
+    #[test]
+    fn here_documents_here_strings_and_files_as_stdin() {
+        let c = split_command(
+            "curl x --data-binary @- <<-\"END\" # body\n\t{\"a\":\n\t1}\n\tEND\nrm -rf /\n",
+        )
+        .expect("split");
+        assert_eq!(c.words, ["curl", "x", "--data-binary", "@-"]);
+        assert_eq!(c.stdin, Some(Stdin::Text("{\"a\":\n1}\n".into())));
+        assert!(c.trailing, "another command follows");
+        let c = split_command("curl x -d @- <<< '{\"b\":2}'").expect("here-string");
+        assert_eq!(c.stdin, Some(Stdin::Text("{\"b\":2}\n".into())));
+        let c = split_command("# a comment\ncurl x -d @- < body.json").expect("file");
+        assert_eq!(c.words, ["curl", "x", "-d", "@-"]);
+        assert_eq!(c.stdin, Some(Stdin::File("body.json".into())));
+        // CRLF line ends, as a paste from another system may have.
+        let c = split_command("curl x \\\r\n -d @- <<EOF\r\n{}\r\nEOF\r\n").expect("crlf");
+        assert_eq!(c.words, ["curl", "x", "-d", "@-"]);
+        assert_eq!(c.stdin, Some(Stdin::Text("{}\r\n".into())));
+        assert!(
+            split_command("curl x -d @- <<'EOF'\n{}\n")
+                .expect_err("open")
+                .contains("no closing line `EOF`")
+        );
+        assert!(
+            split_command("curl x <<")
+                .expect_err("no word")
+                .contains("without")
+        );
+        assert!(
+            split_command("curl x < <<")
+                .expect_err("twice")
+                .contains("without")
+        );
+    }
+
+    #[test]
+    fn data_options_read_stdin_as_curl_does() {
+        let doc = "curl https://x/?Action=CVProcess FLAG @- <<'EOF'\n{\"p\":\n\"a\"}\nEOF";
+        for flag in ["-d", "--data", "--data-ascii", "--data-binary", "--json"] {
+            let imp = parse_curl(&doc.replace("FLAG", flag)).expect(flag);
+            assert_eq!(imp.body["p"], "a", "{flag}");
+        }
+        // --data-raw takes `@-` literally: not JSON.
+        assert!(
+            parse_curl(&doc.replace("FLAG", "--data-raw"))
+                .expect_err("raw")
+                .contains("not valid JSON")
+        );
+        let e = parse_curl("curl https://x/ -d @-").expect_err("no stdin");
+        assert!(e.contains("no here-document"), "{e}");
+        let e = parse_curl("curl https://x/ --data-binary @- < b.json").expect_err("file");
+        assert!(e.contains("b.json") && e.contains("in a file"), "{e}");
+        let imp = parse_curl(&format!("{}\necho done\n", doc.replace("FLAG", "-d"))).expect("more");
+        assert_eq!(
+            imp.ignored,
+            ["an extra argument: text after the here-document, not read"]
+        );
+    }
 
     #[test]
     fn credentials_in_a_pasted_command_are_never_echoed() {

@@ -70,7 +70,10 @@ pub fn run(cli: &Cli, args: &CurlArgs) -> u8 {
     };
     let action = client.target.action.clone();
     let prepared = client.prepare(&action, bytes);
-    outln!("{}", to_curl(&prepared, &auth, args.reveal_secrets));
+    match to_curl(&prepared, &auth, args.reveal_secrets) {
+        Ok(command) => outln!("{command}"),
+        Err(e) => return invalid(&e),
+    }
     EXIT_OK
 }
 

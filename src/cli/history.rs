@@ -1,7 +1,6 @@
 //! `volcv history`: list, show, export, remove and prune the recorded exchanges.
 
 use super::{Cli, EXIT_INVALID, EXIT_OK};
-use crate::config;
 use crate::store::{self, Entry, OutcomeKind, Query, Store, StoreError, Summary};
 use crate::text::{escape_terminal, json_for_terminal, truncate_chars};
 use clap::{Args, Subcommand};
@@ -21,7 +20,7 @@ pub enum HistoryCmd {
     /// Delete entries (and image files no other entry uses).
     Rm(RmArgs),
     /// Delete entries older than a given age (starred and pending entries are kept) and every
-    /// image file no entry uses.
+    /// image file no entry uses; --dry-run lists what would go.
     Prune(PruneArgs),
 }
 
@@ -80,7 +79,8 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
-    /// The ids of the entries to delete.
+    /// The ids of the entries to delete. Every id is checked first: when one is unknown,
+    /// nothing is deleted.
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<i64>,
 }
@@ -90,14 +90,16 @@ pub struct PruneArgs {
     /// Delete entries created longer ago than this, e.g. 30d, 12h, 2w (units s, m, h, d, w).
     #[arg(long, value_name = "AGE", value_parser = parse_age)]
     pub older_than: Duration,
+    /// List the entries that would be deleted, and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 pub use crate::store::age::parse_age;
 
 /// Runs a `volcv history` subcommand.
 pub fn run(cli: &Cli, cmd: &HistoryCmd) -> u8 {
-    let data_dir = config::Paths::resolve(&cli.overrides()).data_dir;
-    let store = match Store::open(&data_dir) {
+    let store = match super::HistoryDir::of(cli).open() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("volcv: {e}");
@@ -198,8 +200,12 @@ fn list(store: &Store, a: &ListArgs) -> Result<u8, StoreError> {
             .map_or("-".to_owned(), |d| format!("{:.1}s", d / 1000.0));
         let code = r.code.map_or("-".to_owned(), |c| c.to_string());
         let prompt = r.prompt.as_deref().unwrap_or("");
-        // A pending async task shows its status (`task generating`).
+        // A pending async task shows its status (`task generating`); a demo task whose
+        // backend ended with its process, `task lost`.
         let outcome = match (&r.outcome, &r.task_status) {
+            (OutcomeKind::Interrupted, Some(status)) if status == store::tasks::LOST_STATUS => {
+                "task lost".to_owned()
+            }
             (OutcomeKind::Pending, Some(status)) => {
                 format!(
                     "task {}",
@@ -470,8 +476,44 @@ fn export(store: &Store, a: &ExportArgs) -> Result<u8, StoreError> {
     Ok(EXIT_OK)
 }
 
+/// Ids as short ranges, ascending: `1-3, 7, 9-10`.
+fn id_ranges(ids: &[i64]) -> String {
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    parts.join(", ")
+}
+
 fn rm(store: &Store, a: &RmArgs) -> Result<u8, StoreError> {
-    let r = store.delete(&a.ids)?;
+    let mut ids = a.ids.clone();
+    ids.sort_unstable();
+    ids.dedup();
+    // Every id first: a typo among them must not cost the others.
+    let missing = store.missing(&ids)?;
+    if !missing.is_empty() {
+        eprintln!(
+            "volcv: no history entry with id {}; nothing was removed",
+            id_ranges(&missing)
+        );
+        return Ok(EXIT_INVALID);
+    }
+    let r = store.delete(&ids)?;
     for id in &r.removed {
         outln!("removed entry {id}");
     }
@@ -481,24 +523,73 @@ fn rm(store: &Store, a: &RmArgs) -> Result<u8, StoreError> {
             r.files_removed
         );
     }
-    for id in &r.missing {
-        eprintln!("volcv: no history entry with id {id}");
+    if r.missing.is_empty() {
+        return Ok(EXIT_OK);
     }
-    Ok(if r.missing.is_empty() {
-        EXIT_OK
-    } else {
-        EXIT_INVALID
-    })
+    // Another process removed some in the meantime.
+    eprintln!(
+        "volcv: entr{} {} no longer existed (removed meanwhile by another volcv)",
+        if r.missing.len() == 1 { "y" } else { "ies" },
+        id_ranges(&r.missing)
+    );
+    Ok(EXIT_INVALID)
+}
+
+fn entries(n: usize) -> String {
+    format!("{n} entr{}", if n == 1 { "y" } else { "ies" })
 }
 
 fn prune(store: &Store, a: &PruneArgs) -> Result<u8, StoreError> {
+    if a.dry_run {
+        let rows = store.prunable(a.older_than)?;
+        if rows.is_empty() {
+            outln!(
+                "(dry run) nothing to remove: no entry is that old (starred and pending entries are kept)"
+            );
+            return Ok(EXIT_OK);
+        }
+        outln!(
+            "{:>6}  {:<19}  {:<15} {:<16} PROMPT",
+            "ID",
+            "CREATED (UTC)",
+            "OUTCOME",
+            "REQ_KEY"
+        );
+        for r in &rows {
+            outln!(
+                "{:>6}  {:<19}  {:<15} {:<16} {}",
+                r.id,
+                when(r.created_ms),
+                r.outcome.as_str(),
+                escape_terminal(
+                    &truncate_chars(r.req_key.as_deref().unwrap_or("-"), 16),
+                    false
+                ),
+                escape_terminal(
+                    &truncate_chars(r.prompt.as_deref().unwrap_or(""), 60),
+                    false
+                )
+            );
+        }
+        outln!(
+            "(dry run) would remove {} (ids {}) and the image files only they use; nothing was \
+             removed",
+            entries(rows.len()),
+            id_ranges(&rows.iter().map(|r| r.id).collect::<Vec<_>>())
+        );
+        return Ok(EXIT_OK);
+    }
     let r = store.prune(a.older_than)?;
     outln!(
-        "removed {} entr{} and {} image file(s) ({:.1} MB)",
-        r.entries_removed,
-        if r.entries_removed == 1 { "y" } else { "ies" },
+        "removed {} and {} image file(s) ({:.1} MB){}",
+        entries(r.entries_removed),
         r.files_removed,
-        r.bytes_freed as f64 / 1_000_000.0
+        r.bytes_freed as f64 / 1_000_000.0,
+        if r.removed.is_empty() {
+            String::new()
+        } else {
+            format!(": ids {}", id_ranges(&r.removed))
+        }
     );
     Ok(EXIT_OK)
 }
@@ -506,6 +597,13 @@ fn prune(store: &Store, a: &PruneArgs) -> Result<u8, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_print_as_short_ranges() {
+        assert_eq!(id_ranges(&[]), "");
+        assert_eq!(id_ranges(&[7]), "7");
+        assert_eq!(id_ranges(&[3, 1, 2, 2, 7, 9, 10]), "1-3, 7, 9-10");
+    }
 
     #[test]
     fn ages_parse_with_units_and_refuse_others() {

@@ -86,7 +86,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
     /// Use the embedded demo backend: the mock server, started in-process on 127.0.0.1 with
-    /// 1-2 s of latency, no key and no network needed.
+    /// 1-2 s of latency, no key and no network needed; requests are recorded in the demo's
+    /// own history, <data dir>/demo/.
     #[arg(long, global = true)]
     pub demo: bool,
     /// The TUI theme: default, light, high-contrast, or NAME for <config dir>/themes/NAME.toml
@@ -191,6 +192,46 @@ pub async fn start_demo() -> std::io::Result<crate::mock::MockServer> {
         ..Default::default()
     })
     .await
+}
+
+/// Where this run keeps its history: `<data dir>/demo/` with `--demo`, as the TUI's demo
+/// does, else the data dir. One rule for every subcommand (send, sweep, history, tasks).
+#[derive(Debug, Clone)]
+pub(crate) struct HistoryDir {
+    pub path: PathBuf,
+    pub demo: bool,
+}
+
+impl HistoryDir {
+    /// The history dir of `cli` with `paths` (from the same overrides).
+    pub(crate) fn new(cli: &Cli, paths: &config::Paths) -> HistoryDir {
+        HistoryDir {
+            path: paths.history_dir(cli.demo),
+            demo: cli.demo,
+        }
+    }
+
+    /// The history dir of `cli` from its flags and env alone.
+    pub(crate) fn of(cli: &Cli) -> HistoryDir {
+        HistoryDir::new(cli, &config::Paths::resolve(&cli.overrides()))
+    }
+
+    /// Opens the store. The demo store first marks the async tasks whose demo backend ended
+    /// with an earlier run as lost, said on stderr.
+    pub(crate) fn open(&self) -> Result<crate::store::Store, crate::store::StoreError> {
+        if !self.demo {
+            return crate::store::Store::open(&self.path);
+        }
+        let (store, lost) = crate::store::Store::open_demo(&self.path)?;
+        for t in &lost {
+            eprintln!(
+                "volcv: history entry {}: {}",
+                t.id,
+                crate::text::escape_terminal(&t.message, false)
+            );
+        }
+        Ok(store)
+    }
 }
 
 impl Cli {

@@ -13,7 +13,7 @@ use crate::store::{NewEntry, Store};
 use crate::text::{escape_terminal, json_for_terminal, truncate_chars};
 use clap::Args;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
@@ -112,11 +112,11 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
             Err(e) => fail(args, EXIT_INVALID, "invalid_input", &e, &[]),
         };
     }
+    let history = super::HistoryDir::new(cli, &loaded.paths);
     if mode == Mode::Async {
-        let data_dir = &loaded.paths.data_dir;
         let profile = &resolved.profile;
         return super::tasks::send_async(
-            args, &runtime, &client, &body, data_dir, profile, warnings,
+            args, &runtime, &client, &body, &history, profile, warnings,
         );
     }
     if args.dry_run {
@@ -140,7 +140,7 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
     } else {
         start_recording(
             args,
-            &loaded.paths.data_dir,
+            &history,
             &resolved.profile,
             &client,
             &bytes,
@@ -214,13 +214,13 @@ pub(super) fn history_warning(args: &SendArgs, warnings: &mut Vec<String>, messa
 
 fn start_recording(
     args: &SendArgs,
-    data_dir: &Path,
+    history: &super::HistoryDir,
     profile: &str,
     client: &Client,
     bytes: &[u8],
     warnings: &mut Vec<String>,
 ) -> Option<Recording> {
-    let store = match Store::open(data_dir) {
+    let store = match history.open() {
         Ok(s) => s,
         Err(e) => {
             history_warning(args, warnings, e.to_string());

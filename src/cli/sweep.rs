@@ -156,7 +156,7 @@ pub fn run(cli: &Cli, args: &SweepArgs) -> u8 {
     let store = if args.no_history {
         None
     } else {
-        match Store::open(&loaded.paths.data_dir) {
+        match super::HistoryDir::new(cli, &loaded.paths).open() {
             Ok(s) => Some(Arc::new(s)),
             Err(e) => {
                 let w = format!("the sweep is not recorded in the history: {e}");
@@ -582,8 +582,7 @@ fn print_report(r: &SweepReport, sheet: Option<&Path>, summary: Option<&Path>) {
 }
 
 fn with_store(cli: &Cli, f: impl FnOnce(&Store) -> Result<u8, String>) -> u8 {
-    let data_dir = config::Paths::resolve(&cli.overrides()).data_dir;
-    let store = match Store::open(&data_dir) {
+    let store = match super::HistoryDir::of(cli).open() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("volcv: {e}");

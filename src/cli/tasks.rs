@@ -7,7 +7,6 @@ use crate::api::client::Client;
 use crate::api::response::Outcome;
 use crate::api::tasks::{self as api_tasks, PollPolicy, Split, Stop, TaskEvent};
 use crate::config;
-use crate::store::Store;
 use crate::store::tasks::TaskOwner;
 use crate::tasks::{self, Ending, Finished, ResumeOptions, RunOptions};
 use crate::text::{escape_terminal, json_for_terminal, truncate_chars};
@@ -233,7 +232,7 @@ pub(super) fn send_async(
     runtime: &tokio::runtime::Runtime,
     client: &Client,
     body: &Value,
-    data_dir: &std::path::Path,
+    history: &super::HistoryDir,
     profile: &str,
     mut warnings: Vec<String>,
 ) -> u8 {
@@ -244,7 +243,7 @@ pub(super) fn send_async(
     let store = if args.no_history {
         None
     } else {
-        match Store::open(data_dir) {
+        match history.open() {
             Ok(s) => Some(s),
             Err(e) => {
                 history_warning(args, &mut warnings, e.to_string());
@@ -353,8 +352,10 @@ fn age(ms: i64) -> String {
 }
 
 fn list(cli: &Cli, json: bool) -> u8 {
-    let data_dir = config::Paths::resolve(&cli.overrides()).data_dir;
-    let tasks = match Store::open(&data_dir).and_then(|s| s.pending_tasks()) {
+    let tasks = match super::HistoryDir::of(cli)
+        .open()
+        .and_then(|s| s.pending_tasks())
+    {
         Ok(t) => t,
         Err(e) => {
             eprintln!("volcv: {e}");
@@ -429,8 +430,8 @@ fn resume(cli: &Cli, args: &ResumeArgs) -> u8 {
     o.timeout = args.timeout;
     // Nothing to resume needs no endpoint and no credentials.
     if args.ids.is_empty() {
-        let data_dir = config::Paths::resolve(&o).data_dir;
-        match Store::open(&data_dir).and_then(|s| s.pending_tasks()) {
+        let history = super::HistoryDir::new(cli, &config::Paths::resolve(&o));
+        match history.open().and_then(|s| s.pending_tasks()) {
             Ok(t) if t.is_empty() => {
                 if args.json {
                     outln!("[]");
@@ -470,7 +471,7 @@ fn resume(cli: &Cli, args: &ResumeArgs) -> u8 {
         Ok(c) => c,
         Err(e) => return fail(EXIT_INVALID, &e),
     };
-    let store = match Store::open(&loaded.paths.data_dir) {
+    let store = match super::HistoryDir::new(cli, &loaded.paths).open() {
         Ok(s) => s,
         Err(e) => return fail(EXIT_INVALID, &e.to_string()),
     };

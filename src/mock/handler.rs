@@ -226,6 +226,7 @@ impl Call {
         };
         let signed = self.check_credentials(headers)?;
         let bytes = self.read_body(headers, body).await?;
+        self.shared.keep_body(&bytes);
         if signed {
             self.verify_signature(method, uri, query, headers, &bytes)?;
         }

@@ -85,6 +85,20 @@ impl MockServer {
         lock(&self.shared.stats).clone()
     }
 
+    /// From now on, keep the body of each API request, for [`MockServer::last_body`] (a test
+    /// hook: off unless asked for, it holds one body at a time).
+    pub fn keep_last_body(&self) {
+        self.shared
+            .keep_bodies
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The body of the last API request read in full since [`MockServer::keep_last_body`],
+    /// byte for byte.
+    pub fn last_body(&self) -> Option<Vec<u8>> {
+        lock(&self.shared.last_body).clone()
+    }
+
     /// Stops accepting connections, lets in-flight requests finish (pending delays are cut
     /// short) for up to 5 seconds, then stops.
     pub async fn shutdown(mut self) {
@@ -189,6 +203,9 @@ pub(super) struct Shared {
     pub permits: Option<Arc<Semaphore>>,
     pub nth: Mutex<NthCounters>,
     pub cancel: CancellationToken,
+    /// Whether request bodies are kept (see [`MockServer::keep_last_body`]).
+    pub keep_bodies: std::sync::atomic::AtomicBool,
+    pub last_body: Mutex<Option<Vec<u8>>>,
 }
 
 impl Shared {
@@ -206,6 +223,15 @@ impl Shared {
             stats: Mutex::default(),
             nth: Mutex::default(),
             cancel,
+            keep_bodies: std::sync::atomic::AtomicBool::new(false),
+            last_body: Mutex::default(),
+        }
+    }
+
+    /// Keeps a request's body when asked to ([`MockServer::keep_last_body`]).
+    pub fn keep_body(&self, bytes: &[u8]) {
+        if self.keep_bodies.load(std::sync::atomic::Ordering::SeqCst) {
+            *lock(&self.last_body) = Some(bytes.to_vec());
         }
     }
 

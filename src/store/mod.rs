@@ -400,6 +400,8 @@ pub struct DeleteReport {
 pub struct PruneReport {
     /// Entries deleted.
     pub entries_removed: usize,
+    /// Their ids, ascending.
+    pub removed: Vec<i64>,
     /// Image files (and stale temporary files) deleted.
     pub files_removed: usize,
     /// Bytes those files held.
@@ -414,6 +416,9 @@ pub struct Store {
     images: ImageDir,
     owner: Owner,
 }
+
+/// The entries a prune deletes (`?1`: the cutoff in Unix ms): older, not starred, not pending.
+const PRUNABLE: &str = "e.created_ms < ?1 AND e.star = 0 AND e.outcome != 'pending'";
 
 /// Temporary image files older than this are debris of a crashed writer.
 const TEMP_GRACE: Duration = Duration::from_secs(3600);
@@ -795,6 +800,15 @@ impl Store {
         };
         store.recover()?;
         Ok(store)
+    }
+
+    /// Opens the demo store (`<data dir>/demo/`, where every `--demo` run records) as
+    /// [`Store::open`] does, then marks the async tasks whose in-process demo backend is gone
+    /// as lost ([`Store::lose_demo_tasks`]) and returns them with the store.
+    pub fn open_demo(data_dir: &Path) -> Result<(Store, Vec<tasks::LostTask>), StoreError> {
+        let store = Store::open(data_dir)?;
+        let lost = store.lose_demo_tasks()?;
+        Ok((store, lost))
     }
 
     /// The database file.
@@ -1560,26 +1574,65 @@ impl Store {
         })
     }
 
-    /// Deletes entries created more than `older_than` ago (starred and pending entries are
-    /// kept), then every image file no entry references and temporary files left by crashed
-    /// writers.
-    pub fn prune(&self, older_than: Duration) -> Result<PruneReport, StoreError> {
+    /// Which of `ids` no entry has, in the order given.
+    pub fn missing(&self, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached("SELECT 1 FROM entries WHERE id = ?1")
+            .map_err(|e| self.sql(e))?;
+        let mut missing = Vec::new();
+        for &id in ids {
+            if !st.exists([id]).map_err(|e| self.sql(e))? {
+                missing.push(id);
+            }
+        }
+        Ok(missing)
+    }
+
+    /// The oldest creation time (Unix ms) an entry may have to survive a prune of
+    /// `older_than`.
+    fn prune_cutoff(older_than: Duration) -> Result<i64, StoreError> {
         let age = i64::try_from(older_than.as_millis()).map_err(|_| StoreError::Invalid {
             field: "older_than",
             detail: format!("{older_than:?} is too long"),
         })?;
-        let cutoff = now_ms().saturating_sub(age);
+        Ok(now_ms().saturating_sub(age))
+    }
+
+    /// The entries [`Store::prune`] would delete now, oldest first (for a dry run).
+    pub fn prunable(&self, older_than: Duration) -> Result<Vec<Summary>, StoreError> {
+        let cutoff = Self::prune_cutoff(older_than)?;
+        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM entries e WHERE {PRUNABLE} ORDER BY e.id");
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&sql).map_err(|e| self.sql(e))?;
+        st.query_map([cutoff], summary_from_row)
+            .map_err(|e| self.sql(e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Deletes entries created more than `older_than` ago (starred and pending entries are
+    /// kept), then every image file no entry references and temporary files left by crashed
+    /// writers.
+    pub fn prune(&self, older_than: Duration) -> Result<PruneReport, StoreError> {
+        let cutoff = Self::prune_cutoff(older_than)?;
         self.write(std::iter::empty(), |tx, _seq| {
-            let entries_removed = tx
-                .execute(
-                    "DELETE FROM entries WHERE created_ms < ?1 AND star = 0 \
-                     AND outcome != 'pending'",
-                    [cutoff],
-                )
-                .map_err(|e| self.sql(e))?;
+            let mut removed: Vec<i64> = {
+                let mut st = tx
+                    .prepare(&format!(
+                        "DELETE FROM entries AS e WHERE {PRUNABLE} RETURNING id"
+                    ))
+                    .map_err(|e| self.sql(e))?;
+                st.query_map([cutoff], |r| r.get(0))
+                    .map_err(|e| self.sql(e))?
+                    .collect::<rusqlite::Result<_>>()
+                    .map_err(|e| self.sql(e))?
+            };
+            removed.sort_unstable();
             let (files_removed, bytes_freed) = self.collect_garbage(tx, None)?;
             Ok(PruneReport {
-                entries_removed,
+                entries_removed: removed.len(),
+                removed,
                 files_removed,
                 bytes_freed,
             })

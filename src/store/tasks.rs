@@ -20,6 +20,19 @@ use crate::api::client::{Attempt, Exchange};
 /// taken as abandoned after this long without a poll.
 pub const TASK_ABANDONED_AFTER_MS: i64 = 5 * 60 * 1000;
 
+/// The task status of a demo task that can never be collected ([`Store::lose_demo_tasks`]).
+pub const LOST_STATUS: &str = "lost";
+
+/// A pending demo task marked lost by [`Store::lose_demo_tasks`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LostTask {
+    /// The history entry.
+    pub id: i64,
+    pub task_id: String,
+    /// The reason, as recorded in the entry's message.
+    pub message: String,
+}
+
 /// Who is polling a pending task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -276,6 +289,66 @@ impl Store {
             )
             .map_err(|e| self.sql(e))?;
             Ok(())
+        })
+    }
+
+    /// For the demo store only (`<data dir>/demo/`, see [`Store::open_demo`]): marks every
+    /// pending task whose poller is gone as lost: outcome `interrupted`, task status
+    /// [`LOST_STATUS`], and a message saying why. A demo task lives in the mock that ran inside
+    /// the volcv process that submitted it, on a port of its own; when that process ended, the
+    /// task ended with it and can never be collected. Tasks of a live process are left alone.
+    /// (In a real store such tasks stay pending and resumable: the service keeps them.)
+    pub fn lose_demo_tasks(&self) -> Result<Vec<LostTask>, StoreError> {
+        let gone: Vec<PendingTask> = self
+            .pending_tasks()?
+            .into_iter()
+            .filter(|t| t.owner == TaskOwner::Nobody)
+            .collect();
+        if gone.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(std::iter::empty(), |tx, seq| {
+            let mut lost = Vec::new();
+            for t in gone {
+                // Judged again under the write lock: another process may have claimed it.
+                type Row = (Option<u32>, Option<String>, i64);
+                let row: Option<Row> = tx
+                    .query_row(
+                        "SELECT owner_pid, owner_token, \
+                         coalesce(task_checked_ms, task_submitted_ms, created_ms) FROM entries \
+                         WHERE id = ?1 AND outcome = 'pending' AND task_id IS NOT NULL",
+                        [t.id],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()
+                    .map_err(|e| self.sql(e))?;
+                let Some((pid, token, heartbeat)) = row else {
+                    continue;
+                };
+                if self.task_owner(pid, token.as_deref(), heartbeat) != TaskOwner::Nobody {
+                    continue;
+                }
+                let process =
+                    pid.map_or_else(|| "volcv".to_owned(), |p| format!("volcv (pid {p})"));
+                let message = format!(
+                    "lost: demo task {} was held by the demo backend inside {process}, which \
+                     has ended; a demo task cannot be collected after that",
+                    crate::text::truncate_chars(&t.task_id, 80)
+                );
+                tx.execute(
+                    "UPDATE entries SET outcome = 'interrupted', finished_ms = ?2, \
+                     message = ?3, summary = ?3, task_status = ?4, updated_seq = ?5 \
+                     WHERE id = ?1",
+                    params![t.id, now_ms(), message, LOST_STATUS, seq],
+                )
+                .map_err(|e| self.sql(e))?;
+                lost.push(LostTask {
+                    id: t.id,
+                    task_id: t.task_id,
+                    message,
+                });
+            }
+            Ok(lost)
         })
     }
 

@@ -1038,6 +1038,8 @@ impl App {
                 Ok(text) => {
                     let stamp = local_time().replace(':', "");
                     let path = self.save_dir.join(format!("volcv-curl-{stamp}.sh"));
+                    // A script (the body in its here-document) ends with a line break.
+                    let text = format!("{text}\n");
                     vec![Cmd::WriteText { text, path }]
                 }
             },

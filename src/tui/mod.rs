@@ -148,11 +148,7 @@ pub fn prepare(opts: &TuiOptions, log_path: &str, size: Rect) -> Prepared {
         endpoint: opts.client.target.endpoint.to_string(),
         log_path: log_path.to_owned(),
     };
-    let history_dir = if opts.demo.is_some() {
-        opts.loaded.paths.data_dir.join("demo")
-    } else {
-        opts.loaded.paths.data_dir.clone()
-    };
+    let history_dir = opts.loaded.paths.history_dir(opts.demo.is_some());
     let draft_path = history_dir.join(draft::DRAFT_FILE);
     let mut app = App::new(&initial, keymap, theme, info, size);
     app.mode = opts.mode;
@@ -309,9 +305,13 @@ pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
             )
         })
         .collect();
-    let worker = worker::Worker::new(tx, opts.client.clone(), images_dir)
-        .with_previews(setup)
-        .with_history(history_dir, &profile)
+    let worker = worker::Worker::new(tx, opts.client.clone(), images_dir).with_previews(setup);
+    let worker = if opts.demo.is_some() {
+        worker.with_demo_history(history_dir, &profile)
+    } else {
+        worker.with_history(history_dir, &profile)
+    };
+    let worker = worker
         .with_draft(draft_path)
         .with_sweep_limits(opts.sweep_limits.0, opts.sweep_limits.1)
         .with_presets(

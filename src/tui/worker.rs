@@ -48,6 +48,8 @@ pub struct HistoryStore {
     data_dir: PathBuf,
     /// The profile name recorded with each request.
     profile: String,
+    /// The demo store: opening it marks the tasks of ended demo backends lost.
+    demo: bool,
     cell: Arc<tokio::sync::OnceCell<Result<Arc<Store>, String>>>,
 }
 
@@ -57,6 +59,7 @@ impl HistoryStore {
         HistoryStore {
             data_dir,
             profile: profile.to_owned(),
+            demo: false,
             cell: Arc::default(),
         }
     }
@@ -65,10 +68,19 @@ impl HistoryStore {
     /// never replaced).
     pub async fn get(&self) -> Result<Arc<Store>, String> {
         let dir = self.data_dir.clone();
+        let demo = self.demo;
         self.cell
             .get_or_init(|| async move {
                 tokio::task::spawn_blocking(move || {
-                    let store = Store::open(&dir).map_err(|e| e.to_string())?;
+                    let store = if demo {
+                        let (store, lost) = Store::open_demo(&dir).map_err(|e| e.to_string())?;
+                        for t in &lost {
+                            tracing::info!(id = t.id, "history: {}", t.message);
+                        }
+                        store
+                    } else {
+                        Store::open(&dir).map_err(|e| e.to_string())?
+                    };
                     match store.recover() {
                         Ok(ids) if !ids.is_empty() => {
                             tracing::info!(
@@ -215,8 +227,19 @@ impl Worker {
     /// Records every request in the history store of `data_dir` and serves the History pane
     /// from it; watches the store for rows written by other volcv processes. Call inside a
     /// tokio runtime. Result images then live in the store's image dir (named by SHA-256).
-    pub fn with_history(mut self, data_dir: PathBuf, profile: &str) -> Worker {
-        let store = HistoryStore::new(data_dir, profile);
+    pub fn with_history(self, data_dir: PathBuf, profile: &str) -> Worker {
+        self.attach_history(HistoryStore::new(data_dir, profile))
+    }
+
+    /// As [`Worker::with_history`], for the demo store (`--demo`): async tasks that ended with
+    /// the demo backend of a previous run are marked lost when it is opened.
+    pub fn with_demo_history(self, data_dir: PathBuf, profile: &str) -> Worker {
+        let mut store = HistoryStore::new(data_dir, profile);
+        store.demo = true;
+        self.attach_history(store)
+    }
+
+    fn attach_history(mut self, store: HistoryStore) -> Worker {
         tokio::spawn(watch_history(store.clone(), self.tx.clone()));
         tokio::spawn(resume_tasks(
             store.clone(),
@@ -330,12 +353,12 @@ impl Worker {
                 let tx = self.tx.clone();
                 tokio::task::spawn_blocking(move || {
                     let result = serde_json::to_vec(&body)
-                        .map(|bytes| {
+                        .map_err(|e| e.to_string())
+                        .and_then(|bytes| {
                             let action = client.target.action.clone();
                             let prepared = client.prepare(&action, bytes);
                             crate::api::curl::to_curl(&prepared, &client.target.auth, false)
-                        })
-                        .map_err(|e| e.to_string());
+                        });
                     let _ = tx.send(Msg::CurlReady(result));
                 });
             }
@@ -353,7 +376,7 @@ impl Worker {
                     let msg = match save_copy(source, path).await {
                         Ok(p) => Msg::Saved {
                             text: format!(
-                                "curl command written to {} (too long to copy)",
+                                "curl command written to {} (too long to copy; run it with sh)",
                                 p.display()
                             ),
                             error: false,
