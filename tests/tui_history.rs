@@ -817,3 +817,84 @@ fn load_names_a_file_it_cannot_use_before_the_ui_starts() {
         "{err}"
     );
 }
+
+/// What the crossterm backend writes, kept for the test to read.
+#[derive(Clone, Default)]
+struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("sink").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contact_sheet_draws_its_tiles_as_sixel_and_closing_it_repaints() {
+    use volcv::tui::preview::{ImageKey, Previews, Protocol, Setup};
+    let mock = mock().await;
+    let home = tempfile::tempdir().expect("tmp");
+    let data = home.path().join("data");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let worker = Worker::new(tx, client(&mock.url()), data.join("images"))
+        .with_previews(Setup::for_protocol(Protocol::Sixel, (10, 20)))
+        .with_history(data.clone(), "test")
+        .with_sweep_limits(20.0, 4);
+    let mut app = ready_app();
+    app.previews = Previews::new(true);
+    for c in app.start() {
+        worker.run(c);
+    }
+    let mut ui = Ui { app, worker, rx };
+    ui.until("history read", |a| a.history.stored).await;
+    ui.key("S");
+    for _ in 0..40 {
+        ui.key("backspace");
+    }
+    ui.type_text("seed=1..4");
+    ui.key("enter");
+    ui.until("the sweep is over", |a| {
+        a.sweep.as_ref().is_some_and(|v| !v.running && v.open)
+    })
+    .await;
+    // Every tile on screen encoded (the app asks for them as they become visible).
+    ui.until("the tiles encoded", |a| {
+        let wanted = a.visible_previews();
+        !wanted.is_empty()
+            && wanted.iter().all(|(k, r)| {
+                matches!(k, ImageKey::Cell { .. }) && matches!(a.previews.get(k, *r), Some(Ok(_)))
+            })
+    })
+    .await;
+    let tiles = ui.app.visible_previews().len();
+    assert_eq!(tiles, 4);
+    let sink = Sink::default();
+    let backend = volcv::tui::terminal::NoQuery::with_size(
+        ratatui::backend::CrosstermBackend::new(sink.clone()),
+        ui.app.size.as_size(),
+    );
+    let mut term = ratatui::Terminal::new(backend).expect("terminal");
+    let mut shown = volcv::tui::render::Drawn::default();
+    let mut frame = |app: &App| {
+        volcv::tui::event_loop::draw_frame(&mut term, app, &mut shown).expect("draw");
+        std::mem::take(&mut *sink.0.lock().expect("sink"))
+    };
+    let dcs = |out: &[u8]| out.windows(2).filter(|w| w == b"\x1bP").count();
+    let clears = |out: &[u8]| out.windows(4).filter(|w| w == b"\x1b[2J").count();
+    let sheet = frame(&ui.app);
+    assert_eq!(dcs(&sheet), tiles, "one sixel per tile");
+    // Moving the selection changes no picture: no image data again, no clear.
+    ui.key("right");
+    let moved = frame(&ui.app);
+    assert_eq!((dcs(&moved), clears(&moved)), (0, 0));
+    // Closed: the tiles' pixels are erased with the screen.
+    ui.key("esc");
+    assert!(ui.app.sweep.as_ref().is_some_and(|v| !v.open));
+    let closed = frame(&ui.app);
+    assert_eq!(clears(&closed), 1, "the sheet's pixels stay behind");
+    drop(ui);
+    mock.shutdown().await;
+}

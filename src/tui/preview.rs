@@ -236,6 +236,15 @@ impl Setup {
         Setup::with(Picker::halfblocks(), Protocol::Halfblocks, "half-blocks")
     }
 
+    /// `protocol` with cells of `font` pixels (width, height), without asking the terminal:
+    /// what the start-up query decides, for tests and benchmarks.
+    pub fn for_protocol(protocol: Protocol, font: (u16, u16)) -> Setup {
+        // The only public constructor taking a known cell size.
+        #[allow(deprecated)]
+        let picker = Picker::from_fontsize(ratatui_image::FontSize::new(font.0, font.1));
+        Setup::with(picker, protocol, "chosen by the caller")
+    }
+
     /// No previews.
     pub fn none() -> Setup {
         Setup {
