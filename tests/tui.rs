@@ -1027,6 +1027,7 @@ fn pump(a: &mut App, mut cmds: Vec<Cmd>) -> usize {
     while let Some(c) = cmds.pop() {
         if let Cmd::EncodePreview {
             key,
+            generation,
             image,
             width,
             height,
@@ -1036,6 +1037,7 @@ fn pump(a: &mut App, mut cmds: Vec<Cmd>) -> usize {
             let result = volcv::tui::worker::encode_preview(&picker, &image, width, height);
             cmds.extend(a.update(Msg::PreviewEncoded {
                 key,
+                generation,
                 width,
                 height,
                 result,

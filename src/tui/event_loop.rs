@@ -31,6 +31,11 @@ pub enum HostEvent {
     Term(Event),
     /// A signal asking us to stop.
     Terminate(&'static str),
+    /// The start-up query decided (or changed) the image protocol.
+    Protocol(crate::tui::termquery::SetupRef),
+    /// The start-up query is over: repaint every cell (a terminal that did not understand it
+    /// may have printed some of it).
+    Repaint,
 }
 
 /// A stream of terminal input.
@@ -112,6 +117,14 @@ pub async fn run_loop<H: Host>(
                     None => continue,
                 },
                 Some(Ok(HostEvent::Terminate(why))) => Msg::Terminate(why),
+                Some(Ok(HostEvent::Protocol(setup))) => Msg::ProtocolDetected(setup),
+                Some(Ok(HostEvent::Repaint)) => {
+                    host.terminal()
+                        .clear()
+                        .map_err(|e| anyhow::anyhow!("redrawing: {e}"))?;
+                    dirty = true;
+                    continue;
+                }
                 Some(Err(e)) => return Err(anyhow::anyhow!("reading terminal input: {e}")),
                 None => break,
             },
