@@ -82,6 +82,17 @@ fn draw<H: Host>(host: &mut H, app: &App) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("drawing failed: {e}"))
 }
 
+/// Clears the screen and makes the next draw repaint every cell. Not `Terminal::clear`, which
+/// asks the terminal for the cursor position and fails (after 2 s) when it does not answer.
+fn repaint<H: Host>(host: &mut H) -> anyhow::Result<()> {
+    let t = host.terminal();
+    let size = t
+        .size()
+        .map_err(|e| anyhow::anyhow!("reading the terminal size: {e}"))?;
+    t.resize(Rect::new(0, 0, size.width, size.height))
+        .map_err(|e| anyhow::anyhow!("redrawing: {e}"))
+}
+
 /// Runs until the app quits or the input ends. Worker messages are handled before input and
 /// drained in batches; the screen is redrawn once per batch.
 pub async fn run_loop<H: Host>(
@@ -119,9 +130,7 @@ pub async fn run_loop<H: Host>(
                 Some(Ok(HostEvent::Terminate(why))) => Msg::Terminate(why),
                 Some(Ok(HostEvent::Protocol(setup))) => Msg::ProtocolDetected(setup),
                 Some(Ok(HostEvent::Repaint)) => {
-                    host.terminal()
-                        .clear()
-                        .map_err(|e| anyhow::anyhow!("redrawing: {e}"))?;
+                    repaint(host)?;
                     dirty = true;
                     continue;
                 }
@@ -146,9 +155,7 @@ pub async fn run_loop<H: Host>(
                     for c in more {
                         worker.run(c);
                     }
-                    host.terminal()
-                        .clear()
-                        .map_err(|e| anyhow::anyhow!("redrawing: {e}"))?;
+                    repaint(host)?;
                 }
                 Cmd::Copy(text) => host.copy(&text),
                 other => worker.run(other),
