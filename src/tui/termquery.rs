@@ -43,6 +43,9 @@ const ESC_GRACE: Duration = Duration::from_millis(30);
 /// is handed to crossterm.
 const SETTLE: Duration = Duration::from_millis(200);
 
+/// Longest single wait for input, so the reader notices soon when the UI stops listening.
+const POLL_SLICE: Duration = Duration::from_millis(50);
+
 /// Longest sequence kept while waiting for its end (a paste has no limit but [`SETTLE`]).
 const SEQUENCE_MAX: usize = 256;
 
@@ -786,6 +789,10 @@ fn query(
         if now >= deadline + SETTLE {
             break "timed out with an unfinished sequence";
         }
+        if tx.is_closed() {
+            // The UI stopped listening (it quit, or handed the terminal to an editor).
+            break "abandoned";
+        }
         let mut wait = if complete || now >= deadline {
             deadline.max(now) + SETTLE - now
         } else {
@@ -805,7 +812,7 @@ fn query(
         } else {
             lone_since = None;
         }
-        match read_some(wait) {
+        match read_some(wait.min(POLL_SLICE)) {
             Ok(Some(bytes)) => {
                 for p in splitter.push(&bytes) {
                     deliver(tx, p, &mut got);
