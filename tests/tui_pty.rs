@@ -8,7 +8,6 @@
 
 use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
 use std::io::{Read as _, Write as _};
-use std::os::fd::OwnedFd;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -75,7 +74,7 @@ impl Pty {
             .stderr(Stdio::from(slave))
             .spawn()
             .expect("run setsid -c volcv (setsid is in util-linux)");
-        let master = std::fs::File::from(OwnedFd::from(master));
+        let master = std::fs::File::from(master);
         let seen = Arc::new(Mutex::new(Seen::default()));
         let (s, mut r) = (Arc::clone(&seen), master.try_clone().expect("dup"));
         std::thread::spawn(move || {
