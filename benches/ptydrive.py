@@ -9,8 +9,14 @@
       volcv pointed at a loopback HTTP server that answers BODY.json: F5, then the time from
       the server's last byte written to the frame showing the summary, and the peak RSS.
 
+  ptydrive.py firstkey BIN [--runs N] [--silent | --tmux]
+      a key (`?`, the help) sent the moment the first frame is complete, until its effect is
+      drawn; median of N runs. --tmux runs volcv in a detached tmux session (known as tmux:
+      TMUX set), reading its output with pipe-pane and sending the key with send-keys.
+
 The terminal answers the start-up query like xterm does (device attributes without sixel, then
-the status report), unless --silent (a terminal that answers nothing: volcv waits 0.5 s).
+the status report), unless --silent (a terminal that answers nothing; volcv's query then runs
+to its 0.5 s timeout beside the running UI).
 Results are printed as `RESULT key=value ...` lines. Linux only (/proc).
 """
 
@@ -266,6 +272,89 @@ def cmd_start(args):
     print("RESULT " + " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in out.items()))
 
 
+HELP = re.compile(rb"Esc closes")
+
+
+def cmd_firstkey(args):
+    if args.tmux:
+        return firstkey_tmux(args)
+    frames, keys = [], []
+    for _ in range(args.runs):
+        home = tempfile.mkdtemp(prefix="volcv-bench-")
+        t = Term([args.bin, "--demo"], env_for(home), answer=not args.silent)
+        frame = t.wait_for([LAST_ROW])
+        if frame is None:
+            t.stop()
+            sys.exit("no first frame")
+        since = t.size()
+        t.write(b"?")
+        done = t.wait_for([HELP], since=since, timeout=20)
+        if done is None:
+            t.stop()
+            sys.exit(f"the key was not handled; output: {strip(b''.join(c for _, c in t.chunks[since:]))[-2000:]!r}")
+        frames.append((frame - t.t0) * 1000)
+        keys.append((done - t.t0) * 1000)
+        t.stop()
+        shutil.rmtree(home, ignore_errors=True)
+    report_firstkey("silent" if args.silent else "xterm", frames, keys)
+
+
+def report_firstkey(case, frames, keys):
+    deltas = sorted(k - f for f, k in zip(frames, keys))
+    print(
+        f"RESULT case={case} runs={len(keys)} first_frame_median_ms={statistics.median(frames):.3f} "
+        f"first_key_median_ms={statistics.median(keys):.3f} after_frame_median_ms={statistics.median(deltas):.3f} "
+        f"after_frame_max_ms={deltas[-1]:.3f}"
+    )
+
+
+def firstkey_tmux(args):
+    if not shutil.which("tmux"):
+        print("RESULT case=tmux skipped=no-tmux")
+        return
+    frames, keys = [], []
+    for i in range(args.runs):
+        home = tempfile.mkdtemp(prefix="volcv-bench-")
+        sock = f"volcv-bench-{os.getpid()}-{i}"
+        out = os.path.join(home, "pane.out")
+        open(out, "wb").close()
+        env = env_for(home, {"TERM": "tmux-256color"})
+        inner = " ".join(f"{k}={v}" for k, v in env.items())
+        T = ["tmux", "-L", sock]
+        cmd = f'read _; exec env -i {inner} TMUX="$TMUX" TMUX_PANE="$TMUX_PANE" {args.bin} --demo'
+        subprocess.run(T + ["-f", "/dev/null", "new-session", "-d", "-s", "b", "-x", str(COLS), "-y", str(ROWS), cmd], check=True)
+        subprocess.run(T + ["pipe-pane", "-o", "-t", "b", f"cat >> {out}"], check=True)
+        time.sleep(0.2)
+
+        def wait(pattern, since, timeout=20.0):
+            deadline = time.perf_counter() + timeout
+            while time.perf_counter() < deadline:
+                with open(out, "rb") as f:
+                    data = f.read()
+                if pattern.search(strip(data[since:])):
+                    return time.perf_counter(), len(data)
+                time.sleep(0.0005)
+            return None, 0
+
+        t0 = time.perf_counter()
+        subprocess.run(T + ["send-keys", "-t", "b", "Enter"], check=True)
+        frame, size = wait(LAST_ROW, 0)
+        if frame is None:
+            subprocess.run(T + ["kill-server"])
+            sys.exit("no first frame in tmux")
+        subprocess.run(T + ["send-keys", "-t", "b", "?"], check=True)
+        done, _ = wait(HELP, size)
+        subprocess.run(T + ["send-keys", "-t", "b", "q"])
+        time.sleep(0.3)
+        subprocess.run(T + ["kill-server"], stderr=subprocess.DEVNULL)
+        shutil.rmtree(home, ignore_errors=True)
+        if done is None:
+            sys.exit("the key was not handled in tmux")
+        frames.append((frame - t0) * 1000)
+        keys.append((done - t0) * 1000)
+    report_firstkey("tmux", frames, keys)
+
+
 class Answer(http.server.BaseHTTPRequestHandler):
     body = b""
     written = []
@@ -349,13 +438,18 @@ def main():
     s.add_argument("--runs", type=int, default=20)
     s.add_argument("--idle", type=float, default=10.0, help="seconds of idle to measure (0: skip)")
     s.add_argument("--silent", action="store_true")
+    k = sub.add_parser("firstkey")
+    k.add_argument("bin")
+    k.add_argument("--runs", type=int, default=10)
+    k.add_argument("--silent", action="store_true")
+    k.add_argument("--tmux", action="store_true")
     a = sub.add_parser("answer")
     a.add_argument("bin")
     a.add_argument("body")
     a.add_argument("--runs", type=int, default=5)
     a.add_argument("--body-tab", action="store_true")
     args = p.parse_args()
-    {"start": cmd_start, "answer": cmd_answer}[args.cmd](args)
+    {"start": cmd_start, "answer": cmd_answer, "firstkey": cmd_firstkey}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,12 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 log "start-up to first frame ($RUNS runs), idle RSS and CPU"
 start_out=$(capture python3 benches/ptydrive.py start "$BIN" --runs "$RUNS" --idle 10 | grep '^RESULT')
 silent_out=$(capture python3 benches/ptydrive.py start "$BIN" --runs 5 --idle 0 --silent | grep '^RESULT')
+log "start to first key handled (xterm-like pty, silent pty, detached tmux)"
+firstkey_out=$(
+    capture python3 benches/ptydrive.py firstkey "$BIN" --runs 10 | grep '^RESULT'
+    capture python3 benches/ptydrive.py firstkey "$BIN" --runs 10 --silent | grep '^RESULT'
+    capture python3 benches/ptydrive.py firstkey "$BIN" --runs 10 --tmux | grep '^RESULT'
+)
 
 # ------------------------------------------------------------------ big answers
 log "big answers, in process (cargo bench --bench tui)"
@@ -110,10 +116,10 @@ fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ------------------------------------------------------------------ the table
-python3 - "$start_out" "$silent_out" "$tui_out" "$json_real" "$images_real" "$send_medians" \
+python3 - "$start_out" "$silent_out" "$firstkey_out" "$tui_out" "$json_real" "$images_real" "$send_medians" \
     "$history_out" "$sweep_out" "$build_s" "$bin_mb" "$load_before" "$load_after" <<'EOF'
 import re, sys
-(start, silent, tui, json_real, images_real, send, history, sweep, build_s, bin_mb,
+(start, silent, firstkey, tui, json_real, images_real, send, history, sweep, build_s, bin_mb,
  load_before, load_after) = sys.argv[1:]
 
 def kv(line):
@@ -148,6 +154,17 @@ ff = f(s, "first_frame_median_ms")
 rows.append(("process start to first full frame, 200x50", "<= 25 ms median",
              f"{ff:.1f} ms median ({s.get('runs')} runs; {f(q, 'first_frame_median_ms'):.1f} ms with a terminal that answers nothing)",
              verdict(ff <= 25 and f(q, "first_frame_median_ms") <= 25)))
+fk = {c: result(firstkey, c) for c in ("xterm", "silent", "tmux")}
+def fk_part(c, label):
+    d = fk[c]
+    if "skipped" in d:
+        return f"{label}: not run ({d['skipped']})"
+    return f"{label} {f(d, 'first_key_median_ms'):.1f} ms ({f(d, 'after_frame_median_ms'):+.1f} after its first frame, worst {f(d, 'after_frame_max_ms'):+.1f})"
+fk_ok = all("skipped" in fk[c] or f(fk[c], "after_frame_median_ms") <= 5 for c in fk)
+rows.append(("start to first key handled (a key sent the moment the first frame is complete, until its effect is drawn)",
+             "first frame + <= 5 ms, in all three",
+             "; ".join([fk_part("xterm", "xterm-like pty"), fk_part("silent", "silent pty"), fk_part("tmux", "detached tmux")]),
+             verdict(fk_ok)))
 rss = f(s, "rss_peak_kib") / 1024
 rows.append(("peak RSS idle after start", "<= 15 MB", f"{rss:.1f} MB (VmHWM after 1 s)", verdict(rss <= 15)))
 cpu = f(s, "perf_cpu_ms") if "perf_cpu_ms" in s else f(s, "idle_cpu_ms")

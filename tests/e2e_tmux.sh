@@ -4,6 +4,9 @@
 #      saved; q quits with exit code 0 and the shell is back in canonical mode (terminal restored).
 #   2. SIGTERM while the UI runs also restores the terminal.
 #   3. So does SIGHUP (the SSH session or the terminal window went away).
+#   4. In a detached tmux that volcv knows is tmux (TMUX set), keys sent the moment the first
+#      frame is complete are all handled (j j j moves the selection, F5 sends), and the
+#      start-up query ends on tmux's own answer instead of waiting for its timeout.
 # Usage: tests/e2e_tmux.sh [path/to/volcv]   (default: target/debug/volcv)
 # Skips (exit 0) with a message when tmux is not installed. Every wait is bounded.
 set -euo pipefail
@@ -30,21 +33,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
+TARGET=e2e
 fail() {
     echo "e2e_tmux: FAIL: $*" >&2
     echo "----- screen -----" >&2
-    T capture-pane -t e2e -p >&2 || true
+    T capture-pane -t "$TARGET" -p >&2 || true
     exit 1
 }
 
-# wait_for PATTERN SECONDS: until the screen matches (grep -E).
+# wait_for PATTERN SECONDS [POLL]: until the screen matches (grep -E).
 wait_for() {
-    local pattern=$1 deadline=$((SECONDS + $2))
+    local pattern=$1 deadline=$((SECONDS + $2)) poll=${3:-0.2}
     while ((SECONDS < deadline)); do
-        if T capture-pane -t e2e -p | grep -Eq -- "$pattern"; then
+        if T capture-pane -t "$TARGET" -p | grep -Eq -- "$pattern"; then
             return 0
         fi
-        sleep 0.2
+        sleep "$poll"
     done
     fail "no match for /$pattern/ within $2 s"
 }
@@ -111,3 +115,20 @@ for sig in TERM HUP; do
     wait_for "^ ?icanon" 5
     echo "e2e_tmux: SIG$sig restores the terminal: ok"
 done
+
+# 4. A detached tmux, known as tmux: keys sent at once after the first frame.
+Q=$TMP/q
+mkdir -p "$Q"
+T new-session -d -s e2q -x 120 -y 40 \
+    "env -i HOME=$Q PATH=$PATH TERM=tmux-256color LANG=C.UTF-8 TMUX=\"\$TMUX\" \
+     TMUX_PANE=\"\$TMUX_PANE\" XDG_CONFIG_HOME=$Q/config XDG_DATA_HOME=$Q/data \
+     XDG_STATE_HOME=$Q/state $BIN --demo; sleep 30"
+TARGET=e2q
+wait_for "Tab pane" 20 0.01
+T send-keys -t e2q j j j F5
+wait_for "▸ scale" 10
+wait_for "✔ 10000 success" 30
+grep -q "terminal query complete" "$Q/state/volcv/tui.log" ||
+    fail "the query did not end on tmux's answer: $(grep 'terminal query' "$Q/state/volcv/tui.log" || true)"
+T send-keys -t e2q q
+echo "e2e_tmux: detached tmux, keys at once: ok"

@@ -1472,6 +1472,7 @@ fn pump_encoding(a: &mut App, mut cmds: Vec<Cmd>, encode: &Encoder<'_>) -> usize
     while let Some(c) = cmds.pop() {
         if let Cmd::EncodePreview {
             key,
+            generation,
             image,
             width,
             height,
@@ -1481,6 +1482,7 @@ fn pump_encoding(a: &mut App, mut cmds: Vec<Cmd>, encode: &Encoder<'_>) -> usize
             let result = encode(&image, width, height);
             cmds.extend(a.update(Msg::PreviewEncoded {
                 key,
+                generation,
                 width,
                 height,
                 result,

@@ -205,6 +205,8 @@ pub struct App {
     pub info: Info,
     /// Decoded and encoded image previews.
     pub previews: Previews,
+    /// Bumped when the image protocol changes: encodings made for an older one are dropped.
+    pub preview_generation: u64,
     /// The image picked with j/k in the Images tab (reference first, then the results);
     /// `None` until then, meaning the first result (see [`App::image_selection`]).
     pub image_selected: Option<usize>,
@@ -278,6 +280,7 @@ impl App {
             quit: false,
             info,
             previews: Previews::new(false),
+            preview_generation: 0,
             image_selected: None,
             fullscreen: None,
             save_prompt: None,
@@ -453,9 +456,11 @@ impl App {
                 });
             }
         }
+        let generation = self.preview_generation;
         cmds.extend(self.previews.missing(&wanted).into_iter().map(
             |(key, image, width, height)| Cmd::EncodePreview {
                 key,
+                generation,
                 image,
                 width,
                 height,
@@ -912,12 +917,25 @@ impl App {
                 self.previews.insert_decoded(key, result, &visible);
                 Vec::new()
             }
+            Msg::ProtocolDetected(setup) => {
+                // Previews are switched, never blocked on: what was encoded for the old
+                // protocol goes, and what is on screen is encoded again.
+                self.preview_generation += 1;
+                self.previews.enabled = setup.0.protocol != crate::tui::preview::Protocol::None;
+                self.previews.encoded.clear();
+                self.previews.pending.clear();
+                vec![Cmd::UsePreviews(setup)]
+            }
             Msg::PreviewEncoded {
                 key,
+                generation,
                 width,
                 height,
                 result,
             } => {
+                if generation != self.preview_generation {
+                    return Vec::new();
+                }
                 let k = (key, width, height);
                 self.previews.pending.remove(&k);
                 if self.previews.decoded.contains_key(&k.0) {

@@ -32,6 +32,11 @@ pub enum HostEvent {
     Term(Event),
     /// A signal asking us to stop.
     Terminate(&'static str),
+    /// The start-up query decided (or changed) the image protocol.
+    Protocol(crate::tui::termquery::SetupRef),
+    /// The start-up query is over: repaint every cell (a terminal that did not understand it
+    /// may have printed some of it).
+    Repaint,
 }
 
 /// A stream of terminal input.
@@ -117,6 +122,17 @@ fn draw<H: Host>(host: &mut H, app: &App, shown: &mut Drawn) -> anyhow::Result<(
     draw_frame(host.terminal(), app, shown).map_err(|e| anyhow::anyhow!("drawing failed: {e}"))
 }
 
+/// Clears the screen and makes the next draw repaint every cell. Not `Terminal::clear`, which
+/// asks the terminal for the cursor position and fails (after 2 s) when it does not answer.
+fn repaint<H: Host>(host: &mut H) -> anyhow::Result<()> {
+    let t = host.terminal();
+    let size = t
+        .size()
+        .map_err(|e| anyhow::anyhow!("reading the terminal size: {e}"))?;
+    t.resize(Rect::new(0, 0, size.width, size.height))
+        .map_err(|e| anyhow::anyhow!("redrawing: {e}"))
+}
+
 /// Runs until the app quits or the input ends. Worker messages are handled before input and
 /// drained in batches; the screen is redrawn once per batch.
 pub async fn run_loop<H: Host>(
@@ -157,6 +173,12 @@ pub async fn run_loop<H: Host>(
                     None => continue,
                 },
                 Some(Ok(HostEvent::Terminate(why))) => Msg::Terminate(why),
+                Some(Ok(HostEvent::Protocol(setup))) => Msg::ProtocolDetected(setup),
+                Some(Ok(HostEvent::Repaint)) => {
+                    repaint(host)?;
+                    dirty = true;
+                    continue;
+                }
                 Some(Err(e)) => return Err(anyhow::anyhow!("reading terminal input: {e}")),
                 None => break,
             },
@@ -182,9 +204,7 @@ pub async fn run_loop<H: Host>(
                     if let Some(why) = host.take_signal() {
                         queue.extend(app.update(Msg::Terminate(why)));
                     }
-                    host.terminal()
-                        .clear()
-                        .map_err(|e| anyhow::anyhow!("redrawing: {e}"))?;
+                    repaint(host)?;
                     // The editor used the whole screen: nothing of ours is on it any more.
                     shown = Drawn::default();
                 }

@@ -20,6 +20,7 @@ pub mod preview;
 pub mod render;
 pub mod sweep;
 pub mod terminal;
+pub mod termquery;
 pub mod theme;
 pub mod view;
 pub mod worker;
@@ -259,32 +260,25 @@ pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     terminal::install_panic_hook();
     let mut tty = terminal::Tty::enter()?;
-    // The first frame goes out before the query below, which waits up to its timeout for a
-    // terminal that does not answer (nothing on the first screen depends on the protocol).
+    // The first frame goes out before the query below (nothing on the first screen depends
+    // on the protocol).
     {
         use event_loop::Host as _;
         tty.terminal()
             .draw(|f| render::render(&app, f))
             .map_err(|e| anyhow::anyhow!("drawing failed: {e}"))?;
     }
-    // The one terminal query, in raw mode and before the event stream exists (it reads
-    // stdin); bounded by its timeout. Never repeated while drawing.
+    // The one terminal query, after the first frame and beside the running UI: previews
+    // start with what the environment (or a remembered answer) says and switch when the
+    // answer comes; keys typed meanwhile are read by the query and delivered in order.
     let (choice, _) = protocol_choice(&opts);
     let hints = preview::EnvHints::from_env();
-    let queried = choice == preview::ProtocolChoice::Auto && hints.can_query();
-    let setup = tokio::task::spawn_blocking(move || preview::Setup::detect(choice, &hints))
-        .await
-        .unwrap_or_else(|_| preview::Setup::halfblocks());
-    if queried {
-        // A terminal that does not understand a query may print some of it over the frame:
-        // the loop's first draw then repaints every cell.
-        use event_loop::Host as _;
-        tty.terminal()
-            .clear()
-            .map_err(|e| anyhow::anyhow!("redrawing: {e}"))?;
+    let (setup, query) = termquery::begin(choice, hints, &opts.loaded.paths.state_dir);
+    if let Some(q) = query {
+        tty.query_running(q);
     }
     let setup = setup.respecting_no_color(Theme::no_color_requested());
-    tracing::info!("image previews: {}", setup.how);
+    tracing::info!("image previews at start: {}", setup.how);
     app.previews = preview::Previews::new(setup.protocol != preview::Protocol::None);
     if let Ok(cwd) = std::env::current_dir() {
         app.save_dir = cwd;

@@ -50,6 +50,9 @@ pub enum Msg {
     Resize(u16, u16),
     /// Sent only while requests are in flight, to move the spinner and elapsed times.
     Tick(Instant),
+    /// The start-up terminal query decided the image protocol (after the UI started): cached
+    /// encodings are dropped and the worker encodes for the new one.
+    ProtocolDetected(crate::tui::termquery::SetupRef),
     /// A request finished (in any way).
     Finished {
         /// The request.
@@ -81,6 +84,8 @@ pub enum Msg {
     PreviewEncoded {
         /// Which image.
         key: ImageKey,
+        /// The protocol generation it was encoded for (see [`Msg::ProtocolDetected`]).
+        generation: u64,
         /// Width of the area, in cells.
         width: u16,
         /// Height of the area, in cells.
@@ -364,10 +369,14 @@ pub enum Cmd {
     },
     /// Copy text to the clipboard with OSC 52.
     Copy(String),
+    /// Encode previews with this protocol from now on.
+    UsePreviews(crate::tui::termquery::SetupRef),
     /// Encode a decoded image for the terminal at a size in cells.
     EncodePreview {
         /// Which image.
         key: ImageKey,
+        /// The protocol generation asked for (echoed in [`Msg::PreviewEncoded`]).
+        generation: u64,
         /// The decoded image.
         image: Arc<image::DynamicImage>,
         /// Width in cells.

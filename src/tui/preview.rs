@@ -1,8 +1,8 @@
-//! Inline image previews: which graphics protocol to use (decided once, at start-up), the keys
-//! of the images the UI shows, and the cache of encoded images keyed by image and area.
+//! Inline image previews: which graphics protocol to use, the keys of the images the UI shows,
+//! and the cache of encoded images keyed by image and area.
 //!
-//! The terminal is queried at most once, before the event stream starts, with a short timeout;
-//! drawing never queries it. Decoding and encoding happen in the worker (see
+//! The terminal is queried at most once, at start-up, beside the running UI (see
+//! [`crate::tui::termquery`]); drawing never queries it. Decoding and encoding happen in the worker (see
 //! [`crate::tui::worker`]); the renderer only copies cached, already encoded images.
 
 use image::DynamicImage;
@@ -10,10 +10,6 @@ use ratatui::layout::Rect;
 use ratatui_image::picker::{Picker, ProtocolType};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
-
-/// How long the start-up query may wait for the terminal's answer.
-pub const QUERY_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Largest side, in pixels, of a decoded preview (bigger images are shrunk once, in the worker).
 pub const PREVIEW_MAX_SIDE: u32 = 1024;
@@ -254,7 +250,8 @@ impl Setup {
         }
     }
 
-    fn with(mut picker: Picker, protocol: Protocol, how: &str) -> Setup {
+    /// `picker` set to `protocol` (none for [`Protocol::None`]); `how` is for the log.
+    pub(crate) fn with(mut picker: Picker, protocol: Protocol, how: &str) -> Setup {
         match protocol.ratatui() {
             Some(t) => {
                 picker.set_protocol_type(t);
@@ -281,122 +278,6 @@ impl Setup {
             return s;
         }
         self
-    }
-
-    /// Decides the protocol at start-up. With `auto` on a terminal, asks it once (kitty
-    /// graphics, device attributes for sixel, cell size in pixels) and waits at most
-    /// [`QUERY_TIMEOUT`] for the answer. Call it in raw mode and BEFORE the event stream
-    /// exists, since it reads stdin; nothing keeps reading after it returns.
-    pub fn detect(choice: ProtocolChoice, hints: &EnvHints) -> Setup {
-        if choice == ProtocolChoice::None {
-            return Setup::none();
-        }
-        let is_tmux = hints.tmux;
-        if is_tmux && choice != ProtocolChoice::Halfblocks {
-            // Graphics (and the query) reach the outer terminal only through passthrough;
-            // ratatui-image turns it on for this pane too. Pane-scoped, logged, documented.
-            let on = std::process::Command::new("tmux")
-                .args(["set", "-p", "allow-passthrough", "on"])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            tracing::info!("tmux allow-passthrough on for this pane: {on}");
-        }
-        let (answer, cell) = if choice == ProtocolChoice::Auto && hints.can_query() {
-            match query_terminal(is_tmux, QUERY_TIMEOUT) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!("terminal query failed: {e}");
-                    (QueryAnswer::Silent, None)
-                }
-            }
-        } else {
-            (QueryAnswer::NotAsked, None)
-        };
-        let cell = cell.or_else(cell_from_winsize);
-        let picker = match cell {
-            // The only public constructor taking a known cell size.
-            #[allow(deprecated)]
-            Some((w, h)) => Picker::from_fontsize(ratatui_image::FontSize::new(w, h)),
-            None => Picker::halfblocks(),
-        };
-        let protocol = choose_protocol(choice, hints, answer);
-        let how = format!(
-            "{} ({choice:?}, query {answer:?}, cell {:?}, tmux {is_tmux})",
-            protocol.name(),
-            picker.font_size(),
-        );
-        Setup::with(picker, protocol, &how)
-    }
-}
-
-/// The cell size in pixels from the terminal's window size (when it reports pixels).
-fn cell_from_winsize() -> Option<(u16, u16)> {
-    let ws = rustix::termios::tcgetwinsize(std::io::stdout()).ok()?;
-    if ws.ws_col == 0 || ws.ws_row == 0 || ws.ws_xpixel == 0 || ws.ws_ypixel == 0 {
-        return None;
-    }
-    Some((ws.ws_xpixel / ws.ws_col, ws.ws_ypixel / ws.ws_row))
-}
-
-/// Writes ratatui-image's capability query (kitty graphics, DA1, cell size, DSR; wrapped for
-/// tmux passthrough) and reads the answers with poll(2) until the DSR reply or `timeout`.
-/// Unlike a blocking read in a helper thread, nothing is left reading stdin afterwards, so a
-/// silent terminal cannot swallow the first keys typed.
-fn query_terminal(
-    is_tmux: bool,
-    timeout: Duration,
-) -> std::io::Result<(QueryAnswer, Option<(u16, u16)>)> {
-    use ratatui_image::picker::cap_parser::{Parser, QueryStdioOptions, Response};
-    use rustix::event::{PollFd, PollFlags, Timespec};
-    use std::io::Write as _;
-    let query = Parser::query(is_tmux, QueryStdioOptions::default());
-    let mut out = std::io::stdout();
-    out.write_all(query.as_bytes())?;
-    out.flush()?;
-    let stdin = std::io::stdin();
-    let deadline = std::time::Instant::now() + timeout;
-    let mut parser = Parser::new();
-    let (mut kitty, mut sixel, mut cell, mut any) = (false, false, None, false);
-    let mut buf = [0u8; 256];
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return Ok((
-                if any {
-                    QueryAnswer::Answered { kitty, sixel }
-                } else {
-                    QueryAnswer::Silent
-                },
-                cell,
-            ));
-        }
-        let ts = Timespec::try_from(left).unwrap_or(Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        });
-        let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
-        if rustix::event::poll(&mut fds, Some(&ts))? == 0 {
-            continue;
-        }
-        let n = rustix::io::read(&stdin, &mut buf)?;
-        if n == 0 {
-            return Ok((QueryAnswer::Silent, cell));
-        }
-        for &b in &buf[..n] {
-            for r in parser.push(char::from(b)) {
-                any = true;
-                match r {
-                    Response::Kitty => kitty = true,
-                    Response::Sixel => sixel = true,
-                    Response::CellSize(Some(c)) => cell = Some(c),
-                    Response::Status => return Ok((QueryAnswer::Answered { kitty, sixel }, cell)),
-                    _ => {}
-                }
-            }
-        }
     }
 }
 

@@ -159,6 +159,8 @@ pub struct Tty {
     signals: Signals,
     /// A signal that came while the editor ran, for the loop to take.
     pending: Option<&'static str>,
+    /// The start-up query, while its reader owns the terminal's input.
+    query: Option<crate::tui::termquery::Pending>,
 }
 
 impl Tty {
@@ -175,12 +177,21 @@ impl Tty {
                 terminal,
                 signals: watch_signals(),
                 pending: None,
+                query: None,
             }),
             Err(e) => {
                 restore();
                 Err(e)
             }
         }
+    }
+}
+
+impl Tty {
+    /// Takes input from the start-up query's reader until it ends (see
+    /// [`crate::tui::termquery`]); crossterm reads the terminal only after that.
+    pub fn query_running(&mut self, query: crate::tui::termquery::Pending) {
+        self.query = Some(query);
     }
 }
 
@@ -243,7 +254,21 @@ impl Host for Tty {
     }
 
     fn events(&mut self) -> Events {
-        let input = event::EventStream::new().map(|r| r.map(HostEvent::Term));
+        // crossterm's stream is made only when first polled, after the query's reader has
+        // sent its last event and stopped reading: the two never read the terminal at once,
+        // and what was typed during the query comes first, in order.
+        let crossterm = futures::stream::once(async {
+            event::EventStream::new().map(|r| r.map(HostEvent::Term))
+        })
+        .flatten();
+        let input = match self.query.take() {
+            Some(mut q) => {
+                futures::stream::poll_fn(move |cx| q.events.poll_recv(cx).map(|e| e.map(Ok)))
+                    .chain(crossterm)
+                    .boxed()
+            }
+            None => crossterm.boxed(),
+        };
         futures::stream::select(input, signals(&self.signals)).boxed()
     }
 

@@ -185,7 +185,8 @@ pub struct Worker {
     client: Client,
     images_dir: PathBuf,
     tokens: Arc<Mutex<HashMap<u64, CancellationToken>>>,
-    previews: Setup,
+    /// What previews are encoded with; replaced when the start-up query decides.
+    previews: Mutex<Setup>,
     download_cap: usize,
     history: Option<HistoryStore>,
     running: Arc<Running>,
@@ -209,7 +210,7 @@ impl Worker {
             client,
             images_dir,
             tokens: Arc::default(),
-            previews: Setup::none(),
+            previews: Mutex::new(Setup::none()),
             download_cap: DOWNLOAD_CAP,
             history: None,
             running: Arc::default(),
@@ -290,9 +291,19 @@ impl Worker {
 
     /// Decodes images for previews and encodes them with `setup`'s protocol (without this,
     /// previews are off and nothing is decoded).
-    pub fn with_previews(mut self, setup: Setup) -> Worker {
-        self.previews = setup;
+    pub fn with_previews(self, setup: Setup) -> Worker {
+        self.use_previews(setup);
         self
+    }
+
+    fn use_previews(&self, setup: Setup) {
+        if let Ok(mut p) = self.previews.lock() {
+            *p = setup;
+        }
+    }
+
+    fn picker(&self) -> Option<ratatui_image::picker::Picker> {
+        self.previews.lock().ok().and_then(|p| p.picker.clone())
     }
 
     /// Caps result downloads at `cap` bytes instead of [`DOWNLOAD_CAP`].
@@ -302,7 +313,7 @@ impl Worker {
     }
 
     fn decoding(&self) -> bool {
-        self.previews.picker.is_some()
+        self.previews.lock().is_ok_and(|p| p.picker.is_some())
     }
 
     /// Starts a request (sync or async) on its own task, cancellable by its id.
@@ -512,14 +523,16 @@ impl Worker {
                     reference_loaded(&tx, input, result, decode, done).await;
                 });
             }
+            Cmd::UsePreviews(setup) => self.use_previews(setup.0.as_ref().clone()),
             Cmd::EncodePreview {
                 key,
+                generation,
                 image,
                 width,
                 height,
             } => {
                 let tx = self.tx.clone();
-                let picker = self.previews.picker.clone();
+                let picker = self.picker();
                 tokio::spawn(async move {
                     let result = match picker {
                         None => Err("previews are off".to_owned()),
@@ -531,6 +544,7 @@ impl Worker {
                     };
                     let _ = tx.send(Msg::PreviewEncoded {
                         key,
+                        generation,
                         width,
                         height,
                         result,
