@@ -480,11 +480,17 @@ fn run_case(which: &str, protocol: Option<&str>, case: &str) -> Seen {
     reference_photo(&reference);
     let x = start_x();
     let t = start_terminal(&x, which, home.path(), protocol);
-    // The UI is up and has decided its protocol.
+    // The UI is up and has decided its protocol: with `auto`, once the terminal answered
+    // (the UI starts on what the environment says); a protocol asked for is used at start.
+    let line = if protocol.is_some() {
+        "image previews at start: "
+    } else {
+        "image previews: "
+    };
     let protocol = common::wait_for("the UI's start-up (tui.log)", 60, || {
         let log = log_text(home.path());
         log.lines()
-            .find_map(|l| l.split_once("image previews: ").map(|(_, p)| p.to_owned()))
+            .find_map(|l| l.split_once(line).map(|(_, p)| p.to_owned()))
     });
     let mut seen = Seen {
         protocol,
