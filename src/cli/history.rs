@@ -100,7 +100,8 @@ pub fn run(cli: &Cli, cmd: &HistoryCmd) -> u8 {
     let store = match Store::open(&data_dir) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("volcv: {e}");
+            // The message may quote a foreign database's table names: escaped, as `send` does.
+            eprintln!("volcv: {}", escape_terminal(&e.to_string(), false));
             return EXIT_INVALID;
         }
     };
@@ -114,7 +115,7 @@ pub fn run(cli: &Cli, cmd: &HistoryCmd) -> u8 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("volcv: {e}");
+            eprintln!("volcv: {}", escape_terminal(&e.to_string(), false));
             EXIT_INVALID
         }
     }

@@ -13,6 +13,10 @@ pub const DEFAULT_ADDR: SocketAddr =
 /// Largest request body the mock reads (32 MiB); larger bodies get business code 50213.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
+/// The largest `concurrency` (tokio's semaphore panics beyond `usize::MAX >> 3`; no test
+/// suite needs more requests in flight than this).
+pub const MAX_CONCURRENCY: usize = 100_000;
+
 /// How the mock behaves. `Default` is an open (no auth), fault-free server on
 /// [`DEFAULT_ADDR`] that logs one line per request to stderr.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::config::MockConfig;
+use super::config::{MAX_CONCURRENCY, MockConfig};
 use super::faults::{NthCounters, TokenBucket};
 use super::handler::{api, no_route};
 use super::images::image;
@@ -37,7 +37,7 @@ pub struct MockServer {
 impl MockServer {
     /// Binds `cfg.addr`, starts serving on the current tokio runtime, and returns once the
     /// socket is listening. Fails on a bind error or an option out of range (`fail_rate`
-    /// outside 0..=1, `qps` not positive, `concurrency` 0).
+    /// outside 0..=1, `qps` not positive, `concurrency` 0 or above [`MAX_CONCURRENCY`]).
     pub async fn start(cfg: MockConfig) -> io::Result<MockServer> {
         check_config(&cfg)?;
         let listener = TcpListener::bind(cfg.addr).await?;
@@ -152,8 +152,10 @@ fn check_config(cfg: &MockConfig) -> io::Result<()> {
     {
         return invalid(format!("qps {q} must be a positive number"));
     }
-    if cfg.concurrency == Some(0) {
-        return invalid("concurrency must be at least 1".to_owned());
+    if let Some(n) = cfg.concurrency
+        && !(1..=MAX_CONCURRENCY).contains(&n)
+    {
+        return invalid(format!("concurrency {n} is outside 1..={MAX_CONCURRENCY}"));
     }
     Ok(())
 }
