@@ -210,11 +210,25 @@ mod tests {
 
     #[test]
     fn bad_rates_are_refused() {
-        for q in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e9] {
+        for q in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e9, 1e-20, 0.0009] {
             let e = TokenBucket::new(q).expect_err("refused");
-            assert!(e.contains("above 0"), "{e}");
+            assert!(e.contains("from 0.001"), "{e}");
         }
         assert!(TokenBucket::new(0.01).is_ok());
+        assert!(TokenBucket::new(MIN_QPS).is_ok());
+    }
+
+    #[test]
+    fn the_slowest_bucket_stays_far_from_the_end_of_time() {
+        let mut b = TokenBucket::clamped(MIN_QPS);
+        let mut t = b.reserve(ms(0));
+        for _ in 0..20 {
+            b.rate_limited(&t, t.at);
+            t = b.reserve(t.at);
+        }
+        // 20 slowdowns (the rate stops at MIN_QPS / 64) and sends an interval apart.
+        assert!(t.at < Duration::from_secs(30 * 24 * 3600), "{:?}", t.at);
+        assert!(interval(f64::MIN_POSITIVE) <= MAX_INTERVAL);
     }
 
     #[test]
