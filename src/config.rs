@@ -262,7 +262,12 @@ const SECRET_KEYS: [&str; 3] = ["api_key", "access_key", "secret_key"];
 /// `profiles.default.api_key`) ends in one of [`SECRET_KEYS`], or an inline table on it
 /// (`default = { api_key = .. }`) names one.
 fn line_sets_secret(line: &str) -> Option<&'static str> {
-    let bare = |k: &str| k.trim().trim_matches(|c| c == '"' || c == '\'').trim().to_owned();
+    let bare = |k: &str| {
+        k.trim()
+            .trim_matches(|c| c == '"' || c == '\'')
+            .trim()
+            .to_owned()
+    };
     // Every `key =` on the line: the key itself and the keys of any inline table.
     let mut rest = line;
     while let Some((left, right)) = rest.split_once('=') {
@@ -280,7 +285,9 @@ fn line_sets_secret(line: &str) -> Option<&'static str> {
 /// be a quoted string, the key is set twice, or it is in the wrong place.
 fn secret_error(key: &str, toml_msg: &str) -> String {
     if toml_msg.contains("duplicate key") {
-        format!("{key} is set twice in the same table; keep one (the values are not shown: they are secrets)")
+        format!(
+            "{key} is set twice in the same table; keep one (the values are not shown: they are secrets)"
+        )
     } else if toml_msg.contains("unknown field") {
         format!(
             "{key} is not allowed here: it belongs in a profile, e.g. [profiles.default] \
@@ -314,16 +321,26 @@ pub fn parse(text: &str) -> Result<Config, String> {
                 .map(|(k, _)| k.trim().trim_matches('"').to_owned())
                 .filter(|k| !k.is_empty() && !k.starts_with('['));
             // The span may cover several lines (a multi-line inline table): any of them.
-            let end = text.floor_char_boundary(span.end.min(text.len())).max(start);
+            let end = text
+                .floor_char_boundary(span.end.min(text.len()))
+                .max(start);
             let spanned = &text[upto.rfind('\n').map_or(0, |i| i + 1)..end];
             let secret = spanned
                 .lines()
                 .chain(std::iter::once(line_text))
                 .find_map(line_sets_secret)
-                .or_else(|| SECRET_KEYS.iter().copied().find(|k| msg.contains(&format!("`{k}`"))));
+                .or_else(|| {
+                    SECRET_KEYS
+                        .iter()
+                        .copied()
+                        .find(|k| msg.contains(&format!("`{k}`")))
+                });
             msg = match (secret, key) {
                 (Some(s), Some(k)) => {
-                    format!("line {line}, column {col}, key {k:?}: {}", secret_error(s, &msg))
+                    format!(
+                        "line {line}, column {col}, key {k:?}: {}",
+                        secret_error(s, &msg)
+                    )
                 }
                 (Some(s), None) => format!("line {line}, column {col}: {}", secret_error(s, &msg)),
                 (None, Some(k)) => format!("line {line}, column {col}, key {k:?}: {msg}"),

@@ -100,7 +100,10 @@ mod tests {
         let v = serde_json::json!({"m": "a\u{9b}2Jb\u{9d}0;t\u{9c}c\u{80}\u{9f}é"});
         let s = json_for_terminal(&v);
         assert_eq!(s, r#"{"m":"a\u009b2Jb\u009d0;t\u009cc\u0080\u009fé"}"#);
-        assert!(!s.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)), "{s}");
+        assert!(
+            !s.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)),
+            "{s}"
+        );
         let back: serde_json::Value = serde_json::from_str(&s).expect("valid JSON");
         assert_eq!(back, v);
     }

@@ -209,17 +209,18 @@ fn an_echoed_bearer_key_is_scrubbed_from_output_and_history_and_said_so() {
         "{}",
         text(&human)
     );
-    assert!(stderr.contains("rejected credentials <redacted>"), "{stderr}");
+    assert!(
+        stderr.contains("rejected credentials <redacted>"),
+        "{stderr}"
+    );
     let mut json_args = args.to_vec();
     json_args.push("--json");
     let json = run(home.path(), &env, &json_args);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
     assert!(
-        v["warnings"]
-            .as_array()
-            .is_some_and(|w| w.iter().any(|w| w
-                .as_str()
-                .is_some_and(|w| w.contains("replaced by <redacted>")))),
+        v["warnings"].as_array().is_some_and(|w| w.iter().any(|w| w
+            .as_str()
+            .is_some_and(|w| w.contains("replaced by <redacted>")))),
         "{v}"
     );
     let id = v["history_id"].as_i64().expect("recorded");
@@ -232,7 +233,9 @@ fn an_echoed_bearer_key_is_scrubbed_from_output_and_history_and_said_so() {
     let body = entry["response_body"].to_string();
     assert!(body.contains("rejected credentials <redacted>"), "{body}");
     assert!(
-        entry["attempts"].to_string().contains("copies of a credential"),
+        entry["attempts"]
+            .to_string()
+            .contains("copies of a credential"),
         "{entry}"
     );
     let headers = entry["response_headers"].to_string();
@@ -347,7 +350,10 @@ fn api_calls_do_not_follow_redirects_and_say_where_they_pointed() {
     assert_eq!(v["http_status"], 307, "{v}");
     let message = v["message"].as_str().unwrap_or_default();
     assert!(
-        message.contains(&format!("redirect to {}steal?… not followed", elsewhere.url)),
+        message.contains(&format!(
+            "redirect to {}steal?… not followed",
+            elsewhere.url
+        )),
         "{message}"
     );
     assert!(!message.contains("abc123"), "{message}");
@@ -453,7 +459,14 @@ fn a_numeric_secret_is_never_quoted_back_in_a_config_error() {
         let out = run(
             home.path(),
             &[],
-            &["send", "--dry-run", "--image", REFERENCE, "--set", "prompt=x"],
+            &[
+                "send",
+                "--dry-run",
+                "--image",
+                REFERENCE,
+                "--set",
+                "prompt=x",
+            ],
         );
         assert_eq!(out.status.code(), Some(2), "{case}: {}", text(&out));
         let all = text(&out);
@@ -461,9 +474,23 @@ fn a_numeric_secret_is_never_quoted_back_in_a_config_error() {
         assert!(all.contains("not shown: it is a secret"), "{case}: {all}");
     }
     // A key at the top level, and one set twice, say what is wrong.
-    std::fs::write(config.join("config.toml"), "api_key = \"sk-toplevel-123456\"\n")
-        .expect("write");
-    let out = run(home.path(), &[], &["send", "--dry-run", "--image", REFERENCE, "--set", "prompt=x"]);
+    std::fs::write(
+        config.join("config.toml"),
+        "api_key = \"sk-toplevel-123456\"\n",
+    )
+    .expect("write");
+    let out = run(
+        home.path(),
+        &[],
+        &[
+            "send",
+            "--dry-run",
+            "--image",
+            REFERENCE,
+            "--set",
+            "prompt=x",
+        ],
+    );
     let all = text(&out);
     assert!(all.contains("belongs in a profile"), "{all}");
     assert!(!all.contains("sk-toplevel-123456"), "{all}");
@@ -472,10 +499,24 @@ fn a_numeric_secret_is_never_quoted_back_in_a_config_error() {
         "[profiles.default]\napi_key = \"sk-first-123456\"\napi_key = \"sk-second-654321\"\n",
     )
     .expect("write");
-    let out = run(home.path(), &[], &["send", "--dry-run", "--image", REFERENCE, "--set", "prompt=x"]);
+    let out = run(
+        home.path(),
+        &[],
+        &[
+            "send",
+            "--dry-run",
+            "--image",
+            REFERENCE,
+            "--set",
+            "prompt=x",
+        ],
+    );
     let all = text(&out);
     assert!(all.contains("set twice"), "{all}");
-    assert!(!all.contains("sk-first") && !all.contains("sk-second"), "{all}");
+    assert!(
+        !all.contains("sk-first") && !all.contains("sk-second"),
+        "{all}"
+    );
 }
 
 #[test]
@@ -484,7 +525,10 @@ fn mock_help_warns_that_key_flags_show_in_ps() {
     let out = run(home.path(), &[], &["mock", "--help"]);
     let help = String::from_utf8_lossy(&out.stdout);
     for env in ["VOLCV_MOCK_API_KEY", "VOLCV_MOCK_SK"] {
-        assert!(help.contains(&format!("Prefer the env variable {env}")), "{help}");
+        assert!(
+            help.contains(&format!("Prefer the env variable {env}")),
+            "{help}"
+        );
     }
     assert!(help.contains("(ps)"), "{help}");
 }
@@ -495,11 +539,18 @@ fn out_of_range_rates_and_concurrency_are_refused_not_panics() {
     let out = run(
         home.path(),
         &[],
-        &["mock", "--addr", "127.0.0.1:0", "--concurrency", "18446744073709551615"],
+        &[
+            "mock",
+            "--addr",
+            "127.0.0.1:0",
+            "--concurrency",
+            "18446744073709551615",
+        ],
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--concurrency 18446744073709551615 is outside 1..=100000"),
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--concurrency 18446744073709551615 is outside 1..=100000"),
         "{}",
         text(&out)
     );
@@ -525,14 +576,19 @@ fn out_of_range_rates_and_concurrency_are_refused_not_panics() {
     let out = sweep(&["--qps", "1e-20"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
-        text(&out).contains("--qps: qps 0.00000000000000000001 must be a number of requests per second from 0.001"),
+        text(&out).contains(
+            "--qps: qps 0.00000000000000000001 must be a number of requests per second from 0.001"
+        ),
         "{}",
         text(&out)
     );
     let config = home.path().join("config").join("volcv");
     std::fs::create_dir_all(&config).expect("config dir");
-    std::fs::write(config.join("config.toml"), "[profiles.default]\nqps = 1e-20\n")
-        .expect("write");
+    std::fs::write(
+        config.join("config.toml"),
+        "[profiles.default]\nqps = 1e-20\n",
+    )
+    .expect("write");
     let out = sweep(&[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
@@ -584,5 +640,9 @@ fn history_and_saved_results_are_private_whatever_the_umask() {
     let saved = files_under(&out_dir);
     assert_eq!(saved.len(), 1, "{saved:?}");
     assert_eq!(mode(&saved[0]), 0o600, "{}", saved[0].display());
-    assert!(files_under(&data).iter().any(|f| f.ends_with("history.sqlite3")));
+    assert!(
+        files_under(&data)
+            .iter()
+            .any(|f| f.ends_with("history.sqlite3"))
+    );
 }

@@ -728,7 +728,12 @@ fn answer_of(raw: RawResponse, url: &Url) -> (RawResponse, Outcome) {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("location"))
             .map(|(_, v)| shown_location(url, v));
-        redirect_outcome(raw.status, raw.content_type(), &raw.body, location.as_deref())
+        redirect_outcome(
+            raw.status,
+            raw.content_type(),
+            &raw.body,
+            location.as_deref(),
+        )
     } else {
         parse_response(raw.status, raw.content_type(), &raw.body)
     };

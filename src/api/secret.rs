@@ -146,7 +146,8 @@ impl Scrubber {
             Some((b, n)) => {
                 *count += n;
                 // Only ASCII was spliced in at places where whole UTF-8 needles matched.
-                String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+                String::from_utf8(b)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
             }
             None => text.to_owned(),
         }
