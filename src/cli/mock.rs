@@ -76,6 +76,14 @@ pub struct MockArgs {
     /// Base URL of returned image URLs (when clients reach the mock by another name).
     #[arg(long, value_name = "URL")]
     pub public_base: Option<String>,
+    /// Close a connection whose client takes longer than this to send a request's headers
+    /// (or to begin the next one), or pauses longer inside a body.
+    #[arg(long, default_value = "30s", value_parser = duration, value_name = "DURATION")]
+    pub read_timeout: Duration,
+    /// Connections served at once; more wait until one ends (1..=65536).
+    #[arg(long, default_value_t = mock::config::DEFAULT_MAX_CONNECTIONS, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536))]
+    pub max_connections: usize,
     /// No request log on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -126,6 +134,9 @@ impl MockArgs {
             task_ttl: self.task_ttl,
             quiet: self.quiet,
             public_base: self.public_base.clone(),
+            read_timeout: self.read_timeout,
+            max_connections: self.max_connections,
+            ..MockConfig::default()
         })
     }
 }

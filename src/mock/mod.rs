@@ -7,7 +7,7 @@
 
 pub mod render;
 
-mod config;
+pub mod config;
 mod faults;
 mod handler;
 mod images;
