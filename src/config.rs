@@ -6,6 +6,7 @@ use crate::api::client::{self, Auth, AuthMode, Options, Target};
 use crate::api::schema::Schema;
 use crate::api::secret::{REDACTED, Secret};
 use crate::api::tasks::Mode;
+use crate::images::input::{TEXT_FILE_CAP, read_text_file};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -228,7 +229,7 @@ pub struct Loaded {
 pub fn load(o: &Overrides) -> Result<Loaded, ConfigError> {
     let paths = Paths::resolve(o);
     let path = paths.config_file.clone();
-    let text = match std::fs::read_to_string(&path) {
+    let text = match read_text_file(&path, TEXT_FILE_CAP) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && o.config_path.is_none() => None,
         Err(err) => return Err(ConfigError::Read { path, err }),
@@ -578,13 +579,23 @@ fn find_ak_sk(profile: &Profile) -> Result<AkSk, ConfigError> {
         .map(PathBuf::from)
         .unwrap_or_default();
     let cred_file = home.join(".volc/credentials");
-    if let Ok(text) = std::fs::read_to_string(&cred_file)
+    // A missing file is skipped; one that cannot be used (a FIFO, /dev/zero, too large) is
+    // said, never read for ever.
+    let read = |path: &Path| match read_text_file(path, TEXT_FILE_CAP) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ConfigError::Invalid(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    };
+    if let Some(text) = read(&cred_file)?
         && let Some((ak, sk)) = parse_volc_credentials(&text)
     {
         return Ok(make(ak, sk));
     }
     let cfg_file = home.join(".volc/config");
-    if let Ok(text) = std::fs::read_to_string(&cfg_file)
+    if let Some(text) = read(&cfg_file)?
         && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
         && let (Some(ak), Some(sk)) = (v["ak"].as_str(), v["sk"].as_str())
     {

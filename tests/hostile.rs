@@ -646,3 +646,90 @@ fn history_and_saved_results_are_private_whatever_the_umask() {
             .any(|f| f.ends_with("history.sqlite3"))
     );
 }
+
+/// Runs volcv, killing it (and failing) if it has not ended after a generous bound: a FIFO
+/// read would otherwise hang the test for ever.
+fn run_bounded(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = volcv_cmd(home);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn volcv");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!("volcv {args:?} hung: {}", text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[cfg(unix)]
+#[test]
+fn settings_files_that_are_fifos_or_dev_zero_are_refused_not_read() {
+    let home = tempfile::tempdir().expect("home");
+    let h = home.path();
+    let config = h.join("config").join("volcv");
+    let volc = h.join(".volc");
+    std::fs::create_dir_all(&config).expect("config dir");
+    std::fs::create_dir_all(&volc).expect(".volc");
+    let fifo = |p: &Path| {
+        let _ = std::fs::remove_file(p);
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            p,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .expect("mkfifo");
+    };
+    let zero = |p: &Path| {
+        let _ = std::fs::remove_file(p);
+        std::os::unix::fs::symlink("/dev/zero", p).expect("symlink");
+    };
+    let dry_run = [
+        "send",
+        "--dry-run",
+        "--image",
+        REFERENCE,
+        "--set",
+        "prompt=x",
+    ];
+    for (make, what) in [
+        (
+            &fifo as &dyn Fn(&Path),
+            "a named pipe (FIFO), not a regular file",
+        ),
+        (&zero, "a character device, not a regular file"),
+    ] {
+        // The config file.
+        make(&config.join("config.toml"));
+        let out = run_bounded(h, &[], &dry_run);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(what), "{}", text(&out));
+        std::fs::remove_file(config.join("config.toml")).expect("rm");
+        // ~/.volc/credentials, looked up for --auth volc.
+        make(&volc.join("credentials"));
+        let mut volc_args = dry_run.to_vec();
+        volc_args.extend(["--auth", "volc", "--endpoint", "http://127.0.0.1:9/"]);
+        let out = run_bounded(h, &[], &volc_args);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(".volc/credentials: "), "{}", text(&out));
+        assert!(text(&out).contains(what), "{}", text(&out));
+        std::fs::remove_file(volc.join("credentials")).expect("rm");
+        // presets.toml.
+        make(&config.join("presets.toml"));
+        let out = run_bounded(h, &[], &["preset", "list"]);
+        assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(text(&out).contains(what), "{}", text(&out));
+        std::fs::remove_file(config.join("presets.toml")).expect("rm");
+    }
+}

@@ -1078,21 +1078,39 @@ async fn slow_headers_and_idle_connections_are_closed_after_the_read_timeout() {
     })
     .await;
     // Headers that never end (a slowloris), and a connection that never says anything.
-    let mut slow = tokio::net::TcpStream::connect(server.addr()).await.expect("connect");
+    let mut slow = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("connect");
     slow.write_all(b"POST /?Action=CVProcess&Version=2022-08-31 HTTP/1.1\r\nHost: m\r\n")
         .await
         .expect("write");
-    let mut idle = tokio::net::TcpStream::connect(server.addr()).await.expect("connect");
+    let mut idle = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("connect");
     // Bounds against a hang, not timings: the server must close both by itself.
-    assert!(read_to_close(&mut slow, 20).await.is_some(), "slow headers held open");
-    assert!(read_to_close(&mut idle, 20).await.is_some(), "idle connection held open");
+    assert!(
+        read_to_close(&mut slow, 20).await.is_some(),
+        "slow headers held open"
+    );
+    assert!(
+        read_to_close(&mut idle, 20).await.is_some(),
+        "idle connection held open"
+    );
     // A kept-alive connection is closed once idle too, after its answer.
-    let mut kept = tokio::net::TcpStream::connect(server.addr()).await.expect("connect");
+    let mut kept = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("connect");
     kept.write_all(b"GET /nowhere HTTP/1.1\r\nHost: m\r\n\r\n")
         .await
         .expect("write");
-    let got = read_to_close(&mut kept, 20).await.expect("closed when idle");
-    assert!(got.starts_with(b"HTTP/1.1 "), "{}", String::from_utf8_lossy(&got));
+    let got = read_to_close(&mut kept, 20)
+        .await
+        .expect("closed when idle");
+    assert!(
+        got.starts_with(b"HTTP/1.1 "),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
 }
 
 #[tokio::test]
@@ -1103,9 +1121,15 @@ async fn connections_beyond_the_cap_wait_until_one_ends() {
         ..config()
     })
     .await;
-    let held_a = tokio::net::TcpStream::connect(server.addr()).await.expect("a");
-    let _held_b = tokio::net::TcpStream::connect(server.addr()).await.expect("b");
-    let mut third = tokio::net::TcpStream::connect(server.addr()).await.expect("c");
+    let held_a = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("a");
+    let _held_b = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("b");
+    let mut third = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("c");
     third
         .write_all(b"GET /nowhere HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
         .await
@@ -1113,10 +1137,19 @@ async fn connections_beyond_the_cap_wait_until_one_ends() {
     let mut first = [0u8; 1];
     // Not a timing: a served connection answers at once, a waiting one never does.
     let early = tokio::time::timeout(Duration::from_millis(500), third.read(&mut first)).await;
-    assert!(early.is_err(), "a third connection was served past a cap of 2");
+    assert!(
+        early.is_err(),
+        "a third connection was served past a cap of 2"
+    );
     drop(held_a);
-    let got = read_to_close(&mut third, 20).await.expect("served once a slot is free");
-    assert!(got.starts_with(b"HTTP/1.1 "), "{}", String::from_utf8_lossy(&got));
+    let got = read_to_close(&mut third, 20)
+        .await
+        .expect("served once a slot is free");
+    assert!(
+        got.starts_with(b"HTTP/1.1 "),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
 }
 
 #[tokio::test]
@@ -1134,7 +1167,9 @@ async fn bodies_over_the_memory_budget_are_refused_not_buffered() {
         )
     };
     // One upload of 800 KB stalls halfway: its share of the budget is held.
-    let mut stalled = tokio::net::TcpStream::connect(server.addr()).await.expect("a");
+    let mut stalled = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("a");
     stalled
         .write_all(head(800_000).as_bytes())
         .await
@@ -1146,7 +1181,9 @@ async fn bodies_over_the_memory_budget_are_refused_not_buffered() {
         text.starts_with("HTTP/1.1 429") && text.contains("50430")
     };
     let second = || async {
-        let mut s = tokio::net::TcpStream::connect(server.addr()).await.expect("b");
+        let mut s = tokio::net::TcpStream::connect(server.addr())
+            .await
+            .expect("b");
         s.write_all(head(800_000).as_bytes()).await.expect("write");
         let _ = s.write_all(&vec![b' '; 800_000]).await;
         read_to_close(&mut s, 20).await.unwrap_or_default()

@@ -394,12 +394,14 @@ impl Call {
         let mut stream = body.into_data_stream();
         let timeout = self.shared.cfg.read_timeout;
         loop {
-            let next = tokio::time::timeout(timeout, stream.next()).await.map_err(|_| {
-                Answer::from(Rejection::new(
-                    50204,
-                    format!("the request body stalled for more than {timeout:?}"),
-                ))
-            })?;
+            let next = tokio::time::timeout(timeout, stream.next())
+                .await
+                .map_err(|_| {
+                    Answer::from(Rejection::new(
+                        50204,
+                        format!("the request body stalled for more than {timeout:?}"),
+                    ))
+                })?;
             let Some(chunk) = next else { break };
             let chunk = chunk.map_err(|e| {
                 Answer::from(Rejection::new(

@@ -190,7 +190,9 @@ async fn serve(listener: TcpListener, app: Router, shared: Arc<Shared>, stop: Ca
     }
     drop(listener);
     // Every slot back: every connection has ended.
-    let _ = slots.acquire_many(u32::try_from(cap).unwrap_or(u32::MAX)).await;
+    let _ = slots
+        .acquire_many(u32::try_from(cap).unwrap_or(u32::MAX))
+        .await;
 }
 
 fn check_config(cfg: &MockConfig) -> io::Result<()> {
@@ -267,7 +269,9 @@ impl Shared {
             bucket: cfg.qps.map(|q| Mutex::new(TokenBucket::new(q))),
             permits: cfg.concurrency.map(|n| Arc::new(Semaphore::new(n))),
             body_budget: Arc::new(Semaphore::new(
-                cfg.max_body_bytes_in_flight.div_ceil(1024).min(Semaphore::MAX_PERMITS),
+                cfg.max_body_bytes_in_flight
+                    .div_ceil(1024)
+                    .min(Semaphore::MAX_PERMITS),
             )),
             cfg,
             public_base,
