@@ -733,3 +733,87 @@ fn settings_files_that_are_fifos_or_dev_zero_are_refused_not_read() {
         std::fs::remove_file(config.join("presets.toml")).expect("rm");
     }
 }
+
+#[test]
+fn a_vary_range_that_overflows_when_rounded_is_checked_not_sent_as_null() {
+    let home = tempfile::tempdir().expect("home");
+    let out = run(
+        home.path(),
+        &[],
+        &[
+            "sweep",
+            "--dry-run",
+            "--json",
+            "--auth",
+            "none",
+            "--endpoint",
+            "http://127.0.0.1:9/",
+            "--image",
+            REFERENCE,
+            "--set",
+            "prompt=x",
+            "--vary",
+            "scale=1.7e308..1.79e308:1e306",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let all = text(&out);
+    assert!(!all.contains("null"), "{all}");
+    assert!(all.contains("is outside the allowed 1..10"), "{all}");
+}
+
+#[test]
+fn a_request_file_with_a_utf8_bom_is_read() {
+    let home = tempfile::tempdir().expect("home");
+    let file = home.path().join("request.json");
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend_from_slice(
+        br#"{"req_key":"high_aes_ip_v20","prompt":"bom","image_urls":["https://example.com/a.jpg"]}"#,
+    );
+    std::fs::write(&file, bytes).expect("write");
+    let out = run(
+        home.path(),
+        &[],
+        &[
+            "send",
+            "--dry-run",
+            "--auth",
+            "none",
+            "--endpoint",
+            "http://127.0.0.1:9/",
+            file.to_str().expect("utf8"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains(r#""prompt":"bom""#), "{}", text(&out));
+}
+
+#[test]
+fn json_exit_code_is_the_exit_code_when_a_result_image_is_lost() {
+    let home = tempfile::tempdir().expect("home");
+    let body = serde_json::json!({
+        "code": 10000, "message": "Success", "request_id": "r1", "status": 10000,
+        "time_elapsed": "1s",
+        "data": {"binary_data_base64": ["not base64 !!"], "image_urls": null},
+    });
+    let server = common::CannedServer::json(body.to_string().into_bytes());
+    let out = run(
+        home.path(),
+        &[],
+        &[
+            "send",
+            "--image",
+            REFERENCE,
+            "--endpoint",
+            &server.url,
+            "--auth",
+            "none",
+            "--set",
+            "prompt=lost",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["exit_code"], 4, "{v}");
+}
