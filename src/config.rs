@@ -336,6 +336,14 @@ pub fn parse(text: &str) -> Result<Config, String> {
                         .copied()
                         .find(|k| msg.contains(&format!("`{k}`")))
                 });
+            // On a secret's line only a key that reads as one is quoted: a garbled line's
+            // text before `=` may hold the secret's value itself.
+            let key = key.filter(|k| {
+                secret.is_none()
+                    || k.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | '\'' | ' ')
+                    })
+            });
             msg = match (secret, key) {
                 (Some(s), Some(k)) => {
                     format!(

@@ -266,7 +266,8 @@ fn decimals_in(text: &str) -> i32 {
     let t = text.trim();
     if let Some((mantissa, exp)) = t.split_once(['e', 'E']) {
         let exp: i32 = exp.parse().unwrap_or(0);
-        return (decimals_in(mantissa) - exp).max(0);
+        // Saturating: `1e-2147483648` is a number f64 parses (as 0).
+        return decimals_in(mantissa).saturating_sub(exp).max(0);
     }
     t.split_once('.')
         .map_or(0, |(_, d)| d.trim_end_matches('0').len() as i32)
