@@ -150,6 +150,12 @@ Limits and faults (options): latency + uniform jitter before each answer; qps (t
 50429, HTTP 429); concurrency (50430, HTTP 429); fail-rate P with fail-code C (random
 failures, default 50500). Gateway checks (route, auth, qps, concurrency) answer at once.
 
+Bounds (a server others run in their test suites): a client has the read timeout (default
+30 s) to send a request's headers, to begin the next request on a kept-alive connection, and
+between two parts of a body (50204), else the connection is closed; at most max-connections
+(default 512) are served at once, more wait in the kernel's backlog until one ends; request
+bodies held at once total at most 256 MiB (a body that would go over: 50430, HTTP 429).
+
 Triggers: put these in the prompt to get a fault on demand (they are cut out of the prompt
 before generation; several may be combined; an unknown one answers 50200):
   [mock:CODE]            answer that business code, e.g. [mock:50411] or [mock:50429];
