@@ -338,11 +338,11 @@ pub const DOWNLOAD_REDIRECTS: usize = 5;
 #[derive(Debug, Clone)]
 pub struct Client {
     /// For API calls: follows no redirect.
-    http: reqwest::Client,
+    api: reqwest::Client,
     /// For result-image downloads: follows up to [`DOWNLOAD_REDIRECTS`] redirects. It never
     /// carries credentials (downloads add none, and reqwest drops `Authorization`, `Cookie`
     /// and the like on a redirect to another host) and sends no `Referer`.
-    download: reqwest::Client,
+    http: reqwest::Client,
     pub target: Target,
     pub options: Options,
 }
@@ -359,11 +359,11 @@ impl Client {
                 .build()
                 .map_err(|e| format!("could not set up the HTTP client: {e}"))
         };
-        let http = build(reqwest::redirect::Policy::none())?;
-        let download = build(reqwest::redirect::Policy::limited(DOWNLOAD_REDIRECTS))?;
+        let api = build(reqwest::redirect::Policy::none())?;
+        let http = build(reqwest::redirect::Policy::limited(DOWNLOAD_REDIRECTS))?;
         Ok(Self {
+            api,
             http,
-            download,
             target,
             options,
         })
@@ -372,7 +372,7 @@ impl Client {
     /// The shared `reqwest::Client` for image downloads (follows a few redirects, carries no
     /// credentials).
     pub fn http(&self) -> &reqwest::Client {
-        &self.download
+        &self.http
     }
 
     /// Builds the request for `action` with `body` as the exact bytes to send, signed now.
@@ -590,7 +590,7 @@ impl Client {
     ) -> Result<RawResponse, TransportError> {
         let timeout = self.options.timeout;
         let work = async {
-            let mut req = self.http.post(prepared.url.clone());
+            let mut req = self.api.post(prepared.url.clone());
             for (k, v) in &prepared.headers {
                 // reqwest derives Host from the URL; sending it twice confuses some servers.
                 if !k.eq_ignore_ascii_case("host") {

@@ -74,7 +74,7 @@ fn forms(secret: &str, out: &mut Vec<Vec<u8>>) {
             // covers every alignment and the padding.
             let (start, end) = (if pad == 0 { 0 } else { 4 }, e.len().saturating_sub(4));
             if start < end {
-                push(e[start..end].as_bytes().to_vec(), MIN_ENCODED);
+                push(e.as_bytes()[start..end].to_vec(), MIN_ENCODED);
             }
         }
     }
