@@ -150,6 +150,7 @@ fn main() {
                 Some("application/json"),
                 response.as_bytes(),
             )),
+            scrubbed: 0,
         };
         let entry = NewEntry {
             profile: "default",

@@ -475,6 +475,7 @@ fn prefill(dir: &Path, rows: usize) {
                 Some("application/json"),
                 response.as_bytes(),
             )),
+            scrubbed: 0,
         };
         let entry = NewEntry {
             profile: "bench",

@@ -6,6 +6,7 @@ use crate::api::client::{self, Auth, AuthMode, Options, Target};
 use crate::api::schema::Schema;
 use crate::api::secret::{REDACTED, Secret};
 use crate::api::tasks::Mode;
+use crate::images::input::{TEXT_FILE_CAP, read_text_file};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -241,7 +242,7 @@ pub struct Loaded {
 pub fn load(o: &Overrides) -> Result<Loaded, ConfigError> {
     let paths = Paths::resolve(o);
     let path = paths.config_file.clone();
-    let text = match std::fs::read_to_string(&path) {
+    let text = match read_text_file(&path, TEXT_FILE_CAP) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && o.config_path.is_none() => None,
         Err(err) => return Err(ConfigError::Read { path, err }),
@@ -271,7 +272,50 @@ pub fn load(o: &Overrides) -> Result<Loaded, ConfigError> {
 /// Profile keys that hold secrets: their values never appear in messages.
 const SECRET_KEYS: [&str; 3] = ["api_key", "access_key", "secret_key"];
 
-/// Parses config text; errors name the line and the key.
+/// Whether a line of TOML sets a secret: its key (plain, quoted or dotted, e.g.
+/// `profiles.default.api_key`) ends in one of [`SECRET_KEYS`], or an inline table on it
+/// (`default = { api_key = .. }`) names one.
+fn line_sets_secret(line: &str) -> Option<&'static str> {
+    let bare = |k: &str| {
+        k.trim()
+            .trim_matches(|c| c == '"' || c == '\'')
+            .trim()
+            .to_owned()
+    };
+    // Every `key =` on the line: the key itself and the keys of any inline table.
+    let mut rest = line;
+    while let Some((left, right)) = rest.split_once('=') {
+        let key = left.rsplit(['{', ',']).next().unwrap_or(left);
+        let last = key.rsplit('.').next().map(bare).unwrap_or_default();
+        if let Some(s) = SECRET_KEYS.iter().find(|s| **s == last) {
+            return Some(s);
+        }
+        rest = right;
+    }
+    None
+}
+
+/// What a TOML error on a secret's line says, without anything of the value: the value must
+/// be a quoted string, the key is set twice, or it is in the wrong place.
+fn secret_error(key: &str, toml_msg: &str) -> String {
+    if toml_msg.contains("duplicate key") {
+        format!(
+            "{key} is set twice in the same table; keep one (the values are not shown: they are secrets)"
+        )
+    } else if toml_msg.contains("unknown field") {
+        format!(
+            "{key} is not allowed here: it belongs in a profile, e.g. [profiles.default] \
+             {key} = \"...\" (the value is not shown: it is a secret)"
+        )
+    } else if toml_msg.contains("invalid type") {
+        "the value must be a quoted string (the value is not shown: it is a secret)".to_owned()
+    } else {
+        format!("{key} has an invalid value (the value is not shown: it is a secret)")
+    }
+}
+
+/// Parses config text; errors name the line and the key. A secret's value is never quoted
+/// back, whatever the error and however the key is written (plain, dotted, inline table).
 pub fn parse(text: &str) -> Result<Config, String> {
     let config: Config = toml::from_str(text).map_err(|e| {
         let mut msg = e.message().to_owned();
@@ -281,7 +325,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
             let line = upto.matches('\n').count() + 1;
             let col = upto.rfind('\n').map_or(upto.len(), |i| upto.len() - i - 1) + 1;
             // The key of the line the error is on, for errors that do not name it (a value of
-            // the wrong type). The value itself is never quoted back for a secret's key.
+            // the wrong type).
             let line_text = text[upto.rfind('\n').map_or(0, |i| i + 1)..]
                 .lines()
                 .next()
@@ -290,14 +334,42 @@ pub fn parse(text: &str) -> Result<Config, String> {
                 .split_once('=')
                 .map(|(k, _)| k.trim().trim_matches('"').to_owned())
                 .filter(|k| !k.is_empty() && !k.starts_with('['));
-            msg = match key {
-                Some(k) if SECRET_KEYS.contains(&k.as_str()) => format!(
-                    "line {line}, column {col}, key {k:?}: the value must be a quoted string \
-                     (the value is not shown: it is a secret)"
-                ),
-                Some(k) => format!("line {line}, column {col}, key {k:?}: {msg}"),
-                None => format!("line {line}, column {col}: {msg}"),
+            // The span may cover several lines (a multi-line inline table): any of them.
+            let end = text
+                .floor_char_boundary(span.end.min(text.len()))
+                .max(start);
+            let spanned = &text[upto.rfind('\n').map_or(0, |i| i + 1)..end];
+            let secret = spanned
+                .lines()
+                .chain(std::iter::once(line_text))
+                .find_map(line_sets_secret)
+                .or_else(|| {
+                    SECRET_KEYS
+                        .iter()
+                        .copied()
+                        .find(|k| msg.contains(&format!("`{k}`")))
+                });
+            // On a secret's line only a key that reads as one is quoted: a garbled line's
+            // text before `=` may hold the secret's value itself.
+            let key = key.filter(|k| {
+                secret.is_none()
+                    || k.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | '\'' | ' ')
+                    })
+            });
+            msg = match (secret, key) {
+                (Some(s), Some(k)) => {
+                    format!(
+                        "line {line}, column {col}, key {k:?}: {}",
+                        secret_error(s, &msg)
+                    )
+                }
+                (Some(s), None) => format!("line {line}, column {col}: {}", secret_error(s, &msg)),
+                (None, Some(k)) => format!("line {line}, column {col}, key {k:?}: {msg}"),
+                (None, None) => format!("line {line}, column {col}: {msg}"),
             };
+        } else if let Some(s) = SECRET_KEYS.iter().find(|k| msg.contains(*k)) {
+            msg = secret_error(s, &msg);
         }
         msg
     })?;
@@ -528,13 +600,23 @@ fn find_ak_sk(profile: &Profile) -> Result<AkSk, ConfigError> {
         .map(PathBuf::from)
         .unwrap_or_default();
     let cred_file = home.join(".volc/credentials");
-    if let Ok(text) = std::fs::read_to_string(&cred_file)
+    // A missing file is skipped; one that cannot be used (a FIFO, /dev/zero, too large) is
+    // said, never read for ever.
+    let read = |path: &Path| match read_text_file(path, TEXT_FILE_CAP) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ConfigError::Invalid(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    };
+    if let Some(text) = read(&cred_file)?
         && let Some((ak, sk)) = parse_volc_credentials(&text)
     {
         return Ok(make(ak, sk));
     }
     let cfg_file = home.join(".volc/config");
-    if let Ok(text) = std::fs::read_to_string(&cfg_file)
+    if let Some(text) = read(&cfg_file)?
         && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
         && let (Some(ak), Some(sk)) = (v["ak"].as_str(), v["sk"].as_str())
     {

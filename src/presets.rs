@@ -447,7 +447,9 @@ impl PresetStore {
 
     /// The file's text; `None` when it does not exist.
     fn read(&self) -> Result<Option<String>, PresetError> {
-        match std::fs::read_to_string(&self.path) {
+        // Capped and checked (a FIFO or /dev/zero is refused, never read for ever).
+        match crate::images::input::read_text_file(&self.path, crate::images::input::TEXT_FILE_CAP)
+        {
             Ok(t) => Ok(Some(t)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(PresetError::Read {

@@ -20,17 +20,21 @@ pub fn escape_terminal(s: &str, keep_newlines: bool) -> String {
     out
 }
 
-/// Serializes JSON for a terminal: serde_json already escapes control characters; this also
-/// writes bidi overrides and isolates as `\uXXXX` escapes (still valid JSON, same value), so
-/// a server-sent string cannot reorder what a person sees.
+/// Serializes JSON for a terminal: serde_json already escapes C0 control characters; this also
+/// writes C1 controls (U+0080..U+009F: 8-bit CSI, OSC, ST, which some terminals obey) and bidi
+/// overrides and isolates as `\uXXXX` escapes (still valid JSON, same value), so a
+/// server-sent string can neither drive the terminal nor reorder what a person sees. Every
+/// `--json` output goes through here.
 pub fn json_for_terminal(v: &serde_json::Value) -> String {
     let s = v.to_string();
-    if !s.chars().any(is_bidi_control) {
+    let risky = |c: char| is_bidi_control(c) || ('\u{80}'..='\u{9f}').contains(&c);
+    if !s.chars().any(risky) {
         return s;
     }
     let mut out = String::with_capacity(s.len() + 16);
     for c in s.chars() {
-        if is_bidi_control(c) {
+        if risky(c) {
+            // Outside strings JSON has only ASCII, so these are always inside one.
             out.push_str(&format!("\\u{:04x}", c as u32));
         } else {
             out.push(c);
@@ -87,6 +91,19 @@ mod tests {
         let v = serde_json::json!({"m": "a\u{202e}b\u{1b}c"});
         let s = json_for_terminal(&v);
         assert_eq!(s, r#"{"m":"a\u202eb\u001bc"}"#);
+        let back: serde_json::Value = serde_json::from_str(&s).expect("valid JSON");
+        assert_eq!(back, v);
+    }
+
+    #[test]
+    fn json_for_terminal_escapes_c1_controls() {
+        let v = serde_json::json!({"m": "a\u{9b}2Jb\u{9d}0;t\u{9c}c\u{80}\u{9f}é"});
+        let s = json_for_terminal(&v);
+        assert_eq!(s, r#"{"m":"a\u009b2Jb\u009d0;t\u009cc\u0080\u009fé"}"#);
+        assert!(
+            !s.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)),
+            "{s}"
+        );
         let back: serde_json::Value = serde_json::from_str(&s).expect("valid JSON");
         assert_eq!(back, v);
     }

@@ -78,6 +78,7 @@ fn exchange(request: &str, status: u16, response: &[u8], started: OffsetDateTime
             result: "10000".into(),
         }],
         result: Ok(parse_response(status, Some("application/json"), response)),
+        scrubbed: 0,
     }
 }
 

@@ -1049,3 +1049,160 @@ async fn volcvs_own_client_signs_bearers_and_retries_against_the_mock() {
     assert_eq!(retried.attempts.len(), 3, "{:?}", retried.attempts);
     assert_eq!(server.stats().count(50429), 2);
 }
+
+// ---- Bounds: a server others run in their test suites must survive slow and greedy clients.
+
+/// Reads until the server closes the connection (or `secs` pass: then `None`, a hang).
+async fn read_to_close(stream: &mut tokio::net::TcpStream, secs: u64) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(secs), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    read.ok().map(|()| got)
+}
+
+#[tokio::test]
+async fn slow_headers_and_idle_connections_are_closed_after_the_read_timeout() {
+    use tokio::io::AsyncWriteExt as _;
+    let server = start(MockConfig {
+        read_timeout: Duration::from_millis(300),
+        ..config()
+    })
+    .await;
+    // Headers that never end (a slowloris), and a connection that never says anything.
+    let mut slow = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("connect");
+    slow.write_all(b"POST /?Action=CVProcess&Version=2022-08-31 HTTP/1.1\r\nHost: m\r\n")
+        .await
+        .expect("write");
+    let mut idle = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("connect");
+    // Bounds against a hang, not timings: the server must close both by itself.
+    assert!(
+        read_to_close(&mut slow, 20).await.is_some(),
+        "slow headers held open"
+    );
+    assert!(
+        read_to_close(&mut idle, 20).await.is_some(),
+        "idle connection held open"
+    );
+    // A kept-alive connection is closed once idle too, after its answer.
+    let mut kept = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("connect");
+    kept.write_all(b"GET /nowhere HTTP/1.1\r\nHost: m\r\n\r\n")
+        .await
+        .expect("write");
+    let got = read_to_close(&mut kept, 20)
+        .await
+        .expect("closed when idle");
+    assert!(
+        got.starts_with(b"HTTP/1.1 "),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_ends() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let server = start(MockConfig {
+        max_connections: 2,
+        ..config()
+    })
+    .await;
+    let held_a = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("a");
+    let _held_b = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("b");
+    let mut third = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("c");
+    third
+        .write_all(b"GET /nowhere HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut first = [0u8; 1];
+    // Not a timing: a served connection answers at once, a waiting one never does.
+    let early = tokio::time::timeout(Duration::from_millis(500), third.read(&mut first)).await;
+    assert!(
+        early.is_err(),
+        "a third connection was served past a cap of 2"
+    );
+    drop(held_a);
+    let got = read_to_close(&mut third, 20)
+        .await
+        .expect("served once a slot is free");
+    assert!(
+        got.starts_with(b"HTTP/1.1 "),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
+#[tokio::test]
+async fn bodies_over_the_memory_budget_are_refused_not_buffered() {
+    use tokio::io::AsyncWriteExt as _;
+    let server = start(MockConfig {
+        max_body_bytes_in_flight: 1024 * 1024,
+        ..config()
+    })
+    .await;
+    let head = |len: usize| {
+        format!(
+            "POST /?Action=CVProcess&Version=2022-08-31 HTTP/1.1\r\nHost: m\r\n\
+             Content-Type: application/json\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+        )
+    };
+    // One upload of 800 KB stalls halfway: its share of the budget is held.
+    let mut stalled = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("a");
+    stalled
+        .write_all(head(800_000).as_bytes())
+        .await
+        .expect("write");
+    stalled.write_all(&[b' '; 1000]).await.expect("write");
+    // Wait (bounded) until the mock has taken it: a second upload of 800 KB is refused.
+    let refused = |got: &[u8]| {
+        let text = String::from_utf8_lossy(got);
+        text.starts_with("HTTP/1.1 429") && text.contains("50430")
+    };
+    let second = || async {
+        let mut s = tokio::net::TcpStream::connect(server.addr())
+            .await
+            .expect("b");
+        s.write_all(head(800_000).as_bytes()).await.expect("write");
+        let _ = s.write_all(&vec![b' '; 800_000]).await;
+        read_to_close(&mut s, 20).await.unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut got = second().await;
+    while !refused(&got) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        got = second().await;
+    }
+    assert!(refused(&got), "{}", String::from_utf8_lossy(&got));
+    // Once the first ends, its share comes back: the next upload is read (and judged).
+    drop(stalled);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut got = second().await;
+    while refused(&got) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        got = second().await;
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 ") && !refused(&got), "{text}");
+}

@@ -645,11 +645,41 @@ fn fuzz_config_parsing() {
         "\"logo_info.add_logo\" = ",
         "é",
         "\u{0}",
+        "qps = ",
+        "concurrency = ",
+        "1e-20",
+        "18446744073709551615",
+        "profiles.default.api_key = ",
+        "default = { api_key = ",
+        "profiles.default.",
     ];
     fuzz("config", &dict, |b| {
         let text = String::from_utf8_lossy(b);
-        let Err(msg) = volcv::config::parse(&text) else {
-            return;
+        let msg = match volcv::config::parse(&text) {
+            Ok(config) => {
+                // The numbers a profile holds (qps, concurrency, timeouts, caps) are checked
+                // where they are used, never a panic (`qps = 1e-20` overflowed the pacer).
+                let o = volcv::config::Overrides::default();
+                let loaded = volcv::config::Loaded {
+                    config,
+                    paths: volcv::config::Paths::resolve(&o),
+                    from_file: true,
+                    warnings: Vec::new(),
+                };
+                if let Ok((qps, n)) = loaded.sweep_limits(&o, None, None) {
+                    assert!(
+                        qps.is_finite() && qps >= volcv::sweep::bucket::MIN_QPS,
+                        "{qps}"
+                    );
+                    let mut bucket = volcv::sweep::bucket::TokenBucket::clamped(qps);
+                    let t = bucket.reserve(std::time::Duration::ZERO);
+                    let _ = bucket.reserve(t.at);
+                    assert!(n >= 1);
+                }
+                let _ = loaded.resolve(&o);
+                return;
+            }
+            Err(msg) => msg,
         };
         assert!(!msg.is_empty());
         // An error on a secret's line never quotes its value.
@@ -663,15 +693,81 @@ fn fuzz_config_parsing() {
         let Some(line) = text.lines().nth(line_no.saturating_sub(1)) else {
             return;
         };
-        if let Some((key, value)) = line.split_once('=') {
-            let key = key.trim().trim_matches('"');
+        // Every `key = value` on the line, inline tables and dotted keys included.
+        let parts: Vec<&str> = line.split('=').collect();
+        // The keys as the message may name them (a dotted key holds other names).
+        // (A key's own name may contain the value's text: the key as the message quotes it,
+        // `key "..."`, and the secret keys' names are left out.)
+        let mut rest = msg.clone();
+        for pair in parts.windows(2) {
+            let key = pair[0].rsplit(['{', ',']).next().unwrap_or(pair[0]);
+            rest = rest.replace(&format!("key {:?}", key.trim().trim_matches('"')), "");
+        }
+        let rest = ["api_key", "access_key", "secret_key"]
+            .iter()
+            .fold(rest, |r, k| r.replace(k, ""));
+        for pair in parts.windows(2) {
+            let key = pair[0].rsplit(['{', ',']).next().unwrap_or(pair[0]);
+            let key = key.rsplit('.').next().unwrap_or(key);
+            let key = key.trim().trim_matches(|c| c == '"' || c == '\'').trim();
+            let value = pair[1].split([',', '}']).next().unwrap_or(pair[1]);
             let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
             if ["api_key", "access_key", "secret_key"].contains(&key) && value.len() >= 6 {
-                // (The key's own name may contain the value's text: leave it out.)
-                let rest = msg.replace(key, "");
                 assert!(!rest.contains(value), "{msg} quotes the secret {value:?}");
             }
         }
+    });
+}
+
+/// `--vary FIELD=SPEC`: values or a clear error; a number field's values are all numbers
+/// within the field's range (a rounding overflow once gave `null`, sent unchecked), and the
+/// sweep built from them validates.
+#[test]
+fn fuzz_sweep_spec() {
+    let s = default_schema();
+    let mut dict: Vec<&str> = s.fields.iter().map(|f| f.name).collect();
+    dict.extend([
+        "=",
+        "..",
+        ":",
+        ",",
+        "[",
+        "]",
+        "\"",
+        "1e308",
+        "1.79e308",
+        "-1e308",
+        "1e-320",
+        "0.1",
+        "9223372036854775807",
+        "-",
+        "true",
+        "生成",
+    ]);
+    let base = s.default_body();
+    fuzz("sweep", &dict, |b| {
+        let arg = String::from_utf8_lossy(b);
+        match volcv::sweep::spec::parse_vary(s, &arg) {
+            Ok(axis) => {
+                assert!(!axis.values.is_empty());
+                let field = s.lookup(&axis.field).expect("the axis names a field");
+                if matches!(
+                    field.kind,
+                    schema::Kind::Int | schema::Kind::Float | schema::Kind::Enum(_)
+                ) {
+                    for v in &axis.values {
+                        let x = v
+                            .as_f64()
+                            .unwrap_or_else(|| panic!("{arg}: {v} not a number"));
+                        if let Some(r) = field.range {
+                            assert!(r.contains(x), "{arg}: {x} outside {r}");
+                        }
+                    }
+                }
+            }
+            Err(e) => assert!(!e.is_empty()),
+        }
+        let _ = volcv::sweep::prepare(base.clone(), &[arg.into_owned()]);
     });
 }
 

@@ -709,3 +709,86 @@ fn a_signal_while_the_editor_is_open_ends_the_ui_once_it_is_closed() {
         "the terminal was not restored after the editor"
     );
 }
+
+/// SIGINT and SIGQUIT sent to the running terminal UI from outside (`kill -INT`, `timeout -s
+/// INT`; inside the UI Ctrl-C is a key) end it like SIGTERM: it exits normally and the
+/// terminal is back in canonical mode. Before, their default action killed it with raw mode
+/// (and the alternate screen and mouse reporting) left on. Runs in tmux; skipped without it
+/// (CI installs it).
+#[test]
+fn the_tui_restores_the_terminal_on_sigint_and_sigquit() {
+    if std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        assert!(std::env::var_os("CI").is_none(), "CI must have tmux");
+        return;
+    }
+    for (sig, name) in [(Signal::INT, "INT"), (Signal::QUIT, "QUIT")] {
+        let home = tempfile::tempdir().expect("home");
+        let h = home.path();
+        let sock = format!("volcv-sig-{}-{name}", std::process::id());
+        let tmux = |args: &[&str]| {
+            std::process::Command::new("tmux")
+                .args(["-L", &sock, "-f", "/dev/null"])
+                .args(args)
+                .output()
+                .expect("run tmux")
+        };
+        let script = format!(
+            "env -i HOME={h} PATH=/usr/bin:/bin TERM=xterm-256color LANG=C.UTF-8 \
+             XDG_CONFIG_HOME={h}/config XDG_DATA_HOME={h}/data XDG_STATE_HOME={h}/state \
+             '{bin}' --demo; echo \"exit=$?\" > {h}/exit; stty -a > {h}/stty; sleep 30",
+            h = h.display(),
+            bin = env!("CARGO_BIN_EXE_volcv"),
+        );
+        let started = tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "sig",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "sh",
+            "-c",
+            &script,
+        ]);
+        assert!(started.status.success(), "{started:?}");
+        let screen = || {
+            String::from_utf8_lossy(&tmux(&["capture-pane", "-t", "sig", "-p"]).stdout).into_owned()
+        };
+        wait_for("the UI to draw", 30, || {
+            screen().contains("Parameters").then_some(())
+        });
+        let shell: u32 = String::from_utf8_lossy(
+            &tmux(&["display-message", "-p", "-t", "sig", "#{pane_pid}"]).stdout,
+        )
+        .trim()
+        .parse()
+        .expect("pane pid");
+        let ui: i32 = wait_for("the volcv process", 10, || {
+            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+                .ok()?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        });
+        rustix::process::kill_process(Pid::from_raw(ui).expect("pid"), sig).expect("kill");
+        let stty = wait_for("the shell after the UI", 15, || {
+            std::fs::read_to_string(h.join("stty"))
+                .ok()
+                .filter(|s| !s.is_empty())
+        });
+        let exit = std::fs::read_to_string(h.join("exit")).unwrap_or_default();
+        let _ = tmux(&["kill-server"]);
+        assert_eq!(exit.trim(), "exit=0", "SIG{name}: {stty}");
+        assert!(
+            stty.split_whitespace().any(|w| w == "icanon"),
+            "SIG{name} left the terminal in raw mode: {stty}"
+        );
+    }
+}

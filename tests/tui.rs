@@ -119,6 +119,7 @@ fn exchange(status: u16, content_type: &str, body: &[u8], result: &str) -> Excha
             result: result.into(),
         }],
         result: Ok(parse_response(status, Some(content_type), body)),
+        scrubbed: 0,
     }
 }
 

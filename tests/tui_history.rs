@@ -378,6 +378,7 @@ fn fill(store: &Store, n: usize) {
                 Some("application/json"),
                 response,
             )),
+            scrubbed: 0,
         };
         store.complete(id, &ex, &[]).expect("complete");
     }

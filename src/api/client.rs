@@ -1,11 +1,18 @@
 //! The HTTP client: one shared `reqwest::Client`, a total timeout that covers the body,
 //! cancellation, retries where the code table says they help, a fresh signature per attempt,
 //! and the capture of every exchange as an [`Exchange`] with secrets redacted.
+//!
+//! Once the service has answered (a status line came back) the request is never sent again
+//! for a failure of the transport: a body cut short is recorded as the cut answer it is, since
+//! a second POST would be a second, billed, generation. API calls never follow a redirect
+//! (the API does not redirect; a redirect would re-POST the prompt and reference to another
+//! host): the 3xx is the answer, with where it pointed. Every known secret that comes back in
+//! an answer (a gateway echoing `Authorization`) is replaced before anyone sees or stores it.
 
 use crate::api::auth::{self, AkSk, SignParams};
 use crate::api::codes::Retry;
-use crate::api::response::{Outcome, parse_response};
-use crate::api::secret::{REDACTED, Secret};
+use crate::api::response::{Outcome, parse_response, redirect_outcome};
+use crate::api::secret::{REDACTED, Scrubber, Secret};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
@@ -284,6 +291,24 @@ pub struct Exchange {
     pub duration: Duration,
     pub attempts: Vec<Attempt>,
     pub result: Result<Outcome, TransportError>,
+    /// How many copies of a known secret (API key, access key, the `Authorization` value as
+    /// sent...) the answer carried; each was replaced by [`REDACTED`] in the body, the headers
+    /// and the error text before anything else saw them. Zero for an honest server.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub scrubbed: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// What the attempt log and the CLI say when an answer carried secrets.
+pub fn scrubbed_note(n: usize) -> String {
+    format!(
+        "the answer carried {n} cop{} of a credential sent with the request (a gateway or \
+         relay echoing Authorization?); replaced by {REDACTED} before it was shown or stored",
+        if n == 1 { "y" } else { "ies" }
+    )
 }
 
 impl Exchange {
@@ -306,9 +331,17 @@ mod duration_ms {
     }
 }
 
+/// Redirects a result-image download follows (API calls follow none).
+pub const DOWNLOAD_REDIRECTS: usize = 5;
+
 /// The client. Cheap to clone: all clones share one connection pool.
 #[derive(Debug, Clone)]
 pub struct Client {
+    /// For API calls: follows no redirect.
+    api: reqwest::Client,
+    /// For result-image downloads: follows up to [`DOWNLOAD_REDIRECTS`] redirects. It never
+    /// carries credentials (downloads add none, and reqwest drops `Authorization`, `Cookie`
+    /// and the like on a redirect to another host) and sends no `Referer`.
     http: reqwest::Client,
     pub target: Target,
     pub options: Options,
@@ -317,19 +350,27 @@ pub struct Client {
 impl Client {
     /// A client for `target`.
     pub fn new(target: Target, options: Options) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(options.connect_timeout)
-            .user_agent(concat!("volcv/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("could not set up the HTTP client: {e}"))?;
+        let build = |policy| {
+            reqwest::Client::builder()
+                .connect_timeout(options.connect_timeout)
+                .user_agent(concat!("volcv/", env!("CARGO_PKG_VERSION")))
+                .redirect(policy)
+                .referer(false)
+                .build()
+                .map_err(|e| format!("could not set up the HTTP client: {e}"))
+        };
+        let api = build(reqwest::redirect::Policy::none())?;
+        let http = build(reqwest::redirect::Policy::limited(DOWNLOAD_REDIRECTS))?;
         Ok(Self {
+            api,
             http,
             target,
             options,
         })
     }
 
-    /// The shared `reqwest::Client` (for image downloads).
+    /// The shared `reqwest::Client` for image downloads (follows a few redirects, carries no
+    /// credentials).
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }
@@ -426,20 +467,35 @@ impl Client {
         loop {
             // A fresh signature (and X-Date) on every attempt.
             let prepared = self.prepare(action, bytes.clone());
+            let scrubber = Scrubber::new(&wire_secrets(&prepared));
             let at = start.elapsed();
             let t0 = Instant::now();
-            // Parsed once: the outcome decides the retry and goes into the exchange.
-            let result = self.attempt(&prepared, cancel).await.map(|raw| {
-                let outcome = parse_response(raw.status, raw.content_type(), &raw.body);
-                (raw, outcome)
-            });
+            // Scrubbed before anything reads it; parsed once: the outcome decides the retry
+            // and goes into the exchange.
+            let result = match self.attempt(&prepared, cancel).await {
+                Ok(raw) => Ok(answer_of(scrub_raw(raw, &scrubber), &prepared.url)),
+                Err(e) => Err(scrub_error(e, &scrubber)),
+            };
             let duration = t0.elapsed();
             let (retry, summary, status) = match &result {
                 Ok((raw, outcome)) => {
-                    let summary = outcome
+                    let mut summary = outcome
                         .code()
                         .map_or_else(|| format!("HTTP {}", raw.status), |c| c.to_string());
-                    (outcome.retry(), summary, Some(raw.status))
+                    if raw.cut.is_some() {
+                        summary.push_str(", body cut short");
+                    }
+                    if raw.scrubbed > 0 {
+                        summary.push_str(&format!("; {}", scrubbed_note(raw.scrubbed)));
+                    }
+                    // The service answered: a transport failure after the status line is
+                    // never a reason to POST again (it would be generated and billed twice).
+                    let retry = if raw.cut.is_some() {
+                        Retry::No
+                    } else {
+                        outcome.retry()
+                    };
+                    (retry, summary, Some(raw.status))
                 }
                 Err(TransportError::Connect(_)) | Err(TransportError::Io(_)) => (
                     Retry::Once,
@@ -500,9 +556,15 @@ impl Client {
     ) -> Exchange {
         let request_headers = prepared.redacted_headers();
         let request_body = String::from_utf8_lossy(&prepared.body).into_owned();
-        let (http_status, response_headers, response_bytes, result) = match result {
-            Ok((raw, outcome)) => (Some(raw.status), raw.headers, raw.body, Ok(outcome)),
-            Err(e) => (None, Vec::new(), Vec::new(), Err(e)),
+        let (http_status, response_headers, response_bytes, scrubbed, result) = match result {
+            Ok((raw, outcome)) => (
+                Some(raw.status),
+                raw.headers,
+                raw.body,
+                raw.scrubbed,
+                Ok(outcome),
+            ),
+            Err(e) => (None, Vec::new(), Vec::new(), 0, Err(e)),
         };
         Exchange {
             method: prepared.method.to_owned(),
@@ -517,6 +579,7 @@ impl Client {
             duration: start.elapsed(),
             attempts,
             result,
+            scrubbed,
         }
     }
 
@@ -527,7 +590,7 @@ impl Client {
     ) -> Result<RawResponse, TransportError> {
         let timeout = self.options.timeout;
         let work = async {
-            let mut req = self.http.post(prepared.url.clone());
+            let mut req = self.api.post(prepared.url.clone());
             for (k, v) in &prepared.headers {
                 // reqwest derives Host from the URL; sending it twice confuses some servers.
                 if !k.eq_ignore_ascii_case("host") {
@@ -559,16 +622,34 @@ impl Client {
                 resp.content_length()
                     .map_or(0, |n| usize::try_from(n).unwrap_or(0)),
             );
-            while let Some(chunk) = resp.chunk().await.map_err(classify)? {
-                if body.len() + chunk.len() > cap {
-                    return Err(TransportError::TooLarge(cap));
+            // Past the status line the service has answered: a failure now (a reset, a body
+            // shorter than its Content-Length) is recorded with what arrived, not retried.
+            let mut cut = None;
+            loop {
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => {
+                        if body.len() + chunk.len() > cap {
+                            return Err(TransportError::TooLarge(cap));
+                        }
+                        body.extend_from_slice(&chunk);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let why = match classify(e) {
+                            TransportError::Connect(m) | TransportError::Io(m) => m,
+                            other => other.to_string(),
+                        };
+                        cut = Some(why);
+                        break;
+                    }
                 }
-                body.extend_from_slice(&chunk);
             }
             Ok(RawResponse {
                 status,
                 headers,
                 body,
+                cut,
+                scrubbed: 0,
             })
         };
         tokio::select! {
@@ -586,6 +667,105 @@ struct RawResponse {
     status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    /// Why the body ended early (a reset, a short Content-Length), when it did.
+    cut: Option<String>,
+    /// How many secrets [`scrub_raw`] replaced.
+    scrubbed: usize,
+}
+
+/// The secret values a prepared request carries besides the remembered keys: the whole
+/// `Authorization` value (with its signature), the signature alone, a security token.
+fn wire_secrets(prepared: &Prepared) -> Vec<&str> {
+    let mut out = Vec::new();
+    for (k, v) in prepared.raw_headers() {
+        match k.to_ascii_lowercase().as_str() {
+            "authorization" => {
+                out.push(v.as_str());
+                if let Some(sig) = v.split(", ").find_map(|p| p.strip_prefix("Signature=")) {
+                    out.push(sig);
+                }
+            }
+            "x-security-token" => out.push(v.as_str()),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `raw` with every known secret replaced in its body and headers.
+fn scrub_raw(mut raw: RawResponse, scrubber: &Scrubber) -> RawResponse {
+    let mut n = 0;
+    if let Some((body, found)) = scrubber.bytes(&raw.body) {
+        raw.body = body;
+        n += found;
+    }
+    for (_, v) in &mut raw.headers {
+        *v = scrubber.text(v, &mut n);
+    }
+    if let Some(cut) = &mut raw.cut {
+        *cut = scrubber.text(cut, &mut n);
+    }
+    raw.scrubbed = n;
+    raw
+}
+
+/// A transport error with every known secret replaced in its text.
+fn scrub_error(e: TransportError, scrubber: &Scrubber) -> TransportError {
+    let mut n = 0;
+    match e {
+        TransportError::Connect(m) => TransportError::Connect(scrubber.text(&m, &mut n)),
+        TransportError::Io(m) => TransportError::Io(scrubber.text(&m, &mut n)),
+        other => other,
+    }
+}
+
+/// The outcome of an answer: parsed, with a redirect (never followed) and a body cut short
+/// said for what they are.
+fn answer_of(raw: RawResponse, url: &Url) -> (RawResponse, Outcome) {
+    let mut outcome = if (300..400).contains(&raw.status) {
+        let location = raw
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("location"))
+            .map(|(_, v)| shown_location(url, v));
+        redirect_outcome(
+            raw.status,
+            raw.content_type(),
+            &raw.body,
+            location.as_deref(),
+        )
+    } else {
+        parse_response(raw.status, raw.content_type(), &raw.body)
+    };
+    if let (Some(cut), Outcome::NonJson(n)) = (&raw.cut, &mut outcome) {
+        n.reason = format!(
+            "answer cut short after {} bytes ({cut}); not sent again, since the service had \
+             answered: {}",
+            raw.body.len(),
+            n.reason
+        );
+    }
+    (raw, outcome)
+}
+
+/// Where a redirect pointed, for the message: resolved against the request's URL, without
+/// user info and with the query left out (it may carry someone's signature).
+fn shown_location(base: &Url, location: &str) -> String {
+    match base.join(location) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            let had_query = u.query().is_some();
+            u.set_query(None);
+            u.set_fragment(None);
+            let mut s = u.to_string();
+            if had_query {
+                s.push_str("?…");
+            }
+            s
+        }
+        Err(_) => crate::text::truncate_chars(location, 200),
+    }
 }
 
 impl RawResponse {

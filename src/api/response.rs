@@ -908,6 +908,29 @@ fn non_json(
     })
 }
 
+/// A redirect (3xx) to an API call, which volcv never follows: the CVProcess API does not
+/// redirect, and following would re-POST the prompt and reference to wherever it points and
+/// take that host's answer as the service's. Always [`Outcome::NonJson`] (whatever the body:
+/// it is not the service's answer), its reason naming where it pointed (`location`, already
+/// stripped of anything secret) and that it was not followed; never retried.
+pub fn redirect_outcome(
+    http_status: u16,
+    content_type: Option<&str>,
+    body: &[u8],
+    location: Option<&str>,
+) -> Outcome {
+    let reason = match location {
+        Some(l) => format!(
+            "redirect to {} not followed (the API never redirects: check the endpoint)",
+            crate::text::escape_terminal(&crate::text::truncate_chars(l, 300), false)
+        ),
+        None => "redirect without a Location, not followed (the API never redirects: check \
+                 the endpoint)"
+            .to_owned(),
+    };
+    non_json(http_status, content_type, body, Some(reason))
+}
+
 /// Describes a JSON syntax error as `invalid JSON at line L column C: what`.
 fn json_error_reason(e: &serde_json::Error) -> String {
     let full = e.to_string();

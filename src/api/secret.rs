@@ -38,6 +38,122 @@ pub fn scrub(text: &str) -> String {
     out
 }
 
+/// Encoded forms shorter than this are not scrubbed (they would match ordinary text).
+const MIN_ENCODED: usize = 8;
+
+/// The forms in which `secret` may come back in an answer: raw, as a JSON string escapes it,
+/// percent-encoded, hex (both cases), and base64 (standard and URL-safe, at each of the three
+/// alignments inside a longer encoded text, e.g. an `Authorization` header echoed in base64).
+fn forms(secret: &str, out: &mut Vec<Vec<u8>>) {
+    use base64::Engine as _;
+    let mut push = |form: Vec<u8>, min: usize| {
+        if form.len() >= min && !out.contains(&form) {
+            out.push(form);
+        }
+    };
+    push(secret.as_bytes().to_vec(), MIN_SCRUBBED);
+    if let Ok(json) = serde_json::to_string(secret) {
+        let inner = &json[1..json.len() - 1];
+        push(inner.as_bytes().to_vec(), MIN_ENCODED);
+        // serde_json leaves `/` alone; other writers escape it as `\/`.
+        push(inner.replace('/', "\\/").into_bytes(), MIN_ENCODED);
+    }
+    let pct = percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC);
+    push(pct.to_string().into_bytes(), MIN_ENCODED);
+    push(hex::encode(secret).into_bytes(), MIN_ENCODED);
+    push(hex::encode_upper(secret).into_bytes(), MIN_ENCODED);
+    for pad in 0..3 {
+        let mut bytes = vec![0u8; pad];
+        bytes.extend_from_slice(secret.as_bytes());
+        for engine in [
+            base64::engine::general_purpose::STANDARD,
+            base64::engine::general_purpose::URL_SAFE,
+        ] {
+            let e = engine.encode(&bytes);
+            // Characters that also encode a neighbour's bits are left out: four at each end
+            // covers every alignment and the padding.
+            let (start, end) = (if pad == 0 { 0 } else { 4 }, e.len().saturating_sub(4));
+            if start < end {
+                push(e.as_bytes()[start..end].to_vec(), MIN_ENCODED);
+            }
+        }
+    }
+}
+
+/// Replaces known secrets in answers: every secret this process has seen (see [`remember`])
+/// and any extra values (the `Authorization` header as sent, signature included), in each of
+/// the forms listed by [`forms`]. Built per answer; cheap next to the network.
+pub struct Scrubber {
+    finders: Vec<memchr::memmem::Finder<'static>>,
+}
+
+impl Scrubber {
+    /// A scrubber for every remembered secret and `extra`.
+    pub fn new(extra: &[&str]) -> Scrubber {
+        let mut needles: Vec<Vec<u8>> = Vec::new();
+        {
+            let seen = SEEN.lock().unwrap_or_else(PoisonError::into_inner);
+            for s in seen.iter() {
+                forms(s, &mut needles);
+            }
+        }
+        for s in extra {
+            if s.chars().count() >= MIN_SCRUBBED {
+                forms(s, &mut needles);
+            }
+        }
+        // Longest first, so a form that contains another is replaced whole.
+        needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        Scrubber {
+            finders: needles
+                .into_iter()
+                .map(|n| memchr::memmem::Finder::new(&n).into_owned())
+                .collect(),
+        }
+    }
+
+    /// `bytes` with every secret form replaced by [`REDACTED`], and how many were replaced.
+    /// `None` when there was nothing to replace (the common case, which copies nothing).
+    pub fn bytes(&self, bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
+        let mut current: Option<Vec<u8>> = None;
+        let mut count = 0;
+        for f in &self.finders {
+            let hay = current.as_deref().unwrap_or(bytes);
+            if f.find(hay).is_none() {
+                continue;
+            }
+            let needle_len = f.needle().len();
+            let mut out = Vec::with_capacity(hay.len());
+            let mut last = 0;
+            for at in f.find_iter(hay) {
+                if at < last {
+                    continue;
+                }
+                out.extend_from_slice(&hay[last..at]);
+                out.extend_from_slice(REDACTED.as_bytes());
+                last = at + needle_len;
+                count += 1;
+            }
+            out.extend_from_slice(&hay[last..]);
+            current = Some(out);
+        }
+        current.map(|c| (c, count))
+    }
+
+    /// [`Scrubber::bytes`] for text; returns the text unchanged when nothing matched.
+    pub fn text(&self, text: &str, count: &mut usize) -> String {
+        match self.bytes(text.as_bytes()) {
+            Some((b, n)) => {
+                *count += n;
+                // Only ASCII was spliced in at places where whole UTF-8 needles matched.
+                String::from_utf8(b)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+            }
+            None => text.to_owned(),
+        }
+    }
+}
+
 /// Installs a panic hook that prints what the default one does (thread, location, message,
 /// and a backtrace when `RUST_BACKTRACE` asks for one) with every remembered secret scrubbed
 /// from the message. Hooks installed later (the TUI's terminal restore) run before it.

@@ -646,6 +646,7 @@ pub fn combine(
         duration: elapsed_since(since),
         attempts,
         result: last.result,
+        scrubbed: last.scrubbed,
     }
 }
 
@@ -786,6 +787,7 @@ mod tests {
                 Some("application/json"),
                 body.as_bytes(),
             )),
+            scrubbed: 0,
         }
     }
 

@@ -102,7 +102,8 @@ pub fn run(cli: &Cli, cmd: &HistoryCmd) -> u8 {
     let store = match super::HistoryDir::of(cli).open() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("volcv: {e}");
+            // The message may quote a foreign database's table names: escaped, as `send` does.
+            eprintln!("volcv: {}", escape_terminal(&e.to_string(), false));
             return EXIT_INVALID;
         }
     };
@@ -116,7 +117,7 @@ pub fn run(cli: &Cli, cmd: &HistoryCmd) -> u8 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("volcv: {e}");
+            eprintln!("volcv: {}", escape_terminal(&e.to_string(), false));
             EXIT_INVALID
         }
     }

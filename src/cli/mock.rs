@@ -3,7 +3,7 @@
 use super::{EXIT_INVALID, EXIT_NO_ANSWER, EXIT_OK};
 use crate::api::response::parse_go_duration;
 use crate::api::secret::Secret;
-use crate::mock::{self, MockConfig};
+use crate::mock::{self, MAX_CONCURRENCY, MockConfig};
 use clap::Args;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -14,7 +14,8 @@ pub struct MockArgs {
     /// Address to listen on; port 0 picks a free one. The first line of stdout is the URL.
     #[arg(long, default_value = "127.0.0.1:8787", value_name = "HOST:PORT")]
     pub addr: SocketAddr,
-    /// Require `Authorization: Bearer KEY`.
+    /// Require `Authorization: Bearer KEY`. Prefer the env variable VOLCV_MOCK_API_KEY: a
+    /// flag's value is in the process's command line, which every local user can read (ps).
     #[arg(
         long,
         env = "VOLCV_MOCK_API_KEY",
@@ -23,6 +24,7 @@ pub struct MockArgs {
     )]
     pub api_key: Option<String>,
     /// Verify Volcengine HMAC-SHA256 signatures made with this access key (needs --sk).
+    /// Prefer VOLCV_MOCK_AK: a flag's value is visible to every local user (ps).
     #[arg(
         long,
         env = "VOLCV_MOCK_AK",
@@ -31,7 +33,8 @@ pub struct MockArgs {
         hide_env_values = true
     )]
     pub ak: Option<String>,
-    /// The secret key for --ak.
+    /// The secret key for --ak. Prefer the env variable VOLCV_MOCK_SK: a flag's value is in
+    /// the process's command line, which every local user can read (ps).
     #[arg(
         long,
         env = "VOLCV_MOCK_SK",
@@ -49,7 +52,7 @@ pub struct MockArgs {
     /// Requests per second allowed; over it: 50429 (HTTP 429).
     #[arg(long, value_name = "N")]
     pub qps: Option<f64>,
-    /// Requests handled at once; over it: 50430 (HTTP 429).
+    /// Requests handled at once; over it: 50430 (HTTP 429). At most 100000.
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
     /// Probability (0..1) of a random failure with --fail-code.
@@ -73,6 +76,14 @@ pub struct MockArgs {
     /// Base URL of returned image URLs (when clients reach the mock by another name).
     #[arg(long, value_name = "URL")]
     pub public_base: Option<String>,
+    /// Close a connection whose client takes longer than this to send a request's headers
+    /// (or to begin the next one), or pauses longer inside a body.
+    #[arg(long, default_value = "30s", value_parser = duration, value_name = "DURATION")]
+    pub read_timeout: Duration,
+    /// Connections served at once; more wait until one ends (1..=65536).
+    #[arg(long, default_value_t = mock::config::DEFAULT_MAX_CONNECTIONS, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536))]
+    pub max_connections: usize,
     /// No request log on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -97,8 +108,12 @@ impl MockArgs {
         if self.qps.is_some_and(|q| !(q > 0.0 && q.is_finite())) {
             return Err("--qps must be a positive number".to_owned());
         }
-        if self.concurrency == Some(0) {
-            return Err("--concurrency must be at least 1".to_owned());
+        if let Some(n) = self.concurrency
+            && !(1..=MAX_CONCURRENCY).contains(&n)
+        {
+            return Err(format!(
+                "--concurrency {n} is outside 1..={MAX_CONCURRENCY} (requests handled at once)"
+            ));
         }
         Ok(MockConfig {
             addr: self.addr,
@@ -119,6 +134,9 @@ impl MockArgs {
             task_ttl: self.task_ttl,
             quiet: self.quiet,
             public_base: self.public_base.clone(),
+            read_timeout: self.read_timeout,
+            max_connections: self.max_connections,
+            ..MockConfig::default()
         })
     }
 }

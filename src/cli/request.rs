@@ -227,7 +227,7 @@ const REQUEST_CAP: u64 = 64 * 1024 * 1024;
 
 /// Reads a request body: a JSON file, or `-` for stdin. A FIFO is fine (`<(...)` in a shell);
 /// a directory, an empty file, more than 64 MiB or text that is not UTF-8 each get an error
-/// naming the file.
+/// naming the file. A leading UTF-8 byte-order mark is skipped.
 pub(super) fn read_request(src: &str) -> Result<Value, String> {
     let (name, bytes) = if src == "-" {
         let mut b = Vec::new();
@@ -260,6 +260,8 @@ pub(super) fn read_request(src: &str) -> Result<Value, String> {
     let text = std::str::from_utf8(&bytes).map_err(|e| {
         format!("request {name} is not UTF-8 text ({e}); a JSON object is expected")
     })?;
+    // Windows editors start UTF-8 files with a byte-order mark; JSON has no place for it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
         return Err(format!(
             "request {name} is empty; a JSON object (the request body) is expected"

@@ -3,7 +3,7 @@
 use super::request::{self, Built, RequestArgs};
 use super::stop::{Stop, StopSignal};
 use super::{Cli, EXIT_INVALID, EXIT_NO_ANSWER, EXIT_OK, EXIT_SERVICE};
-use crate::api::client::{Client, Exchange, TransportError};
+use crate::api::client::{Client, Exchange, TransportError, scrubbed_note};
 use crate::api::response::Outcome;
 use crate::api::tasks::Mode;
 use crate::config;
@@ -367,8 +367,13 @@ pub(super) fn report_json(
     history_id: Option<i64>,
     task: Option<&TaskInfo<'_>>,
 ) -> (u8, serde_json::Value) {
-    let code = exit_code(ex);
+    // What the process exits with: a lost result image makes a success exit 4.
+    let code = final_code(ex, saved);
     let outcome = ex.outcome();
+    let mut warnings = warnings.to_vec();
+    if ex.scrubbed > 0 {
+        warnings.push(scrubbed_note(ex.scrubbed));
+    }
     let (message, time_elapsed, te_secs, rephrased, data_rid) = match outcome {
         Some(Outcome::Success(s)) => (
             s.message.clone(),
@@ -411,7 +416,7 @@ pub(super) fn report_json(
     if let Some(t) = task {
         t.add_to(&mut v);
     }
-    (final_code(ex, saved), v)
+    (code, v)
 }
 
 /// Prints an answer (one JSON object with `json`) and returns the exit code.
@@ -483,6 +488,9 @@ fn print_human(
         None => String::new(),
     };
     let took = format!("{:.2}s", ex.duration.as_secs_f64());
+    if ex.scrubbed > 0 {
+        eprintln!("volcv: warning: {}", scrubbed_note(ex.scrubbed));
+    }
     match &ex.result {
         Ok(Outcome::Success(s)) => {
             outln!(

@@ -111,6 +111,62 @@ fn first_bytes(bytes: &[u8]) -> String {
     }
 }
 
+/// The largest settings file read (config, `~/.volc/credentials`, `presets.toml`): far more
+/// than any real one, and a bound on what a symlink to `/dev/zero` can cost.
+pub const TEXT_FILE_CAP: u64 = 4 * 1024 * 1024;
+
+/// Reads a small UTF-8 text file (a settings file) with the checks `--image` makes: it must
+/// be a regular file (a FIFO, a device such as `/dev/zero` or a socket is refused without
+/// being opened in a way that could block), of at most `cap` bytes. A symlink to a regular
+/// file is followed. A missing file is [`std::io::ErrorKind::NotFound`], as from
+/// `std::fs::read_to_string`; every other refusal is [`std::io::ErrorKind::InvalidInput`]
+/// saying what the file is and what is expected.
+pub fn read_text_file(path: &Path, cap: u64) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind};
+    let refuse = |what: String| Error::new(ErrorKind::InvalidInput, what);
+    let check = |meta: &std::fs::Metadata| {
+        let t = meta.file_type();
+        if t.is_dir() {
+            return Err(refuse("a directory; a text file is expected".to_owned()));
+        }
+        if let Some(kind) = file_kind(t) {
+            return Err(refuse(format!(
+                "{kind}, not a regular file; a text file is expected"
+            )));
+        }
+        if meta.len() > cap {
+            return Err(refuse(format!(
+                "{} bytes, larger than the {cap} bytes a settings file may have",
+                meta.len()
+            )));
+        }
+        Ok(())
+    };
+    check(&std::fs::metadata(path)?)?;
+    // Non-blocking, so a file swapped for a FIFO after the check cannot hang the open.
+    let fd = rustix::fs::open(
+        path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(Error::from)?;
+    let file = std::fs::File::from(fd);
+    check(&file.metadata()?)?;
+    let mut bytes = Vec::new();
+    file.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(refuse(format!(
+            "larger than the {cap} bytes a settings file may have"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        refuse(format!(
+            "not UTF-8 text (invalid byte at {}); a text file is expected",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
 /// Reads a JPEG or PNG file of at most `cap` bytes, checking everything about the file but
 /// not yet its pixels (see [`read_image`] for the full check).
 pub fn read_image_bytes(path: &Path, cap: u64) -> Result<(Vec<u8>, Format), InputError> {

@@ -7,6 +7,9 @@
 //! temporary file `.<hint>.<pid>.<random>.<suffix>` is used instead and removed on every exit
 //! path that runs destructors; a kill can then leave that hidden file (never a file under the
 //! final name).
+//!
+//! Every file is created readable and writable by its owner only (0600, set explicitly, so
+//! whatever the umask): saved results and history images are prompts' and people's pictures.
 
 use std::fs::File;
 use std::io::{self, Write as _};
@@ -41,7 +44,7 @@ fn anonymous(dir: &Path) -> Option<File> {
     rustix::fs::open(
         dir,
         OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o666),
+        Mode::from_raw_mode(0o600),
     )
     .ok()
     .map(File::from)
@@ -61,13 +64,22 @@ impl Staged {
             Some(f) => (f, None),
             None => {
                 let tmp = temp_name(dir, hint, suffix);
-                let f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&tmp)?;
-                (f, Some(tmp))
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create_new(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt as _;
+                    opts.mode(0o600);
+                }
+                (opts.open(&tmp)?, Some(tmp))
             }
         };
+        // The mode asked for at open is narrowed by the umask only; set it outright.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
         let mut staged = Staged {
             file,
             dir: dir.to_path_buf(),
@@ -137,6 +149,28 @@ impl Drop for Staged {
             let _ = std::fs::remove_file(tmp);
         }
     }
+}
+
+/// Creates `dir` and any missing parents readable only by the owner (0700, set explicitly on
+/// the directory itself). A directory that already exists is left as it is.
+pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -13,6 +13,21 @@ pub const DEFAULT_ADDR: SocketAddr =
 /// Largest request body the mock reads (32 MiB); larger bodies get business code 50213.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
+/// How long a client may take to send a request's headers, or to start the next request on
+/// a kept-alive connection, or between two pieces of a body, by default.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections served at once by default; more wait in the kernel's backlog until one closes.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// The largest `max_connections`.
+pub const MAX_CONNECTIONS: usize = 65_536;
+/// Request-body bytes held in memory at once (all requests together) by default; a request
+/// whose body would go over it is answered 50430 (HTTP 429) without being read.
+pub const DEFAULT_MAX_BODY_BYTES_IN_FLIGHT: usize = 256 * 1024 * 1024;
+
+/// The largest `concurrency` (tokio's semaphore panics beyond `usize::MAX >> 3`; no test
+/// suite needs more requests in flight than this).
+pub const MAX_CONCURRENCY: usize = 100_000;
+
 /// How the mock behaves. `Default` is an open (no auth), fault-free server on
 /// [`DEFAULT_ADDR`] that logs one line per request to stderr.
 #[derive(Debug, Clone)]
@@ -51,6 +66,13 @@ pub struct MockConfig {
     /// reach the mock through another name). Default: `http://` + the bound address, with an
     /// unspecified bind address (`0.0.0.0`, `::`) replaced by loopback.
     pub public_base: Option<String>,
+    /// A connection is closed when its client takes longer than this to send a request's
+    /// headers (or to begin the next request), or pauses longer inside a body.
+    pub read_timeout: Duration,
+    /// Connections served at once; further ones wait (in the kernel's backlog) until one ends.
+    pub max_connections: usize,
+    /// Request-body bytes held at once, all requests together; over it: 50430 (HTTP 429).
+    pub max_body_bytes_in_flight: usize,
 }
 
 impl Default for MockConfig {
@@ -71,6 +93,9 @@ impl Default for MockConfig {
             task_ttl: Duration::from_secs(12 * 3600),
             quiet: false,
             public_base: None,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_body_bytes_in_flight: DEFAULT_MAX_BODY_BYTES_IN_FLIGHT,
         }
     }
 }
@@ -124,6 +149,12 @@ sizes the schema leaves open).
 Limits and faults (options): latency + uniform jitter before each answer; qps (token bucket,
 50429, HTTP 429); concurrency (50430, HTTP 429); fail-rate P with fail-code C (random
 failures, default 50500). Gateway checks (route, auth, qps, concurrency) answer at once.
+
+Bounds (a server others run in their test suites): a client has the read timeout (default
+30 s) to send a request's headers, to begin the next request on a kept-alive connection, and
+between two parts of a body (50204), else the connection is closed; at most max-connections
+(default 512) are served at once, more wait in the kernel's backlog until one ends; request
+bodies held at once total at most 256 MiB (a body that would go over: 50430, HTTP 429).
 
 Triggers: put these in the prompt to get a fault on demand (they are cut out of the prompt
 before generation; several may be combined; an unknown one answers 50200):

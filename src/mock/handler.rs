@@ -225,7 +225,8 @@ impl Call {
             }
         };
         let signed = self.check_credentials(headers)?;
-        let bytes = self.read_body(headers, body).await?;
+        // The body's share of the memory budget is held until the answer is made.
+        let (bytes, _budget) = self.read_body(headers, body).await?;
         self.shared.keep_body(&bytes);
         if signed {
             self.verify_signature(method, uri, query, headers, &bytes)?;
@@ -348,8 +349,30 @@ impl Call {
         .map_err(Answer::from)
     }
 
-    /// Reads the body, refusing more than [`MAX_BODY_BYTES`] with 50213.
-    async fn read_body(&self, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Answer> {
+    /// Reads the body, refusing more than [`MAX_BODY_BYTES`] with 50213, a body that would go
+    /// over the memory budget of all bodies in flight with 50430 (the service's "too many at
+    /// once"), and one that stalls longer than the read timeout with 50204. Returns the bytes
+    /// and their share of the budget, released when dropped.
+    async fn read_body(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<(Vec<u8>, Vec<OwnedSemaphorePermit>), Answer> {
+        let budget = &self.shared.body_budget;
+        let over_budget = || {
+            Answer::from(Rejection::new(
+                50430,
+                "too many request bodies at once: the mock's memory budget for bodies in \
+                 flight is used up; retry",
+            ))
+        };
+        let take = |bytes: usize| -> Result<OwnedSemaphorePermit, Answer> {
+            let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+            budget
+                .clone()
+                .try_acquire_many_owned(kib)
+                .map_err(|_| over_budget())
+        };
         let too_large = || {
             Answer::from(Rejection::new(
                 50213,
@@ -364,9 +387,23 @@ impl Call {
             return Err(too_large());
         }
         let capacity = declared.map_or(0, |n| n as usize);
+        // A declared length is budgeted whole, before anything is read or allocated; a body
+        // without one as it grows.
+        let mut held = vec![take(capacity)?];
+        let mut budgeted = capacity.div_ceil(1024) * 1024;
         let mut bytes = Vec::with_capacity(capacity);
         let mut stream = body.into_data_stream();
-        while let Some(chunk) = stream.next().await {
+        let timeout = self.shared.cfg.read_timeout;
+        loop {
+            let next = tokio::time::timeout(timeout, stream.next())
+                .await
+                .map_err(|_| {
+                    Answer::from(Rejection::new(
+                        50204,
+                        format!("the request body stalled for more than {timeout:?}"),
+                    ))
+                })?;
+            let Some(chunk) = next else { break };
             let chunk = chunk.map_err(|e| {
                 Answer::from(Rejection::new(
                     50204,
@@ -376,9 +413,15 @@ impl Call {
             if bytes.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(too_large());
             }
+            let needed = bytes.len() + chunk.len();
+            if needed > budgeted {
+                let more = (needed - budgeted).max(64 * 1024);
+                held.push(take(more)?);
+                budgeted += more.div_ceil(1024) * 1024;
+            }
             bytes.extend_from_slice(&chunk);
         }
-        Ok(bytes)
+        Ok((bytes, held))
     }
 
     /// Records the body's `req_key` for the log.

@@ -7,7 +7,7 @@
 
 pub mod render;
 
-mod config;
+pub mod config;
 mod faults;
 mod handler;
 mod images;
@@ -18,6 +18,6 @@ mod state;
 mod validate;
 mod wire;
 
-pub use config::{DEFAULT_ADDR, MAX_BODY_BYTES, MOCK_HELP, MockConfig};
+pub use config::{DEFAULT_ADDR, MAX_BODY_BYTES, MAX_CONCURRENCY, MOCK_HELP, MockConfig};
 pub use server::{MockServer, run_until_ctrl_c};
 pub use state::{MAX_STORED_IMAGE_BYTES, MAX_STORED_IMAGES, MAX_TASK_BYTES, MAX_TASKS, MockStats};

@@ -1,5 +1,11 @@
 //! The server's lifecycle (start, stats, shutdown, `volcv mock`), its shared state and its
 //! routes.
+//!
+//! Connections are served here rather than by `axum::serve`, for the bounds a server that
+//! others run in their test suites needs: at most `max_connections` at once (more wait in the
+//! kernel's backlog, costing no file descriptor), and a connection whose client does not send
+//! a request's headers (or the next request) within `read_timeout` is closed (hyper's
+//! header-read timeout, which also bounds an idle kept-alive connection).
 
 use std::io;
 use std::net::SocketAddr;
@@ -14,7 +20,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::config::MockConfig;
+use super::config::{MAX_CONCURRENCY, MAX_CONNECTIONS, MockConfig};
 use super::faults::{NthCounters, TokenBucket};
 use super::handler::{api, no_route};
 use super::images::image;
@@ -37,7 +43,7 @@ pub struct MockServer {
 impl MockServer {
     /// Binds `cfg.addr`, starts serving on the current tokio runtime, and returns once the
     /// socket is listening. Fails on a bind error or an option out of range (`fail_rate`
-    /// outside 0..=1, `qps` not positive, `concurrency` 0).
+    /// outside 0..=1, `qps` not positive, `concurrency` 0 or above [`MAX_CONCURRENCY`]).
     pub async fn start(cfg: MockConfig) -> io::Result<MockServer> {
         check_config(&cfg)?;
         let listener = TcpListener::bind(cfg.addr).await?;
@@ -49,18 +55,7 @@ impl MockServer {
         let cancel = CancellationToken::new();
         let shared = Arc::new(Shared::new(cfg, public_base, cancel.clone()));
         let app = router(shared.clone());
-        let stop = cancel.clone();
-        let quiet = shared.cfg.quiet;
-        let join = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
-            if let Err(e) = served
-                && !quiet
-            {
-                eprintln!("mock: server error: {e}");
-            }
-        });
+        let join = tokio::spawn(serve(listener, app, shared.clone(), cancel.clone()));
         Ok(MockServer {
             addr,
             shared,
@@ -156,6 +151,64 @@ async fn wait_for_stop_signal() -> io::Result<()> {
     }
 }
 
+/// Accepts connections until `stop`, serving each on its own task under the bounds (see the
+/// module doc); then waits for the connections in flight to finish (gracefully: a request
+/// being answered is answered).
+async fn serve(listener: TcpListener, app: Router, shared: Arc<Shared>, stop: CancellationToken) {
+    let cap = shared.cfg.max_connections;
+    let slots = Arc::new(Semaphore::new(cap));
+    loop {
+        let slot = tokio::select! {
+            s = slots.clone().acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+            () = stop.cancelled() => break,
+        };
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was taken:
+                    // wait a moment (connections in flight may end) and go on.
+                    shared.log(format_args!("accept failed: {e}"));
+                    drop(slot);
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                        () = stop.cancelled() => break,
+                    }
+                }
+            },
+            () = stop.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let read_timeout = shared.cfg.read_timeout;
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(read_timeout)
+                .keep_alive(true);
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                () = stop.cancelled() => {}
+            }
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    // Every slot back: every connection has ended.
+    let _ = slots
+        .acquire_many(u32::try_from(cap).unwrap_or(u32::MAX))
+        .await;
+}
+
 fn check_config(cfg: &MockConfig) -> io::Result<()> {
     let invalid = |m: String| Err(io::Error::new(io::ErrorKind::InvalidInput, m));
     if !(0.0..=1.0).contains(&cfg.fail_rate) {
@@ -166,8 +219,22 @@ fn check_config(cfg: &MockConfig) -> io::Result<()> {
     {
         return invalid(format!("qps {q} must be a positive number"));
     }
-    if cfg.concurrency == Some(0) {
-        return invalid("concurrency must be at least 1".to_owned());
+    if let Some(n) = cfg.concurrency
+        && !(1..=MAX_CONCURRENCY).contains(&n)
+    {
+        return invalid(format!("concurrency {n} is outside 1..={MAX_CONCURRENCY}"));
+    }
+    if cfg.read_timeout.is_zero() {
+        return invalid("read timeout must be above 0".to_owned());
+    }
+    if !(1..=MAX_CONNECTIONS).contains(&cfg.max_connections) {
+        return invalid(format!(
+            "max connections {} is outside 1..={MAX_CONNECTIONS}",
+            cfg.max_connections
+        ));
+    }
+    if cfg.max_body_bytes_in_flight == 0 {
+        return invalid("max body bytes in flight must be above 0".to_owned());
     }
     Ok(())
 }
@@ -201,6 +268,9 @@ pub(super) struct Shared {
     pub stats: Mutex<MockStats>,
     pub bucket: Option<Mutex<TokenBucket>>,
     pub permits: Option<Arc<Semaphore>>,
+    /// Request-body bytes that may be held at once, in KiB (see
+    /// [`MockConfig::max_body_bytes_in_flight`]).
+    pub body_budget: Arc<Semaphore>,
     pub nth: Mutex<NthCounters>,
     pub cancel: CancellationToken,
     /// Whether request bodies are kept (see [`MockServer::keep_last_body`]).
@@ -215,6 +285,11 @@ impl Shared {
         Self {
             bucket: cfg.qps.map(|q| Mutex::new(TokenBucket::new(q))),
             permits: cfg.concurrency.map(|n| Arc::new(Semaphore::new(n))),
+            body_budget: Arc::new(Semaphore::new(
+                cfg.max_body_bytes_in_flight
+                    .div_ceil(1024)
+                    .min(Semaphore::MAX_PERMITS),
+            )),
             cfg,
             public_base,
             url_key,

@@ -210,9 +210,9 @@ impl ImageDir {
         Self { dir }
     }
 
-    /// Creates the directory if needed.
+    /// Creates the directory if needed, readable only by the owner (0700).
     pub fn create(&self) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)
+        crate::images::staged::create_private_dir_all(&self.dir)
     }
 
     /// The directory.

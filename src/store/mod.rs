@@ -423,6 +423,31 @@ const PRUNABLE: &str = "e.created_ms < ?1 AND e.star = 0 AND e.outcome != 'pendi
 /// Temporary image files older than this are debris of a crashed writer.
 const TEMP_GRACE: Duration = Duration::from_secs(3600);
 
+/// Creates an empty `path` readable only by the owner (0600) unless it exists. SQLite takes an
+/// empty file as a new database, and gives its `-wal` and `-shm` files the database's mode.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(f) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            }
+            drop(f);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 fn now_ms() -> i64 {
     let now = time::OffsetDateTime::now_utc();
     i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
@@ -736,7 +761,9 @@ impl Store {
             let path = path.to_path_buf();
             move |source| StoreError::Dir { path, source }
         };
-        std::fs::create_dir_all(data_dir).map_err(dir_err(data_dir))?;
+        // Prompts, reference photos and answers: the owner's only (0700 / 0600, whatever
+        // the umask). Existing directories and files keep the mode they have.
+        crate::images::staged::create_private_dir_all(data_dir).map_err(dir_err(data_dir))?;
         let images = ImageDir::new(data_dir.join(IMAGES_DIR));
         images.create().map_err(dir_err(images.dir()))?;
         let db_path = data_dir.join(DB_FILE);
@@ -748,6 +775,7 @@ impl Store {
                 detail: "not a regular file".into(),
             });
         }
+        create_private_file(&db_path).map_err(dir_err(&db_path))?;
         let mut conn = Connection::open(&db_path).map_err(|source| StoreError::Sql {
             path: db_path.clone(),
             source,
@@ -1424,6 +1452,8 @@ impl Store {
             .unwrap_or_default(),
             attempts: attempts_from(&entry.attempts),
             result,
+            // Stored answers were scrubbed when they came (their attempts say so).
+            scrubbed: 0,
         }))
     }
 

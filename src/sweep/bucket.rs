@@ -19,6 +19,13 @@ pub const RECOVERY_STEP: f64 = 0.1;
 pub const MAX_SLOWDOWN: f64 = 64.0;
 /// Highest rate accepted (a request every 10 microseconds is already far beyond any account).
 pub const MAX_QPS: f64 = 100_000.0;
+/// Lowest rate accepted: one request every 1000 s (about 17 minutes; after the largest
+/// slowdown one every 18 hours). Anything slower is a typo (`1e-20` would put the second send
+/// past the end of time).
+pub const MIN_QPS: f64 = 0.001;
+/// The longest gap between two sends, whatever the rate: the virtual clock stays far from
+/// the limits of `Duration` and `Instant` however long a sweep runs.
+const MAX_INTERVAL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Permission to send at `at`, issued in `epoch`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,18 +48,20 @@ pub struct TokenBucket {
 
 /// Checks a requests-per-second value for a bucket (`--qps`, the profile's `qps`).
 pub fn check_qps(qps: f64) -> Result<f64, String> {
-    if qps.is_finite() && qps > 0.0 && qps <= MAX_QPS {
+    if qps.is_finite() && (MIN_QPS..=MAX_QPS).contains(&qps) {
         Ok(qps)
     } else {
         Err(format!(
-            "qps {qps} must be a number of requests per second above 0 and at most {MAX_QPS} \
-             (e.g. 0.5, 2, 10)"
+            "qps {qps} must be a number of requests per second from {MIN_QPS} (one every \
+             1000 s) to {MAX_QPS} (e.g. 0.5, 2, 10)"
         ))
     }
 }
 
 fn interval(rate: f64) -> Duration {
-    Duration::try_from_secs_f64(1.0 / rate).unwrap_or(Duration::MAX)
+    Duration::try_from_secs_f64(1.0 / rate)
+        .unwrap_or(MAX_INTERVAL)
+        .min(MAX_INTERVAL)
 }
 
 impl TokenBucket {
@@ -201,11 +210,25 @@ mod tests {
 
     #[test]
     fn bad_rates_are_refused() {
-        for q in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e9] {
+        for q in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e9, 1e-20, 0.0009] {
             let e = TokenBucket::new(q).expect_err("refused");
-            assert!(e.contains("above 0"), "{e}");
+            assert!(e.contains("from 0.001"), "{e}");
         }
         assert!(TokenBucket::new(0.01).is_ok());
+        assert!(TokenBucket::new(MIN_QPS).is_ok());
+    }
+
+    #[test]
+    fn the_slowest_bucket_stays_far_from_the_end_of_time() {
+        let mut b = TokenBucket::clamped(MIN_QPS);
+        let mut t = b.reserve(ms(0));
+        for _ in 0..20 {
+            b.rate_limited(&t, t.at);
+            t = b.reserve(t.at);
+        }
+        // 20 slowdowns (the rate stops at MIN_QPS / 64) and sends an interval apart.
+        assert!(t.at < Duration::from_secs(30 * 24 * 3600), "{:?}", t.at);
+        assert!(interval(f64::MIN_POSITIVE) <= MAX_INTERVAL);
     }
 
     #[test]

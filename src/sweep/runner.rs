@@ -326,7 +326,13 @@ impl Shared {
             biased;
             () = self.controls.stop.cancelled() => false,
             () = self.controls.abort.cancelled() => false,
-            () = tokio::time::sleep_until(self.origin + ticket_at) => true,
+            // Checked: a send time past what `Instant` holds waits for stop, never panics.
+            () = async {
+                match self.origin.checked_add(ticket_at) {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => true,
         }
     }
 }

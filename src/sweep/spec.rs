@@ -239,17 +239,26 @@ fn range(field: &Field, t: &str) -> Result<Vec<Value>, String> {
             .min(12)
     };
     let factor = 10f64.powi(decimals);
-    Ok((0..n)
+    (0..n)
         .map(|i| {
-            let x = start + dir * (i as f64) * step;
-            let x = (x * factor).round() / factor;
-            if is_int {
+            let raw = start + dir * (i as f64) * step;
+            // Rounding to the decimals written can overflow near f64::MAX (x * 10^d is
+            // infinite): then the value stays unrounded. A value that is not finite even so
+            // would be sent as null, past every check: refused.
+            let rounded = (raw * factor).round() / factor;
+            let x = if rounded.is_finite() { rounded } else { raw };
+            if !x.is_finite() {
+                return Err(format!(
+                    "{name}: {t:?} reaches {x}, beyond the numbers a request can carry"
+                ));
+            }
+            Ok(if is_int {
                 Value::from(x as i64)
             } else {
                 schema::float_value(x)
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Digits after the decimal point as written (`0.25` -> 2, `3` -> 0, `1e-3` -> 3).
@@ -257,13 +266,22 @@ fn decimals_in(text: &str) -> i32 {
     let t = text.trim();
     if let Some((mantissa, exp)) = t.split_once(['e', 'E']) {
         let exp: i32 = exp.parse().unwrap_or(0);
-        return (decimals_in(mantissa) - exp).max(0);
+        // Saturating: `1e-2147483648` is a number f64 parses (as 0).
+        return decimals_in(mantissa).saturating_sub(exp).max(0);
     }
     t.split_once('.')
         .map_or(0, |(_, d)| d.trim_end_matches('0').len() as i32)
 }
 
 fn check_range(field: &Field, v: &Value) -> Result<(), String> {
+    // A number field's value that is not a number (a null from an overflow) never passes.
+    if matches!(field.kind, Kind::Int | Kind::Float | Kind::Enum(_)) && !v.is_number() {
+        return Err(format!(
+            "{} value {v} is not a number; {} is expected",
+            field.name,
+            field.allowed()
+        ));
+    }
     if let (Some(r), Some(x)) = (field.range, v.as_f64())
         && !r.contains(x)
     {

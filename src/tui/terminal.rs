@@ -1,5 +1,6 @@
 //! The real terminal: raw mode, the alternate screen and mouse capture, restored on every exit
-//! path (normal return, error, panic, SIGTERM/SIGHUP); `$EDITOR` hand-over; OSC 52 copies.
+//! path (normal return, error, panic, SIGTERM/SIGHUP/SIGINT/SIGQUIT); `$EDITOR` hand-over;
+//! OSC 52 copies.
 
 use crate::tui::event_loop::{Events, Host, HostEvent};
 use crate::tui::msg::EditTarget;
@@ -204,9 +205,14 @@ impl Drop for Tty {
 fn watch_signals() -> Signals {
     use tokio::signal::unix::{SignalKind, signal};
     let mut watched = Vec::new();
+    // SIGINT and SIGQUIT too: in raw mode Ctrl-C and Ctrl-\ are keys, so these come from
+    // outside (`kill -INT`, `timeout -s INT`), and their default action would end the process
+    // with the alternate screen, raw mode and mouse reporting still on.
     for (kind, name) in [
         (SignalKind::terminate(), "SIGTERM"),
         (SignalKind::hangup(), "SIGHUP"),
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::quit(), "SIGQUIT"),
     ] {
         match signal(kind) {
             Ok(s) => watched.push((s, name)),

@@ -171,6 +171,48 @@ impl DraftWriter {
     }
 }
 
+/// The message of a panic's payload, with every known secret scrubbed.
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    crate::api::secret::scrub(&text)
+}
+
+/// Watches a spawned worker task: if it panics (a bug), `report` turns the panic's message
+/// into the [`Msg`] that ends what the task was doing, so nothing stays "in flight" and the UI
+/// stays usable; the panic is logged. A task that ends normally sends its own messages.
+fn report_panic<T: Send + 'static>(
+    tx: &UnboundedSender<Msg>,
+    what: &'static str,
+    task: tokio::task::JoinHandle<T>,
+    report: impl FnOnce(String) -> Msg + Send + 'static,
+) {
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        if let Err(e) = task.await
+            && e.is_panic()
+        {
+            let text = panic_text(e.into_panic());
+            tracing::error!("worker task {what} panicked: {text}");
+            let _ = tx.send(report(format!(
+                "{what} failed: internal error (a bug, please report it): {text}"
+            )));
+        }
+    });
+}
+
+/// [`report_panic`] for tasks whose failure is only worth a line in the status bar.
+fn report_panic_in_status<T: Send + 'static>(
+    tx: &UnboundedSender<Msg>,
+    what: &'static str,
+    task: tokio::task::JoinHandle<T>,
+) {
+    report_panic(tx, what, task, |text| Msg::Saved { text, error: true });
+}
+
 /// Counts the sends still running, so quitting can wait for them to be recorded.
 #[derive(Debug, Default)]
 struct Running {
@@ -335,11 +377,28 @@ impl Worker {
         running
             .count
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        tokio::spawn(async move {
+        let report_tx = tx.clone();
+        let task = tokio::spawn(async move {
             if asynchronous {
                 send_async(id, body, client, token, tx, dir, opts, history).await;
             } else {
                 send(id, body, client, token, tx, dir, opts, history).await;
+            }
+        });
+        // The bookkeeping runs however the send ended, a panic included; a panic also ends
+        // the request in the UI (else it would show in flight for ever).
+        tokio::spawn(async move {
+            if let Err(e) = task.await
+                && e.is_panic()
+            {
+                let text = panic_text(e.into_panic());
+                tracing::error!("worker task send panicked: {text}");
+                finish_with(
+                    &report_tx,
+                    id,
+                    Verdict::Transport,
+                    &format!("internal error (a bug, please report it): {text}"),
+                );
             }
             if let Ok(mut t) = tokens.lock() {
                 t.remove(&id);
@@ -362,7 +421,8 @@ impl Worker {
             Cmd::Curl(body) => {
                 let client = self.client.clone();
                 let tx = self.tx.clone();
-                tokio::task::spawn_blocking(move || {
+                let watch = tx.clone();
+                let task = tokio::task::spawn_blocking(move || {
                     let result = serde_json::to_vec(&body)
                         .map_err(|e| e.to_string())
                         .and_then(|bytes| {
@@ -372,6 +432,7 @@ impl Worker {
                         });
                     let _ = tx.send(Msg::CurlReady(result));
                 });
+                report_panic(&watch, "curl export", task, |e| Msg::CurlReady(Err(e)));
             }
             Cmd::SaveDraft(text) => {
                 if let Some(d) = &self.draft {
@@ -380,7 +441,8 @@ impl Worker {
             }
             Cmd::WriteText { text, path } => {
                 let tx = self.tx.clone();
-                tokio::spawn(async move {
+                let watch = tx.clone();
+                let task = tokio::spawn(async move {
                     let source = ImageSource::Base64(Arc::from(
                         base64::engine::general_purpose::STANDARD.encode(text.as_bytes()),
                     ));
@@ -399,6 +461,7 @@ impl Worker {
                     };
                     let _ = tx.send(msg);
                 });
+                report_panic_in_status(&watch, "writing the curl command", task);
             }
             Cmd::Sweep { n, plan } => {
                 let controls = crate::sweep::runner::Controls::default();
@@ -424,13 +487,29 @@ impl Worker {
                     decode: self.decoding(),
                     sweeps: Arc::clone(&self.sweeps),
                 };
-                tokio::spawn(run_sweep(job, settings, controls));
+                let sweeps = Arc::clone(&self.sweeps);
+                let task = tokio::spawn(run_sweep(job, settings, controls));
+                report_panic(&self.tx, "the sweep", task, move |text| {
+                    if let Ok(mut s) = sweeps.lock() {
+                        s.remove(&n);
+                    }
+                    Msg::Sweep {
+                        n,
+                        event: crate::tui::msg::SweepMsg::Done {
+                            stopped: true,
+                            text,
+                        },
+                    }
+                });
             }
             Cmd::PrepareSweep { base, args } => {
                 let tx = self.tx.clone();
-                tokio::task::spawn_blocking(move || {
+                let task = tokio::task::spawn_blocking(move || {
                     let result = crate::sweep::prepare(base, &args).map(Box::new);
                     let _ = tx.send(Msg::SweepPrepared(result));
+                });
+                report_panic(&self.tx, "preparing the sweep", task, |e| {
+                    Msg::SweepPrepared(Err(vec![e]))
                 });
             }
             Cmd::StopSweep { n, abort } => {
@@ -454,7 +533,7 @@ impl Worker {
                     });
                     return;
                 };
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     let result = with_store(&store, move |s| {
                         let rec = s
                             .sweep(&id)
@@ -470,6 +549,7 @@ impl Worker {
                         event: crate::tui::msg::SweepMsg::Opened(result),
                     });
                 });
+                report_panic_in_status(&self.tx, "opening the sweep", task);
             }
             Cmd::Presets(p) => {
                 let Some(presets) = self.presets.clone() else {
@@ -480,14 +560,18 @@ impl Worker {
                     return;
                 };
                 let tx = self.tx.clone();
-                tokio::task::spawn_blocking(move || {
+                let task = tokio::task::spawn_blocking(move || {
                     let _ = tx.send(preset_cmd(&presets.0, &presets.1, p));
+                });
+                report_panic(&self.tx, "the presets command", task, |text| {
+                    Msg::PresetsChanged { text, error: true }
                 });
             }
             Cmd::History(h) => {
                 if let Some(store) = self.history.clone() {
                     let tx = self.tx.clone();
-                    tokio::spawn(history_cmd(store, h, tx));
+                    let task = tokio::spawn(history_cmd(store, h, tx));
+                    report_panic_in_status(&self.tx, "the history command", task);
                 }
             }
             Cmd::Cancel(id) => {
@@ -500,7 +584,7 @@ impl Worker {
             Cmd::LoadReference(input) => {
                 let tx = self.tx.clone();
                 let decode = self.decoding();
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     let result = match load_reference(&input).await {
                         Err(Refusal::OverLimits(problems)) => {
                             let _ = tx.send(Msg::ReferenceOverLimits { input, problems });
@@ -511,17 +595,19 @@ impl Worker {
                     };
                     reference_loaded(&tx, input, result, decode, Vec::new()).await;
                 });
+                report_panic_in_status(&self.tx, "loading the reference", task);
             }
             Cmd::FitReference(input) => {
                 let tx = self.tx.clone();
                 let decode = self.decoding();
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     let (result, done) = match fit_reference_file(&input).await {
                         Ok((img, done)) => (Ok(img), done),
                         Err(e) => (Err(e), Vec::new()),
                     };
                     reference_loaded(&tx, input, result, decode, done).await;
                 });
+                report_panic_in_status(&self.tx, "fitting the reference", task);
             }
             Cmd::UsePreviews(setup) => self.use_previews(setup.0.as_ref().clone()),
             Cmd::EncodePreview {
@@ -533,7 +619,7 @@ impl Worker {
             } => {
                 let tx = self.tx.clone();
                 let picker = self.picker();
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     let result = match picker {
                         None => Err("previews are off".to_owned()),
                         Some(p) => tokio::task::spawn_blocking(move || {
@@ -550,10 +636,11 @@ impl Worker {
                         result,
                     });
                 });
+                report_panic_in_status(&self.tx, "encoding a preview", task);
             }
             Cmd::DecodePreview { key, source } => {
                 let tx = self.tx.clone();
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     let result = match source_bytes(source).await {
                         Ok(bytes) => {
                             tokio::task::spawn_blocking(move || decode_for_preview(&bytes))
@@ -564,10 +651,11 @@ impl Worker {
                     };
                     let _ = tx.send(Msg::PreviewDecoded { key, result });
                 });
+                report_panic_in_status(&self.tx, "decoding a preview", task);
             }
             Cmd::SaveImage { source, path } => {
                 let tx = self.tx.clone();
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     let msg = match save_copy(source, path).await {
                         Ok(p) => Msg::Saved {
                             text: format!("saved {}", p.display()),
@@ -580,10 +668,11 @@ impl Worker {
                     };
                     let _ = tx.send(msg);
                 });
+                report_panic_in_status(&self.tx, "saving the image", task);
             }
             Cmd::SaveAll { items, dir } => {
                 let tx = self.tx.clone();
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     let n = items.len();
                     let mut saved = 0;
                     let mut errors = Vec::new();
@@ -602,13 +691,15 @@ impl Worker {
                         error: !errors.is_empty(),
                     });
                 });
+                report_panic_in_status(&self.tx, "saving the images", task);
             }
             Cmd::Complete(input) => {
                 let tx = self.tx.clone();
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     let candidates = complete_path(&input).await;
                     let _ = tx.send(Msg::Completed { input, candidates });
                 });
+                report_panic_in_status(&self.tx, "completing the path", task);
             }
             // Handled by the event loop, which owns the terminal.
             Cmd::OpenEditor { .. } | Cmd::Copy(_) => {}
@@ -750,7 +841,20 @@ async fn run_sweep(
             break;
         }
     }
-    let _ = runner.await;
+    // A runner that panicked (a bug) ends the sweep in the UI rather than leaving it running.
+    if let Err(e) = runner.await
+        && e.is_panic()
+    {
+        let text = panic_text(e.into_panic());
+        tracing::error!("sweep runner panicked: {text}");
+        let _ = tx.send(Msg::Sweep {
+            n,
+            event: SweepMsg::Done {
+                stopped: true,
+                text: format!("the sweep failed: internal error (a bug, please report it): {text}"),
+            },
+        });
+    }
     if let Ok(mut s) = sweeps.lock() {
         s.remove(&n);
     }
@@ -2137,6 +2241,38 @@ pub async fn complete_path(input: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_worker_task_is_reported_with_secrets_scrubbed() {
+        let _key = crate::api::secret::Secret::new("sk-panic-report-99aa11");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(async {
+            let n: u64 = "18446744073709551615".parse().unwrap_or(0);
+            if n > 0 {
+                panic!("overflow near sk-panic-report-99aa11 at {n}");
+            }
+        });
+        report_panic_in_status(&tx, "the test task", task);
+        let msg = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a message before the bound")
+            .expect("a message");
+        match msg {
+            Msg::Saved { text, error } => {
+                assert!(error);
+                assert!(
+                    text.starts_with("the test task failed: internal error"),
+                    "{text}"
+                );
+                assert!(text.contains("overflow near <redacted> at"), "{text}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // A task that ends normally sends nothing more.
+        report_panic_in_status(&tx, "a fine task", tokio::spawn(async {}));
+        drop(tx);
+        assert!(rx.recv().await.is_none());
+    }
 
     #[tokio::test]
     async fn reference_checks_existence_format_and_size() {
