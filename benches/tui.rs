@@ -28,7 +28,6 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::Rect;
-use ratatui::{TerminalOptions, Viewport};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::Path;
@@ -45,7 +44,7 @@ use volcv::tui::app::{App, Info, Pane, Tab};
 use volcv::tui::form::Reference;
 use volcv::tui::keymap::KeyMap;
 use volcv::tui::msg::{Cmd, Msg};
-use volcv::tui::preview::{ImageKey, Previews, Setup};
+use volcv::tui::preview::{ImageKey, Previews, Protocol, Setup};
 use volcv::tui::theme::Theme;
 use volcv::tui::worker::Worker;
 
@@ -258,7 +257,9 @@ struct Ui {
     app: App,
     worker: Worker,
     rx: UnboundedReceiver<Msg>,
-    term: Terminal<CrosstermBackend<Sink>>,
+    term: Terminal<volcv::tui::terminal::NoQuery<CrosstermBackend<Sink>>>,
+    /// The images of the frame on screen (the event loop's repaint rule).
+    shown: volcv::tui::render::Drawn,
     /// UI task time of every frame: update(s) + render + diff + escape sequences.
     frames: Vec<Duration>,
     /// Bytes written to the terminal so far.
@@ -269,7 +270,7 @@ struct Ui {
 }
 
 impl Ui {
-    fn new(url: &str, data: tempfile::TempDir) -> Ui {
+    fn new(url: &str, data: tempfile::TempDir, setup: Setup) -> Ui {
         let client = Client::new(
             Target {
                 endpoint: url::Url::parse(url).unwrap_or_else(|e| fail("url", e)),
@@ -282,7 +283,7 @@ impl Ui {
         .unwrap_or_else(|e| fail("client", e));
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let worker = Worker::new(tx, client, data.path().join("images"))
-            .with_previews(Setup::halfblocks())
+            .with_previews(setup)
             .with_history(data.path().to_path_buf(), "bench");
         let body = schema::default_schema().default_body();
         let mut app = App::new(
@@ -300,18 +301,17 @@ impl Ui {
         app.form.replace_values(&values);
         let sink = Sink::default();
         let written = Arc::clone(&sink.0);
-        let term = Terminal::with_options(
+        let term = Terminal::new(volcv::tui::terminal::NoQuery::with_size(
             CrosstermBackend::new(sink),
-            TerminalOptions {
-                viewport: Viewport::Fixed(Rect::new(0, 0, WIDTH, HEIGHT)),
-            },
-        )
+            ratatui::layout::Size::new(WIDTH, HEIGHT),
+        ))
         .unwrap_or_else(|e| fail("terminal", e));
         Ui {
             app,
             worker,
             rx,
             term,
+            shown: Default::default(),
             frames: Vec::new(),
             written,
             finished_at: None,
@@ -320,8 +320,11 @@ impl Ui {
     }
 
     fn draw(&mut self) {
-        let app = &self.app;
-        if let Err(e) = self.term.draw(|f| volcv::tui::render::render(app, f)) {
+        // As the event loop draws: the difference, or a cleared screen when the pixel
+        // images change.
+        if let Err(e) =
+            volcv::tui::event_loop::draw_frame(&mut self.term, &self.app, &mut self.shown)
+        {
             fail("draw", e);
         }
     }
@@ -495,7 +498,12 @@ async fn child(case: &str, url: &str) {
     if case == "keys" {
         prefill(data.path(), 5_000);
     }
-    let mut ui = Ui::new(url, data);
+    let setup = match case {
+        "graphics-kitty" => Setup::for_protocol(Protocol::Kitty, (10, 20)),
+        "graphics-sixel" => Setup::for_protocol(Protocol::Sixel, (10, 20)),
+        _ => Setup::halfblocks(),
+    };
+    let mut ui = Ui::new(url, data, setup);
     ui.start().await;
     let (_, rss_before) = rss_kib();
     match case {
@@ -531,8 +539,53 @@ async fn child(case: &str, url: &str) {
             ui.until("the previews", previews_drawn).await;
             keys(&mut ui).await;
         }
+        "graphics-kitty" | "graphics-sixel" => {
+            let before = ui.written.load(Ordering::Relaxed);
+            ui.send();
+            let done = ui.until("the previews", previews_drawn).await;
+            let first = ui.written.load(Ordering::Relaxed) - before;
+            let finished = ui.finished_at.map_or(0, unix_ns);
+            graphics_keys(&mut ui, unix_ns(done), finished, first);
+        }
         other => fail("unknown case", other),
     }
+}
+
+/// With four results on screen in kitty or sixel mode: the bytes each key press writes when
+/// it changes no image (moving in the form, nudging a value, selecting another image, moving
+/// between panes), and when it does (the Body tab and back: the images go and are sent again).
+fn graphics_keys(ui: &mut Ui, done_ns: u128, finished_ns: u128, first: usize) {
+    use KeyCode::Char;
+    let press = |ui: &mut Ui, code: KeyCode| {
+        let before = ui.written.load(Ordering::Relaxed);
+        ui.key(code);
+        ui.written.load(Ordering::Relaxed) - before
+    };
+    let mut plain = Vec::new();
+    for code in [
+        Char('1'),
+        Char('j'),
+        Char('j'),
+        Char('l'),
+        Char('h'),
+        Char('k'),
+        Char('2'),
+    ] {
+        plain.push(press(ui, code) as f64);
+    }
+    // In the Response pane: j/k select another image (the marker moves, no image changes).
+    for code in [Char('j'), Char('j'), Char('k'), Char('k')] {
+        plain.push(press(ui, code) as f64);
+    }
+    let away = press(ui, Char('l'));
+    let back = press(ui, Char('h'));
+    plain.sort_by(f64::total_cmp);
+    println!(
+        "RESULT done_ns={done_ns} finished_ns={finished_ns} first_bytes={first} key_bytes_p50={:.0} key_bytes_max={:.0} keys={} tab_away_bytes={away} tab_back_bytes={back}",
+        percentile(&plain, 0.5),
+        plain.last().copied().unwrap_or(f64::NAN),
+        plain.len(),
+    );
 }
 
 /// Presses keys like a user browsing: moves in the form and nudges a value, switches and
@@ -754,7 +807,7 @@ fn main() {
     if want("json") {
         answer_case(&rt, "json", json_body(), runs(9));
     }
-    if want("images") || want("keys") {
+    if want("images") || want("keys") || wanted.iter().any(|w| w.starts_with("graphics")) {
         let t = Instant::now();
         let body = images_body();
         eprintln!(
@@ -764,6 +817,41 @@ fn main() {
         );
         if want("images") {
             answer_case(&rt, "images", body.clone(), runs(5));
+        }
+        for case in ["graphics-kitty", "graphics-sixel"] {
+            if !want(case) && !want("graphics") {
+                continue;
+            }
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let (url, server) = rt
+                .block_on(serve(Arc::new(body.clone()), tx))
+                .unwrap_or_else(|e| fail("server", e));
+            let line = run_child(case, &url);
+            server.abort();
+            let written = rx
+                .try_recv()
+                .unwrap_or_else(|_| fail(case, "the server wrote no answer"));
+            let f = |n| field(&line, n).unwrap_or(f64::NAN);
+            let drawn = (f("done_ns") - unix_ns(written) as f64) / 1e6;
+            println!(
+                "{case}: four 2048x2048 results: body received -> all previews drawn {drawn:.1} ms, \
+                 {:.0} KB written for them; a key that changes no image writes {:.0} bytes (median, \
+                 max {:.0}, {} keys); the Body tab and back write {:.0} + {:.0} KB (the images go, \
+                 then are sent again)",
+                f("first_bytes") / 1024.0,
+                f("key_bytes_p50"),
+                f("key_bytes_max"),
+                f("keys"),
+                f("tab_away_bytes") / 1024.0,
+                f("tab_back_bytes") / 1024.0,
+            );
+            println!(
+                "RESULT case={case} drawn_ms={drawn:.2} first_kb={:.0} key_bytes_p50={:.0} key_bytes_max={:.0} tab_back_kb={:.0}",
+                f("first_bytes") / 1024.0,
+                f("key_bytes_p50"),
+                f("key_bytes_max"),
+                f("tab_back_bytes") / 1024.0,
+            );
         }
         if want("keys") {
             let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
