@@ -338,6 +338,25 @@ impl std::fmt::Debug for Encoded {
     }
 }
 
+/// Mends a sixel image that ratatui-image wrapped for tmux passthrough. Inside `ESC P tmux;
+/// ... ESC \` every ESC of the wrapped sequence must be doubled; ratatui-image doubles the first
+/// one but not the sixel's own terminator, so the passthrough ended there, and the outer
+/// terminal got a sixel sequence that was never terminated (it then took what followed for
+/// sixel data: seen with tmux 3.3a, where no image stayed and text went missing). The data is
+/// `ESC P tmux;` + (doubled escapes) + sixel + `ESC \` + `ESC \`; this doubles the ESC of the
+/// sixel's `ESC \`.
+pub fn close_tmux_sixel(data: &mut String) {
+    const ST: &str = "\x1b\\";
+    let broken = data.starts_with("\x1bPtmux;")
+        && data.ends_with(&format!("{ST}{ST}"))
+        && !data.ends_with(&format!("\x1b{ST}{ST}"));
+    if broken {
+        data.truncate(data.len() - 2 * ST.len());
+        data.push_str("\x1b\x1b\\");
+        data.push_str(ST);
+    }
+}
+
 /// kitty's graphics command that deletes every placement on the screen and frees the images'
 /// data: sent before a frame that places kitty images anew (see [`Encoded::KittyPlaced`]).
 pub const KITTY_DELETE_ALL: &str = "\x1b_Ga=d,d=A,q=2;\x1b\\";
@@ -656,6 +675,20 @@ mod tests {
             let s = Setup::with(Picker::halfblocks(), p, "test").respecting_no_color(true);
             assert_eq!(s.protocol, p, "NO_COLOR turned {p:?} off");
         }
+    }
+
+    #[test]
+    fn a_tmux_wrapped_sixel_ends_inside_the_passthrough() {
+        let mut d = "\x1bPtmux;\x1b\x1b[3X\x1b\x1bP9;1;0q#0~\x1b\\\x1b\\".to_owned();
+        close_tmux_sixel(&mut d);
+        assert_eq!(d, "\x1bPtmux;\x1b\x1b[3X\x1b\x1bP9;1;0q#0~\x1b\x1b\\\x1b\\");
+        // Once only, and nothing else is touched.
+        let mut again = d.clone();
+        close_tmux_sixel(&mut again);
+        assert_eq!(again, d);
+        let mut plain = "\x1bP9;1;0q#0~\x1b\\".to_owned();
+        close_tmux_sixel(&mut plain);
+        assert_eq!(plain, "\x1bP9;1;0q#0~\x1b\\");
     }
 
     #[test]

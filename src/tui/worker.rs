@@ -1705,7 +1705,14 @@ pub fn encode_preview(
             ratatui::layout::Size::new(width, height),
             ratatui_image::Resize::Scale(Some(image::imageops::FilterType::Triangle)),
         )
-        .map(|p| Encoded::Widget(Arc::new(p)))
+        .map(|mut p| {
+            if let ratatui_image::protocol::Protocol::Sixel(s) = &mut p
+                && s.is_tmux
+            {
+                crate::tui::preview::close_tmux_sixel(&mut s.data);
+            }
+            Encoded::Widget(Arc::new(p))
+        })
         .map_err(|e| e.to_string())
 }
 
