@@ -2576,3 +2576,45 @@ fn server_text_that_looks_like_an_image_is_text() {
     assert!(!text.contains('\u{10EEEE}'));
     assert!(!text.contains('\u{202E}'));
 }
+
+#[test]
+fn moving_in_history_with_sixel_previews_repaints_and_a_still_key_sends_nothing() {
+    use ratatui_image::picker::ProtocolType;
+    let picker = picker_for(ProtocolType::Sixel);
+    let (mut a, ex) = images_app(2);
+    decode_all_with(&mut a, &ex, &picker);
+    // A second request with the same answer: the newest is shown, the first below it.
+    let cmds = press(&mut a, "F5");
+    let Some(Cmd::Send { id, .. }) = cmds.first() else {
+        panic!("not sent: {:?}", a.status)
+    };
+    let id = *id;
+    a.update(Msg::Finished {
+        id,
+        view: Box::new(view_of(&ex)),
+        duration: ex.duration,
+    });
+    decode_all_with(&mut a, &ex, &picker);
+    let mut t = byte_terminal(&a);
+    let first = frame_bytes(&mut t, &a);
+    assert!(!sequences(&first, b"\x1bP", b"\x1b\\").is_empty());
+    a.focus = Pane::History;
+    let before = a.shown().map(|e| e.id);
+    let cmds = press(&mut a, "j");
+    pump_with(&mut a, cmds, &picker);
+    assert_ne!(a.shown().map(|e| e.id), before, "j did not move in History");
+    // The older request's images, after the screen is cleared of the newer one's.
+    let cmds = a.update(Msg::Tick(std::time::Instant::now()));
+    pump_with(&mut a, cmds, &picker);
+    decode_all_with(&mut a, &ex, &picker);
+    let moved = frame_bytes(&mut t, &a);
+    assert!(
+        find(&moved, b"\x1b[2J").is_some(),
+        "the other request's pixels stay"
+    );
+    assert!(!sequences(&moved, b"\x1bP", b"\x1b\\").is_empty());
+    // At the end of the list j moves nothing: no image is sent, nothing cleared.
+    press(&mut a, "j");
+    let still = frame_bytes(&mut t, &a);
+    assert!(find(&still, b"\x1bP").is_none() && find(&still, b"\x1b[2J").is_none());
+}
