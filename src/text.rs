@@ -22,7 +22,7 @@ pub fn escape_terminal(s: &str, keep_newlines: bool) -> String {
 
 /// Serializes JSON for a terminal: serde_json already escapes C0 control characters; this also
 /// writes C1 controls (U+0080..U+009F: 8-bit CSI, OSC, ST, which some terminals obey) and bidi
-/// overrides and isolates as `\uXXXX` escapes (still valid JSON, same value), so a
+/// overrides and isolates as `\u` escapes of four hex digits (still valid JSON, same value), so a
 /// server-sent string can neither drive the terminal nor reorder what a person sees. Every
 /// `--json` output goes through here.
 pub fn json_for_terminal(v: &serde_json::Value) -> String {

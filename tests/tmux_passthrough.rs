@@ -1,8 +1,8 @@
 //! Images through tmux, byte for byte: `volcv --demo` runs in a tmux pane with
-//! `--image-protocol kitty` (Unicode placeholders, what kitty gets inside tmux) or `sixel`, a
+//! `--image-protocol kitty` (U+10EEEE image cells, what kitty gets inside tmux) or `sixel`, a
 //! tmux client is attached on a pseudo-terminal of ours, and after F5 the bytes tmux sends to
 //! that client, the outer terminal, must hold the image sequences unwrapped from passthrough
-//! and whole: kitty's transmissions (APC, base64, terminated) and the placeholder cells tmux
+//! and whole: kitty's transmissions (APC, base64, terminated) and the image cells tmux
 //! redraws as text; sixel's DCS with nothing but sixel data in it.
 //!
 //! No graphics terminal is needed: the bytes are what a kitty or an xterm outside would get.
@@ -195,7 +195,7 @@ fn base64ish(b: &[u8]) -> bool {
 }
 
 #[test]
-fn kitty_placeholders_reach_the_outer_terminal_through_tmux_whole() {
+fn kitty_cell_images_reach_the_outer_terminal_through_tmux_whole() {
     if !have_tmux() {
         eprintln!("skipping: tmux is not installed");
         return;
@@ -227,10 +227,10 @@ fn kitty_placeholders_reach_the_outer_terminal_through_tmux_whole() {
                 .all(|b| b.is_ascii_alphanumeric() || b"=,".contains(b))
         );
     }
-    // The placeholder cells, redrawn by tmux as text, reach the outer terminal too.
+    // The image cells, redrawn by tmux as text, reach the outer terminal too.
     let text = String::from_utf8_lossy(&out);
     let cells = text.matches('\u{10EEEE}').count();
-    assert!(cells > 50, "placeholder cells: {cells}");
+    assert!(cells > 50, "image cells: {cells}");
 }
 
 #[test]

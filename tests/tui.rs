@@ -2139,7 +2139,7 @@ fn load_fills_the_form_from_a_file_and_a_bad_one_is_a_named_warning() {
 // ------------------------------------------- graphics protocols on the real crossterm backend
 
 /// What a server might slip into its answer to drive the terminal: a window-title OSC, a sixel
-/// image of its own, kitty's image placeholder and a bidi override.
+/// image of its own, kitty's image-cell character and a bidi override.
 const HOSTILE: &str =
     "\u{10EEEE}x \u{202E}evil \u{1b}]0;pwned\u{7} \u{1b}Pq#0;2;99;0;0#0~~~~\u{1b}\\";
 
@@ -2151,9 +2151,9 @@ fn picker_for(protocol: ratatui_image::picker::ProtocolType) -> ratatui_image::p
     p
 }
 
-/// kitty's Unicode placeholders, as ratatui-image encodes them (what the worker uses inside
+/// kitty's U+10EEEE image cells, as ratatui-image encodes them (what the worker uses inside
 /// tmux, where `encode_preview` detects tmux from the environment).
-fn kitty_placeholders(
+fn kitty_cell_images(
     image: &image::DynamicImage,
     width: u16,
     height: u16,
@@ -2168,9 +2168,9 @@ fn kitty_placeholders(
         .map_err(|e| e.to_string())
 }
 
-/// [`hostile_images_app`] with kitty's Unicode placeholders.
-fn hostile_placeholders_app() -> App {
-    hostile_app_encoding(&kitty_placeholders)
+/// [`hostile_images_app`] with kitty's U+10EEEE image cells.
+fn hostile_cell_images_app() -> App {
+    hostile_app_encoding(&kitty_cell_images)
 }
 
 /// Four results, a reference, the History thumbnail and a server message with escapes in it,
@@ -2308,7 +2308,7 @@ fn kitty_placed_images_reach_the_terminal_whole_and_once() {
     assert!(!text.contains("]0;pwned\u{7}"), "the server set the title");
     assert!(
         !text.contains('\u{10EEEE}'),
-        "the server's placeholder passed on"
+        "the server's image-cell character passed on"
     );
     let again = frame_bytes(&mut t, &a);
     assert!(
@@ -2319,8 +2319,8 @@ fn kitty_placed_images_reach_the_terminal_whole_and_once() {
 }
 
 #[test]
-fn kitty_placeholder_images_reach_the_terminal_whole_and_once() {
-    let a = hostile_placeholders_app();
+fn kitty_cell_images_reach_the_terminal_whole_and_once() {
+    let a = hostile_cell_images_app();
     let mut t = byte_terminal(&a);
     let out = frame_bytes(&mut t, &a);
     // One transmission per image: APC `_G` ... ST, chunked, with a virtual placement.
@@ -2341,8 +2341,8 @@ fn kitty_placeholder_images_reach_the_terminal_whole_and_once() {
         );
     }
     let text = String::from_utf8_lossy(&out);
-    let placeholders = text.matches('\u{10EEEE}').count();
-    assert!(placeholders > 100, "placeholder cells: {placeholders}");
+    let cells = text.matches('\u{10EEEE}').count();
+    assert!(cells > 100, "image cells: {cells}");
     assert_eq!(
         stray_escapes(&out, &apcs),
         0,
@@ -2350,7 +2350,7 @@ fn kitty_placeholder_images_reach_the_terminal_whole_and_once() {
     );
     assert!(!text.contains("]0;pwned\u{7}"), "the server set the title");
     assert!(!text.contains("\u{202E}"));
-    // The server's placeholder is not passed on as one (it would show one of our images).
+    // The server's image-cell character is not passed on as one (it would show one of our images).
     assert!(!text.contains("\u{10EEEE}x"));
     // The next frame, with nothing changed, sends nothing again.
     let again = frame_bytes(&mut t, &a);
@@ -2523,13 +2523,13 @@ fn full_screen_and_back_repaints_without_the_big_image() {
     let back = frame_bytes(&mut t, &k);
     assert!(find(&back, b"\x1b_Ga=d,d=A,q=2;\x1b\\").is_some());
     assert_eq!(sequences(&back, b"\x1b_Ga=T,", b"\x1b\\").len(), 6);
-    // Placeholders (inside tmux) are cells: no clear is needed, and the transmissions are
+    // Image cells (inside tmux) are cells: no clear is needed, and the transmissions are
     // not repeated.
-    let mut k = hostile_placeholders_app();
+    let mut k = hostile_cell_images_app();
     let mut t = byte_terminal(&k);
     frame_bytes(&mut t, &k);
     let cmds = press(&mut k, "f");
-    pump_encoding(&mut k, cmds, &kitty_placeholders);
+    pump_encoding(&mut k, cmds, &kitty_cell_images);
     let full = frame_bytes(&mut t, &k);
     assert!(find(&full, b"\x1b[2J").is_none());
     press(&mut k, "esc");
@@ -2544,8 +2544,8 @@ fn full_screen_and_back_repaints_without_the_big_image() {
 
 #[test]
 fn kitty_images_survive_an_overlay_opened_before_their_first_frame() {
-    // Placeholders transmit once, in the first frame that draws them: not under an overlay.
-    let mut a = hostile_placeholders_app();
+    // Image cells transmit once, in the first frame that draws them: not under an overlay.
+    let mut a = hostile_cell_images_app();
     press(&mut a, "?");
     let mut t = byte_terminal(&a);
     let under = frame_bytes(&mut t, &a);

@@ -310,12 +310,12 @@ pub enum ImageKey {
 /// An encoded image ready to draw.
 #[derive(Clone)]
 pub enum Encoded {
-    /// Encoded by ratatui-image: half-blocks, sixel, iTerm2, and kitty inside tmux (Unicode
-    /// placeholders, which tmux keeps in place as text).
+    /// Encoded by ratatui-image: half-blocks, sixel, iTerm2, and kitty inside tmux
+    /// (U+10EEEE image cells, which tmux keeps in place as text).
     Widget(Arc<ratatui_image::protocol::Protocol>),
     /// kitty outside tmux: one graphics command that transmits the image as PNG and places it
     /// at the cursor, over `cells` (columns, rows). Placed images are supported by every kitty
-    /// version (and WezTerm, Ghostty, Konsole); the Unicode placeholders ratatui-image uses
+    /// version (and WezTerm, Ghostty, Konsole); the U+10EEEE image cells ratatui-image uses
     /// need kitty 0.28 or later, and older versions (Debian 12 has 0.26) drew `▯` boxes.
     KittyPlaced {
         /// The whole command sequence (chunked APCs), sent each time the image is drawn.

@@ -20,7 +20,7 @@ const SPINNER: &[&str] = &["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧
 /// How an image is on the screen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layer {
-    /// Cells like text: half-blocks, kitty's Unicode placeholders.
+    /// Cells like text: half-blocks, kitty's U+10EEEE image cells.
     Cells,
     /// Pixels painted over the text (sixel, iTerm2), until the screen is erased.
     Pixels,
@@ -125,7 +125,7 @@ pub fn render_frame(app: &App, f: &mut Frame) -> Drawn {
 }
 
 /// The last guard between text and the terminal: control characters (ESC, BEL, NUL...) and
-/// bidi overrides or isolates that reached a cell are dropped, and kitty's image placeholder
+/// bidi overrides or isolates that reached a cell are dropped, and kitty's image-cell character
 /// character (which would show one of our images wherever a server put it) is replaced. Text
 /// from servers and files is escaped visibly where it enters the state; this catches anything
 /// that was missed, so a server can never move the cursor, ring, set the title, reorder what
@@ -139,7 +139,7 @@ pub fn scrub(buf: &mut ratatui::buffer::Buffer) {
         n < 0x20
             || n == 0x7f
             || (0x80..0xa0).contains(&n)
-            || c == KITTY_PLACEHOLDER
+            || c == KITTY_IMAGE_CELL
             || matches!(
                 c,
                 '\u{202A}'..='\u{202E}'
@@ -487,9 +487,9 @@ fn render_compare(app: &App, f: &mut Frame, area: Rect, a: u64, b: u64, scroll: 
     f.render_widget(Paragraph::new(lines), inner);
 }
 
-/// kitty's image placeholder: in a cell it shows part of an image named by the cell's colour.
+/// kitty's image-cell character: in a cell it shows part of an image named by the cell's colour.
 /// Only ratatui-image may put it on the screen.
-const KITTY_PLACEHOLDER: char = '\u{10EEEE}';
+const KITTY_IMAGE_CELL: char = '\u{10EEEE}';
 
 /// A place reserved for an image in the frame being drawn: which image, the area it was
 /// encoded for, and the style of the reserved cells.
