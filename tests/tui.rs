@@ -17,6 +17,9 @@ use volcv::tui::history::EntryState;
 use volcv::tui::keymap::{Key, KeyMap};
 use volcv::tui::msg::{Cmd, EditTarget, ImageSource, Msg};
 use volcv::tui::preview::{ImageKey, Previews};
+
+mod common;
+use common::term::{Sink, find, kitty_commands_well_formed, sequences, sixel_well_formed};
 use volcv::tui::theme::Theme;
 use volcv::tui::view::Verdict;
 use volcv::tui::worker::{Worker, view_of};
@@ -2202,20 +2205,6 @@ fn hostile_app_encoding(encode: &Encoder<'_>) -> App {
     a
 }
 
-/// What the crossterm backend writes, kept for the test to read.
-#[derive(Clone, Default)]
-struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("sink").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The real crossterm backend writing into memory, the terminal as the UI's event loop
 /// drives it, and the images of the frame on screen.
 struct ByteTerm {
@@ -2241,27 +2230,7 @@ fn byte_terminal(a: &App) -> ByteTerm {
 /// Draws one frame as the event loop does and returns the bytes the terminal would receive.
 fn frame_bytes(t: &mut ByteTerm, a: &App) -> Vec<u8> {
     volcv::tui::event_loop::draw_frame(&mut t.term, a, &mut t.shown).expect("draw");
-    std::mem::take(&mut *t.sink.0.lock().expect("sink"))
-}
-
-/// The complete sequences in `out` that start with `start` and end with `end`.
-fn sequences<'a>(out: &'a [u8], start: &[u8], end: &[u8]) -> Vec<&'a [u8]> {
-    let mut found = Vec::new();
-    let mut i = 0;
-    while let Some(s) = find(&out[i..], start) {
-        let from = i + s;
-        let Some(e) = find(&out[from + start.len()..], end) else {
-            break;
-        };
-        let to = from + start.len() + e + end.len();
-        found.push(&out[from..to]);
-        i = to;
-    }
-    found
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    t.sink.take()
 }
 
 /// Every ESC in `out` starts a CSI (crossterm's cursor and colour control) or one of `images`.
@@ -2290,15 +2259,10 @@ fn kitty_placed_images_reach_the_terminal_whole_and_once() {
         .filter(|s| s.starts_with(b"\x1b_Ga=T,f=100,i=") && find(s, b",q=2,C=1,").is_some())
         .count();
     assert_eq!(firsts, 6, "placements: {firsts}");
-    for s in &apcs {
-        let payload = &s[s.iter().position(|b| *b == b';').expect("payload") + 1..s.len() - 2];
-        assert!(
-            payload
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(b)),
-            "kitty payload is not base64"
-        );
-    }
+    assert!(
+        kitty_commands_well_formed(&apcs),
+        "a kitty command is not whole"
+    );
     assert_eq!(
         stray_escapes(&out, &apcs),
         0,
@@ -2331,15 +2295,10 @@ fn kitty_cell_images_reach_the_terminal_whole_and_once() {
         .collect();
     // Four results and the reference in the Images tab, the first result again in History.
     assert_eq!(firsts.len(), 6, "transmissions: {}", firsts.len());
-    for s in &apcs {
-        let payload = &s[s.iter().position(|b| *b == b';').expect("payload") + 1..s.len() - 2];
-        assert!(
-            payload
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(b)),
-            "kitty payload is not base64"
-        );
-    }
+    assert!(
+        kitty_commands_well_formed(&apcs),
+        "a kitty command is not whole"
+    );
     let text = String::from_utf8_lossy(&out);
     let cells = text.matches('\u{10EEEE}').count();
     assert!(cells > 100, "image cells: {cells}");
@@ -2371,19 +2330,10 @@ fn sixel_images_reach_the_terminal_whole_and_once() {
     let dcs = sequences(&out, b"\x1bP", b"\x1b\\");
     let ours: Vec<&&[u8]> = dcs.iter().filter(|s| s.contains(&b'q')).collect();
     assert_eq!(ours.len(), 6, "sixel images: {}", ours.len());
-    for s in &ours {
-        let q = s.iter().position(|b| *b == b'q').expect("q");
-        assert!(
-            s[2..q].iter().all(|b| b.is_ascii_digit() || *b == b';'),
-            "DCS parameters"
-        );
-        let data = &s[q + 1..s.len() - 2];
-        assert!(
-            data.iter()
-                .all(|b| (0x3f..=0x7e).contains(b) || b"#;!$-\"0123456789".contains(b)),
-            "sixel data has a byte outside the sixel alphabet"
-        );
-    }
+    assert!(
+        ours.iter().all(|s| sixel_well_formed(s)),
+        "a sixel image with a byte outside the sixel alphabet"
+    );
     assert_eq!(
         dcs.len(),
         6,

@@ -25,6 +25,9 @@ use volcv::tui::theme::Theme;
 use volcv::tui::view::{ImageState, Verdict};
 use volcv::tui::worker::Worker;
 
+mod common;
+use common::term::Sink;
+
 const REFERENCE_URL: &str = "https://example.com/volcv-test-reference.jpg";
 
 async fn mock() -> MockServer {
@@ -819,20 +822,6 @@ fn load_names_a_file_it_cannot_use_before_the_ui_starts() {
     );
 }
 
-/// What the crossterm backend writes, kept for the test to read.
-#[derive(Clone, Default)]
-struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("sink").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_contact_sheet_draws_its_tiles_as_sixel_and_closing_it_repaints() {
     use volcv::tui::preview::{ImageKey, Previews, Protocol, Setup};
@@ -881,7 +870,7 @@ async fn the_contact_sheet_draws_its_tiles_as_sixel_and_closing_it_repaints() {
     let mut shown = volcv::tui::render::Drawn::default();
     let mut frame = |app: &App| {
         volcv::tui::event_loop::draw_frame(&mut term, app, &mut shown).expect("draw");
-        std::mem::take(&mut *sink.0.lock().expect("sink"))
+        sink.take()
     };
     let dcs = |out: &[u8]| out.windows(2).filter(|w| w == b"\x1bP").count();
     let clears = |out: &[u8]| out.windows(4).filter(|w| w == b"\x1b[2J").count();

@@ -6,7 +6,8 @@
 //! emulator (cursor moves, printed text, clears), enough for ratatui's output.
 #![cfg(target_os = "linux")]
 
-use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+mod common;
+use common::term::open_pty;
 use std::io::{Read as _, Write as _};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -32,26 +33,7 @@ struct Pty {
 
 impl Pty {
     fn spawn() -> Pty {
-        let master =
-            openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).expect("openpt");
-        grantpt(&master).expect("grantpt");
-        unlockpt(&master).expect("unlockpt");
-        let name = ptsname(&master, Vec::new()).expect("ptsname");
-        rustix::termios::tcsetwinsize(
-            &master,
-            rustix::termios::Winsize {
-                ws_row: ROWS as u16,
-                ws_col: COLS as u16,
-                ws_xpixel: 0,
-                ws_ypixel: 0,
-            },
-        )
-        .expect("window size");
-        let slave = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(name.to_str().expect("pty name"))
-            .expect("open the pty");
+        let (master, slave) = open_pty(COLS as u16, ROWS as u16, (0, 0));
         let home = tempfile::tempdir().expect("tempdir");
         let h = home.path();
         // setsid -c: a session of its own with this pty as its controlling terminal, as in a
@@ -74,7 +56,6 @@ impl Pty {
             .stderr(Stdio::from(slave))
             .spawn()
             .expect("run setsid -c volcv (setsid is in util-linux)");
-        let master = std::fs::File::from(master);
         let seen = Arc::new(Mutex::new(Seen::default()));
         let (s, mut r) = (Arc::clone(&seen), master.try_clone().expect("dup"));
         std::thread::spawn(move || {

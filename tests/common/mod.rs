@@ -2,6 +2,8 @@
 //! clean environment, canned loopback servers, file scans and history checks.
 #![allow(dead_code)]
 
+pub mod term;
+
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
