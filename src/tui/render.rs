@@ -33,21 +33,12 @@ pub enum Layer {
 pub struct Drawn(Vec<(ImageKey, Rect, Layer)>);
 
 impl Drawn {
-    /// How many images were drawn.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether no image was drawn.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Whether the screen must be cleared and painted whole to show this frame after `before`.
-    /// Painted pixels are not text: terminals keep them until the screen is erased, whatever is
-    /// written over them (xterm kept a full-screen sixel over the panes after `f` and back), and
-    /// the cell-by-cell update cannot remove them. So whenever the pixel images on screen
-    /// change (one goes, moves, or comes), the frame is painted on a cleared screen; frames
+    /// Painted pixels are not cells: the cell-by-cell update skips an image's cells, kitty keeps
+    /// a placement over whatever text is written there until it is deleted, and whether text
+    /// erases sixel or iTerm2 pixels differs from terminal to terminal. So whenever the pixel
+    /// images on screen change (one goes, moves, or comes), the frame is painted on a cleared
+    /// screen; frames
     /// that keep the same images on screen are sent as the usual difference, which does not
     /// repeat their data.
     pub fn needs_repaint(&self, before: &Drawn) -> bool {

@@ -91,11 +91,6 @@ impl<B> NoQuery<B> {
             ..NoQuery::new(inner)
         }
     }
-
-    /// The wrapped backend.
-    pub fn inner(&self) -> &B {
-        &self.inner
-    }
 }
 
 impl<B: ratatui::backend::Backend> ratatui::backend::Backend for NoQuery<B> {
