@@ -7,6 +7,7 @@
 //! The history store is blocking (SQLite): its calls here are short writes made on the
 //! polling task, one per status change and poll.
 
+use crate::clock::now_ms;
 use std::path::Path;
 
 use futures::StreamExt as _;
@@ -82,10 +83,6 @@ pub struct RunOptions<'a> {
     pub policy: PollPolicy,
     /// Where result images are saved (they are kept in the history either way).
     pub out_dir: Option<&'a Path>,
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 fn ms_to_time(ms: i64) -> OffsetDateTime {

@@ -6,6 +6,7 @@ use super::{Cli, EXIT_INVALID, EXIT_NO_ANSWER, EXIT_OK, EXIT_SERVICE};
 use crate::api::client::Client;
 use crate::api::response::Outcome;
 use crate::api::tasks::{self as api_tasks, PollPolicy, Split, Stop, TaskEvent};
+use crate::clock::now_ms;
 use crate::config;
 use crate::store::tasks::TaskOwner;
 use crate::tasks::{self, Ending, Finished, ResumeOptions, RunOptions};
@@ -338,11 +339,6 @@ fn when(ms: i64) -> String {
             .ok()
         })
         .unwrap_or_else(|| ms.to_string())
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
-        .unwrap_or(i64::MAX)
 }
 
 fn age(ms: i64) -> String {

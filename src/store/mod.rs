@@ -33,6 +33,7 @@ pub mod watch;
 use crate::api::client::{Attempt, Exchange, TransportError, redact_header};
 use crate::api::response::{Outcome, parse_go_duration, parse_response};
 use crate::api::secret::REDACTED;
+use crate::clock::now_ms;
 use blobs::{Found, ImageDir, Reduced, Ref};
 use owner::{Liveness, Owner};
 use rusqlite::types::Value as SqlValue;
@@ -446,11 +447,6 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-fn now_ms() -> i64 {
-    let now = time::OffsetDateTime::now_utc();
-    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 /// Header values that must never be stored as they are.

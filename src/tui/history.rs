@@ -3,6 +3,7 @@
 //! (`crate::store`), which the worker loads lazily (keyset paging) and keeps fresh by polling
 //! the store's change counter. Everything here is pure; the worker does the disk work.
 
+use crate::clock::now_ms;
 use crate::store::{OutcomeKind, Query, Summary};
 use crate::tui::view::ResponseView;
 use std::sync::Arc;
@@ -131,11 +132,6 @@ pub fn outcome_glyph(o: OutcomeKind) -> &'static str {
         OutcomeKind::Interrupted => "⚠",
         _ => "✘",
     }
-}
-
-fn now_ms() -> i64 {
-    let now = time::OffsetDateTime::now_utc();
-    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
 /// `HH:MM:SS` for a time on the same day as `now_ms`, else `MM-DD HH:MM` (the local offset
