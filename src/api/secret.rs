@@ -82,7 +82,7 @@ fn forms(secret: &str, out: &mut Vec<Vec<u8>>) {
 
 /// Replaces known secrets in answers: every secret this process has seen (see [`remember`])
 /// and any extra values (the `Authorization` header as sent, signature included), in each of
-/// the forms listed by [`forms`]. Built per answer; cheap next to the network.
+/// the forms listed by `forms`. Built per answer; cheap next to the network.
 pub struct Scrubber {
     finders: Vec<memchr::memmem::Finder<'static>>,
 }

@@ -66,6 +66,12 @@ Exit codes:
      saved files are complete (a second signal stops at once)";
 
 /// A terminal workbench for Volcengine's visual CVProcess API.
+#[allow(
+    rustdoc::invalid_html_tags,
+    rustdoc::bare_urls,
+    reason = "these doc comments are clap's --help text, read in a terminal, not rendered as HTML \
+              (an #[expect] would go unfulfilled outside rustdoc)"
+)]
 #[derive(Debug, Parser)]
 #[command(name = "volcv", version, about, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
@@ -106,6 +112,12 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+#[allow(
+    rustdoc::invalid_html_tags,
+    rustdoc::bare_urls,
+    reason = "these doc comments are clap's --help text, read in a terminal, not rendered as HTML \
+              (an #[expect] would go unfulfilled outside rustdoc)"
+)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Send one request and save the result images (headless, for scripts and SSH one-liners).
