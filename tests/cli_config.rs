@@ -1,16 +1,12 @@
 //! `volcv config` as a user runs it: init writes a private file and never overwrites, show
 //! redacts, a readable file with a secret is warned about, a broken file names line and key.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 fn volcv(home: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_volcv"))
-        .env_clear()
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .args(args)
+    let out = common::volcv_with(home, &[], args)
         .output()
         .expect("run volcv");
     (

@@ -1,6 +1,8 @@
 //! `volcv curl`: the exported command, run by real curl against the mock, succeeds; secrets
 //! stay env references unless revealed; the command imports back to the same body.
 
+mod common;
+
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -21,13 +23,7 @@ fn run(cmd: &mut Command) -> (i32, String, String) {
 }
 
 fn volcv(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_volcv"));
-    c.env_clear()
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .current_dir(home);
-    c
+    common::volcv_cmd(home)
 }
 
 /// Runs an exported command with bash, with `env` set, and returns curl's stdout.

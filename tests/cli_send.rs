@@ -1,9 +1,11 @@
 //! `volcv send` as a user runs it: the real binary against the embedded mock (or a raw socket
 //! server) on 127.0.0.1, checking exit codes, saved files and that no secret leaks.
 
+mod common;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use volcv::api::secret::Secret;
 use volcv::mock::{MockConfig, MockServer};
 
@@ -42,21 +44,7 @@ impl Run {
 
 /// Runs the binary with a clean environment: its own HOME and XDG dirs, no inherited keys.
 async fn volcv(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_volcv"));
-    cmd.env_clear()
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .current_dir(home)
-        .args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("run volcv");
+    let out = common::output_async(common::volcv_with(home, env, args)).await;
     Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),

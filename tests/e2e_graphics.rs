@@ -189,10 +189,9 @@ fn volcv_line(home: &Path, protocol: Option<&str>) -> String {
     let bin = env!("CARGO_BIN_EXE_volcv");
     let extra = protocol.map_or(String::new(), |p| format!(" --image-protocol {p}"));
     format!(
-        "exec env -u TMUX -u KITTY_WINDOW_ID -u TERM_PROGRAM -u NO_COLOR HOME='{h}' \
-         XDG_CONFIG_HOME='{h}/config' XDG_DATA_HOME='{h}/data' XDG_STATE_HOME='{h}/state' \
+        "exec env -u TMUX -u KITTY_WINDOW_ID -u TERM_PROGRAM -u NO_COLOR {env} \
          LANG=C.UTF-8 '{bin}' --demo{extra}",
-        h = home.display()
+        env = common::home_env_line(home)
     )
 }
 

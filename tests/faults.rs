@@ -3,8 +3,9 @@
 //! the history as the error it was, and nothing a server sends reaches the terminal raw.
 //! Servers are the mock or raw sockets on 127.0.0.1:0.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
@@ -62,17 +63,9 @@ async fn send(home: &Path, endpoint: &str, extra: &[&str]) -> Run {
 
 /// `volcv ARGS` with a clean environment rooted at `home` (data in `home/data/volcv`).
 async fn volcv_plain(home: &Path, args: &[String]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_volcv"));
-    cmd.env_clear()
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .current_dir(home)
-        .args(args);
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("run volcv");
+    let mut cmd = common::volcv_cmd(home);
+    cmd.args(args);
+    let out = common::output_async(cmd).await;
     let mut raw = out.stdout.clone();
     raw.extend_from_slice(&out.stderr);
     Run {

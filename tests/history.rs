@@ -2,6 +2,8 @@
 //! images stored once, crash recovery after SIGKILL, concurrent writers, search and filters,
 //! migrations and refusals, and that no secret reaches the data dir.
 
+mod common;
+
 use base64::Engine as _;
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -231,17 +233,8 @@ fn silent_server(hold: Duration) -> String {
 
 /// `volcv` with a clean environment whose data dir is `data`.
 fn volcv_cmd(home: &Path, data: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_volcv"));
-    cmd.env_clear()
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("VOLCV_DATA_DIR", data)
-        .current_dir(home)
-        .args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    let mut cmd = common::volcv_with(home, env, args);
+    cmd.env("VOLCV_DATA_DIR", data);
     cmd
 }
 

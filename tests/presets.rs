@@ -1,9 +1,10 @@
 //! Models and presets as a user meets them: the real binary against the embedded mock on
 //! 127.0.0.1, every model's defaults, model switches, and named presets in the config dir.
 
+mod common;
+
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::Command;
 use volcv::api::schema::{self, ImageRule, Kind, SCHEMAS};
 use volcv::mock::{MockConfig, MockServer};
 
@@ -17,18 +18,9 @@ struct Run {
 
 /// Runs the binary with a clean environment: its own HOME and XDG dirs, no inherited keys.
 fn volcv(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_volcv"));
-    cmd.env_clear()
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .current_dir(home)
-        .args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run volcv");
+    let out = common::volcv_with(home, env, args)
+        .output()
+        .expect("run volcv");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -105,11 +105,10 @@ fn tui_session(home: &Path, endpoint: &str) -> bool {
             .expect("tmux")
     };
     let line = format!(
-        "env -i HOME={h} PATH={p} TERM=xterm-256color LANG=C.UTF-8 XDG_CONFIG_HOME={h}/config \
-         XDG_DATA_HOME={h}/data XDG_STATE_HOME={h}/state VOLCV_LOG=trace \
+        "env -i {env} PATH={p} TERM=xterm-256color LANG=C.UTF-8 VOLCV_LOG=trace \
          VOLCV_API_KEY={API_KEY} VOLC_ACCESSKEY={AK} VOLC_SECRETKEY={SK} \
          {bin} --endpoint {endpoint} --auth bearer --image-protocol none",
-        h = home.display(),
+        env = common::home_env_line(home),
         p = std::env::var("PATH").unwrap_or_default(),
         bin = env!("CARGO_BIN_EXE_volcv"),
     );

@@ -600,14 +600,8 @@ fn a_signal_while_the_editor_is_open_ends_the_ui_once_it_is_closed() {
         "stty cols 100 rows 30; exec '{}' --demo --image-protocol none",
         env!("CARGO_BIN_EXE_volcv")
     );
-    let mut script = std::process::Command::new("script")
+    let mut script = common::clean_cmd("script", home.path())
         .args(["-qfec", &command, "/dev/null"])
-        .env_clear()
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_DATA_HOME", home.path().join("data"))
-        .env("XDG_STATE_HOME", home.path().join("state"))
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("SHELL", "/bin/sh")
         .env("TERM", "xterm-256color")
         .env("EDITOR", &editor)
@@ -737,9 +731,9 @@ fn the_tui_restores_the_terminal_on_sigint_and_sigquit() {
                 .expect("run tmux")
         };
         let script = format!(
-            "env -i HOME={h} PATH=/usr/bin:/bin TERM=xterm-256color LANG=C.UTF-8 \
-             XDG_CONFIG_HOME={h}/config XDG_DATA_HOME={h}/data XDG_STATE_HOME={h}/state \
+            "env -i {env} PATH=/usr/bin:/bin TERM=xterm-256color LANG=C.UTF-8 \
              '{bin}' --demo; echo \"exit=$?\" > {h}/exit; stty -a > {h}/stty; sleep 30",
+            env = common::home_env_line(h),
             h = h.display(),
             bin = env!("CARGO_BIN_EXE_volcv"),
         );

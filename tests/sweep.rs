@@ -1,6 +1,8 @@
 //! Parameter sweeps as a user runs them: `volcv sweep` against the embedded mock on 127.0.0.1
 //! (rate limits, history, contact sheet, Ctrl-C), and the library runner with its controls.
 
+mod common;
+
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -34,23 +36,11 @@ impl Run {
 }
 
 fn command(home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_volcv"));
-    cmd.env_clear()
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .current_dir(home)
-        .args(args);
-    cmd
+    common::volcv_with(home, &[], args)
 }
 
 async fn volcv(home: &Path, args: &[&str]) -> Run {
-    let mut cmd = command(home, args);
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("run volcv");
+    let out = common::output_async(command(home, args)).await;
     Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),

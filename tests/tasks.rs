@@ -3,6 +3,8 @@
 //! 127.0.0.1:0, including a SIGKILL between submit and done, expired and unknown tasks, and
 //! that no secret reaches the history.
 
+mod common;
+
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -41,17 +43,8 @@ impl Run {
 
 /// `volcv` with a clean environment: its own HOME, config and data dir, no inherited keys.
 fn command(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_volcv"));
-    cmd.env_clear()
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("VOLCV_DATA_DIR", home.join("data"))
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .current_dir(home)
-        .args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    let mut cmd = common::volcv_with(home, env, args);
+    cmd.env("VOLCV_DATA_DIR", home.join("data"));
     cmd
 }
 
@@ -64,11 +57,7 @@ fn finish(out: Output) -> Run {
 }
 
 async fn volcv(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
-    let mut cmd = command(home, env, args);
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("run volcv");
+    let out = common::output_async(command(home, env, args)).await;
     finish(out)
 }
 

@@ -45,12 +45,11 @@ struct Session {
 impl Session {
     fn start(protocol: &str) -> Session {
         let home = tempfile::tempdir().expect("tempdir");
-        let h = home.path().display().to_string();
         let socket = format!("volcv-pt-{}-{protocol}", std::process::id());
         let bin = env!("CARGO_BIN_EXE_volcv");
         let pane = format!(
-            "env HOME='{h}' XDG_CONFIG_HOME='{h}/config' XDG_DATA_HOME='{h}/data' \
-             XDG_STATE_HOME='{h}/state' LANG=C.UTF-8 '{bin}' --demo --image-protocol {protocol}"
+            "env {env} LANG=C.UTF-8 '{bin}' --demo --image-protocol {protocol}",
+            env = common::home_env_line(home.path())
         );
         let status = Command::new("tmux")
             .args([

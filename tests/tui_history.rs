@@ -9,7 +9,6 @@ use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 use serde_json::json;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 use volcv::api::client::{Auth, Client, Options, Target};
@@ -55,12 +54,8 @@ fn client(url: &str) -> Client {
 
 /// `volcv send` recording into `data`, as a user would run it from another shell.
 fn cli_send(home: &Path, data: &Path, url: &str, prompt: &str, seed: i64) {
-    let out = Command::new(env!("CARGO_BIN_EXE_volcv"))
-        .env_clear()
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
+    let out = common::volcv_cmd(home)
         .env("VOLCV_DATA_DIR", data)
-        .current_dir(home)
         .args([
             "send",
             "--endpoint",
@@ -496,12 +491,8 @@ async fn async_mode_shows_the_task_status_and_a_pending_task_is_collected_at_sta
     let data = home.path().join("data");
     // A task left pending by a `volcv send --mode async` that stopped waiting (as a killed
     // process or a dropped SSH session would).
-    let out = Command::new(env!("CARGO_BIN_EXE_volcv"))
-        .env_clear()
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
+    let out = common::volcv_cmd(home.path())
         .env("VOLCV_DATA_DIR", &data)
-        .current_dir(home.path())
         .args([
             "send",
             "--endpoint",
@@ -805,10 +796,7 @@ async fn a_refused_connection_is_shown_and_recorded_as_the_error_it_was() {
 fn load_names_a_file_it_cannot_use_before_the_ui_starts() {
     let home = tempfile::tempdir().expect("tmp");
     let missing = home.path().join("nope.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_volcv"))
-        .env_clear()
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
+    let out = common::volcv_cmd(home.path())
         .env("VOLCV_DATA_DIR", home.path().join("data"))
         .args(["--demo", "--load"])
         .arg(&missing)

@@ -235,8 +235,10 @@ impl Setup {
     /// `protocol` with cells of `font` pixels (width, height), without asking the terminal:
     /// what the start-up query decides, for tests and benchmarks.
     pub fn for_protocol(protocol: Protocol, font: (u16, u16)) -> Setup {
-        // The only public constructor taking a known cell size.
-        #[allow(deprecated)]
+        #[expect(
+            deprecated,
+            reason = "the only public constructor of a Picker with a known cell size"
+        )]
         let picker = Picker::from_fontsize(ratatui_image::FontSize::new(font.0, font.1));
         Setup::with(picker, protocol, "chosen by the caller")
     }

@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests that run the `volcv` binary as a user would: a
 //! clean environment, canned loopback servers, file scans and history checks.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses only some of these helpers; an #[expect] would go unfulfilled in the binaries that use them all"
+)]
 
 pub mod term;
 
@@ -12,18 +15,61 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// `volcv` with a clean environment rooted at `home`: its own HOME and XDG dirs (config in
-/// `home/config`, data in `home/data`, state in `home/state`), no inherited keys, run in `home`.
-pub fn volcv_cmd(home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_volcv"));
+/// The clean environment every test runs `volcv` in, rooted at `home`: its own HOME and XDG
+/// dirs (config in `home/config`, data in `home/data`, state in `home/state`). With
+/// [`clean_cmd`] nothing else is inherited but PATH (no keys, no TERM, no TMUX).
+pub fn home_env(home: &Path) -> [(&'static str, PathBuf); 4] {
+    [
+        ("HOME", home.to_path_buf()),
+        ("XDG_CONFIG_HOME", home.join("config")),
+        ("XDG_DATA_HOME", home.join("data")),
+        ("XDG_STATE_HOME", home.join("state")),
+    ]
+}
+
+/// [`home_env`] as shell assignments (`HOME='…' XDG_CONFIG_HOME='…' …`), for command lines a
+/// shell runs: tmux panes, X terminals, `script`.
+pub fn home_env_line(home: &Path) -> String {
+    home_env(home)
+        .iter()
+        .map(|(k, v)| format!("{k}='{}'", v.display()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `program` with the [`home_env`] environment and PATH only, run in `home`.
+pub fn clean_cmd(program: impl AsRef<std::ffi::OsStr>, home: &Path) -> Command {
+    let mut cmd = Command::new(program);
     cmd.env_clear()
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_STATE_HOME", home.join("state"))
+        .envs(home_env(home))
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .current_dir(home);
     cmd
+}
+
+/// `volcv` with a clean environment rooted at `home` ([`clean_cmd`]): the one way the tests
+/// build a `volcv` run.
+pub fn volcv_cmd(home: &Path) -> Command {
+    clean_cmd(env!("CARGO_BIN_EXE_volcv"), home)
+}
+
+/// [`volcv_cmd`] with `args` and extra `env` pairs, stdin closed.
+pub fn volcv_with(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
+    let mut cmd = volcv_cmd(home);
+    cmd.args(args).stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs `cmd` to its end on a blocking thread (for tests on a tokio runtime that also serves
+/// a mock server).
+pub async fn output_async(mut cmd: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run volcv")
 }
 
 /// The data dir (history and its images) of a [`volcv_cmd`] environment.
