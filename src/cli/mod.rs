@@ -22,6 +22,7 @@ macro_rules! out {
     }};
 }
 
+mod completions;
 mod curl;
 mod history;
 mod mock;
@@ -144,6 +145,10 @@ pub enum Command {
     History(history::HistoryCmd),
     /// List the pending async tasks of the history, or resume them (collect their results).
     Tasks(tasks::TasksArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page, or write one page per command with --out DIR.
+    Man(completions::ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -276,6 +281,8 @@ pub fn main() -> ExitCode {
         Some(Command::Config(cmd)) => run_config(&cli, cmd),
         Some(Command::History(cmd)) => history::run(&cli, cmd),
         Some(Command::Tasks(args)) => tasks::run(&cli, args),
+        Some(Command::Completions(args)) => completions::run_completions(&cli, args),
+        Some(Command::Man(args)) => completions::run_man(args),
         None => run_tui(&cli),
     };
     ExitCode::from(code)
