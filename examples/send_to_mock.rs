@@ -30,7 +30,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // validated before anything is sent.
     let model = schema::schema_for("high_aes_ip_v20").ok_or("no schema for high_aes_ip_v20")?;
     let mut body = model.default_body();
-    schema::set_path(&mut body, "prompt", json!("a lighthouse at dusk, oil painting"));
+    schema::set_path(
+        &mut body,
+        "prompt",
+        json!("a lighthouse at dusk, oil painting"),
+    );
     schema::set_path(&mut body, "seed", json!(42));
     // Images inline as base64 rather than signed URLs (which expire and would need a download).
     schema::set_path(&mut body, "return_url", json!(false));

@@ -113,6 +113,9 @@ pub struct Profile {
     pub qps: Option<f64>,
     /// Requests a sweep has in flight at once (`volcv sweep --concurrency`); default 4.
     pub concurrency: Option<usize>,
+    /// A PEM file of certificate authorities to trust besides the system's (a company CA);
+    /// relative to the config file's directory.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for Profile {
@@ -135,6 +138,7 @@ impl fmt::Debug for Profile {
             .field("mode", &self.mode)
             .field("qps", &self.qps)
             .field("concurrency", &self.concurrency)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -494,6 +498,9 @@ impl Loaded {
             options.body_cap =
                 usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
         }
+        if let Some(file) = &profile.ca_file {
+            options.extra_roots = load_ca_file(&self.paths.config_dir().join(file))?;
+        }
         Ok(Resolved {
             profile: name,
             target: Target {
@@ -571,6 +578,24 @@ impl Loaded {
             )))
         }
     }
+}
+
+/// The certificates of a PEM bundle for `ca_file`; errors name the file and say what a
+/// bundle is.
+fn load_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, ConfigError> {
+    let bad = |why: String| {
+        ConfigError::Invalid(format!(
+            "ca_file {}: {why} (expected PEM certificates: -----BEGIN CERTIFICATE----- blocks)",
+            path.display()
+        ))
+    };
+    let text = read_text_file(path, TEXT_FILE_CAP).map_err(|e| bad(e.to_string()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(text.as_bytes())
+        .map_err(|e| bad(format!("not a certificate bundle: {e}")))?;
+    if certs.is_empty() {
+        return Err(bad("no certificate in it".to_owned()));
+    }
+    Ok(certs)
 }
 
 fn secs(name: &str, t: f64) -> Result<Duration, ConfigError> {
@@ -692,6 +717,7 @@ endpoint = "https://visual.volcengineapi.com/"
 # mode = "sync"            # sync | async (submit a task, poll for it; see README "Async tasks")
 # qps = 1                  # volcv sweep: requests per second (set it a little under your account's QPS)
 # concurrency = 4          # volcv sweep: requests in flight at once
+# ca_file = "company-ca.pem" # trust this CA too (PEM; relative to this file's dir); SSL_CERT_FILE works too
 # Credentials are best kept out of this file: VOLC_ACCESSKEY / VOLC_SECRETKEY, ~/.volc/credentials,
 # or VOLCV_API_KEY for bearer relays. If you put them here, keep the file private (chmod 600).
 

@@ -116,6 +116,11 @@ pub struct Options {
     pub backoff: Duration,
     /// Largest response body accepted.
     pub body_cap: usize,
+    /// Certificate authorities trusted besides the system's (a company CA), for API calls and
+    /// image downloads alike. The system's store already follows `SSL_CERT_FILE` and
+    /// `SSL_CERT_DIR`; proxies come from `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and
+    /// `NO_PROXY` (either case).
+    pub extra_roots: Vec<reqwest::Certificate>,
 }
 
 impl Default for Options {
@@ -126,6 +131,7 @@ impl Default for Options {
             max_retries: 3,
             backoff: Duration::from_millis(500),
             body_cap: 64 * 1024 * 1024,
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -356,6 +362,7 @@ impl Client {
                 .user_agent(concat!("volcv/", env!("CARGO_PKG_VERSION")))
                 .redirect(policy)
                 .referer(false)
+                .tls_certs_merge(options.extra_roots.iter().cloned())
                 .build()
                 .map_err(|e| format!("could not set up the HTTP client: {e}"))
         };

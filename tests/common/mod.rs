@@ -5,6 +5,7 @@
     reason = "each test binary uses only some of these helpers; an #[expect] would go unfulfilled in the binaries that use them all"
 )]
 
+pub mod net;
 pub mod term;
 
 use std::io::{Read as _, Write as _};
