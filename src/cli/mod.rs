@@ -55,7 +55,7 @@ pub const EXIT_INT: u8 = 130;
 /// Exit code: stopped by SIGTERM (128 + 15).
 pub const EXIT_TERM: u8 = 143;
 
-/// The exit-code table printed by `--help` (and copied into the README).
+/// The exit-code table printed by `--help` (and copied into docs/send.md).
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
@@ -159,7 +159,7 @@ pub struct SchemaArgs {
     /// The model's req_key [default: high_aes_ip_v20]
     #[arg(long, value_name = "KEY", conflicts_with = "all")]
     pub req_key: Option<String>,
-    /// Every model (JSON: an array; Markdown: the README's parameter reference).
+    /// Every model (JSON: an array; Markdown: the parameter reference in docs/models.md).
     #[arg(long)]
     pub all: bool,
     /// Print the schema as JSON.
