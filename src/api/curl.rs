@@ -387,6 +387,53 @@ const SECRET_OPTIONS: [&str; 12] = [
     "--key",
 ];
 
+/// curl options that take a value volcv has no use for (`-o FILE`, `-m SECS`, `-x PROXY`...):
+/// [`parse_curl`] skips the value with the option, so that it is never taken for the URL, and
+/// does not echo it (a path or a proxy URL may be private).
+const VALUE_OPTIONS: [&str; 41] = [
+    "-o",
+    "--output",
+    "--output-dir",
+    "-A",
+    "--user-agent",
+    "-e",
+    "--referer",
+    "-m",
+    "--max-time",
+    "--connect-timeout",
+    "-x",
+    "--proxy",
+    "--noproxy",
+    "--cacert",
+    "--capath",
+    "--cert-type",
+    "--key-type",
+    "-r",
+    "--range",
+    "-w",
+    "--write-out",
+    "-T",
+    "--upload-file",
+    "-c",
+    "--cookie-jar",
+    "-D",
+    "--dump-header",
+    "-F",
+    "--form",
+    "--retry",
+    "--retry-delay",
+    "--retry-max-time",
+    "--limit-rate",
+    "--resolve",
+    "--connect-to",
+    "--interface",
+    "-K",
+    "--config",
+    "--trace",
+    "--trace-ascii",
+    "--stderr",
+];
+
 /// The body a data option reads from `@file`: stdin (`@-`) when it is a here-document or a
 /// here-string, as curl reads it (`--data` and `--data-ascii` drop carriage returns, line breaks
 /// and NUL bytes; `--data-binary` and `--json` keep every byte). A file is not read.
@@ -481,6 +528,10 @@ pub fn parse_curl(text: &str) -> Result<Imported, String> {
             f if SECRET_OPTIONS.contains(&f) => {
                 let _ = value(&mut it);
                 ignored.push(format!("{f} (its value is not shown)"));
+            }
+            f if VALUE_OPTIONS.contains(&f) => {
+                let _ = value(&mut it);
+                ignored.push(format!("{f} and its value"));
             }
             // An option's name only: `--opt=value` was split above, and a short option's
             // attached value (`-uuser:pass`) may be a credential.
@@ -638,6 +689,40 @@ mod tests {
             split_command(&cmd).expect("split").stdin,
             Some(Stdin::Text("\n".into()))
         );
+    }
+
+    #[test]
+    fn an_option_value_is_never_taken_for_the_url() {
+        let endpoint = "https://visual.volcengineapi.com/";
+        let url = format!("{endpoint}?Action=CVProcess&Version=2022-08-31");
+        for (opt, v) in [
+            ("-o", "out.json"),
+            ("--output", "out.json"),
+            ("-m", "30"),
+            ("-x", "http://proxy:3128"),
+            ("-w", "%{http_code}"),
+            ("--cacert", "/etc/ssl/company.pem"),
+        ] {
+            for doc in [
+                format!("curl {opt} '{v}' -X POST '{url}' -d '{{}}'"),
+                format!("curl -X POST '{url}' {opt} '{v}' -d '{{}}'"),
+            ] {
+                let got = parse_curl(&doc).expect(&doc);
+                assert_eq!(got.endpoint, endpoint, "{doc}");
+                assert_eq!(got.action.as_deref(), Some("CVProcess"), "{doc}");
+                assert!(
+                    got.ignored.contains(&format!("{opt} and its value")),
+                    "{doc}"
+                );
+                assert!(
+                    !got.ignored.iter().any(|i| i.contains(v)),
+                    "{doc}: {:?}",
+                    got.ignored
+                );
+            }
+        }
+        let got = parse_curl(&format!("curl --output=out.json '{url}' -d '{{}}'")).expect("=");
+        assert_eq!(got.endpoint, endpoint);
     }
 
     #[test]
