@@ -440,3 +440,28 @@ async fn the_tuis_signed_export_of_a_4_5_mb_reference_runs_as_a_script() {
         "the received body differs from volcv's"
     );
 }
+
+#[test]
+fn import_skips_the_values_of_curl_options_it_does_not_use() {
+    // A command as people keep them: output to a file, a time limit, a proxy, a CA.
+    let home = tempfile::tempdir().expect("home");
+    let file = home.path().join("saved.sh");
+    std::fs::write(
+        &file,
+        "curl -sS -o result.json -m 120 -x http://proxy.corp:3128 --cacert /etc/ssl/corp.pem \\\r\n\
+         -X POST 'https://visual.volcengineapi.com/?Action=CVProcess&Version=2022-08-31' \\\r\n\
+         -H 'Content-Type: application/json' \\\r\n\
+         -d '{\"req_key\":\"high_aes_ip_v20\",\"prompt\":\"在海边\",\"image_urls\":[\"https://e.com/a.jpg\"]}'\r\n",
+    )
+    .expect("write");
+    let (code, body, err) =
+        run(volcv(home.path()).args(["curl", "--import", file.to_str().expect("utf8")]));
+    assert_eq!(code, 0, "{err}");
+    let imported: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(imported["prompt"], "在海边");
+    assert!(err.contains("visual.volcengineapi.com"), "{err}");
+    assert!(err.contains("-o and its value"), "{err}");
+    for private in ["result.json", "proxy.corp", "corp.pem"] {
+        assert!(!err.contains(private), "{private} echoed: {err}");
+    }
+}
