@@ -450,7 +450,7 @@ fn import_skips_the_values_of_curl_options_it_does_not_use() {
         &file,
         "curl -sS -o result.json -m 120 -x http://proxy.corp:3128 --cacert /etc/ssl/corp.pem \\\r\n\
          -X POST 'https://visual.volcengineapi.com/?Action=CVProcess&Version=2022-08-31' \\\r\n\
-         -H 'Content-Type: application/json' \\\r\n\
+         -H 'Content-Type: application/json' -H 'X-Foo: bar' --compressed -k \\\r\n\
          -d '{\"req_key\":\"high_aes_ip_v20\",\"prompt\":\"在海边\",\"image_urls\":[\"https://e.com/a.jpg\"]}'\r\n",
     )
     .expect("write");
@@ -460,8 +460,42 @@ fn import_skips_the_values_of_curl_options_it_does_not_use() {
     let imported: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(imported["prompt"], "在海边");
     assert!(err.contains("visual.volcengineapi.com"), "{err}");
-    assert!(err.contains("-o and its value"), "{err}");
+    for listed in [
+        "-o and its value",
+        "-m and its value",
+        "-x and its value",
+        "--cacert and its value",
+        "-H X-Foo",
+        "--compressed",
+        "-k (volcv always checks certificates)",
+    ] {
+        assert!(err.contains(listed), "{listed} not listed: {err}");
+    }
+    assert!(
+        !err.contains("Content-Type"),
+        "volcv's own header listed: {err}"
+    );
+    assert!(!err.contains("extra argument"), "{err}");
     for private in ["result.json", "proxy.corp", "corp.pem"] {
         assert!(!err.contains(private), "{private} echoed: {err}");
     }
+}
+
+#[test]
+fn import_of_a_request_with_errors_prints_it_and_exits_2() {
+    let home = tempfile::tempdir().expect("home");
+    let file = home.path().join("bad.sh");
+    std::fs::write(
+        &file,
+        "curl -X POST 'https://visual.volcengineapi.com/?Action=CVProcess&Version=2022-08-31' \\\n\
+         -d '{\"req_key\":\"high_aes_ip_v20\",\"prompt\":\"x\",\"scale\":99,\"image_urls\":[\"https://e.com/a.jpg\"]}'\n",
+    )
+    .expect("write");
+    let (code, body, err) =
+        run(volcv(home.path()).args(["curl", "--import", file.to_str().expect("utf8")]));
+    assert_eq!(code, 2, "{err}");
+    let imported: Value = serde_json::from_str(&body).expect("the body is printed to be fixed");
+    assert_eq!(imported["scale"], 99);
+    assert!(err.contains("scale"), "{err}");
+    assert!(err.contains("1 error(s)"), "{err}");
 }

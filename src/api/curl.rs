@@ -387,6 +387,18 @@ const SECRET_OPTIONS: [&str; 12] = [
     "--key",
 ];
 
+/// Headers volcv sets itself when it sends (the body's type, and authentication: it signs or
+/// adds its own key): a curl command's values for them are not needed, and not reported.
+const OWN_HEADERS: [&str; 7] = [
+    "Content-Type",
+    "Authorization",
+    "X-Date",
+    "X-Content-Sha256",
+    "X-Security-Token",
+    "Host",
+    "Accept",
+];
+
 /// curl options that take a value volcv has no use for (`-o FILE`, `-m SECS`, `-x PROXY`...):
 /// [`parse_curl`] skips the value with the option, so that it is never taken for the URL, and
 /// does not echo it (a path or a proxy URL may be private).
@@ -503,7 +515,11 @@ pub fn parse_curl(text: &str) -> Result<Imported, String> {
             "-H" | "--header" => {
                 let h = value(&mut it).ok_or("-H needs a value")?;
                 if let Some((name, _)) = h.split_once(':') {
-                    headers.push(name.trim().to_owned());
+                    let name = name.trim().to_owned();
+                    if !OWN_HEADERS.iter().any(|o| o.eq_ignore_ascii_case(&name)) {
+                        ignored.push(format!("-H {name} (volcv sends its own headers)"));
+                    }
+                    headers.push(name);
                 }
             }
             "-d" | "--data" | "--data-raw" | "--data-binary" | "--data-ascii" | "--json" => {
@@ -522,8 +538,13 @@ pub fn parse_curl(text: &str) -> Result<Imported, String> {
                 }
             }
             "--url" => url = value(&mut it),
-            "-L" | "--location" | "-s" | "-S" | "-sS" | "--silent" | "--show-error"
-            | "--compressed" | "-k" | "--insecure" | "-v" | "--verbose" | "-i" => {}
+            "-k" | "--insecure" => {
+                ignored.push(format!("{flag} (volcv always checks certificates)"));
+            }
+            "--compressed" => ignored.push(flag.clone()),
+            // What curl prints, not what it sends; and the API never redirects.
+            "-L" | "--location" | "-s" | "-S" | "-sS" | "--silent" | "--show-error" | "-v"
+            | "--verbose" | "-i" => {}
             // Options whose value is a credential: the value is skipped, never echoed.
             f if SECRET_OPTIONS.contains(&f) => {
                 let _ = value(&mut it);

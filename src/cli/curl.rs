@@ -7,6 +7,7 @@ use crate::api::client::Client;
 use crate::api::curl::{parse_curl, to_curl};
 use crate::api::schema;
 use crate::config;
+use crate::images::input::{READ_CAP, read_text_file};
 use crate::text::escape_terminal;
 use clap::Args;
 use serde_json::Value;
@@ -85,7 +86,8 @@ fn import(src: &str) -> u8 {
         }
         s
     } else {
-        match std::fs::read_to_string(src) {
+        // As large as a request file may be: a curl command carries the reference as base64.
+        match read_text_file(std::path::Path::new(src), READ_CAP) {
             Ok(t) => t,
             Err(e) => return invalid(&format!("cannot read {src}: {e}")),
         }
@@ -103,6 +105,7 @@ fn import(src: &str) -> u8 {
     for f in &imported.ignored {
         eprintln!("ignored curl option: {}", escape_terminal(f, false));
     }
+    let mut errors = 0;
     match imported
         .body
         .get("req_key")
@@ -110,7 +113,9 @@ fn import(src: &str) -> u8 {
         .and_then(schema::schema_for)
     {
         Some(s) => {
-            for issue in s.validate(&imported.body).issues {
+            let report = s.validate(&imported.body);
+            errors = report.errors().count();
+            for issue in report.issues {
                 eprintln!("{}", escape_terminal(&issue.to_string(), false));
             }
         }
@@ -125,6 +130,12 @@ fn import(src: &str) -> u8 {
     match serde_json::to_string_pretty(&imported.body) {
         Ok(j) => outln!("{j}"),
         Err(e) => return invalid(&e.to_string()),
+    }
+    if errors > 0 {
+        // The body is printed all the same, to be fixed; it would be refused as it is.
+        return invalid(&format!(
+            "{src}: the request has {errors} error(s) (above); fix them before sending it"
+        ));
     }
     EXIT_OK
 }
