@@ -1,5 +1,6 @@
 //! `volcv config` as a user runs it: init writes a private file and never overwrites, show
 //! redacts, a readable file with a secret is warned about, a broken file names line and key.
+//! Also: the UI started without a terminal says so before it draws anything.
 
 mod common;
 
@@ -136,4 +137,23 @@ fn profiles_and_defaults_shape_the_request() {
         err.contains("no profile \"nope\"") && err.contains("relay"),
         "{err}"
     );
+}
+
+#[test]
+fn the_ui_without_a_terminal_says_so_and_writes_nothing_to_stdout() {
+    // `volcv --demo </dev/null >out`, as from a script or cron.
+    let home = tempfile::tempdir().expect("tmp");
+    let out = common::volcv_with(home.path(), &[], &["--demo", "--image-protocol", "none"])
+        .output()
+        .expect("run volcv");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        out.stdout.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs a terminal"), "{err}");
+    assert!(err.contains("volcv send"), "{err}");
+    assert!(!err.contains("os error"), "{err}");
 }

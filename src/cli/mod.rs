@@ -288,6 +288,29 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// The terminal UI draws on stdout and reads keys from the controlling terminal: without both
+/// it would write escape codes into a file or a pipe and fail. Says so, and what to use instead.
+fn check_terminal() -> Result<(), String> {
+    use std::io::IsTerminal as _;
+    let instead = "for scripts and pipes use `volcv send`, `volcv history` or `volcv sweep`";
+    if !std::io::stdout().is_terminal() {
+        return Err(format!(
+            "the terminal UI needs a terminal, and stdout is not one (a file or a pipe); {instead}"
+        ));
+    }
+    if let Err(e) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+    {
+        return Err(format!(
+            "the terminal UI needs a controlling terminal to read keys from (/dev/tty: {e}); \
+             {instead}"
+        ));
+    }
+    Ok(())
+}
+
 /// `volcv` with no subcommand: the terminal UI (against the embedded mock with `--demo`).
 fn run_tui(cli: &Cli) -> u8 {
     let mut o = cli.overrides();
@@ -355,6 +378,11 @@ fn run_tui(cli: &Cli) -> u8 {
             }
         },
     };
+    // Last of the checks, so that a bad flag or file is named first.
+    if let Err(e) = check_terminal() {
+        eprintln!("volcv: {e}");
+        return EXIT_INVALID;
+    }
     let mode = resolved.mode;
     // A bad qps/concurrency in the profile is reported by `volcv sweep`; the UI uses defaults.
     let sweep_limits = loaded
