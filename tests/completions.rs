@@ -207,3 +207,19 @@ fn man_names_the_directory_it_cannot_write() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&dir.display().to_string()), "{err}");
 }
+
+#[test]
+fn subcommand_help_lists_no_ui_only_flag() {
+    let home = tempfile::tempdir().expect("home");
+    let top = run(home.path(), &["--help"]);
+    assert!(String::from_utf8_lossy(&top.stdout).contains("--image-protocol"));
+    for sub in ["send", "history", "tasks", "sweep", "curl"] {
+        let out = run(home.path(), &[sub, "--help"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !help.contains("--image-protocol"),
+            "volcv {sub} --help: {help}"
+        );
+    }
+}

@@ -103,7 +103,7 @@ pub struct Cli {
     pub theme: Option<String>,
     /// How images are drawn in the TUI: auto asks the terminal once at start-up (kitty, sixel,
     /// iTerm2 hints), falling back to half-blocks [default: the config's ui.image_protocol]
-    #[arg(long, global = true, value_enum, value_name = "PROTOCOL")]
+    #[arg(long, value_enum, value_name = "PROTOCOL")]
     pub image_protocol: Option<crate::tui::preview::ProtocolChoice>,
     /// Start the UI with the form filled from a file: a JSON request body or a curl command
     /// (as `volcv curl` writes it)
