@@ -157,3 +157,15 @@ fn the_ui_without_a_terminal_says_so_and_writes_nothing_to_stdout() {
     assert!(err.contains("volcv send"), "{err}");
     assert!(!err.contains("os error"), "{err}");
 }
+
+#[test]
+fn the_ui_without_credentials_points_to_the_demo() {
+    let home = tempfile::tempdir().expect("tmp");
+    let out = common::volcv_with(home.path(), &[], &[])
+        .output()
+        .expect("run volcv");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("VOLC_ACCESSKEY"), "{err}");
+    assert!(err.contains("volcv --demo"), "{err}");
+}

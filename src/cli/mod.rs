@@ -343,6 +343,7 @@ fn run_tui(cli: &Cli) -> u8 {
         Ok(r) => r,
         Err(e) => {
             eprintln!("volcv: {e}");
+            eprintln!("volcv: to try the UI with no account and no network: volcv --demo");
             return EXIT_INVALID;
         }
     };
