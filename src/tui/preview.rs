@@ -21,6 +21,15 @@ const CACHE_MAX: usize = 48;
 /// not on screen are dropped and decoded again from their file if shown later.
 pub const DECODED_MAX: usize = 32;
 
+/// Most bytes of decoded pixels kept (24 previews of 1024x1024 RGBA); beyond this, as beyond
+/// [`DECODED_MAX`], the oldest not on screen are dropped. What is on screen always stays.
+pub const DECODED_BYTES_MAX: usize = 96 * 1024 * 1024;
+
+/// The pixel bytes a decoded preview holds.
+fn decoded_bytes(d: &Decoded) -> usize {
+    d.as_ref().map_or(0, |img| img.as_bytes().len())
+}
+
 /// `--image-protocol` / `ui.image_protocol`: what the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProtocolChoice {
@@ -451,7 +460,8 @@ impl Previews {
     }
 
     /// Stores a decoded image (replacing an older decode of the same key and its encodings),
-    /// then drops the oldest decoded images not in `visible` beyond [`DECODED_MAX`].
+    /// then drops the oldest decoded images not in `visible` beyond [`DECODED_MAX`] images or
+    /// [`DECODED_BYTES_MAX`] bytes.
     pub fn insert_decoded(&mut self, key: ImageKey, image: Decoded, visible: &[(ImageKey, Rect)]) {
         self.encoded.retain(|(k, _, _), _| *k != key);
         self.decoding.remove(&key);
@@ -459,15 +469,20 @@ impl Previews {
         self.order.retain(|k| *k != key);
         self.order.push_back(key.clone());
         self.decoded.insert(key, image);
+        let mut bytes: usize = self.decoded.values().map(decoded_bytes).sum();
         let mut i = 0;
-        while self.decoded.len() > DECODED_MAX && i < self.order.len() {
+        while (self.decoded.len() > DECODED_MAX || bytes > DECODED_BYTES_MAX)
+            && i < self.order.len()
+        {
             let shown = visible.iter().any(|(k, _)| *k == self.order[i]);
             if shown {
                 i += 1;
                 continue;
             }
             if let Some(old) = self.order.remove(i) {
-                self.decoded.remove(&old);
+                if let Some(d) = self.decoded.remove(&old) {
+                    bytes = bytes.saturating_sub(decoded_bytes(&d));
+                }
                 self.encoded.retain(|(k, _, _), _| *k != old);
                 self.evicted.insert(old);
             }
@@ -760,6 +775,30 @@ mod tests {
         p.insert_decoded(key(1), Ok(Arc::new(DynamicImage::new_rgb8(2, 2))), &[]);
         assert!(!p.evicted.contains(&key(1)));
         assert_eq!(p.decoded.len(), DECODED_MAX);
+    }
+
+    #[test]
+    fn decoded_images_are_bounded_by_bytes_too() {
+        // 40 full-size previews (4 MiB each, as 40 copies of a large PNG in one entry make).
+        let mut p = Previews::new(true);
+        let key = |id| ImageKey::Result { id: 7, index: id };
+        let big = || Ok(Arc::new(DynamicImage::new_rgba8(1024, 1024)));
+        let on_screen = [(key(0), Rect::new(0, 0, 4, 4))];
+        for i in 0..40 {
+            p.insert_decoded(key(i), big(), &on_screen);
+            let held: usize = p.decoded.values().map(decoded_bytes).sum();
+            assert!(held <= DECODED_BYTES_MAX, "{held} bytes after {i}");
+        }
+        assert_eq!(p.decoded.len(), DECODED_BYTES_MAX / (4 * 1024 * 1024));
+        assert!(p.decoded.contains_key(&key(0)), "the visible one stays");
+        assert!(p.decoded.contains_key(&key(39)), "the newest stays");
+        assert!(p.evicted.contains(&key(1)), "decoded again when shown");
+        // What is on screen stays even over the bound.
+        let all: Vec<(ImageKey, Rect)> = (0..30).map(|i| (key(i), Rect::new(0, 0, 1, 1))).collect();
+        for i in 0..30 {
+            p.insert_decoded(key(i), big(), &all);
+        }
+        assert!(all.iter().all(|(k, _)| p.decoded.contains_key(k)));
     }
 
     #[test]
