@@ -24,6 +24,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::api::codes::{self, CodeInfo, GatewayCodeInfo, Retry};
+use crate::api::schema::{REFERENCE_BASE64, REFERENCE_URL};
 
 /// At most this many lines go into a [`NonJsonBody::excerpt`].
 pub const EXCERPT_MAX_LINES: usize = 20;
@@ -523,11 +524,11 @@ fn parse_envelope(
     }
     // Moved out, not copied: base64 images are megabytes.
     let take = |data: &mut Value, k: &str| data.get_mut(k).map(Value::take);
-    let images = string_list(take(&mut data, "binary_data_base64").as_ref())
+    let images = string_list(take(&mut data, REFERENCE_BASE64).as_ref())
         .into_iter()
         .map(ResultImage::Base64)
         .chain(
-            string_list(take(&mut data, "image_urls").as_ref())
+            string_list(take(&mut data, REFERENCE_URL).as_ref())
                 .into_iter()
                 .map(ResultImage::Url),
         )
@@ -554,8 +555,8 @@ fn parse_envelope(
 /// (validated) and stay in the raw text.
 const DATA_FIELDS: [&str; 9] = [
     "algorithm_base_resp",
-    "binary_data_base64",
-    "image_urls",
+    REFERENCE_BASE64,
+    REFERENCE_URL,
     "request_id",
     "rephraser_result",
     "pe_result",

@@ -403,8 +403,19 @@ impl ImageRule {
     }
 }
 
+/// The request field that carries a reference image as bare base64; it wins over
+/// [`REFERENCE_URL`] when both are sent. A response carries its result images in fields of the
+/// same two names.
+pub const REFERENCE_BASE64: &str = BINARY_DATA_BASE64.name;
+
+/// The request field that carries a reference image as a public http(s) URL.
+pub const REFERENCE_URL: &str = IMAGE_URLS.name;
+
+/// Both reference fields, base64 first (the one the service uses when both are set).
+pub const REFERENCE_FIELDS: [&str; 2] = [REFERENCE_BASE64, REFERENCE_URL];
+
 fn is_image_field(name: &str) -> bool {
-    name == "binary_data_base64" || name == "image_urls"
+    REFERENCE_FIELDS.contains(&name)
 }
 
 /// The fields of one `req_key`.
@@ -1352,38 +1363,40 @@ impl Schema {
                 .and_then(Value::as_array)
                 .map_or(0, Vec::len)
         };
-        let b64 = count("binary_data_base64");
-        let urls = count("image_urls");
+        let b64 = count(REFERENCE_BASE64);
+        let urls = count(REFERENCE_URL);
         match self.images {
             ImageRule::ExactlyOne => {
                 if b64 == 0 && urls == 0 {
                     r.error(
-                        "image_urls",
-                        "exactly one reference image is needed (binary_data_base64 or \
-                         image_urls), got none"
-                            .to_owned(),
+                        REFERENCE_URL,
+                        format!(
+                            "exactly one reference image is needed ({REFERENCE_BASE64} or \
+                             {REFERENCE_URL}), got none"
+                        ),
                     );
                 } else if b64 > 1 {
                     r.error(
-                        "binary_data_base64",
+                        REFERENCE_BASE64,
                         format!("exactly one reference image is needed, got {b64}"),
                     );
                 } else if b64 == 0 && urls > 1 {
                     r.error(
-                        "image_urls",
+                        REFERENCE_URL,
                         format!("exactly one reference image is needed, got {urls}"),
                     );
                 } else if b64 == 1 && urls > 0 {
                     r.warn(
-                        "image_urls",
-                        "both binary_data_base64 and image_urls are set: the service uses \
-                         binary_data_base64 and ignores image_urls"
-                            .to_owned(),
+                        REFERENCE_URL,
+                        format!(
+                            "both {REFERENCE_BASE64} and {REFERENCE_URL} are set: the service \
+                             uses {REFERENCE_BASE64} and ignores {REFERENCE_URL}"
+                        ),
                     );
                 }
             }
             ImageRule::NoImage => {
-                let present = ["binary_data_base64", "image_urls"]
+                let present = REFERENCE_FIELDS
                     .into_iter()
                     .filter(|name| get_path(body, name).is_some())
                     .collect::<Vec<_>>();
