@@ -35,6 +35,14 @@ pub const ALGORITHM: &str = "HMAC-SHA256";
 /// The literal last element of every credential scope.
 pub const SCOPE_TERMINATOR: &str = "request";
 
+/// Env: the Bearer API key. The credential variables are named here, in the protocol layer,
+/// because exports (`api::curl`) refer to them; `config` reads them.
+pub const ENV_API_KEY: &str = "VOLCV_API_KEY";
+/// Env: the Volcengine access key (as the official SDKs name it).
+pub const ENV_ACCESS_KEY: &str = "VOLC_ACCESSKEY";
+/// Env: the Volcengine secret key (as the official SDKs name it).
+pub const ENV_SECRET_KEY: &str = "VOLC_SECRETKEY";
+
 /// How far (in seconds, either direction) `X-Date` may be from the server's clock.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 900;
 
