@@ -19,16 +19,25 @@
 //! write (from any process), and [`Store::changed_since`] returns the rows written after a
 //! given value; [`watch::DirWatch`] says when to look (a write in the data dir), so an idle UI
 //! does not poll.
+//!
+//! The methods of [`Store`] live with their concern: `entries` writes (begin, complete,
+//! recover, stars and notes), `queries` reads (pages, search, one entry, export), `gc` forgets
+//! (delete, prune, unreferenced image files) and `redact` scrubs what is stored.
 
 pub mod age;
 pub mod blobs;
+mod entries;
+mod gc;
 pub mod owner;
+mod queries;
+mod redact;
 pub mod schema;
 mod sweeps;
 pub mod tasks;
-
-pub use sweeps::{NewSweep, SweepCell, SweepRecord, SweepStatus};
 pub mod watch;
+
+pub(crate) use queries::attempts_from;
+pub use sweeps::{NewSweep, SweepCell, SweepRecord, SweepStatus};
 
 use crate::api::client::TransportError;
 use crate::api::response::Outcome;
@@ -39,13 +48,6 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
-
-mod entries;
-mod gc;
-mod queries;
-mod redact;
-
-pub(crate) use queries::attempts_from;
 
 /// The database file's name inside the data dir.
 pub const DB_FILE: &str = "history.sqlite3";
