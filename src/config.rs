@@ -20,12 +20,9 @@ pub const ENV_CONFIG: &str = "VOLCV_CONFIG";
 pub const ENV_DATA_DIR: &str = "VOLCV_DATA_DIR";
 /// Env: the endpoint URL.
 pub const ENV_ENDPOINT: &str = "VOLCV_ENDPOINT";
-/// Env: the Bearer API key.
-pub const ENV_API_KEY: &str = "VOLCV_API_KEY";
-/// Env: the Volcengine access key (as the official SDKs name it).
-pub const ENV_ACCESS_KEY: &str = "VOLC_ACCESSKEY";
-/// Env: the Volcengine secret key (as the official SDKs name it).
-pub const ENV_SECRET_KEY: &str = "VOLC_SECRETKEY";
+/// Env: the credentials, named in the protocol layer (`api::auth`) and re-exported here with
+/// the other variables.
+pub use crate::api::auth::{ENV_ACCESS_KEY, ENV_API_KEY, ENV_SECRET_KEY};
 
 /// A sweep's requests per second when neither `--qps` nor the profile's `qps` says.
 pub const DEFAULT_SWEEP_QPS: f64 = 1.0;

@@ -6,8 +6,8 @@
 //! with a local reference is megabytes of base64. It is in a quoted here-document that curl
 //! reads from stdin (`--data @-`), so the command runs for any body the API takes.
 
+use crate::api::auth::{ENV_ACCESS_KEY, ENV_API_KEY};
 use crate::api::client::{Auth, Prepared};
-use crate::config::{ENV_ACCESS_KEY, ENV_API_KEY};
 use serde_json::Value;
 use url::Url;
 

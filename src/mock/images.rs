@@ -13,9 +13,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use rand::Rng as _;
 use sha2::Sha256;
 
-use super::handler::{constant_time_eq, log_duration, printable, query_pairs};
-use super::server::{Shared, lock, unix_now};
-use super::state::StoredImage;
+use super::state::{Shared, StoredImage};
+use super::util::{constant_time_eq, lock, log_duration, printable, query_pairs, unix_now};
 use super::wire::top_request_id;
 
 /// Longest URL lifetime honoured (longer ones are cut to this).

@@ -11,7 +11,7 @@ use crate::api::schema::SEED_MAX;
 
 use super::render::{self, Reference, RenderError, RenderSpec, Watermark};
 use super::rephrase::rephrase;
-use super::server::lock;
+use super::util::lock;
 use super::validate::{ImageInput, OutputOpts, Params, Rejection, WatermarkOpts};
 
 /// Distinct watermark variants rendered and kept per async task.

@@ -15,6 +15,7 @@ mod jobs;
 mod rephrase;
 mod server;
 mod state;
+mod util;
 mod validate;
 mod wire;
 

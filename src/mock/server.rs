@@ -1,5 +1,5 @@
-//! The server's lifecycle (start, stats, shutdown, `volcv mock`), its shared state and its
-//! routes.
+//! The server's lifecycle (start, stats, shutdown, `volcv mock`) and its routes; the state
+//! the handlers share is [`Shared`] in `state`.
 //!
 //! Connections are served here rather than by `axum::serve`, for the bounds a server that
 //! others run in their test suites needs: at most `max_connections` at once (more wait in the
@@ -9,23 +9,21 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{any, get};
-use rand::Rng as _;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{MAX_CONCURRENCY, MAX_CONNECTIONS, MockConfig};
-use super::faults::{NthCounters, TokenBucket};
 use super::handler::{api, no_route};
 use super::images::image;
-use super::jobs::Task;
-use super::state::{ImageStore, MockStats, TaskStore};
+use super::state::{MockStats, Shared};
+use super::util::lock;
 
 /// How long [`MockServer::shutdown`] waits for in-flight requests before cutting them off.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -249,89 +247,6 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
         });
     }
     a
-}
-
-/// Locks a mutex, ignoring poisoning (every critical section leaves its data consistent).
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Everything the handlers share.
-#[derive(Debug)]
-pub(super) struct Shared {
-    pub cfg: MockConfig,
-    pub public_base: String,
-    /// Key of the image URL signatures, fresh for every server.
-    pub url_key: [u8; 64],
-    pub images: Mutex<ImageStore>,
-    pub tasks: Mutex<TaskStore<Task>>,
-    pub stats: Mutex<MockStats>,
-    pub bucket: Option<Mutex<TokenBucket>>,
-    pub permits: Option<Arc<Semaphore>>,
-    /// Request-body bytes that may be held at once, in KiB (see
-    /// [`MockConfig::max_body_bytes_in_flight`]).
-    pub body_budget: Arc<Semaphore>,
-    pub nth: Mutex<NthCounters>,
-    pub cancel: CancellationToken,
-    /// Whether request bodies are kept (see [`MockServer::keep_last_body`]).
-    pub keep_bodies: std::sync::atomic::AtomicBool,
-    pub last_body: Mutex<Option<Vec<u8>>>,
-}
-
-impl Shared {
-    fn new(cfg: MockConfig, public_base: String, cancel: CancellationToken) -> Self {
-        let mut url_key = [0u8; 64];
-        rand::rng().fill(&mut url_key[..]);
-        Self {
-            bucket: cfg.qps.map(|q| Mutex::new(TokenBucket::new(q))),
-            permits: cfg.concurrency.map(|n| Arc::new(Semaphore::new(n))),
-            body_budget: Arc::new(Semaphore::new(
-                cfg.max_body_bytes_in_flight
-                    .div_ceil(1024)
-                    .min(Semaphore::MAX_PERMITS),
-            )),
-            cfg,
-            public_base,
-            url_key,
-            images: Mutex::default(),
-            tasks: Mutex::default(),
-            stats: Mutex::default(),
-            nth: Mutex::default(),
-            cancel,
-            keep_bodies: std::sync::atomic::AtomicBool::new(false),
-            last_body: Mutex::default(),
-        }
-    }
-
-    /// Keeps a request's body when asked to ([`MockServer::keep_last_body`]).
-    pub fn keep_body(&self, bytes: &[u8]) {
-        if self.keep_bodies.load(std::sync::atomic::Ordering::SeqCst) {
-            *lock(&self.last_body) = Some(bytes.to_vec());
-        }
-    }
-
-    /// Sleeps, or returns early when the server shuts down.
-    pub async fn sleep(&self, d: Duration) {
-        if d.is_zero() {
-            return;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(d) => {}
-            () = self.cancel.cancelled() => {}
-        }
-    }
-
-    pub fn log(&self, line: std::fmt::Arguments<'_>) {
-        if !self.cfg.quiet {
-            eprintln!("mock: {line}");
-        }
-    }
-}
-
-pub(super) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn router(shared: Arc<Shared>) -> Router {

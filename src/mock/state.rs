@@ -1,9 +1,19 @@
-//! The mock's memory: generated images behind signed URLs, async tasks, and counters. Every
-//! store is bounded and evicts its oldest entries.
+//! The mock's memory: [`Shared`], the state every handler sees, with its stores of generated
+//! images behind signed URLs, async tasks, and counters. Every store is bounded and evicts its
+//! oldest entries.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng as _;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::config::MockConfig;
+use super::faults::{NthCounters, TokenBucket};
+use super::jobs::Task;
+use super::util::lock;
 
 /// Most images kept for URL downloads.
 pub const MAX_STORED_IMAGES: usize = 256;
@@ -135,6 +145,78 @@ impl MockStats {
             *self.by_code.entry(c).or_insert(0) += 1;
         }
         *self.by_http_status.entry(status).or_insert(0) += 1;
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub cfg: MockConfig,
+    pub public_base: String,
+    /// Key of the image URL signatures, fresh for every server.
+    pub url_key: [u8; 64],
+    pub images: Mutex<ImageStore>,
+    pub tasks: Mutex<TaskStore<Task>>,
+    pub stats: Mutex<MockStats>,
+    pub bucket: Option<Mutex<TokenBucket>>,
+    pub permits: Option<Arc<Semaphore>>,
+    /// Request-body bytes that may be held at once, in KiB (see
+    /// [`MockConfig::max_body_bytes_in_flight`]).
+    pub body_budget: Arc<Semaphore>,
+    pub nth: Mutex<NthCounters>,
+    pub cancel: CancellationToken,
+    /// Whether request bodies are kept (see [`MockServer::keep_last_body`](super::MockServer::keep_last_body)).
+    pub keep_bodies: std::sync::atomic::AtomicBool,
+    pub last_body: Mutex<Option<Vec<u8>>>,
+}
+
+impl Shared {
+    pub(super) fn new(cfg: MockConfig, public_base: String, cancel: CancellationToken) -> Self {
+        let mut url_key = [0u8; 64];
+        rand::rng().fill(&mut url_key[..]);
+        Self {
+            bucket: cfg.qps.map(|q| Mutex::new(TokenBucket::new(q))),
+            permits: cfg.concurrency.map(|n| Arc::new(Semaphore::new(n))),
+            body_budget: Arc::new(Semaphore::new(
+                cfg.max_body_bytes_in_flight
+                    .div_ceil(1024)
+                    .min(Semaphore::MAX_PERMITS),
+            )),
+            cfg,
+            public_base,
+            url_key,
+            images: Mutex::default(),
+            tasks: Mutex::default(),
+            stats: Mutex::default(),
+            nth: Mutex::default(),
+            cancel,
+            keep_bodies: std::sync::atomic::AtomicBool::new(false),
+            last_body: Mutex::default(),
+        }
+    }
+
+    /// Keeps a request's body when asked to ([`MockServer::keep_last_body`](super::MockServer::keep_last_body)).
+    pub fn keep_body(&self, bytes: &[u8]) {
+        if self.keep_bodies.load(std::sync::atomic::Ordering::SeqCst) {
+            *lock(&self.last_body) = Some(bytes.to_vec());
+        }
+    }
+
+    /// Sleeps, or returns early when the server shuts down.
+    pub async fn sleep(&self, d: Duration) {
+        if d.is_zero() {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(d) => {}
+            () = self.cancel.cancelled() => {}
+        }
+    }
+
+    pub fn log(&self, line: std::fmt::Arguments<'_>) {
+        if !self.cfg.quiet {
+            eprintln!("mock: {line}");
+        }
     }
 }
 

@@ -6,7 +6,8 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::api::schema::{
-    self, ImageRule, Issue, Kind, MAX_IMAGE_BYTES, SEED_MAX, Schema, get_path, json_type,
+    self, ImageRule, Issue, Kind, MAX_IMAGE_BYTES, REFERENCE_BASE64, REFERENCE_URL, SEED_MAX,
+    Schema, get_path, json_type,
 };
 
 use super::wire::detailed_message;
@@ -81,7 +82,7 @@ pub(crate) struct OutputOpts {
 }
 
 /// Fields whose findings [`check_generation`] handles itself before the schema pass.
-const CHECKED_FIRST: &[&str] = &["", "req_key", "prompt", "binary_data_base64", "image_urls"];
+const CHECKED_FIRST: &[&str] = &["", "req_key", "prompt", REFERENCE_BASE64, REFERENCE_URL];
 
 /// Parses a body that must be a JSON object (50204 otherwise).
 pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, Rejection> {
@@ -271,24 +272,24 @@ fn check_image(schema: &Schema, body: &Map<String, Value>) -> Result<ImageInput,
         // Not a field of this model: ignored like any unknown field.
         return Ok(ImageInput::None);
     }
-    let b64 = string_list(body, "binary_data_base64")?;
-    let urls = string_list(body, "image_urls")?;
+    let b64 = string_list(body, REFERENCE_BASE64)?;
+    let urls = string_list(body, REFERENCE_URL)?;
     match (b64.as_slice(), urls.as_slice()) {
         ([], []) => Err(Rejection::new(
             50206,
-            "a reference image is needed in binary_data_base64 or image_urls",
+            format!("a reference image is needed in {REFERENCE_BASE64} or {REFERENCE_URL}"),
         )),
         ([_, _, ..], _) => Err(Rejection::new(
             50200,
             format!(
-                "exactly one reference image is needed, got {} in binary_data_base64",
+                "exactly one reference image is needed, got {} in {REFERENCE_BASE64}",
                 b64.len()
             ),
         )),
         ([], [_, _, ..]) => Err(Rejection::new(
             50200,
             format!(
-                "exactly one reference image is needed, got {} in image_urls",
+                "exactly one reference image is needed, got {} in {REFERENCE_URL}",
                 urls.len()
             ),
         )),
@@ -302,7 +303,7 @@ fn decode_base64_image(data: &str) -> Result<Vec<u8>, Rejection> {
     if data.starts_with("data:") {
         return Err(Rejection::new(
             50207,
-            "binary_data_base64[0] must be bare base64, not a data: URI",
+            format!("{REFERENCE_BASE64}[0] must be bare base64, not a data: URI"),
         ));
     }
     let bytes = base64::engine::general_purpose::STANDARD
@@ -310,7 +311,7 @@ fn decode_base64_image(data: &str) -> Result<Vec<u8>, Rejection> {
         .map_err(|e| {
             Rejection::new(
                 50207,
-                format!("binary_data_base64[0] is not valid base64: {e}"),
+                format!("{REFERENCE_BASE64}[0] is not valid base64: {e}"),
             )
         })?;
     if bytes.len() > MAX_IMAGE_BYTES {
@@ -338,7 +339,7 @@ fn check_url(raw: &str) -> Result<String, Rejection> {
         _ => Err(Rejection::new(
             50200,
             format!(
-                "image_urls[0] {:?} is not an http(s) URL",
+                "{REFERENCE_URL}[0] {:?} is not an http(s) URL",
                 url.chars().take(100).collect::<String>()
             ),
         )),

@@ -2,6 +2,7 @@
 //! identifiers, and the HTTP status of each business code.
 
 use crate::api::codes;
+use crate::api::schema::{REFERENCE_BASE64, REFERENCE_URL};
 use rand::Rng as _;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -52,8 +53,9 @@ pub(crate) fn generation_data(
 ) -> Value {
     json!({
         "algorithm_base_resp": {"status_code": 0, "status_message": "Success"},
-        "binary_data_base64": images_base64,
-        "image_urls": image_urls,
+        // The result images travel in fields named like the request's reference fields.
+        (REFERENCE_BASE64): images_base64,
+        (REFERENCE_URL): image_urls,
         "pe_result": "",
         "predict_tags_result": "",
         "rephraser_result": rephraser_result,

@@ -2,10 +2,9 @@
 //! sweep's cells as ordinary entries tagged with the sweep id and their varied values, so
 //! every cell also shows up in `volcv history` and a sweep can be reopened later.
 
-use super::{
-    NewEntry, OutcomeKind, SUMMARY_COLUMNS, SUMMARY_LEN, Store, StoreError, Summary, blobs, now_ms,
-    owner, summary_from_row,
-};
+use super::queries::{SUMMARY_COLUMNS, SUMMARY_LEN, summary_from_row};
+use super::{NewEntry, OutcomeKind, Store, StoreError, Summary, blobs, owner};
+use crate::clock::now_ms;
 use owner::Liveness;
 use rusqlite::{OptionalExtension as _, params};
 use serde::Serialize;

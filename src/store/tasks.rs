@@ -12,9 +12,12 @@
 use rusqlite::{OptionalExtension as _, params};
 use serde::Serialize;
 
+use super::entries::Completion;
 use super::owner::Liveness;
-use super::{Completion, OutcomeKind, ResultFile, Store, StoreError, now_ms, sanitize_url};
+use super::redact::sanitize_url;
+use super::{OutcomeKind, ResultFile, Store, StoreError};
 use crate::api::client::{Attempt, Exchange};
+use crate::clock::now_ms;
 
 /// A task polled by a process whose liveness cannot be checked (another host, no `/proc`) is
 /// taken as abandoned after this long without a poll.

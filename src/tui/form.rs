@@ -464,7 +464,7 @@ impl Form {
     pub fn value(&self, f: &Field) -> Option<Value> {
         schema::get_path(&self.body, f.name)
             .cloned()
-            .or_else(|| f.default.map(schema::Default::to_value))
+            .or_else(|| f.default.map(schema::DefaultValue::to_value))
     }
 
     /// The value of a row as text, and whether it is a typed value that did not parse.
