@@ -16,6 +16,7 @@ use volcv::tui::form::Reference;
 use volcv::tui::history::EntryState;
 use volcv::tui::keymap::{Key, KeyMap};
 use volcv::tui::msg::{Cmd, EditTarget, ImageSource, Msg};
+use volcv::tui::overlay::{Overlay, OverlayKind};
 use volcv::tui::preview::{ImageKey, Previews};
 
 mod common;
@@ -290,12 +291,12 @@ fn snapshot_transport_error_and_cancelled() {
 fn snapshot_help_overlay() {
     let mut a = app();
     press(&mut a, "?");
-    assert!(a.help);
+    assert!(a.overlays.has(OverlayKind::Help));
     insta::assert_snapshot!("help_100x30", screen(&a));
     a.size = Rect::new(0, 0, 80, 24);
     insta::assert_snapshot!("help_80x24", screen(&a));
     press(&mut a, "esc");
-    assert!(!a.help);
+    assert!(!a.overlays.has(OverlayKind::Help));
 }
 
 #[test]
@@ -547,7 +548,7 @@ fn esc_closes_things_and_never_cancels_a_sent_request() {
     select(&mut a, "prompt");
     let cmds = keys(&mut a, &["enter", "esc", "esc", "?", "esc", "esc"]);
     assert!(cmds.is_empty(), "{cmds:?}");
-    assert!(!a.help && !a.form.prompt_active);
+    assert!(!a.overlays.has(OverlayKind::Help) && !a.form.prompt_active);
     // The deliberate key asks, saying it may still be billed; anything but y keeps it.
     assert_eq!(press(&mut a, "x"), []);
     let asked = status_text(&a);
@@ -746,12 +747,12 @@ fn quit_asks_while_requests_are_in_flight_and_ctrl_c_always_quits() {
     let mut a = ready_app();
     press(&mut a, "F5");
     press(&mut a, "q");
-    assert!(a.confirm_quit && !a.quit);
+    assert!(a.overlays.has(OverlayKind::ConfirmQuit) && !a.quit);
     fix_time(&mut a);
     a.size = Rect::new(0, 0, 80, 24);
     insta::assert_snapshot!("confirm_quit_80x24", screen(&a));
     press(&mut a, "n");
-    assert!(!a.confirm_quit && !a.quit);
+    assert!(!a.overlays.has(OverlayKind::ConfirmQuit) && !a.quit);
     press(&mut a, "q");
     press(&mut a, "y");
     assert!(a.quit);
@@ -1720,20 +1721,23 @@ fn image_keys_select_show_full_screen_and_save() {
     assert_eq!(a.image_selection(), 1);
     // f: full screen at the terminal's size, encoded for it; any key returns.
     let cmds = press(&mut a, "f");
-    assert_eq!(a.fullscreen, Some(ImageKey::Result { id, index: 0 }));
+    assert!(matches!(
+        a.overlays.top(),
+        Some(Overlay::Fullscreen(k)) if *k == ImageKey::Result { id, index: 0 }
+    ));
     assert_eq!(pump(&mut a, cmds), 1);
     let text = screen(&a);
     assert!(text.contains("result 1 · 64x64 PNG"), "{text}");
     assert!(text.contains("any key returns"), "{text}");
     assert!(cells_coloured(&render_buffer(&a), COLOURS[0]) > 200);
     press(&mut a, "q");
-    assert_eq!(a.fullscreen, None);
+    assert!(!a.overlays.has(OverlayKind::Fullscreen));
     assert!(!a.quit, "the key that closes full screen does nothing else");
     // s: a path prompt with a default; not saved yet (the result is still being saved).
     a.save_dir = "/tmp/out".into();
     let cmds = press(&mut a, "s");
     assert!(cmds.is_empty());
-    assert!(a.save_prompt.is_none());
+    assert!(!a.overlays.has(OverlayKind::Save));
     assert!(
         a.status
             .as_ref()
@@ -1748,7 +1752,9 @@ fn image_keys_select_show_full_screen_and_save() {
         facts: None,
     });
     press(&mut a, "s");
-    let prompt = a.save_prompt.as_ref().expect("prompt");
+    let Some(Overlay::Save(prompt)) = a.overlays.top() else {
+        panic!("no save prompt");
+    };
     assert_eq!(prompt.input.lines().join(""), "/tmp/out/volcv-1-1.png");
     assert!(screen(&a).contains("Save the image as"));
     press(&mut a, "ctrl-u");
@@ -1777,7 +1783,33 @@ fn image_keys_select_show_full_screen_and_save() {
     // Esc in the prompt saves nothing.
     press(&mut a, "o");
     assert!(press(&mut a, "esc").is_empty());
-    assert!(a.save_prompt.is_none());
+    assert!(!a.overlays.has(OverlayKind::Save));
+}
+
+#[test]
+fn a_fit_prompt_opened_under_the_help_is_drawn_on_top_and_answers_the_next_key() {
+    // The worker's answer comes while the help is shown: the question must be on screen
+    // before a key answers it, and the key must go to what is on screen.
+    let mut a = app();
+    press(&mut a, "?");
+    assert!(a.overlays.has(OverlayKind::Help));
+    a.form.reference = Reference::Loading("/photos/pano.jpg".into());
+    a.update(Msg::ReferenceOverLimits {
+        input: "/photos/pano.jpg".into(),
+        problems: vec!["9000x1000 px: aspect ratio over 3:1".into()],
+    });
+    let text = screen(&a);
+    assert!(text.contains("aspect ratio over 3:1"), "{text}");
+    assert!(text.contains("y fit it"), "{text}");
+    assert_eq!(
+        press(&mut a, "y"),
+        [Cmd::FitReference("/photos/pano.jpg".into())]
+    );
+    // The help is back on top, and the next key is the help's.
+    assert!(!a.overlays.has(OverlayKind::ConfirmFit));
+    assert!(matches!(a.overlays.top(), Some(Overlay::Help)));
+    press(&mut a, "esc");
+    assert!(a.overlays.is_empty());
 }
 
 #[test]
@@ -1794,7 +1826,7 @@ fn a_reference_over_the_limits_asks_before_fitting() {
     assert!(text.contains("y fit it"), "{text}");
     // Any other key leaves it alone.
     assert!(press(&mut a, "n").is_empty());
-    assert!(a.confirm_fit.is_none());
+    assert!(!a.overlays.has(OverlayKind::ConfirmFit));
     assert!(matches!(a.form.reference, Reference::Failed { .. }));
     // y asks the worker for a fitted copy.
     a.form.reference = Reference::Loading("/photos/pano.jpg".into());
@@ -1897,7 +1929,7 @@ async fn a_20_mb_jpeg_never_stalls_the_ui_task() {
                 for c in a.update(m) {
                     worker.run(c);
                 }
-                if a.confirm_fit.is_some() {
+                if a.overlays.has(OverlayKind::ConfirmFit) {
                     for c in press(&mut a, "y") {
                         worker.run(c);
                     }
@@ -2431,7 +2463,7 @@ fn full_screen_and_back_repaints_without_the_big_image() {
     frame_bytes(&mut t, &a);
     let cmds = press(&mut a, "f");
     assert!(
-        a.fullscreen.is_some(),
+        a.overlays.has(OverlayKind::Fullscreen),
         "f did not open the full-screen view"
     );
     pump_with(&mut a, cmds, &picker);
@@ -2446,7 +2478,7 @@ fn full_screen_and_back_repaints_without_the_big_image() {
         "one image, full screen"
     );
     press(&mut a, "esc");
-    assert!(a.fullscreen.is_none());
+    assert!(!a.overlays.has(OverlayKind::Fullscreen));
     let back = frame_bytes(&mut t, &a);
     assert!(
         find(&back, b"\x1b[2J").is_some(),

@@ -21,6 +21,7 @@ use volcv::tui::form::Reference;
 use volcv::tui::history::EntryState;
 use volcv::tui::keymap::{Key, KeyMap};
 use volcv::tui::msg::Msg;
+use volcv::tui::overlay::{Overlay, OverlayKind};
 use volcv::tui::theme::Theme;
 use volcv::tui::view::{ImageState, Verdict};
 use volcv::tui::worker::Worker;
@@ -184,6 +185,14 @@ fn selected_store_id(a: &App) -> i64 {
     a.shown().and_then(|e| e.store_id).expect("a recorded row")
 }
 
+/// The presets overlay, when open.
+fn presets(a: &App) -> Option<&volcv::tui::app::PresetsView> {
+    match a.overlays.get(OverlayKind::Presets) {
+        Some(Overlay::Presets(p)) => Some(p),
+        _ => None,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_history_pane_works_on_the_store_shared_with_the_cli() {
     let mock = mock().await;
@@ -286,10 +295,12 @@ async fn the_history_pane_works_on_the_store_shared_with_the_cli() {
     ui.key("G");
     ui.until("the fox opened", shown_done).await;
     ui.key("c");
-    assert!(ui.app.compare.is_some());
+    assert!(ui.app.overlays.has(OverlayKind::Compare));
     ui.until("both requests read", |a| {
-        let (x, y, _) = a.compare.expect("open");
-        [x, y]
+        let Some(Overlay::Compare { a: x, b: y, .. }) = a.overlays.get(OverlayKind::Compare) else {
+            panic!("the comparison is not open");
+        };
+        [*x, *y]
             .iter()
             .all(|id| a.history.get(*id).is_some_and(|e| e.request.is_some()))
     })
@@ -299,7 +310,7 @@ async fn the_history_pane_works_on_the_store_shared_with_the_cli() {
     assert!(screen.contains("777") && screen.contains("11"), "{screen}");
     assert!(screen.contains("parameters differ"), "{screen}");
     ui.key("esc");
-    assert!(ui.app.compare.is_none());
+    assert!(!ui.app.overlays.has(OverlayKind::Compare));
 
     // Replay the fox: its parameters (seed 11, its prompt, its reference) go into the form.
     ui.key("e");
@@ -312,7 +323,7 @@ async fn the_history_pane_works_on_the_store_shared_with_the_cli() {
     ui.key("3");
     let fox = selected_store_id(&ui.app);
     ui.key("d");
-    assert!(ui.app.confirm_delete.is_some());
+    assert!(ui.app.overlays.has(OverlayKind::ConfirmDelete));
     ui.key("n");
     assert_eq!(ui.app.history.entries().len(), 3, "any other key keeps it");
     ui.key("d");
@@ -612,15 +623,13 @@ async fn models_switch_on_the_model_row_and_presets_save_and_apply() {
 
     // Save the form's parameters as a preset, change them, apply the preset back.
     ui.key("p");
-    ui.until("presets listed", |a| {
-        a.presets.as_ref().is_some_and(|p| !p.loading)
-    })
-    .await;
+    ui.until("presets listed", |a| presets(a).is_some_and(|p| !p.loading))
+        .await;
     ui.key("s");
     ui.type_text("crisp");
     ui.key("enter");
     ui.until("saved and listed again", |a| {
-        a.presets.as_ref().is_some_and(|p| p.items.len() == 1)
+        presets(a).is_some_and(|p| p.items.len() == 1)
     })
     .await;
     let file = std::fs::read_to_string(&presets_file).expect("presets file");
@@ -628,13 +637,11 @@ async fn models_switch_on_the_model_row_and_presets_save_and_apply() {
     assert!(file.contains("777"), "the seed is kept: {file}");
     assert!(!file.contains("lighthouse"), "never the prompt: {file}");
     ui.key("esc");
-    assert!(ui.app.presets.is_none());
+    assert!(!ui.app.overlays.has(OverlayKind::Presets));
     ui.app.form.set("seed", json!(1));
     ui.key("p");
-    ui.until("listed", |a| {
-        a.presets.as_ref().is_some_and(|p| p.items.len() == 1)
-    })
-    .await;
+    ui.until("listed", |a| presets(a).is_some_and(|p| p.items.len() == 1))
+        .await;
     ui.key("enter");
     ui.until("applied", |a| a.form.body["seed"] == json!(777))
         .await;
@@ -644,16 +651,12 @@ async fn models_switch_on_the_model_row_and_presets_save_and_apply() {
     );
     // Delete asks first.
     ui.key("p");
-    ui.until("listed", |a| {
-        a.presets.as_ref().is_some_and(|p| p.items.len() == 1)
-    })
-    .await;
+    ui.until("listed", |a| presets(a).is_some_and(|p| p.items.len() == 1))
+        .await;
     ui.key("d");
     ui.key("y");
     ui.until("deleted", |a| {
-        a.presets
-            .as_ref()
-            .is_some_and(|p| p.items.is_empty() && !p.loading)
+        presets(a).is_some_and(|p| p.items.is_empty() && !p.loading)
     })
     .await;
 }
@@ -677,7 +680,7 @@ async fn a_sweep_from_the_dialog_fills_the_contact_sheet_and_reopens_from_histor
 
     // A bad line keeps the dialog open and names the problem.
     ui.key("S");
-    assert!(ui.app.sweep_input.is_some());
+    assert!(ui.app.overlays.has(OverlayKind::SweepInput));
     for _ in 0..40 {
         ui.key("backspace");
     }
@@ -687,7 +690,10 @@ async fn a_sweep_from_the_dialog_fills_the_contact_sheet_and_reopens_from_histor
         a.status.as_ref().is_some_and(|s| s.error)
     })
     .await;
-    assert!(ui.app.sweep_input.is_some(), "the dialog stays open");
+    assert!(
+        ui.app.overlays.has(OverlayKind::SweepInput),
+        "the dialog stays open"
+    );
     let err = ui.app.status.clone().expect("status");
     assert!(err.error && err.text.contains("scale"), "{}", err.text);
     for _ in 0..2 {
@@ -695,8 +701,10 @@ async fn a_sweep_from_the_dialog_fills_the_contact_sheet_and_reopens_from_histor
     }
     ui.type_text("2.5,3.5,4.5");
     ui.key("enter");
-    ui.until("the sweep started", |a| a.sweep_input.is_none())
-        .await;
+    ui.until("the sweep started", |a| {
+        !a.overlays.has(OverlayKind::SweepInput)
+    })
+    .await;
     ui.until("the sweep is over", |a| {
         a.sweep.as_ref().is_some_and(|v| !v.running)
     })
@@ -725,17 +733,13 @@ async fn a_sweep_from_the_dialog_fills_the_contact_sheet_and_reopens_from_histor
         .await;
     // Rows arriving into an empty list leave a row selected and the rows on screen.
     assert!(ui.app.shown().is_some());
-    if let Some(s) = ui.app.sweep.as_mut() {
-        s.open = false;
-    }
+    ui.app.show_sheet(false);
     assert!(
         ui.screen().contains("a lighthouse at dusk"),
         "{}",
         ui.screen()
     );
-    if let Some(s) = ui.app.sweep.as_mut() {
-        s.open = true;
-    }
+    ui.app.show_sheet(true);
     if let Some(s) = ui.app.sweep.as_mut() {
         s.step(1, 2);
     }
@@ -750,7 +754,7 @@ async fn a_sweep_from_the_dialog_fills_the_contact_sheet_and_reopens_from_histor
     ui.until("the sweep reopened", |a| a.sweep.is_some()).await;
     let r = ui.app.sweep.clone().expect("reopened");
     assert_eq!(r.id, v.id);
-    assert!(r.open && !r.running);
+    assert!(ui.app.sheet_open() && !r.running);
     assert!(
         r.cells
             .iter()
@@ -847,7 +851,7 @@ async fn the_contact_sheet_draws_its_tiles_as_sixel_and_closing_it_repaints() {
     ui.type_text("seed=1..4");
     ui.key("enter");
     ui.until("the sweep is over", |a| {
-        a.sweep.as_ref().is_some_and(|v| !v.running && v.open)
+        a.sheet_open() && a.sweep.as_ref().is_some_and(|v| !v.running)
     })
     .await;
     // Every tile on screen encoded (the app asks for them as they become visible).
@@ -882,7 +886,7 @@ async fn the_contact_sheet_draws_its_tiles_as_sixel_and_closing_it_repaints() {
     assert_eq!((dcs(&moved), clears(&moved)), (0, 0));
     // Closed: the tiles' pixels are erased with the screen.
     ui.key("esc");
-    assert!(ui.app.sweep.as_ref().is_some_and(|v| !v.open));
+    assert!(ui.app.sweep.is_some() && !ui.app.sheet_open());
     let closed = frame(&ui.app);
     assert_eq!(clears(&closed), 1, "the sheet's pixels stay behind");
     drop(ui);

@@ -7,6 +7,7 @@ use crate::tui::history::{Entry, EntryState, HistoryList, PAGE_AHEAD, parse_sear
 use crate::tui::keymap::{Action, Key, KeyMap, is_reserved};
 use crate::tui::layout::{self, Areas};
 use crate::tui::msg::{Cmd, EditTarget, HistoryCmd, ImageSource, Msg, Opened};
+use crate::tui::overlay::{Overlay, OverlayKind, Overlays};
 use crate::tui::preview::{ImageKey, Previews};
 use crate::tui::theme::Theme;
 use crate::tui::view::{ImageItem, ImageState, ResponseView};
@@ -174,16 +175,12 @@ pub struct App {
     pub clock: Instant,
     /// Spinner frame, advanced by ticks.
     pub spinner: usize,
+    /// The dialogs and overlays open over the panes; the top one gets the keys.
+    pub overlays: Overlays,
     /// The status bar message.
     pub status: Option<Status>,
     /// The last error, kept in the status bar until the next one.
     pub last_error: Option<String>,
-    /// Whether the help overlay is open.
-    pub help: bool,
-    /// Whether the quit confirmation is open.
-    pub confirm_quit: bool,
-    /// A request on the wire waiting for the user's yes to cancel it.
-    pub confirm_cancel: Option<u64>,
     /// Forms replaced by a replay, paste, load, editor, model switch or preset, newest last,
     /// each with what replaced it (at most [`UNDO_DEPTH`]).
     pub undo: Vec<(FormState, String)>,
@@ -210,24 +207,10 @@ pub struct App {
     /// The image picked with j/k in the Images tab (reference first, then the results);
     /// `None` until then, meaning the first result (see [`App::image_selection`]).
     pub image_selected: Option<usize>,
-    /// The image shown full screen (any key returns).
-    pub fullscreen: Option<ImageKey>,
-    /// The open save prompt.
-    pub save_prompt: Option<SavePrompt>,
-    /// A reference over the limits, waiting for the user's yes to fit it: input, problems.
-    pub confirm_fit: Option<(String, Vec<String>)>,
     /// The directory `s` and `o` offer by default (the working directory).
     pub save_dir: PathBuf,
-    /// The History search line while it is being typed.
-    pub search_input: Option<TextArea<'static>>,
-    /// The note being edited: the row and the text.
-    pub note_input: Option<(u64, TextArea<'static>)>,
-    /// The row waiting for the user's yes to delete it.
-    pub confirm_delete: Option<u64>,
     /// The row marked with `m`, to compare with.
     pub marked: Option<u64>,
-    /// The comparison overlay: the marked row, the selected row, and the first visible line.
-    pub compare: Option<(u64, u64, usize)>,
     /// The comparison's rows, computed once both requests are in memory (not every frame:
     /// describing a base64 reference hashes it).
     pub compare_rows: Option<Vec<crate::tui::compare::DiffRow>>,
@@ -235,10 +218,6 @@ pub struct App {
     replay_pending: Option<u64>,
     /// Whether requests go through the async API (submit, then poll) or one sync call.
     pub mode: crate::api::tasks::Mode,
-    /// The presets overlay, while open.
-    pub presets: Option<PresetsView>,
-    /// The sweep dialog's line while it is typed (`seed=1..4 scale=2.5,3.5`).
-    pub sweep_input: Option<TextArea<'static>>,
     /// The sweep running or last shown, with its contact sheet.
     pub sweep: Option<crate::tui::sweep::SweepView>,
     next_sweep: u64,
@@ -266,11 +245,9 @@ impl App {
             size,
             clock: Instant::now(),
             spinner: 0,
+            overlays: Overlays::default(),
             status: None,
             last_error: None,
-            help: false,
-            confirm_quit: false,
-            confirm_cancel: None,
             undo: Vec::new(),
             editor_retry: None,
             unapplied_request: None,
@@ -282,20 +259,11 @@ impl App {
             previews: Previews::new(false),
             preview_generation: 0,
             image_selected: None,
-            fullscreen: None,
-            save_prompt: None,
-            confirm_fit: None,
             save_dir: PathBuf::from("."),
-            search_input: None,
-            note_input: None,
-            confirm_delete: None,
             marked: None,
-            compare: None,
             compare_rows: None,
             replay_pending: None,
             mode: crate::api::tasks::Mode::Sync,
-            presets: None,
-            sweep_input: None,
             sweep: None,
             next_sweep: 1,
             next_id: 1,
@@ -383,10 +351,16 @@ impl App {
         if layout::too_small(self.size) {
             return Vec::new();
         }
-        if let Some(k) = &self.fullscreen {
+        // The topmost overlay that covers the panes decides what is under it.
+        let cover = self
+            .overlays
+            .iter()
+            .rev()
+            .find(|o| matches!(o, Overlay::Fullscreen(_)) || self.sheet_shown(o));
+        if let Some(Overlay::Fullscreen(k)) = cover {
             return vec![(k.clone(), layout::fullscreen_picture(self.size))];
         }
-        if let Some(v) = self.sweep.as_ref().filter(|v| v.open) {
+        if let Some(v) = self.sweep.as_ref().filter(|_| cover.is_some()) {
             // The contact sheet covers the panes: only its tiles are on screen.
             let a = crate::tui::sweep::sheet_area(v, self.size);
             return a
@@ -495,6 +469,33 @@ impl App {
                     .as_str()?;
                 Some(ImageSource::Base64(Arc::from(b64)))
             }
+        }
+    }
+
+    /// Whether `o` is the contact sheet of a sweep there is (a sheet without one is not drawn).
+    fn sheet_shown(&self, o: &Overlay) -> bool {
+        matches!(o, Overlay::Sheet) && self.sweep.is_some()
+    }
+
+    /// Whether the contact sheet of the current sweep is open.
+    pub fn sheet_open(&self) -> bool {
+        self.sweep.is_some() && self.overlays.has(OverlayKind::Sheet)
+    }
+
+    /// Opens (on top) or closes the contact sheet of the current sweep.
+    pub fn show_sheet(&mut self, open: bool) {
+        if open {
+            self.overlays.open(Overlay::Sheet);
+        } else {
+            self.overlays.close(OverlayKind::Sheet);
+        }
+    }
+
+    /// The two rows of the open comparison.
+    fn compared(&self) -> Option<(u64, u64)> {
+        match self.overlays.get(OverlayKind::Compare) {
+            Some(Overlay::Compare { a, b, .. }) => Some((*a, *b)),
+            _ => None,
         }
     }
 
@@ -654,7 +655,7 @@ impl App {
 
     /// Computes the comparison's rows once both requests are known; drops them when it closes.
     fn refresh_compare(&mut self) {
-        let Some((a, b, _)) = self.compare else {
+        let Some((a, b)) = self.compared() else {
             self.compare_rows = None;
             return;
         };
@@ -690,7 +691,7 @@ impl App {
     fn history_cmds(&mut self) -> Vec<Cmd> {
         let mut cmds = Vec::new();
         let mut want: Vec<u64> = self.shown().map(|e| e.id).into_iter().collect();
-        if let Some((a, b, _)) = self.compare {
+        if let Some((a, b)) = self.compared() {
             want.extend([a, b]);
         }
         for id in want {
@@ -958,7 +959,7 @@ impl App {
                         error: format!("over the service's limits: {}", problems.join("; ")),
                     };
                     self.form.revalidate();
-                    self.confirm_fit = Some((input, problems));
+                    self.overlays.open(Overlay::ConfirmFit { input, problems });
                 }
                 Vec::new()
             }
@@ -999,17 +1000,17 @@ impl App {
                 Vec::new()
             }
             Msg::PresetsListed(result) => {
-                match (result, self.presets.as_mut()) {
-                    (Ok(items), Some(p)) => {
+                match (result, self.overlays.get_mut(OverlayKind::Presets)) {
+                    (Ok(items), Some(Overlay::Presets(p))) => {
                         p.loading = false;
                         p.selected = p.selected.min(items.len().saturating_sub(1));
                         p.items = items;
                     }
                     (Err(e), _) => {
-                        self.presets = None;
+                        self.overlays.close(OverlayKind::Presets);
                         self.error_msg(format!("presets: {e}"));
                     }
-                    (Ok(_), None) => {}
+                    (Ok(_), _) => {}
                 }
                 Vec::new()
             }
@@ -1035,7 +1036,7 @@ impl App {
                 } else {
                     self.info_msg(text);
                 }
-                if self.presets.is_some() {
+                if self.overlays.has(OverlayKind::Presets) {
                     return vec![Cmd::Presets(crate::tui::msg::PresetCmd::List)];
                 }
                 Vec::new()
@@ -1136,76 +1137,21 @@ impl App {
             self.quit = true;
             return Vec::new();
         }
-        if self.fullscreen.take().is_some() {
-            // Any key returns from the full-screen image.
-            return Vec::new();
+        if self.sweep.is_none() {
+            // A sheet whose sweep is gone is not on screen: it takes no key.
+            self.overlays.close(OverlayKind::Sheet);
         }
-        if let Some((input, _)) = self.confirm_fit.take() {
-            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
-                self.form.reference = Reference::Loading(input.clone());
-                self.form.revalidate();
-                self.info_msg("fitting the reference to the limits…");
-                return vec![Cmd::FitReference(input)];
+        if let Some(top) = self.overlays.pop() {
+            // The overlay on top (the one drawn over the rest) answers the key; it goes back
+            // where it was when it stays open, under anything the key opened.
+            let depth = self.overlays.len();
+            let (keep, cmds) = self.on_overlay_key(top, ev, key);
+            if let Some(o) = keep {
+                self.overlays.put_back(depth, o);
             }
-            self.info_msg("reference not changed (and not usable as it is)");
-            return Vec::new();
-        }
-        if self.save_prompt.is_some() {
-            return self.on_save_prompt_key(ev);
-        }
-        if let Some(id) = self.confirm_delete.take() {
-            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y'))
-                && let Some(store_id) = self.history.get(id).and_then(|e| e.store_id)
-            {
-                return vec![Cmd::History(HistoryCmd::Delete { store_id })];
-            }
-            self.info_msg("nothing deleted");
-            return Vec::new();
-        }
-        if self.note_input.is_some() {
-            return self.on_note_key(ev);
-        }
-        if self.search_input.is_some() {
-            return self.on_search_key(ev);
-        }
-        if self.compare.is_some() {
-            self.on_compare_key(key);
-            return Vec::new();
-        }
-        if self.presets.is_some() {
-            return self.on_presets_key(ev);
-        }
-        if self.sweep_input.is_some() {
-            return self.on_sweep_input_key(ev);
-        }
-        if self.sweep.as_ref().is_some_and(|v| v.open) {
-            return self.on_sheet_key(ev);
-        }
-        if self.confirm_quit {
-            self.confirm_quit = false;
-            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
-                self.quit = true;
-            } else {
-                self.info_msg("quit cancelled");
-            }
-            return Vec::new();
-        }
-        if let Some(id) = self.confirm_cancel.take() {
-            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
-                return self.cancel_now(id);
-            }
-            self.info_msg(format!("request #{id} not cancelled: it goes on"));
-            return Vec::new();
+            return cmds;
         }
         let action = self.keymap.action(key);
-        if self.help {
-            if is(ev, KeyCode::Esc)
-                || matches!(action, Some(Action::Help | Action::Cancel | Action::Quit))
-            {
-                self.help = false;
-            }
-            return Vec::new();
-        }
         if self.form.prompt_active {
             return self.on_prompt_key(ev, action);
         }
@@ -1234,6 +1180,70 @@ impl App {
                 Vec::new()
             }
             None => Vec::new(),
+        }
+    }
+
+    /// A key for the overlay on top, taken off the stack: returns it (changed) when it stays
+    /// open.
+    fn on_overlay_key(
+        &mut self,
+        top: Overlay,
+        ev: &KeyEvent,
+        key: Key,
+    ) -> (Option<Overlay>, Vec<Cmd>) {
+        let yes = matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y'));
+        match top {
+            // Any key returns from the full-screen image.
+            Overlay::Fullscreen(_) => (None, Vec::new()),
+            Overlay::ConfirmFit { input, .. } => {
+                if yes {
+                    self.form.reference = Reference::Loading(input.clone());
+                    self.form.revalidate();
+                    self.info_msg("fitting the reference to the limits…");
+                    return (None, vec![Cmd::FitReference(input)]);
+                }
+                self.info_msg("reference not changed (and not usable as it is)");
+                (None, Vec::new())
+            }
+            Overlay::Save(prompt) => self.on_save_prompt_key(prompt, ev),
+            Overlay::ConfirmDelete(id) => {
+                if yes && let Some(store_id) = self.history.get(id).and_then(|e| e.store_id) {
+                    return (None, vec![Cmd::History(HistoryCmd::Delete { store_id })]);
+                }
+                self.info_msg("nothing deleted");
+                (None, Vec::new())
+            }
+            Overlay::Note { id, input } => self.on_note_key(id, input, ev),
+            Overlay::Search(input) => self.on_search_key(input, ev),
+            Overlay::Compare { a, b, scroll } => {
+                (self.on_compare_key(a, b, scroll, key), Vec::new())
+            }
+            Overlay::Presets(p) => self.on_presets_key(p, ev),
+            Overlay::SweepInput(input) => self.on_sweep_input_key(input, ev),
+            Overlay::Sheet => self.on_sheet_key(ev),
+            Overlay::ConfirmQuit => {
+                if yes {
+                    self.quit = true;
+                } else {
+                    self.info_msg("quit cancelled");
+                }
+                (None, Vec::new())
+            }
+            Overlay::ConfirmCancel(id) => {
+                if yes {
+                    return (None, self.cancel_now(id));
+                }
+                self.info_msg(format!("request #{id} not cancelled: it goes on"));
+                (None, Vec::new())
+            }
+            Overlay::Help => {
+                let close = is(ev, KeyCode::Esc)
+                    || matches!(
+                        self.keymap.action(key),
+                        Some(Action::Help | Action::Cancel | Action::Quit)
+                    );
+                (if close { None } else { Some(Overlay::Help) }, Vec::new())
+            }
         }
     }
 
@@ -1314,7 +1324,7 @@ impl App {
         match c {
             'f' => {
                 if self.previews.enabled {
-                    self.fullscreen = Some(key.clone());
+                    self.overlays.open(Overlay::Fullscreen(key.clone()));
                 } else {
                     self.info_msg("previews are off (--image-protocol none)");
                 }
@@ -1322,10 +1332,10 @@ impl App {
             's' => match self.image_source(key, item) {
                 Some((source, name)) => {
                     let path = self.save_dir.join(name);
-                    self.save_prompt = Some(SavePrompt {
+                    self.overlays.open(Overlay::Save(SavePrompt {
                         what: SaveWhat::One(source),
                         input: line_input(&path.display().to_string()),
-                    });
+                    }));
                 }
                 None => self.info_msg(format!("{}: nothing to save yet", item.label)),
             },
@@ -1347,10 +1357,10 @@ impl App {
                 }
                 let id = self.shown().map_or(0, |e| e.id);
                 let dir = self.save_dir.join(format!("volcv-{id}"));
-                self.save_prompt = Some(SavePrompt {
+                self.overlays.open(Overlay::Save(SavePrompt {
                     what: SaveWhat::All(items),
                     input: line_input(&dir.display().to_string()),
-                });
+                }));
             }
         }
     }
@@ -1385,41 +1395,40 @@ impl App {
         }
     }
 
-    fn on_save_prompt_key(&mut self, ev: &KeyEvent) -> Vec<Cmd> {
-        let Some(prompt) = self.save_prompt.as_mut() else {
-            return Vec::new();
-        };
+    fn on_save_prompt_key(
+        &mut self,
+        mut prompt: SavePrompt,
+        ev: &KeyEvent,
+    ) -> (Option<Overlay>, Vec<Cmd>) {
         if is(ev, KeyCode::Esc) {
-            self.save_prompt = None;
             self.info_msg("not saved");
-            return Vec::new();
+            return (None, Vec::new());
         }
         if is(ev, KeyCode::Enter) {
             let text = prompt.input.lines().join("").trim().to_owned();
-            let what = prompt.what.clone();
-            self.save_prompt = None;
             if text.is_empty() {
                 self.info_msg("not saved: no path");
-                return Vec::new();
+                return (None, Vec::new());
             }
             self.info_msg("saving…");
             let path = PathBuf::from(text);
-            return vec![match what {
-                SaveWhat::One(source) => Cmd::SaveImage { source, path },
-                SaveWhat::All(items) => Cmd::SaveAll { items, dir: path },
-            }];
+            return (
+                None,
+                vec![match prompt.what {
+                    SaveWhat::One(source) => Cmd::SaveImage { source, path },
+                    SaveWhat::All(items) => Cmd::SaveAll { items, dir: path },
+                }],
+            );
         }
         if Key::from_event(ev).is_some_and(|k| {
             k.code == KeyCode::Char('u')
                 && k.mods == ratatui::crossterm::event::KeyModifiers::CONTROL
         }) {
             prompt.input.delete_line_by_head();
-            return Vec::new();
-        }
-        if !matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
+        } else if !matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
             prompt.input.input(*ev);
         }
-        Vec::new()
+        (Some(Overlay::Save(prompt)), Vec::new())
     }
 
     fn commit_edit(&mut self) -> Vec<Cmd> {
@@ -1582,9 +1591,9 @@ impl App {
             self.form.revalidate();
         } else if let Some(e) = self.form.editing.as_mut() {
             e.input.insert_str(text.replace(['\n', '\r'], " "));
-        } else if let Some(n) = self.note_input.as_mut() {
-            n.1.insert_str(text.replace(['\n', '\r'], " "));
-        } else if self.search_input.is_none() {
+        } else if let Some(Overlay::Note { input, .. }) = self.overlays.get_mut(OverlayKind::Note) {
+            input.insert_str(text.replace(['\n', '\r'], " "));
+        } else if !self.overlays.has(OverlayKind::Search) {
             // A pasted curl command or JSON body fills the form.
             self.import(text, "the paste");
         }
@@ -1666,12 +1675,12 @@ impl App {
             Action::Quit => {
                 let n = self.in_flight();
                 if n > 0 {
-                    self.confirm_quit = true;
+                    self.overlays.open(Overlay::ConfirmQuit);
                 } else {
                     self.quit = true;
                 }
             }
-            Action::Help => self.help = true,
+            Action::Help => self.overlays.open(Overlay::Help),
             Action::NextPane => self.focus = self.focus.step(1),
             Action::PrevPane => self.focus = self.focus.step(-1),
             Action::FocusParams => self.focus = Pane::Params,
@@ -1737,10 +1746,10 @@ impl App {
             Action::Edit => return self.start_edit(),
             Action::Undo => self.undo_form(),
             Action::Presets => {
-                self.presets = Some(PresetsView {
+                self.overlays.open(Overlay::Presets(PresetsView {
                     loading: true,
                     ..PresetsView::default()
-                });
+                }));
                 return vec![Cmd::Presets(crate::tui::msg::PresetCmd::List)];
             }
             Action::ToggleMode => {
@@ -1856,8 +1865,8 @@ impl App {
             };
             return match e.sweep_id.clone() {
                 Some(id) => {
-                    if let Some(v) = self.sweep.as_mut().filter(|v| v.id == id) {
-                        v.open = true;
+                    if self.sweep.as_ref().is_some_and(|v| v.id == id) {
+                        self.show_sheet(true);
                         return Vec::new();
                     }
                     if self.sweep.as_ref().is_some_and(|v| v.running) {
@@ -1879,10 +1888,8 @@ impl App {
                 }
             };
         }
-        if let Some(v) = self.sweep.as_mut()
-            && v.running
-        {
-            v.open = true;
+        if self.sweep.as_ref().is_some_and(|v| v.running) {
+            self.show_sheet(true);
             return Vec::new();
         }
         let field = match self.form.rows.get(self.form.selected).map(|r| r.kind) {
@@ -1891,41 +1898,42 @@ impl App {
         };
         let mut input = line_input(&format!("{field}="));
         input.move_cursor(ratatui_textarea::CursorMove::End);
-        self.sweep_input = Some(input);
+        self.overlays.open(Overlay::SweepInput(input));
         Vec::new()
     }
 
-    fn on_sweep_input_key(&mut self, ev: &KeyEvent) -> Vec<Cmd> {
-        let Some(input) = self.sweep_input.as_mut() else {
-            return Vec::new();
-        };
+    fn on_sweep_input_key(
+        &mut self,
+        mut input: TextArea<'static>,
+        ev: &KeyEvent,
+    ) -> (Option<Overlay>, Vec<Cmd>) {
         if is(ev, KeyCode::Esc) {
-            self.sweep_input = None;
             self.info_msg("no sweep");
-            return Vec::new();
+            return (None, Vec::new());
         }
         if !is(ev, KeyCode::Enter) {
             if !matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
                 input.input(*ev);
             }
-            return Vec::new();
+            return (Some(Overlay::SweepInput(input)), Vec::new());
         }
         let line = input.lines().join(" ");
+        let keep = Some(Overlay::SweepInput(input));
         let args = crate::tui::sweep::vary_args(&line);
         if args.is_empty() {
             self.error_msg("sweep: give FIELD=VALUES, e.g. seed=1..4 scale=2.5,3.5");
-            return Vec::new();
+            return (keep, Vec::new());
         }
         self.form.revalidate();
         let base = match self.form.request() {
             Ok(b) => b,
             Err(b) => {
                 self.error_msg(format!("cannot sweep: {}", b.message));
-                return Vec::new();
+                return (keep, Vec::new());
             }
         };
         self.info_msg("checking the sweep's cells…");
-        vec![Cmd::PrepareSweep { base, args }]
+        (keep, vec![Cmd::PrepareSweep { base, args }])
     }
 
     /// The worker checked the dialog's sweep: run it, or keep the dialog open with the problem.
@@ -1933,7 +1941,7 @@ impl App {
         &mut self,
         result: Result<Box<crate::sweep::Prepared>, Vec<String>>,
     ) -> Vec<Cmd> {
-        if self.sweep_input.is_none() {
+        if !self.overlays.has(OverlayKind::SweepInput) {
             return Vec::new(); // The dialog was closed meanwhile.
         }
         match result {
@@ -1954,11 +1962,12 @@ impl App {
                     self.error_msg("a sweep is already running: x on its sheet stops it");
                     return Vec::new();
                 }
-                self.sweep_input = None;
+                self.overlays.close(OverlayKind::SweepInput);
                 let n = self.next_sweep;
                 self.next_sweep += 1;
                 let cells = p.plan.grid.len();
                 self.sweep = Some(crate::tui::sweep::SweepView::new(n, &p.plan));
+                self.show_sheet(true);
                 let mut text = format!("sweep {} started: {cells} cells", p.plan.id);
                 if let Some(w) = p.warnings.first() {
                     text.push_str(&format!("; warning: {w}"));
@@ -1972,13 +1981,14 @@ impl App {
         }
     }
 
-    fn on_sheet_key(&mut self, ev: &KeyEvent) -> Vec<Cmd> {
+    fn on_sheet_key(&mut self, ev: &KeyEvent) -> (Option<Overlay>, Vec<Cmd>) {
+        let keep = Some(Overlay::Sheet);
         let Some(key) = Key::from_event(ev) else {
-            return Vec::new();
+            return (keep, Vec::new());
         };
         let action = self.keymap.action(key);
         let Some(v) = self.sweep.as_mut() else {
-            return Vec::new();
+            return (None, Vec::new());
         };
         match (key.code, action) {
             (_, Some(Action::Down)) => v.step(1, 0),
@@ -1993,14 +2003,13 @@ impl App {
                     cell: v.selected,
                 };
                 if self.previews.decoded.get(&key).is_some_and(Result::is_ok) {
-                    self.fullscreen = Some(key);
+                    self.overlays.open(Overlay::Fullscreen(key));
                 } else {
                     self.info_msg("no image for this cell (yet)");
                 }
             }
             (KeyCode::Enter, _) => {
                 let id = v.cells.get(v.selected).and_then(|c| c.history_id);
-                v.open = false;
                 self.focus = Pane::History;
                 match id.and_then(|id| self.history.position_of_store_id(id)) {
                     Some(i) => self.select_history(i),
@@ -2009,6 +2018,7 @@ impl App {
                         None => "this cell has no history entry".to_owned(),
                     }),
                 }
+                return (None, Vec::new());
             }
             (_, Some(Action::Cancel)) if key.code != KeyCode::Esc && v.running => {
                 let abort = v.stopping;
@@ -2019,12 +2029,12 @@ impl App {
                 } else {
                     "sweep: no more cells start; those in flight finish (x again cuts them off)"
                 });
-                return vec![Cmd::StopSweep { n, abort }];
+                return (keep, vec![Cmd::StopSweep { n, abort }]);
             }
             (_, Some(Action::Quit)) if !v.running => self.quit = true,
-            _ => v.open = false,
+            _ => return (None, Vec::new()),
         }
-        Vec::new()
+        (keep, Vec::new())
     }
 
     fn on_sweep(&mut self, n: u64, event: crate::tui::msg::SweepMsg) {
@@ -2051,6 +2061,7 @@ impl App {
                     }
                     let text = format!("sweep {}: {}", v.id, v.summary());
                     self.sweep = Some(v);
+                    self.show_sheet(true);
                     self.info_msg(text);
                 }
                 Err(e) => self.error_msg(format!("sweep: {e}")),
@@ -2088,11 +2099,8 @@ impl App {
         }
     }
 
-    fn on_presets_key(&mut self, ev: &KeyEvent) -> Vec<Cmd> {
+    fn on_presets_key(&mut self, mut p: PresetsView, ev: &KeyEvent) -> (Option<Overlay>, Vec<Cmd>) {
         use crate::tui::msg::PresetCmd;
-        let Some(p) = self.presets.as_mut() else {
-            return Vec::new();
-        };
         if let Some(input) = p.naming.as_mut() {
             if is(ev, KeyCode::Esc) {
                 p.naming = None;
@@ -2101,19 +2109,20 @@ impl App {
                 p.naming = None;
                 if let Err(e) = crate::presets::check_name(&name) {
                     self.error_msg(e.to_string());
-                    return Vec::new();
+                    return (Some(Overlay::Presets(p)), Vec::new());
                 }
-                return vec![Cmd::Presets(PresetCmd::Save {
-                    name,
-                    body: self.form.editable_json(),
-                })];
+                let body = self.form.editable_json();
+                return (
+                    Some(Overlay::Presets(p)),
+                    vec![Cmd::Presets(PresetCmd::Save { name, body })],
+                );
             } else if !matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
                 input.input(*ev);
             }
-            return Vec::new();
+            return (Some(Overlay::Presets(p)), Vec::new());
         }
         let Some(key) = Key::from_event(ev) else {
-            return Vec::new();
+            return (Some(Overlay::Presets(p)), Vec::new());
         };
         let name = p.items.get(p.selected).map(|i| i.name.clone());
         if p.confirm_delete {
@@ -2121,10 +2130,13 @@ impl App {
             if matches!(key.code, KeyCode::Char('y' | 'Y'))
                 && let Some(name) = name
             {
-                return vec![Cmd::Presets(PresetCmd::Delete { name })];
+                return (
+                    Some(Overlay::Presets(p)),
+                    vec![Cmd::Presets(PresetCmd::Delete { name })],
+                );
             }
             self.info_msg("preset kept");
-            return Vec::new();
+            return (Some(Overlay::Presets(p)), Vec::new());
         }
         match (key.code, self.keymap.action(key)) {
             (_, Some(Action::Down)) => {
@@ -2133,11 +2145,8 @@ impl App {
             (_, Some(Action::Up)) => p.selected = p.selected.saturating_sub(1),
             (KeyCode::Enter, _) => {
                 if let Some(name) = name {
-                    self.presets = None;
-                    return vec![Cmd::Presets(PresetCmd::Apply {
-                        name,
-                        body: self.form.editable_json(),
-                    })];
+                    let body = self.form.editable_json();
+                    return (None, vec![Cmd::Presets(PresetCmd::Apply { name, body })]);
                 }
             }
             (KeyCode::Char('s'), _) => {
@@ -2150,9 +2159,9 @@ impl App {
                     p.confirm_delete = true;
                 }
             }
-            _ => self.presets = None,
+            _ => return (None, Vec::new()),
         }
-        Vec::new()
+        (Some(Overlay::Presets(p)), Vec::new())
     }
 
     fn start_edit(&mut self) -> Vec<Cmd> {
@@ -2275,7 +2284,7 @@ impl App {
             Action::Search => {
                 let mut input = line_input(&self.history.filter);
                 input.move_cursor(ratatui_textarea::CursorMove::End);
-                self.search_input = Some(input);
+                self.overlays.open(Overlay::Search(input));
                 s
             }
             Action::Star => return self.star(),
@@ -2287,7 +2296,7 @@ impl App {
                     Some((id, Some(_), note)) => {
                         let mut input = line_input(&note);
                         input.move_cursor(ratatui_textarea::CursorMove::End);
-                        self.note_input = Some((id, input));
+                        self.overlays.open(Overlay::Note { id, input });
                     }
                     Some((_, None, _)) => self.info_msg(NOT_RECORDED),
                     None => self.info_msg("no entry selected"),
@@ -2300,7 +2309,10 @@ impl App {
                         self.info_msg("still in flight: cancel it first");
                     }
                     Some(e) if e.store_id.is_none() => self.info_msg(NOT_RECORDED),
-                    Some(e) => self.confirm_delete = Some(e.id),
+                    Some(e) => {
+                        let id = e.id;
+                        self.overlays.open(Overlay::ConfirmDelete(id));
+                    }
                     None => self.info_msg("no entry selected"),
                 }
                 s
@@ -2324,7 +2336,11 @@ impl App {
             Action::Compare => {
                 match (self.marked, self.shown().map(|e| e.id)) {
                     (Some(m), Some(sel)) if m != sel && self.history.get(m).is_some() => {
-                        self.compare = Some((m, sel, 0));
+                        self.overlays.open(Overlay::Compare {
+                            a: m,
+                            b: sel,
+                            scroll: 0,
+                        });
                         self.compare_rows = None;
                     }
                     (Some(m), Some(sel)) if m == sel => {
@@ -2389,31 +2405,28 @@ impl App {
         }
     }
 
-    fn on_search_key(&mut self, ev: &KeyEvent) -> Vec<Cmd> {
-        let Some(input) = self.search_input.as_mut() else {
-            return Vec::new();
-        };
+    fn on_search_key(
+        &mut self,
+        mut input: TextArea<'static>,
+        ev: &KeyEvent,
+    ) -> (Option<Overlay>, Vec<Cmd>) {
         if is(ev, KeyCode::Esc) {
             // Esc clears the search and lists everything again.
-            self.search_input = None;
             if self.history.filter.is_empty() {
-                return Vec::new();
+                return (None, Vec::new());
             }
             self.history.filter.clear();
-            return self.reload_history();
+            return (None, self.reload_history());
         }
         if is(ev, KeyCode::Enter) {
-            self.search_input = None;
-            return Vec::new();
+            return (None, Vec::new());
         }
-        if matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
-            return Vec::new();
-        }
-        if !input.input(*ev) {
-            return Vec::new();
+        if matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) || !input.input(*ev)
+        {
+            return (Some(Overlay::Search(input)), Vec::new());
         }
         let text = input.lines().join(" ");
-        match parse_search(&text) {
+        let cmds = match parse_search(&text) {
             Ok(_) => {
                 self.status = None;
                 self.history.filter = text;
@@ -2428,46 +2441,46 @@ impl App {
                 self.error_msg(e);
                 Vec::new()
             }
-        }
+        };
+        (Some(Overlay::Search(input)), cmds)
     }
 
-    fn on_note_key(&mut self, ev: &KeyEvent) -> Vec<Cmd> {
-        let Some((id, input)) = self.note_input.as_mut() else {
-            return Vec::new();
-        };
-        let id = *id;
+    fn on_note_key(
+        &mut self,
+        id: u64,
+        mut input: TextArea<'static>,
+        ev: &KeyEvent,
+    ) -> (Option<Overlay>, Vec<Cmd>) {
         if is(ev, KeyCode::Esc) {
-            self.note_input = None;
             self.info_msg("note not changed");
-            return Vec::new();
+            return (None, Vec::new());
         }
         if is(ev, KeyCode::Enter) {
             let note = input.lines().join(" ").trim().to_owned();
-            self.note_input = None;
             return match self.history.get(id).and_then(|e| e.store_id) {
-                Some(store_id) => vec![Cmd::History(HistoryCmd::Note { store_id, note })],
-                None => Vec::new(),
+                Some(store_id) => (
+                    None,
+                    vec![Cmd::History(HistoryCmd::Note { store_id, note })],
+                ),
+                None => (None, Vec::new()),
             };
         }
-        if matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
-            return Vec::new();
+        if !matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
+            input.input(*ev);
         }
-        input.input(*ev);
-        Vec::new()
+        (Some(Overlay::Note { id, input }), Vec::new())
     }
 
-    fn on_compare_key(&mut self, key: Key) {
-        let Some((_, _, scroll)) = self.compare.as_mut() else {
-            return;
-        };
+    fn on_compare_key(&mut self, a: u64, b: u64, mut scroll: usize, key: Key) -> Option<Overlay> {
         match self.keymap.action(key) {
-            Some(Action::Down) => *scroll += 1,
-            Some(Action::Up) => *scroll = scroll.saturating_sub(1),
-            Some(Action::PageDown) => *scroll += 10,
-            Some(Action::PageUp) => *scroll = scroll.saturating_sub(10),
-            Some(Action::Top) => *scroll = 0,
-            _ => self.compare = None,
+            Some(Action::Down) => scroll += 1,
+            Some(Action::Up) => scroll = scroll.saturating_sub(1),
+            Some(Action::PageDown) => scroll += 10,
+            Some(Action::PageUp) => scroll = scroll.saturating_sub(10),
+            Some(Action::Top) => scroll = 0,
+            _ => return None,
         }
+        Some(Overlay::Compare { a, b, scroll })
     }
 
     fn select_history(&mut self, i: usize) {
@@ -2555,7 +2568,7 @@ impl App {
         let task = self.history.get(id).is_some_and(|e| e.task.is_some());
         // Every request in flight is already on the wire: cancelling stops waiting, not the
         // service, so it is asked for once more.
-        self.confirm_cancel = Some(id);
+        self.overlays.open(Overlay::ConfirmCancel(id));
         self.info_msg(if task {
             format!(
                 "stop polling request #{id}? Its task stays on the service and may still be billed. \
@@ -2663,13 +2676,7 @@ impl App {
     }
 
     fn on_mouse(&mut self, ev: &MouseEvent) {
-        if self.help
-            || self.confirm_quit
-            || self.fullscreen.is_some()
-            || self.save_prompt.is_some()
-            || self.confirm_fit.is_some()
-            || layout::too_small(self.size)
-        {
+        if self.overlays.iter().any(Overlay::blocks_mouse) || layout::too_small(self.size) {
             return;
         }
         let a = self.areas();

@@ -16,6 +16,7 @@ pub mod history;
 pub mod keymap;
 pub mod layout;
 pub mod msg;
+pub mod overlay;
 pub mod preview;
 pub mod render;
 pub mod sweep;

@@ -6,6 +6,7 @@ use crate::tui::form::{FormLine, RowKind, human_size};
 use crate::tui::history::EntryState;
 use crate::tui::keymap::{Action, Scope};
 use crate::tui::layout::{self, Areas};
+use crate::tui::overlay::{Overlay, OverlayKind};
 use crate::tui::preview::{Encoded, ImageKey};
 use crate::tui::theme::Theme;
 use crate::tui::view::{ImageState, fmt_duration};
@@ -77,35 +78,9 @@ pub fn render_frame(app: &App, f: &mut Frame) -> Drawn {
     render_response(app, f, a.response);
     render_history(app, f, a.history);
     render_status(app, f, a.status);
-    if let Some(v) = app.sweep.as_ref().filter(|v| v.open) {
-        render_sheet(app, f, area, v);
-    }
-    if let Some(key) = &app.fullscreen {
-        render_fullscreen(app, f, area, key);
-    } else if app.help {
-        render_help(app, f, area);
-    } else if app.confirm_quit {
-        render_confirm(app, f, area);
-    } else if let Some((_, problems)) = &app.confirm_fit {
-        render_confirm_fit(app, f, area, problems);
-    } else if app.save_prompt.is_some() {
-        render_save_prompt(app, f, area);
-    } else if let Some(id) = app.confirm_delete {
-        render_confirm_delete(app, f, area, id);
-    } else if app.note_input.is_some() {
-        render_note_input(app, f, area);
-    } else if let Some((a, b, scroll)) = app.compare {
-        render_compare(app, f, area, a, b, scroll);
-    } else if let Some(p) = &app.presets {
-        render_presets(app, f, area, p);
-    } else if let Some(input) = &app.sweep_input {
-        render_line_input(
-            app,
-            f,
-            area,
-            " Sweep: FIELD=VALUES, up to 3 (1..8, 0.2..0.6:0.1, 2.5,3.5) · Enter runs · Esc ",
-            input,
-        );
+    // The overlays from the bottom up: the top one, which gets the next key, is drawn last.
+    for o in app.overlays.iter() {
+        render_overlay(app, f, area, o);
     }
     // Everything drawn so far is text: scrubbed as a whole. Images are drawn after it, by
     // ratatui-image alone, into the places `render_picture` reserved; their escape sequences
@@ -113,6 +88,35 @@ pub fn render_frame(app: &App, f: &mut Frame) -> Drawn {
     scrub(f.buffer_mut());
     let placed = PLACED.with(|p| std::mem::take(&mut *p.borrow_mut()));
     draw_images(app, f.buffer_mut(), &placed)
+}
+
+/// Draws one overlay over what is drawn already.
+fn render_overlay(app: &App, f: &mut Frame, area: Rect, o: &Overlay) {
+    match o {
+        Overlay::Fullscreen(key) => render_fullscreen(app, f, area, key),
+        Overlay::Help => render_help(app, f, area),
+        Overlay::ConfirmQuit => render_confirm(app, f, area),
+        Overlay::ConfirmFit { problems, .. } => render_confirm_fit(app, f, area, problems),
+        Overlay::Save(p) => render_save_prompt(app, f, area, p),
+        Overlay::ConfirmDelete(id) => render_confirm_delete(app, f, area, *id),
+        Overlay::Note { id, input } => render_note_input(app, f, area, *id, input),
+        Overlay::Compare { a, b, scroll } => render_compare(app, f, area, *a, *b, *scroll),
+        Overlay::Presets(p) => render_presets(app, f, area, p),
+        Overlay::SweepInput(input) => render_line_input(
+            app,
+            f,
+            area,
+            " Sweep: FIELD=VALUES, up to 3 (1..8, 0.2..0.6:0.1, 2.5,3.5) · Enter runs · Esc ",
+            input,
+        ),
+        Overlay::Sheet => {
+            if let Some(v) = &app.sweep {
+                render_sheet(app, f, area, v);
+            }
+        }
+        // Asked in the status bar, and typed there.
+        Overlay::ConfirmCancel(_) | Overlay::Search(_) => {}
+    }
 }
 
 /// The last guard between text and the terminal: control characters (ESC, BEL, NUL...) and
@@ -352,13 +356,16 @@ fn render_confirm_delete(app: &App, f: &mut Frame, area: Rect, id: u64) {
     f.render_widget(Paragraph::new(lines), inner);
 }
 
-fn render_note_input(app: &App, f: &mut Frame, area: Rect) {
-    let Some((id, input)) = &app.note_input else {
-        return;
-    };
+fn render_note_input(
+    app: &App,
+    f: &mut Frame,
+    area: Rect,
+    id: u64,
+    input: &ratatui_textarea::TextArea<'static>,
+) {
     let label = app
         .history
-        .get(*id)
+        .get(id)
         .map_or_else(|| format!("#{id}"), |e| e.label());
     let title = format!(" Note for {label} (Enter saves, empty clears, Esc cancels) ");
     render_line_input(app, f, area, &title, input);
@@ -725,10 +732,7 @@ fn render_confirm_fit(app: &App, f: &mut Frame, area: Rect, problems: &[String])
     f.render_widget(Paragraph::new(lines), inner);
 }
 
-fn render_save_prompt(app: &App, f: &mut Frame, area: Rect) {
-    let Some(p) = &app.save_prompt else {
-        return;
-    };
+fn render_save_prompt(app: &App, f: &mut Frame, area: Rect, p: &crate::tui::app::SavePrompt) {
     let title = match &p.what {
         crate::tui::app::SaveWhat::One(_) => " Save the image as (Enter saves, Esc cancels) ",
         crate::tui::app::SaveWhat::All(_) => " Save all images into (Enter saves, Esc cancels) ",
@@ -1405,7 +1409,7 @@ fn render_status(app: &App, f: &mut Frame, area: Rect) {
             t.busy,
         ));
     }
-    if let Some(input) = &app.search_input {
+    if let Some(Overlay::Search(input)) = app.overlays.get(OverlayKind::Search) {
         spans.push(Span::styled(" / ", t.key));
         spans.push(Span::styled(
             format!("{}▏", input.lines().join(" ")),
@@ -1477,7 +1481,7 @@ fn fit_spans(spans: Vec<Span<'_>>, width: usize) -> Vec<Span<'_>> {
 fn hint_line(app: &App) -> Line<'static> {
     let t = &app.theme;
     let k = |a: Action| app.keymap.label(a);
-    let pairs: Vec<(String, &str)> = if app.search_input.is_some() {
+    let pairs: Vec<(String, &str)> = if app.overlays.has(OverlayKind::Search) {
         vec![
             ("Enter".into(), "keep the search"),
             ("Esc".into(), "clear it"),
