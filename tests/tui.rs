@@ -242,6 +242,69 @@ fn snapshot_in_flight() {
 }
 
 #[test]
+fn update_takes_the_time_from_the_message_and_reads_no_clock() {
+    let mut a = ready_app();
+    // 2023-11-14 22:13:20 UTC; the test process never reads its local offset (UTC).
+    let wall = 1_700_000_000_000;
+    let sent_at = a.clock + Duration::from_secs(40);
+    let k = Key::parse("F5").expect("key");
+    let cmds = a.update_at(Msg::Key(KeyEvent::new(k.code, k.mods)), sent_at, wall);
+    assert!(matches!(cmds[..], [Cmd::Send { .. }]));
+    let e = &a.history.entries()[0];
+    assert_eq!(e.time, "22:13:20");
+    assert!(matches!(e.state, EntryState::InFlight { started, .. } if started == sent_at));
+    // Elapsed times move with the times messages bring, whenever they are handled.
+    a.update_at(
+        Msg::Resize(100, 30),
+        sent_at + Duration::from_millis(1500),
+        wall,
+    );
+    let started = match a.history.entries()[0].state {
+        EntryState::InFlight { started, .. } => started,
+        _ => panic!("not in flight"),
+    };
+    assert!((a.elapsed_since(started) - 1.5).abs() < 1e-9);
+    // A history row listed at that time is labelled against it (the same day: no date),
+    // not against the machine's today.
+    let an_hour_before = volcv::store::Summary {
+        id: 7,
+        created_ms: wall - 3_600_000,
+        finished_ms: Some(wall - 3_599_000),
+        profile: "default".into(),
+        outcome: volcv::store::OutcomeKind::Success,
+        req_key: Some("high_aes_ip_v20".into()),
+        prompt: Some("a cat".into()),
+        http_status: Some(200),
+        code: Some(10000),
+        summary: None,
+        request_id: None,
+        duration_ms: Some(12.0),
+        star: false,
+        note: None,
+        result_images: 1,
+        updated_seq: 7,
+        task_id: None,
+        task_status: None,
+    };
+    a.update_at(
+        Msg::HistoryLoaded {
+            generation: a.history.generation,
+            append: false,
+            result: Ok((vec![an_hour_before], Some(1))),
+        },
+        sent_at,
+        wall,
+    );
+    let row = a
+        .history
+        .entries()
+        .iter()
+        .find(|e| e.store_id == Some(7))
+        .expect("listed");
+    assert_eq!(row.time, "21:13:20");
+}
+
+#[test]
 fn snapshot_success() {
     let mut a = app_with(&success_exchange());
     a.focus = Pane::Response;

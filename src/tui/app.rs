@@ -3,7 +3,7 @@
 use crate::api::schema::{self, Kind, SEED_MAX};
 use crate::tui::doc::Doc;
 use crate::tui::form::{Editing, Form, FormState, Reference, RowKind, line_input, takes_reference};
-use crate::tui::history::{Entry, EntryState, HistoryList, PAGE_AHEAD, parse_search};
+use crate::tui::history::{Entry, EntryState, HistoryList, PAGE_AHEAD, parse_search_at};
 use crate::tui::keymap::{Action, Key, KeyMap, is_reserved};
 use crate::tui::layout::{self, Areas};
 use crate::tui::msg::{Cmd, EditTarget, HistoryCmd, ImageSource, Msg, Opened};
@@ -170,9 +170,11 @@ pub struct App {
     pub theme: Theme,
     /// The terminal size.
     pub size: Rect,
-    /// The time of the last tick (elapsed times are measured against it, not a clock read
-    /// while drawing).
+    /// The time of the latest message (elapsed times are measured against it: neither
+    /// `update` nor drawing reads a clock).
     pub clock: Instant,
+    /// The wall-clock time of the latest message, in ms since the Unix epoch (UTC).
+    pub now_ms: i64,
     /// Spinner frame, advanced by ticks.
     pub spinner: usize,
     /// The dialogs and overlays open over the panes; the top one gets the keys.
@@ -244,6 +246,7 @@ impl App {
             theme,
             size,
             clock: Instant::now(),
+            now_ms: crate::clock::now_ms(),
             spinner: 0,
             overlays: Overlays::default(),
             status: None,
@@ -541,8 +544,17 @@ impl App {
         self.status = Some(Status { text, error: true });
     }
 
-    /// Applies a message; returns the side effects to carry out (with the encodings of any
-    /// image that became visible).
+    /// [`App::update`] for a message that came at `now` (`now_ms` on the wall clock): the
+    /// event loop's way in, which reads the clocks so that `update` does not.
+    pub fn update_at(&mut self, msg: Msg, now: Instant, now_ms: i64) -> Vec<Cmd> {
+        // Never backwards: a tick's time may be later than the loop's reading.
+        self.clock = self.clock.max(now);
+        self.now_ms = now_ms;
+        self.update(msg)
+    }
+
+    /// Applies a message at the time last given (see [`App::update_at`]); returns the side
+    /// effects to carry out (with the encodings of any image that became visible).
     pub fn update(&mut self, msg: Msg) -> Vec<Cmd> {
         let mut cmds = self.apply(msg);
         self.refresh_compare();
@@ -740,10 +752,10 @@ impl App {
                 self.history.stored = true;
                 self.history.exhausted = rows.len() < crate::tui::history::PAGE;
                 if append {
-                    self.history.append(rows, &mut self.next_id);
+                    self.history.append(rows, &mut self.next_id, self.now_ms);
                 } else {
                     let shown = self.shown().map(|e| e.id);
-                    self.history.replace(rows, &mut self.next_id);
+                    self.history.replace(rows, &mut self.next_id, self.now_ms);
                     self.history.total = total;
                     // Keep the row that was shown selected when it is still listed.
                     let at = shown
@@ -762,9 +774,13 @@ impl App {
         }
         let insert = self.history.filter.trim().is_empty();
         let had_rows = !self.history.entries().is_empty();
-        let shifted =
-            self.history
-                .apply_changes(rows, insert, self.history_selected, &mut self.next_id);
+        let shifted = self.history.apply_changes(
+            rows,
+            insert,
+            self.history_selected,
+            &mut self.next_id,
+            self.now_ms,
+        );
         if shifted > 0 && had_rows {
             // Rows from another volcv arrived above: keep the same row selected.
             self.history_selected += shifted;
@@ -1055,7 +1071,7 @@ impl App {
                     vec![Cmd::Copy(text)]
                 }
                 Ok(text) => {
-                    let stamp = local_time().replace(':', "");
+                    let stamp = local_time(self.now_ms).replace(':', "");
                     let path = self.save_dir.join(format!("volcv-curl-{stamp}.sh"));
                     // A script (the body in its here-document) ends with a line break.
                     let text = format!("{text}\n");
@@ -1097,8 +1113,13 @@ impl App {
                 match result {
                     Ok(summary) => {
                         let text = format!("#{store_id} {what}");
-                        self.history
-                            .apply_changes(vec![summary], false, 0, &mut self.next_id);
+                        self.history.apply_changes(
+                            vec![summary],
+                            false,
+                            0,
+                            &mut self.next_id,
+                            self.now_ms,
+                        );
                         self.info_msg(text);
                     }
                     Err(e) => self.error_msg(format!("history #{store_id}: {e}")),
@@ -2426,7 +2447,7 @@ impl App {
             return (Some(Overlay::Search(input)), Vec::new());
         }
         let text = input.lines().join(" ");
-        let cmds = match parse_search(&text) {
+        let cmds = match parse_search_at(&text, self.now_ms) {
             Ok(_) => {
                 self.status = None;
                 self.history.filter = text;
@@ -2523,13 +2544,12 @@ impl App {
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_owned();
-                // Elapsed times count from here; the clock then moves only with ticks.
-                let now = Instant::now();
-                self.clock = now;
+                // Elapsed times count from the time of this message.
+                let now = self.clock;
                 self.history.push(Entry {
                     id,
                     store_id: None,
-                    time: local_time(),
+                    time: local_time(self.now_ms),
                     req_key,
                     prompt: self.form.prompt_text().replace('\n', " "),
                     request: Some(Arc::new(body.clone())),
@@ -2799,9 +2819,12 @@ fn common_prefix(items: &[String]) -> String {
     first[..end].to_owned()
 }
 
-/// The local time as `HH:MM:SS` (UTC when the offset is unknown).
-fn local_time() -> String {
-    let now = time::OffsetDateTime::now_utc().to_offset(crate::text::local_offset());
+/// The local time of `ms` (since the Unix epoch) as `HH:MM:SS` (UTC when the offset is
+/// unknown).
+fn local_time(ms: i64) -> String {
+    let now = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .to_offset(crate::text::local_offset());
     format!("{:02}:{:02}:{:02}", now.hour(), now.minute(), now.second())
 }
 

@@ -3,6 +3,7 @@
 //! The terminal side is behind [`Host`], so tests run the same loop on a `TestBackend` with
 //! injected input.
 
+use crate::clock::now_ms;
 use crate::tui::app::App;
 use crate::tui::msg::{Cmd, EditTarget, Msg};
 use crate::tui::render::{Drawn, render_frame};
@@ -184,9 +185,9 @@ pub async fn run_loop<H: Host>(
             },
             _ = tick.tick(), if busy => Msg::Tick(Instant::now()),
         };
-        let mut cmds = app.update(msg);
+        let mut cmds = app.update_at(msg, Instant::now(), now_ms());
         while let Ok(m) = rx.try_recv() {
-            cmds.extend(app.update(m));
+            cmds.extend(app.update_at(m, Instant::now(), now_ms()));
         }
         dirty = true;
         let mut queue: VecDeque<Cmd> = cmds.into();
@@ -200,9 +201,13 @@ pub async fn run_loop<H: Host>(
                     let result = host.edit(target, &text).await;
                     events = host.events();
                     // The editor's result may open it again (a request that cannot be used).
-                    queue.extend(app.update(Msg::EditorClosed { target, result }));
+                    queue.extend(app.update_at(
+                        Msg::EditorClosed { target, result },
+                        Instant::now(),
+                        now_ms(),
+                    ));
                     if let Some(why) = host.take_signal() {
-                        queue.extend(app.update(Msg::Terminate(why)));
+                        queue.extend(app.update_at(Msg::Terminate(why), Instant::now(), now_ms()));
                     }
                     repaint(host)?;
                     // The editor used the whole screen: nothing of ours is on it any more.
