@@ -354,12 +354,12 @@ fn snapshot_transport_error_and_cancelled() {
 fn snapshot_help_overlay() {
     let mut a = app();
     press(&mut a, "?");
-    assert!(a.overlays.has(OverlayKind::Help));
+    assert!(a.overlays().has(OverlayKind::Help));
     insta::assert_snapshot!("help_100x30", screen(&a));
     a.size = Rect::new(0, 0, 80, 24);
     insta::assert_snapshot!("help_80x24", screen(&a));
     press(&mut a, "esc");
-    assert!(!a.overlays.has(OverlayKind::Help));
+    assert!(!a.overlays().has(OverlayKind::Help));
 }
 
 #[test]
@@ -611,7 +611,7 @@ fn esc_closes_things_and_never_cancels_a_sent_request() {
     select(&mut a, "prompt");
     let cmds = keys(&mut a, &["enter", "esc", "esc", "?", "esc", "esc"]);
     assert!(cmds.is_empty(), "{cmds:?}");
-    assert!(!a.overlays.has(OverlayKind::Help) && !a.form.prompt_active);
+    assert!(!a.overlays().has(OverlayKind::Help) && !a.form.prompt_active);
     // The deliberate key asks, saying it may still be billed; anything but y keeps it.
     assert_eq!(press(&mut a, "x"), []);
     let asked = status_text(&a);
@@ -810,12 +810,12 @@ fn quit_asks_while_requests_are_in_flight_and_ctrl_c_always_quits() {
     let mut a = ready_app();
     press(&mut a, "F5");
     press(&mut a, "q");
-    assert!(a.overlays.has(OverlayKind::ConfirmQuit) && !a.quit);
+    assert!(a.overlays().has(OverlayKind::ConfirmQuit) && !a.quit);
     fix_time(&mut a);
     a.size = Rect::new(0, 0, 80, 24);
     insta::assert_snapshot!("confirm_quit_80x24", screen(&a));
     press(&mut a, "n");
-    assert!(!a.overlays.has(OverlayKind::ConfirmQuit) && !a.quit);
+    assert!(!a.overlays().has(OverlayKind::ConfirmQuit) && !a.quit);
     press(&mut a, "q");
     press(&mut a, "y");
     assert!(a.quit);
@@ -1785,7 +1785,7 @@ fn image_keys_select_show_full_screen_and_save() {
     // f: full screen at the terminal's size, encoded for it; any key returns.
     let cmds = press(&mut a, "f");
     assert!(matches!(
-        a.overlays.top(),
+        a.overlays().top(),
         Some(Overlay::Fullscreen(k)) if *k == ImageKey::Result { id, index: 0 }
     ));
     assert_eq!(pump(&mut a, cmds), 1);
@@ -1794,13 +1794,13 @@ fn image_keys_select_show_full_screen_and_save() {
     assert!(text.contains("any key returns"), "{text}");
     assert!(cells_coloured(&render_buffer(&a), COLOURS[0]) > 200);
     press(&mut a, "q");
-    assert!(!a.overlays.has(OverlayKind::Fullscreen));
+    assert!(!a.overlays().has(OverlayKind::Fullscreen));
     assert!(!a.quit, "the key that closes full screen does nothing else");
     // s: a path prompt with a default; not saved yet (the result is still being saved).
     a.save_dir = "/tmp/out".into();
     let cmds = press(&mut a, "s");
     assert!(cmds.is_empty());
-    assert!(!a.overlays.has(OverlayKind::Save));
+    assert!(!a.overlays().has(OverlayKind::Save));
     assert!(
         a.status
             .as_ref()
@@ -1815,7 +1815,7 @@ fn image_keys_select_show_full_screen_and_save() {
         facts: None,
     });
     press(&mut a, "s");
-    let Some(Overlay::Save(prompt)) = a.overlays.top() else {
+    let Some(Overlay::Save(prompt)) = a.overlays().top() else {
         panic!("no save prompt");
     };
     assert_eq!(prompt.input.lines().join(""), "/tmp/out/volcv-1-1.png");
@@ -1846,7 +1846,7 @@ fn image_keys_select_show_full_screen_and_save() {
     // Esc in the prompt saves nothing.
     press(&mut a, "o");
     assert!(press(&mut a, "esc").is_empty());
-    assert!(!a.overlays.has(OverlayKind::Save));
+    assert!(!a.overlays().has(OverlayKind::Save));
 }
 
 #[test]
@@ -1855,7 +1855,7 @@ fn a_fit_prompt_opened_under_the_help_is_drawn_on_top_and_answers_the_next_key()
     // before a key answers it, and the key must go to what is on screen.
     let mut a = app();
     press(&mut a, "?");
-    assert!(a.overlays.has(OverlayKind::Help));
+    assert!(a.overlays().has(OverlayKind::Help));
     a.form.reference = Reference::Loading("/photos/pano.jpg".into());
     a.update(Msg::ReferenceOverLimits {
         input: "/photos/pano.jpg".into(),
@@ -1869,10 +1869,10 @@ fn a_fit_prompt_opened_under_the_help_is_drawn_on_top_and_answers_the_next_key()
         [Cmd::FitReference("/photos/pano.jpg".into())]
     );
     // The help is back on top, and the next key is the help's.
-    assert!(!a.overlays.has(OverlayKind::ConfirmFit));
-    assert!(matches!(a.overlays.top(), Some(Overlay::Help)));
+    assert!(!a.overlays().has(OverlayKind::ConfirmFit));
+    assert!(matches!(a.overlays().top(), Some(Overlay::Help)));
     press(&mut a, "esc");
-    assert!(a.overlays.is_empty());
+    assert!(a.overlays().is_empty());
 }
 
 #[test]
@@ -1889,7 +1889,7 @@ fn a_reference_over_the_limits_asks_before_fitting() {
     assert!(text.contains("y fit it"), "{text}");
     // Any other key leaves it alone.
     assert!(press(&mut a, "n").is_empty());
-    assert!(!a.overlays.has(OverlayKind::ConfirmFit));
+    assert!(!a.overlays().has(OverlayKind::ConfirmFit));
     assert!(matches!(a.form.reference, Reference::Failed { .. }));
     // y asks the worker for a fitted copy.
     a.form.reference = Reference::Loading("/photos/pano.jpg".into());
@@ -1992,7 +1992,7 @@ async fn a_20_mb_jpeg_never_stalls_the_ui_task() {
                 for c in a.update(m) {
                     worker.run(c);
                 }
-                if a.overlays.has(OverlayKind::ConfirmFit) {
+                if a.overlays().has(OverlayKind::ConfirmFit) {
                     for c in press(&mut a, "y") {
                         worker.run(c);
                     }
@@ -2526,7 +2526,7 @@ fn full_screen_and_back_repaints_without_the_big_image() {
     frame_bytes(&mut t, &a);
     let cmds = press(&mut a, "f");
     assert!(
-        a.overlays.has(OverlayKind::Fullscreen),
+        a.overlays().has(OverlayKind::Fullscreen),
         "f did not open the full-screen view"
     );
     pump_with(&mut a, cmds, &picker);
@@ -2541,7 +2541,7 @@ fn full_screen_and_back_repaints_without_the_big_image() {
         "one image, full screen"
     );
     press(&mut a, "esc");
-    assert!(!a.overlays.has(OverlayKind::Fullscreen));
+    assert!(!a.overlays().has(OverlayKind::Fullscreen));
     let back = frame_bytes(&mut t, &a);
     assert!(
         find(&back, b"\x1b[2J").is_some(),

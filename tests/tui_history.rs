@@ -187,7 +187,7 @@ fn selected_store_id(a: &App) -> i64 {
 
 /// The presets overlay, when open.
 fn presets(a: &App) -> Option<&volcv::tui::app::PresetsView> {
-    match a.overlays.get(OverlayKind::Presets) {
+    match a.overlays().get(OverlayKind::Presets) {
         Some(Overlay::Presets(p)) => Some(p),
         _ => None,
     }
@@ -295,9 +295,10 @@ async fn the_history_pane_works_on_the_store_shared_with_the_cli() {
     ui.key("G");
     ui.until("the fox opened", shown_done).await;
     ui.key("c");
-    assert!(ui.app.overlays.has(OverlayKind::Compare));
+    assert!(ui.app.overlays().has(OverlayKind::Compare));
     ui.until("both requests read", |a| {
-        let Some(Overlay::Compare { a: x, b: y, .. }) = a.overlays.get(OverlayKind::Compare) else {
+        let Some(Overlay::Compare { a: x, b: y, .. }) = a.overlays().get(OverlayKind::Compare)
+        else {
             panic!("the comparison is not open");
         };
         [*x, *y]
@@ -310,7 +311,7 @@ async fn the_history_pane_works_on_the_store_shared_with_the_cli() {
     assert!(screen.contains("777") && screen.contains("11"), "{screen}");
     assert!(screen.contains("parameters differ"), "{screen}");
     ui.key("esc");
-    assert!(!ui.app.overlays.has(OverlayKind::Compare));
+    assert!(!ui.app.overlays().has(OverlayKind::Compare));
 
     // Replay the fox: its parameters (seed 11, its prompt, its reference) go into the form.
     ui.key("e");
@@ -323,7 +324,7 @@ async fn the_history_pane_works_on_the_store_shared_with_the_cli() {
     ui.key("3");
     let fox = selected_store_id(&ui.app);
     ui.key("d");
-    assert!(ui.app.overlays.has(OverlayKind::ConfirmDelete));
+    assert!(ui.app.overlays().has(OverlayKind::ConfirmDelete));
     ui.key("n");
     assert_eq!(ui.app.history.entries().len(), 3, "any other key keeps it");
     ui.key("d");
@@ -637,7 +638,7 @@ async fn models_switch_on_the_model_row_and_presets_save_and_apply() {
     assert!(file.contains("777"), "the seed is kept: {file}");
     assert!(!file.contains("lighthouse"), "never the prompt: {file}");
     ui.key("esc");
-    assert!(!ui.app.overlays.has(OverlayKind::Presets));
+    assert!(!ui.app.overlays().has(OverlayKind::Presets));
     ui.app.form.set("seed", json!(1));
     ui.key("p");
     ui.until("listed", |a| presets(a).is_some_and(|p| p.items.len() == 1))
@@ -680,7 +681,7 @@ async fn a_sweep_from_the_dialog_fills_the_contact_sheet_and_reopens_from_histor
 
     // A bad line keeps the dialog open and names the problem.
     ui.key("S");
-    assert!(ui.app.overlays.has(OverlayKind::SweepInput));
+    assert!(ui.app.overlays().has(OverlayKind::SweepInput));
     for _ in 0..40 {
         ui.key("backspace");
     }
@@ -691,7 +692,7 @@ async fn a_sweep_from_the_dialog_fills_the_contact_sheet_and_reopens_from_histor
     })
     .await;
     assert!(
-        ui.app.overlays.has(OverlayKind::SweepInput),
+        ui.app.overlays().has(OverlayKind::SweepInput),
         "the dialog stays open"
     );
     let err = ui.app.status.clone().expect("status");
@@ -702,7 +703,7 @@ async fn a_sweep_from_the_dialog_fills_the_contact_sheet_and_reopens_from_histor
     ui.type_text("2.5,3.5,4.5");
     ui.key("enter");
     ui.until("the sweep started", |a| {
-        !a.overlays.has(OverlayKind::SweepInput)
+        !a.overlays().has(OverlayKind::SweepInput)
     })
     .await;
     ui.until("the sweep is over", |a| {

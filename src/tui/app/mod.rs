@@ -136,9 +136,9 @@ pub struct App {
     /// The History pane's rows: this run's requests and pages of the history store.
     pub history: HistoryList,
     /// Selected history row (also the exchange the Response pane shows).
-    pub history_selected: usize,
+    pub(crate) history_selected: usize,
     /// First visible history row.
-    pub history_scroll: usize,
+    pub(crate) history_scroll: usize,
     /// The Response pane's tab.
     pub tab: Tab,
     /// First visible line of the tab.
@@ -153,18 +153,18 @@ pub struct App {
     /// `update` nor drawing reads a clock).
     pub clock: Instant,
     /// The wall-clock time of the latest message, in ms since the Unix epoch (UTC).
-    pub now_ms: i64,
+    now_ms: i64,
     /// Spinner frame, advanced by ticks.
-    pub spinner: usize,
+    pub(crate) spinner: usize,
     /// The dialogs and overlays open over the panes; the top one gets the keys.
-    pub overlays: Overlays,
+    pub(crate) overlays: Overlays,
     /// The status bar message.
     pub status: Option<Status>,
     /// The last error, kept in the status bar until the next one.
     pub last_error: Option<String>,
     /// Forms replaced by a replay, paste, load, editor, model switch or preset, newest last,
     /// each with what replaced it (at most [`UNDO_DEPTH`]).
-    pub undo: Vec<(FormState, String)>,
+    undo: Vec<(FormState, String)>,
     /// The request text from `Ctrl-e` that is being edited again because it could not be
     /// applied (the editor was reopened on it with the error on top).
     editor_retry: Option<String>,
@@ -172,7 +172,7 @@ pub struct App {
     /// the next `Ctrl-e` on the request opens it again (never discarded).
     pub unapplied_request: Option<String>,
     /// Whether the form is kept in the draft file (a [`Cmd::SaveDraft`] when it changes).
-    pub drafts: bool,
+    pub(crate) drafts: bool,
     /// The form as last handed to the worker for the draft (a cheap fingerprint).
     draft_seen: Option<String>,
     /// Commands the loop runs once at start (reading a restored draft's reference again).
@@ -184,17 +184,17 @@ pub struct App {
     /// Decoded and encoded image previews.
     pub previews: Previews,
     /// Bumped when the image protocol changes: encodings made for an older one are dropped.
-    pub preview_generation: u64,
+    preview_generation: u64,
     /// The image picked with j/k in the Images tab (reference first, then the results);
     /// `None` until then, meaning the first result (see [`App::image_selection`]).
-    pub image_selected: Option<usize>,
+    image_selected: Option<usize>,
     /// The directory `s` and `o` offer by default (the working directory).
     pub save_dir: PathBuf,
     /// The row marked with `m`, to compare with.
-    pub marked: Option<u64>,
+    pub(crate) marked: Option<u64>,
     /// The comparison's rows, computed once both requests are in memory (not every frame:
     /// describing a base64 reference hashes it).
-    pub compare_rows: Option<Vec<crate::tui::compare::DiffRow>>,
+    pub(crate) compare_rows: Option<Vec<crate::tui::compare::DiffRow>>,
     /// A row whose parameters go into the form as soon as it is read from the store.
     replay_pending: Option<u64>,
     /// Whether requests go through the async API (submit, then poll) or one sync call.
@@ -250,6 +250,11 @@ impl App {
             next_sweep: 1,
             next_id: 1,
         }
+    }
+
+    /// The dialogs and overlays open over the panes, bottom first (the top one gets the keys).
+    pub fn overlays(&self) -> &Overlays {
+        &self.overlays
     }
 
     /// The pane areas for the current size.
