@@ -585,6 +585,30 @@ fn status_text(a: &App) -> String {
 }
 
 #[test]
+fn a_cancel_question_under_another_prompt_is_asked_again_when_it_is_back_on_top() {
+    let mut a = ready_app();
+    let cmds = press(&mut a, "F5");
+    let [Cmd::Send { id, .. }] = &cmds[..] else {
+        panic!("{cmds:?}")
+    };
+    let id = *id;
+    assert_eq!(press(&mut a, "x"), []);
+    // A worker answer opens the fit prompt over the question; answering it writes the
+    // status bar.
+    a.form.reference = Reference::Loading("/photos/pano.jpg".into());
+    a.update(Msg::ReferenceOverLimits {
+        input: "/photos/pano.jpg".into(),
+        problems: vec!["too wide".into()],
+    });
+    assert!(screen(&a).contains("y fit it"));
+    assert_eq!(press(&mut a, "n"), []);
+    // The next key answers the cancel question again: it is on screen.
+    let shown = screen(&a);
+    assert!(shown.contains(&format!("cancel request #{id}?")), "{shown}");
+    assert_eq!(press(&mut a, "y"), [Cmd::Cancel(id)]);
+}
+
+#[test]
 fn esc_closes_things_and_never_cancels_a_sent_request() {
     let mut a = ready_app();
     let cmds = press(&mut a, "F5");

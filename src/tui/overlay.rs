@@ -15,8 +15,14 @@ pub enum Overlay {
     Help,
     /// "Quit with requests in flight?"
     ConfirmQuit,
-    /// A request on the wire waiting for the user's yes to cancel it (asked in the status bar).
-    ConfirmCancel(u64),
+    /// A request on the wire waiting for the user's yes to cancel it (asked in the status bar,
+    /// which shows the question whenever it is on top).
+    ConfirmCancel {
+        /// The request.
+        id: u64,
+        /// The question.
+        question: String,
+    },
     /// A reference over the limits, waiting for the user's yes to fit it.
     ConfirmFit {
         /// What was typed in the reference row.
@@ -92,7 +98,7 @@ impl Overlay {
             Overlay::Fullscreen(_) => OverlayKind::Fullscreen,
             Overlay::Help => OverlayKind::Help,
             Overlay::ConfirmQuit => OverlayKind::ConfirmQuit,
-            Overlay::ConfirmCancel(_) => OverlayKind::ConfirmCancel,
+            Overlay::ConfirmCancel { .. } => OverlayKind::ConfirmCancel,
             Overlay::ConfirmFit { .. } => OverlayKind::ConfirmFit,
             Overlay::Save(_) => OverlayKind::Save,
             Overlay::ConfirmDelete(_) => OverlayKind::ConfirmDelete,

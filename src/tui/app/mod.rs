@@ -539,7 +539,7 @@ impl App {
                 }
                 (None, Vec::new())
             }
-            Overlay::ConfirmCancel(id) => {
+            Overlay::ConfirmCancel { id, .. } => {
                 if yes {
                     return (None, self.cancel_now(id));
                 }

@@ -148,8 +148,7 @@ impl App {
         let task = self.history.get(id).is_some_and(|e| e.task.is_some());
         // Every request in flight is already on the wire: cancelling stops waiting, not the
         // service, so it is asked for once more.
-        self.overlays.open(Overlay::ConfirmCancel(id));
-        self.info_msg(if task {
+        let question = if task {
             format!(
                 "stop polling request #{id}? Its task stays on the service and may still be billed. \
                  y stops, any other key keeps it"
@@ -159,7 +158,9 @@ impl App {
                 "cancel request #{id}? It is already sent: the service may still run and bill it. \
                  y cancels, any other key keeps it"
             )
-        });
+        };
+        self.info_msg(question.clone());
+        self.overlays.open(Overlay::ConfirmCancel { id, question });
         Vec::new()
     }
 

@@ -89,7 +89,7 @@ fn render_overlay(app: &App, f: &mut Frame, area: Rect, o: &Overlay) {
             }
         }
         // Asked in the status bar, and typed there.
-        Overlay::ConfirmCancel(_) | Overlay::Search(_) => {}
+        Overlay::ConfirmCancel { .. } | Overlay::Search(_) => {}
     }
 }
 

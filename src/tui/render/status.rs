@@ -56,7 +56,14 @@ pub(super) fn render_status(app: &App, f: &mut Frame, area: Rect) {
             t.busy,
         ));
     }
+    // A question waiting for its answer stays on screen while it is on top, whatever the
+    // status bar said since (the next key answers it).
+    let question = match app.overlays.top() {
+        Some(Overlay::ConfirmCancel { question, .. }) => Some(question),
+        _ => None,
+    };
     match (&app.status, &app.last_error) {
+        _ if let Some(q) = question => spans.push(Span::styled(format!(" {q}"), t.base)),
         (Some(s), _) => spans.push(Span::styled(
             format!(" {}", s.text),
             if s.error { t.error } else { t.base },
