@@ -462,9 +462,7 @@ async fn a_store_that_cannot_be_opened_is_reported_and_sending_still_works() {
     std::fs::write(data.join("history.sqlite3"), b"not a database, keep me").expect("write");
     let mut ui = Ui::new(&mock.url(), &data);
     ui.until("the error reported", |a| {
-        a.last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("history"))
+        a.last_error().is_some_and(|e| e.contains("history"))
     })
     .await;
     ui.key("F5");

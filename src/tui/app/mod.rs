@@ -161,7 +161,7 @@ pub struct App {
     /// The status bar message.
     pub status: Option<Status>,
     /// The last error, kept in the status bar until the next one.
-    pub last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
     /// Forms replaced by a replay, paste, load, editor, model switch or preset, newest last,
     /// each with what replaced it (at most [`UNDO_DEPTH`]).
     undo: Vec<(FormState, String)>,
@@ -250,6 +250,11 @@ impl App {
             next_sweep: 1,
             next_id: 1,
         }
+    }
+
+    /// The last error, kept in the status bar until the next one.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
     }
 
     /// The dialogs and overlays open over the panes, bottom first (the top one gets the keys).
