@@ -236,7 +236,7 @@ fn snapshot_in_flight() {
     let mut a = ready_app();
     assert!(matches!(press(&mut a, "F5")[..], [Cmd::Send { .. }]));
     fix_time(&mut a);
-    let later = a.clock + Duration::from_millis(3200);
+    let later = a.clock() + Duration::from_millis(3200);
     a.update(Msg::Tick(later));
     insta::assert_snapshot!("in_flight_100x30", screen(&a));
 }
@@ -246,7 +246,7 @@ fn update_takes_the_time_from_the_message_and_reads_no_clock() {
     let mut a = ready_app();
     // 2023-11-14 22:13:20 UTC; the test process never reads its local offset (UTC).
     let wall = 1_700_000_000_000;
-    let sent_at = a.clock + Duration::from_secs(40);
+    let sent_at = a.clock() + Duration::from_secs(40);
     let k = Key::parse("F5").expect("key");
     let cmds = a.update_at(Msg::Key(KeyEvent::new(k.code, k.mods)), sent_at, wall);
     assert!(matches!(cmds[..], [Cmd::Send { .. }]));
@@ -834,19 +834,19 @@ fn quit_asks_while_requests_are_in_flight_and_ctrl_c_always_quits() {
     let mut a = ready_app();
     press(&mut a, "F5");
     press(&mut a, "q");
-    assert!(a.overlays().has(OverlayKind::ConfirmQuit) && !a.quit);
+    assert!(a.overlays().has(OverlayKind::ConfirmQuit) && !a.quit());
     fix_time(&mut a);
     a.size = Rect::new(0, 0, 80, 24);
     insta::assert_snapshot!("confirm_quit_80x24", screen(&a));
     press(&mut a, "n");
-    assert!(!a.overlays().has(OverlayKind::ConfirmQuit) && !a.quit);
+    assert!(!a.overlays().has(OverlayKind::ConfirmQuit) && !a.quit());
     press(&mut a, "q");
     press(&mut a, "y");
-    assert!(a.quit);
+    assert!(a.quit());
     let mut b = ready_app();
     press(&mut b, "F5");
     press(&mut b, "ctrl-c");
-    assert!(b.quit);
+    assert!(b.quit());
 }
 
 #[test]
@@ -1016,14 +1016,14 @@ fn mouse_click_focuses_panes_and_rows_and_the_wheel_scrolls() {
         areas.response.y + 12,
         MouseEventKind::ScrollDown,
     );
-    assert_eq!(a.response_scroll, 3);
+    assert_eq!(a.response_scroll(), 3);
     click(
         &mut a,
         areas.response.x + 5,
         areas.response.y + 12,
         MouseEventKind::ScrollUp,
     );
-    assert_eq!(a.response_scroll, 0);
+    assert_eq!(a.response_scroll(), 0);
 }
 
 #[test]
@@ -1136,8 +1136,8 @@ fn prepare_applies_config_defaults_theme_keys_and_demo_values() {
     assert_eq!(a.theme, Theme::load("light", None).0);
     assert_eq!(a.keymap.label(volcv::tui::keymap::Action::Send), "F9");
     assert_eq!(p.warnings, ["[keys]: unknown action \"bogus\""]);
-    assert!(a.status.expect("status").text.contains("bogus"));
-    assert_eq!(a.info.profile, "demo (mock)");
+    assert!(a.status.clone().expect("status").text.contains("bogus"));
+    assert_eq!(a.info().profile, "demo (mock)");
     assert!(a.form.request().is_ok(), "the demo form is ready to send");
     // The demo keeps its own history, apart from requests to the real service.
     assert_eq!(p.history_dir, dir.path().join("data/demo"));
@@ -1149,7 +1149,7 @@ fn prepare_applies_config_defaults_theme_keys_and_demo_values() {
         Rect::new(0, 0, 100, 30),
     );
     assert!(p.app.form.request().is_err());
-    assert_eq!(p.app.info.profile, "work");
+    assert_eq!(p.app.info().profile, "work");
 }
 
 #[test]
@@ -1275,7 +1275,7 @@ async fn the_event_loop_sends_to_the_mock_and_shows_the_answer() {
     .expect("the loop ends within 30 s")
     .expect("the loop runs cleanly");
     assert!(started.elapsed() >= Duration::from_millis(300));
-    assert!(a.quit);
+    assert!(a.quit());
     let shown = host.terminal.backend().to_string();
     assert!(shown.contains("✔ 10000 success"), "{shown}");
     let entry = &a.history.entries()[0];
@@ -1407,10 +1407,10 @@ async fn the_loop_reopens_the_editor_on_a_broken_request_and_a_signal_meanwhile_
     .await
     .expect("the loop ends on the signal, with no key")
     .expect("cleanly");
-    assert!(a.quit);
+    assert!(a.quit());
     assert_eq!(host.opened.len(), 1);
     assert_eq!(a.form.state(), before);
-    assert_eq!(a.unapplied_request.as_deref(), Some("{\"seed\": 5"));
+    assert_eq!(a.unapplied_request(), Some("{\"seed\": 5"));
     drop(ev_tx);
 }
 
@@ -1819,7 +1819,10 @@ fn image_keys_select_show_full_screen_and_save() {
     assert!(cells_coloured(&render_buffer(&a), COLOURS[0]) > 200);
     press(&mut a, "q");
     assert!(!a.overlays().has(OverlayKind::Fullscreen));
-    assert!(!a.quit, "the key that closes full screen does nothing else");
+    assert!(
+        !a.quit(),
+        "the key that closes full screen does nothing else"
+    );
     // s: a path prompt with a default; not saved yet (the result is still being saved).
     a.save_dir = "/tmp/out".into();
     let cmds = press(&mut a, "s");

@@ -555,7 +555,7 @@ async fn async_mode_shows_the_task_status_and_a_pending_task_is_collected_at_sta
 
     // An async request from the UI: statuses shown while it runs, then the images.
     ui.key("A");
-    assert_eq!(ui.app.mode, volcv::api::tasks::Mode::Async);
+    assert_eq!(ui.app.mode(), volcv::api::tasks::Mode::Async);
     assert!(ui.screen().contains("· async"));
     ui.key("F5");
     ui.until("a task status", |a| {

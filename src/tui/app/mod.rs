@@ -142,7 +142,7 @@ pub struct App {
     /// The Response pane's tab.
     pub tab: Tab,
     /// First visible line of the tab.
-    pub response_scroll: usize,
+    pub(crate) response_scroll: usize,
     /// The live key map.
     pub keymap: KeyMap,
     /// The styles in use.
@@ -151,7 +151,7 @@ pub struct App {
     pub size: Rect,
     /// The time of the latest message (elapsed times are measured against it: neither
     /// `update` nor drawing reads a clock).
-    pub clock: Instant,
+    pub(crate) clock: Instant,
     /// The wall-clock time of the latest message, in ms since the Unix epoch (UTC).
     now_ms: i64,
     /// Spinner frame, advanced by ticks.
@@ -170,7 +170,7 @@ pub struct App {
     editor_retry: Option<String>,
     /// Request text from `Ctrl-e` that could not be applied and that the user left as it was:
     /// the next `Ctrl-e` on the request opens it again (never discarded).
-    pub unapplied_request: Option<String>,
+    pub(crate) unapplied_request: Option<String>,
     /// Whether the form is kept in the draft file (a [`Cmd::SaveDraft`] when it changes).
     pub(crate) drafts: bool,
     /// The form as last handed to the worker for the draft (a cheap fingerprint).
@@ -178,9 +178,9 @@ pub struct App {
     /// Commands the loop runs once at start (reading a restored draft's reference again).
     start_cmds: Vec<Cmd>,
     /// Set when the loop should end.
-    pub quit: bool,
+    pub(crate) quit: bool,
     /// Profile, endpoint and log path.
-    pub info: Info,
+    pub(crate) info: Info,
     /// Decoded and encoded image previews.
     pub previews: Previews,
     /// Bumped when the image protocol changes: encodings made for an older one are dropped.
@@ -198,7 +198,7 @@ pub struct App {
     /// A row whose parameters go into the form as soon as it is read from the store.
     replay_pending: Option<u64>,
     /// Whether requests go through the async API (submit, then poll) or one sync call.
-    pub mode: crate::api::tasks::Mode,
+    pub(crate) mode: crate::api::tasks::Mode,
     /// The sweep running or last shown, with its contact sheet.
     pub sweep: Option<crate::tui::sweep::SweepView>,
     next_sweep: u64,
@@ -250,6 +250,36 @@ impl App {
             next_sweep: 1,
             next_id: 1,
         }
+    }
+
+    /// Whether the loop is to end.
+    pub fn quit(&self) -> bool {
+        self.quit
+    }
+
+    /// The time of the latest message (see [`App::update_at`]).
+    pub fn clock(&self) -> Instant {
+        self.clock
+    }
+
+    /// Request text from `Ctrl-e` that could not be applied and is kept for the next one.
+    pub fn unapplied_request(&self) -> Option<&str> {
+        self.unapplied_request.as_deref()
+    }
+
+    /// The first visible line of the Response pane's tab.
+    pub fn response_scroll(&self) -> usize {
+        self.response_scroll
+    }
+
+    /// Whether requests go through the async API or one sync call.
+    pub fn mode(&self) -> crate::api::tasks::Mode {
+        self.mode
+    }
+
+    /// Profile, endpoint and log path.
+    pub fn info(&self) -> &Info {
+        &self.info
     }
 
     /// The last error, kept in the status bar until the next one.
