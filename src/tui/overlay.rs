@@ -112,7 +112,7 @@ impl Overlay {
     }
 
     /// Whether the mouse is ignored while it is open (it covers the panes or asks a question).
-    pub fn blocks_mouse(&self) -> bool {
+    pub(crate) fn blocks_mouse(&self) -> bool {
         matches!(
             self,
             Overlay::Fullscreen(_)
@@ -140,7 +140,7 @@ impl Overlays {
     }
 
     /// How many are open.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
 
@@ -150,7 +150,7 @@ impl Overlays {
     }
 
     /// Puts `o` on top; one of the same kind already open is replaced (and moves up).
-    pub fn open(&mut self, o: Overlay) {
+    pub(crate) fn open(&mut self, o: Overlay) {
         self.close(o.kind());
         self.0.push(o);
     }
@@ -169,7 +169,7 @@ impl Overlays {
     }
 
     /// Closes the overlay of this kind, if open, and returns it.
-    pub fn close(&mut self, kind: OverlayKind) -> Option<Overlay> {
+    pub(crate) fn close(&mut self, kind: OverlayKind) -> Option<Overlay> {
         let i = self.0.iter().position(|o| o.kind() == kind)?;
         Some(self.0.remove(i))
     }
@@ -180,7 +180,7 @@ impl Overlays {
     }
 
     /// The open overlay of this kind, to change it.
-    pub fn get_mut(&mut self, kind: OverlayKind) -> Option<&mut Overlay> {
+    pub(crate) fn get_mut(&mut self, kind: OverlayKind) -> Option<&mut Overlay> {
         self.0.iter_mut().find(|o| o.kind() == kind)
     }
 
