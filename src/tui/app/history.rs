@@ -5,6 +5,22 @@ use super::*;
 /// Why a row cannot be starred, noted or deleted yet.
 const NOT_RECORDED: &str = "not in the history store (not recorded yet, or no store)";
 
+/// The History pane's own state beside its rows.
+#[derive(Debug, Default)]
+pub(crate) struct HistoryPane {
+    /// Selected row (also the exchange the Response pane shows).
+    pub(crate) selected: usize,
+    /// First visible row.
+    pub(crate) scroll: usize,
+    /// The row marked with `m`, to compare with.
+    pub(crate) marked: Option<u64>,
+    /// The comparison's rows, computed once both requests are in memory (not every frame:
+    /// describing a base64 reference hashes it).
+    pub(crate) compare_rows: Option<Vec<crate::tui::compare::DiffRow>>,
+    /// A row whose parameters go into the form as soon as it is read from the store.
+    pub(crate) replay_pending: Option<u64>,
+}
+
 impl App {
     /// The two rows of the open comparison.
     pub(super) fn compared(&self) -> Option<(u64, u64)> {
@@ -17,15 +33,15 @@ impl App {
     /// Computes the comparison's rows once both requests are known; drops them when it closes.
     pub(super) fn refresh_compare(&mut self) {
         let Some((a, b)) = self.compared() else {
-            self.compare_rows = None;
+            self.history_pane.compare_rows = None;
             return;
         };
-        if self.compare_rows.is_some() {
+        if self.history_pane.compare_rows.is_some() {
             return;
         }
         let body = |id: u64| self.history.get(id).and_then(|e| e.request.clone());
         if let (Some(ra), Some(rb)) = (body(a), body(b)) {
-            self.compare_rows = Some(crate::tui::compare::diff_rows(&ra, &rb));
+            self.history_pane.compare_rows = Some(crate::tui::compare::diff_rows(&ra, &rb));
         }
     }
 
@@ -69,7 +85,7 @@ impl App {
         if self.history.stored
             && !self.history.loading
             && !self.history.exhausted
-            && self.history_selected + PAGE_AHEAD >= n
+            && self.history_pane.selected + PAGE_AHEAD >= n
             && let Some(before) = self.history.oldest_store_id()
         {
             self.history.loading = true;
@@ -110,7 +126,7 @@ impl App {
                     let at = shown
                         .and_then(|id| self.history.entries().iter().position(|e| e.id == id))
                         .unwrap_or(0);
-                    self.history_selected = usize::MAX;
+                    self.history_pane.selected = usize::MAX;
                     self.select_history(at);
                 }
             }
@@ -126,18 +142,18 @@ impl App {
         let shifted = self.history.apply_changes(
             rows,
             insert,
-            self.history_selected,
+            self.history_pane.selected,
             &mut self.next_id,
             self.now_ms,
         );
         if shifted > 0 && had_rows {
             // Rows from another volcv arrived above: keep the same row selected.
-            self.history_selected += shifted;
-            self.history_scroll += shifted;
+            self.history_pane.selected += shifted;
+            self.history_pane.scroll += shifted;
         }
         let n = self.history.entries().len();
-        self.history_selected = self.history_selected.min(n.saturating_sub(1));
-        self.history_scroll = self.history_scroll.min(self.history_selected);
+        self.history_pane.selected = self.history_pane.selected.min(n.saturating_sub(1));
+        self.history_pane.scroll = self.history_pane.scroll.min(self.history_pane.selected);
         self.keep_visible();
     }
 
@@ -171,8 +187,8 @@ impl App {
                 if shown == Some(id) && error_view && self.tab == Tab::Images {
                     self.tab = Tab::Body;
                 }
-                if self.replay_pending == Some(id) {
-                    self.replay_pending = None;
+                if self.history_pane.replay_pending == Some(id) {
+                    self.history_pane.replay_pending = None;
                     self.replay(id);
                 }
             }
@@ -190,8 +206,8 @@ impl App {
                     )),
                     duration: std::time::Duration::ZERO,
                 };
-                if self.replay_pending == Some(id) {
-                    self.replay_pending = None;
+                if self.history_pane.replay_pending == Some(id) {
+                    self.history_pane.replay_pending = None;
                 }
                 self.error_msg(format!("history entry {label}: {err}"));
             }
@@ -234,13 +250,13 @@ impl App {
             Ok(files) => {
                 if let Some(e) = self.history.remove_store_id(store_id) {
                     self.previews.forget_request(e.id);
-                    if self.marked == Some(e.id) {
-                        self.marked = None;
+                    if self.history_pane.marked == Some(e.id) {
+                        self.history_pane.marked = None;
                     }
                 }
                 let n = self.history.entries().len();
-                let at = self.history_selected.min(n.saturating_sub(1));
-                self.history_selected = usize::MAX;
+                let at = self.history_pane.selected.min(n.saturating_sub(1));
+                self.history_pane.selected = usize::MAX;
                 self.select_history(at);
                 self.info_msg(format!(
                     "#{store_id} deleted ({files} image file(s) no longer used removed)"
@@ -253,7 +269,7 @@ impl App {
     pub(super) fn history_action(&mut self, a: Action) -> Vec<Cmd> {
         let n = self.history.entries().len();
         let height = layout::history_rows(&self.areas());
-        let s = self.history_selected;
+        let s = self.history_pane.selected;
         let next = match a {
             Action::Down => (s + 1).min(n.saturating_sub(1)),
             Action::Up => s.saturating_sub(1),
@@ -313,11 +329,11 @@ impl App {
             Action::Mark => {
                 if let Some(e) = self.shown() {
                     let (id, label) = (e.id, e.label());
-                    if self.marked == Some(id) {
-                        self.marked = None;
+                    if self.history_pane.marked == Some(id) {
+                        self.history_pane.marked = None;
                         self.info_msg(format!("{label} unmarked"));
                     } else {
-                        self.marked = Some(id);
+                        self.history_pane.marked = Some(id);
                         self.info_msg(format!(
                             "{label} marked: select another entry and press {} to compare",
                             self.keymap.label(Action::Compare)
@@ -327,14 +343,14 @@ impl App {
                 s
             }
             Action::Compare => {
-                match (self.marked, self.shown().map(|e| e.id)) {
+                match (self.history_pane.marked, self.shown().map(|e| e.id)) {
                     (Some(m), Some(sel)) if m != sel && self.history.get(m).is_some() => {
                         self.overlays.open(Overlay::Compare {
                             a: m,
                             b: sel,
                             scroll: 0,
                         });
-                        self.compare_rows = None;
+                        self.history_pane.compare_rows = None;
                     }
                     (Some(m), Some(sel)) if m == sel => {
                         self.info_msg("select another entry than the marked one to compare");
@@ -376,7 +392,7 @@ impl App {
                 }
             }
             None => {
-                self.replay_pending = Some(id);
+                self.history_pane.replay_pending = Some(id);
                 self.info_msg(format!("reading {label} from the history…"));
             }
         }
@@ -483,21 +499,21 @@ impl App {
     }
 
     pub(super) fn select_history(&mut self, i: usize) {
-        if i != self.history_selected {
+        if i != self.history_pane.selected {
             self.response_scroll = 0;
             self.image_selected = None;
         }
-        self.history_selected = i;
+        self.history_pane.selected = i;
         self.keep_visible();
     }
 
     pub(super) fn keep_visible(&mut self) {
         let a = self.areas();
         let h = layout::history_rows(&a);
-        if self.history_selected < self.history_scroll {
-            self.history_scroll = self.history_selected;
-        } else if self.history_selected >= self.history_scroll + h {
-            self.history_scroll = self.history_selected + 1 - h;
+        if self.history_pane.selected < self.history_pane.scroll {
+            self.history_pane.scroll = self.history_pane.selected;
+        } else if self.history_pane.selected >= self.history_pane.scroll + h {
+            self.history_pane.scroll = self.history_pane.selected + 1 - h;
         }
         let fh = self.form_height();
         self.form.keep_visible(fh);

@@ -12,6 +12,7 @@ mod requests;
 mod response;
 mod sweep;
 
+use history::HistoryPane;
 pub use presets::PresetsView;
 pub use response::{SavePrompt, SaveWhat};
 
@@ -135,10 +136,8 @@ pub struct App {
     pub form: Form,
     /// The History pane's rows: this run's requests and pages of the history store.
     pub history: HistoryList,
-    /// Selected history row (also the exchange the Response pane shows).
-    pub(crate) history_selected: usize,
-    /// First visible history row.
-    pub(crate) history_scroll: usize,
+    /// The History pane's selection, scroll, mark and comparison.
+    pub(crate) history_pane: HistoryPane,
     /// The Response pane's tab.
     pub tab: Tab,
     /// First visible line of the tab.
@@ -190,13 +189,6 @@ pub struct App {
     image_selected: Option<usize>,
     /// The directory `s` and `o` offer by default (the working directory).
     pub save_dir: PathBuf,
-    /// The row marked with `m`, to compare with.
-    pub(crate) marked: Option<u64>,
-    /// The comparison's rows, computed once both requests are in memory (not every frame:
-    /// describing a base64 reference hashes it).
-    pub(crate) compare_rows: Option<Vec<crate::tui::compare::DiffRow>>,
-    /// A row whose parameters go into the form as soon as it is read from the store.
-    replay_pending: Option<u64>,
     /// Whether requests go through the async API (submit, then poll) or one sync call.
     pub(crate) mode: crate::api::tasks::Mode,
     /// The sweep running or last shown, with its contact sheet.
@@ -217,8 +209,7 @@ impl App {
             focus: Pane::Params,
             form: Form::new(schema::default_schema(), initial),
             history: HistoryList::default(),
-            history_selected: 0,
-            history_scroll: 0,
+            history_pane: HistoryPane::default(),
             tab: Tab::Images,
             response_scroll: 0,
             keymap,
@@ -242,9 +233,6 @@ impl App {
             preview_generation: 0,
             image_selected: None,
             save_dir: PathBuf::from("."),
-            marked: None,
-            compare_rows: None,
-            replay_pending: None,
             mode: crate::api::tasks::Mode::Sync,
             sweep: None,
             next_sweep: 1,
@@ -299,7 +287,7 @@ impl App {
 
     /// The history entry the Response pane shows.
     pub fn shown(&self) -> Option<&Entry> {
-        self.history.entries().get(self.history_selected)
+        self.history.entries().get(self.history_pane.selected)
     }
 
     fn shown_view(&self) -> Option<&Arc<ResponseView>> {
@@ -671,7 +659,7 @@ impl App {
                         }
                     }
                     Pane::History => {
-                        let i = self.history_scroll + line;
+                        let i = self.history_pane.scroll + line;
                         if i < self.history.entries().len() {
                             self.select_history(i);
                         }

@@ -137,7 +137,7 @@ impl App {
     pub(super) fn cancel(&mut self) -> Vec<Cmd> {
         let entries = self.history.entries();
         let target = entries
-            .get(self.history_selected)
+            .get(self.history_pane.selected)
             .filter(|e| e.in_flight())
             .or_else(|| entries.iter().find(|e| e.in_flight()))
             .map(|e| e.id);

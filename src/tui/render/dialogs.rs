@@ -310,7 +310,7 @@ pub(super) fn render_compare(app: &App, f: &mut Frame, area: Rect, a: u64, b: u6
             Span::styled(fit(&outcome_line(eb), col), t.base),
         ]),
     ];
-    let Some(rows) = &app.compare_rows else {
+    let Some(rows) = &app.history_pane.compare_rows else {
         lines.push(Line::styled("reading the entries from the history…", t.dim));
         f.render_widget(Paragraph::new(lines), inner);
         return;

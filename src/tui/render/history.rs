@@ -41,7 +41,7 @@ pub(super) fn render_history(app: &App, f: &mut Frame, area: Rect) {
         .entries()
         .iter()
         .enumerate()
-        .skip(app.history_scroll)
+        .skip(app.history_pane.scroll)
         .take(usize::from(inner.height))
     {
         let stored = e.summary.as_ref();
@@ -81,7 +81,7 @@ pub(super) fn render_history(app: &App, f: &mut Frame, area: Rect) {
             ),
             (EntryState::Stored { .. }, None) => ("?".to_owned(), t.dim, "-".to_owned()),
         };
-        let flag = if app.marked == Some(e.id) {
+        let flag = if app.history_pane.marked == Some(e.id) {
             "◆"
         } else if e.star() {
             "★"
@@ -101,7 +101,7 @@ pub(super) fn render_history(app: &App, f: &mut Frame, area: Rect) {
             })
             .unwrap_or_default();
         let pad = room.saturating_sub(str_width(&prompt) + str_width(&note));
-        let selected = i == app.history_selected;
+        let selected = i == app.history_pane.selected;
         let base = if selected && app.focus == Pane::History {
             t.selected
         } else {
@@ -112,7 +112,7 @@ pub(super) fn render_history(app: &App, f: &mut Frame, area: Rect) {
             Span::styled(glyph, glyph_style),
             Span::styled(
                 flag,
-                if app.marked == Some(e.id) {
+                if app.history_pane.marked == Some(e.id) {
                     t.key
                 } else {
                     t.warning
