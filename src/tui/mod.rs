@@ -174,7 +174,7 @@ pub fn prepare(opts: &TuiOptions, log_path: &str, size: Rect) -> Prepared {
             None => format!("{why}; starting from the defaults"),
         }),
     }
-    app.drafts = true;
+    app.params.drafts = true;
     app.draft_saved();
     if let Some((name, text)) = &opts.load
         && !app.import(text, name)

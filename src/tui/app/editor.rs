@@ -11,10 +11,10 @@ impl App {
         let text = match result {
             Ok(t) => t,
             Err(e) => {
-                match (target, self.editor_retry.take()) {
+                match (target, self.params.editor_retry.take()) {
                     (EditTarget::Request, Some(kept)) => {
                         // The user's text is never thrown away.
-                        self.unapplied_request = Some(kept);
+                        self.params.unapplied_request = Some(kept);
                         self.error_msg(format!(
                             "editor: {e}; your request text is kept: {} opens it again",
                             self.keymap.label(Action::ExternalEditor)
@@ -42,7 +42,7 @@ impl App {
     /// object, an unknown model) the editor opens again on the same text with the error on
     /// top. Text left unchanged is kept for the next `Ctrl-e` instead of looping.
     pub(super) fn on_request_edited(&mut self, text: &str) -> Vec<Cmd> {
-        let retry = self.editor_retry.take();
+        let retry = self.params.editor_retry.take();
         if text.trim().is_empty() {
             self.info_msg("the edited request is empty: nothing changed");
             return Vec::new();
@@ -83,14 +83,14 @@ impl App {
         };
         if retry.as_deref() == Some(text) {
             // Closed again without a change: stop asking, keep the text.
-            self.unapplied_request = Some(text.to_owned());
+            self.params.unapplied_request = Some(text.to_owned());
             self.error_msg(format!(
                 "{problem}; previous values kept, your text too: {} opens it again",
                 self.keymap.label(Action::ExternalEditor)
             ));
             return Vec::new();
         }
-        self.editor_retry = Some(text.to_owned());
+        self.params.editor_retry = Some(text.to_owned());
         self.error_msg(format!(
             "{problem}; previous values kept; fix it in the editor"
         ));
@@ -116,9 +116,9 @@ impl App {
                 target: EditTarget::Prompt,
                 text: self.form.prompt_text(),
             }]
-        } else if let Some(kept) = self.unapplied_request.take() {
+        } else if let Some(kept) = self.params.unapplied_request.take() {
             // The text that could not be applied last time, as the user left it.
-            self.editor_retry = Some(kept.clone());
+            self.params.editor_retry = Some(kept.clone());
             vec![Cmd::OpenEditor {
                 target: EditTarget::Request,
                 text: kept,

@@ -13,6 +13,7 @@ mod response;
 mod sweep;
 
 use history::HistoryPane;
+use params::ParamsState;
 pub use presets::PresetsView;
 pub use response::{SavePrompt, SaveWhat};
 
@@ -161,21 +162,8 @@ pub struct App {
     pub status: Option<Status>,
     /// The last error, kept in the status bar until the next one.
     pub(crate) last_error: Option<String>,
-    /// Forms replaced by a replay, paste, load, editor, model switch or preset, newest last,
-    /// each with what replaced it (at most [`UNDO_DEPTH`]).
-    undo: Vec<(FormState, String)>,
-    /// The request text from `Ctrl-e` that is being edited again because it could not be
-    /// applied (the editor was reopened on it with the error on top).
-    editor_retry: Option<String>,
-    /// Request text from `Ctrl-e` that could not be applied and that the user left as it was:
-    /// the next `Ctrl-e` on the request opens it again (never discarded).
-    pub(crate) unapplied_request: Option<String>,
-    /// Whether the form is kept in the draft file (a [`Cmd::SaveDraft`] when it changes).
-    pub(crate) drafts: bool,
-    /// The form as last handed to the worker for the draft (a cheap fingerprint).
-    draft_seen: Option<String>,
-    /// Commands the loop runs once at start (reading a restored draft's reference again).
-    start_cmds: Vec<Cmd>,
+    /// The undo stack, the editor's kept text and the draft: the form's state beside it.
+    pub(crate) params: ParamsState,
     /// Set when the loop should end.
     pub(crate) quit: bool,
     /// Profile, endpoint and log path.
@@ -221,12 +209,7 @@ impl App {
             overlays: Overlays::default(),
             status: None,
             last_error: None,
-            undo: Vec::new(),
-            editor_retry: None,
-            unapplied_request: None,
-            drafts: false,
-            draft_seen: None,
-            start_cmds: Vec::new(),
+            params: ParamsState::default(),
             quit: false,
             info,
             previews: Previews::new(false),
@@ -252,7 +235,7 @@ impl App {
 
     /// Request text from `Ctrl-e` that could not be applied and is kept for the next one.
     pub fn unapplied_request(&self) -> Option<&str> {
-        self.unapplied_request.as_deref()
+        self.params.unapplied_request.as_deref()
     }
 
     /// The first visible line of the Response pane's tab.
@@ -399,9 +382,9 @@ impl App {
             Msg::EditorClosed { target, result } => self.on_editor_closed(target, result),
             Msg::Terminate(why) => {
                 tracing::info!("terminating on {why}");
-                if let Some(text) = self.editor_retry.take() {
+                if let Some(text) = self.params.editor_retry.take() {
                     // Kept in the draft: the next start's Ctrl-e opens it again.
-                    self.unapplied_request = Some(text);
+                    self.params.unapplied_request = Some(text);
                 }
                 self.quit = true;
                 Vec::new()

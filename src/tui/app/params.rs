@@ -2,6 +2,26 @@
 
 use super::*;
 
+/// The Parameters feature's state beside the form itself.
+#[derive(Debug, Default)]
+pub(crate) struct ParamsState {
+    /// Forms replaced by a replay, paste, load, editor, model switch or preset, newest last,
+    /// each with what replaced it (at most [`UNDO_DEPTH`]).
+    pub(crate) undo: Vec<(FormState, String)>,
+    /// The request text from `Ctrl-e` that is being edited again because it could not be
+    /// applied (the editor was reopened on it with the error on top).
+    pub(crate) editor_retry: Option<String>,
+    /// Request text from `Ctrl-e` that could not be applied and that the user left as it was:
+    /// the next `Ctrl-e` on the request opens it again (never discarded).
+    pub(crate) unapplied_request: Option<String>,
+    /// Whether the form is kept in the draft file (a [`Cmd::SaveDraft`] when it changes).
+    pub(crate) drafts: bool,
+    /// The form as last handed to the worker for the draft (a cheap fingerprint).
+    pub(crate) draft_seen: Option<String>,
+    /// Commands the loop runs once at start (reading a restored draft's reference again).
+    pub(crate) start_cmds: Vec<Cmd>,
+}
+
 impl App {
     pub(super) fn form_height(&self) -> usize {
         layout::form_rows(
@@ -13,16 +33,16 @@ impl App {
 
     /// A [`Cmd::SaveDraft`] when the form changed since the draft was last handed over.
     pub(super) fn draft_cmd(&mut self) -> Option<Cmd> {
-        if !self.drafts {
+        if !self.params.drafts {
             return None;
         }
         let state = self.form.state();
-        let unapplied = self.unapplied_request.as_deref();
+        let unapplied = self.params.unapplied_request.as_deref();
         let fp = crate::tui::draft::fingerprint(&state, unapplied);
-        if self.draft_seen.as_deref() == Some(fp.as_str()) {
+        if self.params.draft_seen.as_deref() == Some(fp.as_str()) {
             return None;
         }
-        self.draft_seen = Some(fp);
+        self.params.draft_seen = Some(fp);
         Some(Cmd::SaveDraft(crate::tui::draft::to_text(
             &state, unapplied,
         )))
@@ -30,15 +50,15 @@ impl App {
 
     /// Takes the current form as the one the draft file already holds (after a restore).
     pub fn draft_saved(&mut self) {
-        self.draft_seen = Some(crate::tui::draft::fingerprint(
+        self.params.draft_seen = Some(crate::tui::draft::fingerprint(
             &self.form.state(),
-            self.unapplied_request.as_deref(),
+            self.params.unapplied_request.as_deref(),
         ));
     }
 
     /// The commands to run once when the loop starts (taken: a second call has none).
     pub fn take_start_cmds(&mut self) -> Vec<Cmd> {
-        std::mem::take(&mut self.start_cmds)
+        std::mem::take(&mut self.params.start_cmds)
     }
 
     /// Puts a restored draft in the form: the form it replaces (the defaults, or the
@@ -49,30 +69,32 @@ impl App {
         self.form = Form::from_state(&draft.state);
         self.form.keep_visible(h);
         if let Reference::Loading(input) = &self.form.reference {
-            self.start_cmds.push(Cmd::LoadReference(input.clone()));
+            self.params
+                .start_cmds
+                .push(Cmd::LoadReference(input.clone()));
         }
-        self.unapplied_request = draft.unapplied_request;
+        self.params.unapplied_request = draft.unapplied_request;
         self.draft_saved();
     }
 
     /// Pushes the form about to be replaced on the undo stack; `by` says what replaces it.
     pub(super) fn push_undo(&mut self, by: impl Into<String>) {
-        if self.undo.len() >= UNDO_DEPTH {
-            self.undo.remove(0);
+        if self.params.undo.len() >= UNDO_DEPTH {
+            self.params.undo.remove(0);
         }
-        self.undo.push((self.form.state(), by.into()));
+        self.params.undo.push((self.form.state(), by.into()));
     }
 
     /// `u`: the form as it was before the last replacement.
     pub(super) fn undo_form(&mut self) {
-        let Some((state, by)) = self.undo.pop() else {
+        let Some((state, by)) = self.params.undo.pop() else {
             self.info_msg("nothing to undo");
             return;
         };
         let h = self.form_height();
         self.form = Form::from_state(&state);
         self.form.keep_visible(h);
-        let more = self.undo.len();
+        let more = self.params.undo.len();
         self.info_msg(format!(
             "undone: {by} ({more} more to undo; {} undoes)",
             self.keymap.label(Action::Undo)
