@@ -16,6 +16,7 @@ use volcv::tui::form::Reference;
 use volcv::tui::history::EntryState;
 use volcv::tui::keymap::{Key, KeyMap};
 use volcv::tui::msg::{Cmd, EditTarget, ImageSource, Msg};
+use volcv::tui::overlay::{Overlay, OverlayKind};
 use volcv::tui::preview::{ImageKey, Previews};
 
 mod common;
@@ -235,9 +236,72 @@ fn snapshot_in_flight() {
     let mut a = ready_app();
     assert!(matches!(press(&mut a, "F5")[..], [Cmd::Send { .. }]));
     fix_time(&mut a);
-    let later = a.clock + Duration::from_millis(3200);
+    let later = a.clock() + Duration::from_millis(3200);
     a.update(Msg::Tick(later));
     insta::assert_snapshot!("in_flight_100x30", screen(&a));
+}
+
+#[test]
+fn update_takes_the_time_from_the_message_and_reads_no_clock() {
+    let mut a = ready_app();
+    // 2023-11-14 22:13:20 UTC; the test process never reads its local offset (UTC).
+    let wall = 1_700_000_000_000;
+    let sent_at = a.clock() + Duration::from_secs(40);
+    let k = Key::parse("F5").expect("key");
+    let cmds = a.update_at(Msg::Key(KeyEvent::new(k.code, k.mods)), sent_at, wall);
+    assert!(matches!(cmds[..], [Cmd::Send { .. }]));
+    let e = &a.history.entries()[0];
+    assert_eq!(e.time, "22:13:20");
+    assert!(matches!(e.state, EntryState::InFlight { started, .. } if started == sent_at));
+    // Elapsed times move with the times messages bring, whenever they are handled.
+    a.update_at(
+        Msg::Resize(100, 30),
+        sent_at + Duration::from_millis(1500),
+        wall,
+    );
+    let started = match a.history.entries()[0].state {
+        EntryState::InFlight { started, .. } => started,
+        _ => panic!("not in flight"),
+    };
+    assert!((a.elapsed_since(started) - 1.5).abs() < 1e-9);
+    // A history row listed at that time is labelled against it (the same day: no date),
+    // not against the machine's today.
+    let an_hour_before = volcv::store::Summary {
+        id: 7,
+        created_ms: wall - 3_600_000,
+        finished_ms: Some(wall - 3_599_000),
+        profile: "default".into(),
+        outcome: volcv::store::OutcomeKind::Success,
+        req_key: Some("high_aes_ip_v20".into()),
+        prompt: Some("a cat".into()),
+        http_status: Some(200),
+        code: Some(10000),
+        summary: None,
+        request_id: None,
+        duration_ms: Some(12.0),
+        star: false,
+        note: None,
+        result_images: 1,
+        updated_seq: 7,
+        task_id: None,
+        task_status: None,
+    };
+    a.update_at(
+        Msg::HistoryLoaded {
+            generation: a.history.generation,
+            append: false,
+            result: Ok((vec![an_hour_before], Some(1))),
+        },
+        sent_at,
+        wall,
+    );
+    let row = a
+        .history
+        .entries()
+        .iter()
+        .find(|e| e.store_id == Some(7))
+        .expect("listed");
+    assert_eq!(row.time, "21:13:20");
 }
 
 #[test]
@@ -290,12 +354,12 @@ fn snapshot_transport_error_and_cancelled() {
 fn snapshot_help_overlay() {
     let mut a = app();
     press(&mut a, "?");
-    assert!(a.help);
+    assert!(a.overlays().has(OverlayKind::Help));
     insta::assert_snapshot!("help_100x30", screen(&a));
     a.size = Rect::new(0, 0, 80, 24);
     insta::assert_snapshot!("help_80x24", screen(&a));
     press(&mut a, "esc");
-    assert!(!a.help);
+    assert!(!a.overlays().has(OverlayKind::Help));
 }
 
 #[test]
@@ -521,6 +585,30 @@ fn status_text(a: &App) -> String {
 }
 
 #[test]
+fn a_cancel_question_under_another_prompt_is_asked_again_when_it_is_back_on_top() {
+    let mut a = ready_app();
+    let cmds = press(&mut a, "F5");
+    let [Cmd::Send { id, .. }] = &cmds[..] else {
+        panic!("{cmds:?}")
+    };
+    let id = *id;
+    assert_eq!(press(&mut a, "x"), []);
+    // A worker answer opens the fit prompt over the question; answering it writes the
+    // status bar.
+    a.form.reference = Reference::Loading("/photos/pano.jpg".into());
+    a.update(Msg::ReferenceOverLimits {
+        input: "/photos/pano.jpg".into(),
+        problems: vec!["too wide".into()],
+    });
+    assert!(screen(&a).contains("y fit it"));
+    assert_eq!(press(&mut a, "n"), []);
+    // The next key answers the cancel question again: it is on screen.
+    let shown = screen(&a);
+    assert!(shown.contains(&format!("cancel request #{id}?")), "{shown}");
+    assert_eq!(press(&mut a, "y"), [Cmd::Cancel(id)]);
+}
+
+#[test]
 fn esc_closes_things_and_never_cancels_a_sent_request() {
     let mut a = ready_app();
     let cmds = press(&mut a, "F5");
@@ -547,7 +635,7 @@ fn esc_closes_things_and_never_cancels_a_sent_request() {
     select(&mut a, "prompt");
     let cmds = keys(&mut a, &["enter", "esc", "esc", "?", "esc", "esc"]);
     assert!(cmds.is_empty(), "{cmds:?}");
-    assert!(!a.help && !a.form.prompt_active);
+    assert!(!a.overlays().has(OverlayKind::Help) && !a.form.prompt_active);
     // The deliberate key asks, saying it may still be billed; anything but y keeps it.
     assert_eq!(press(&mut a, "x"), []);
     let asked = status_text(&a);
@@ -746,19 +834,19 @@ fn quit_asks_while_requests_are_in_flight_and_ctrl_c_always_quits() {
     let mut a = ready_app();
     press(&mut a, "F5");
     press(&mut a, "q");
-    assert!(a.confirm_quit && !a.quit);
+    assert!(a.overlays().has(OverlayKind::ConfirmQuit) && !a.quit());
     fix_time(&mut a);
     a.size = Rect::new(0, 0, 80, 24);
     insta::assert_snapshot!("confirm_quit_80x24", screen(&a));
     press(&mut a, "n");
-    assert!(!a.confirm_quit && !a.quit);
+    assert!(!a.overlays().has(OverlayKind::ConfirmQuit) && !a.quit());
     press(&mut a, "q");
     press(&mut a, "y");
-    assert!(a.quit);
+    assert!(a.quit());
     let mut b = ready_app();
     press(&mut b, "F5");
     press(&mut b, "ctrl-c");
-    assert!(b.quit);
+    assert!(b.quit());
 }
 
 #[test]
@@ -928,14 +1016,14 @@ fn mouse_click_focuses_panes_and_rows_and_the_wheel_scrolls() {
         areas.response.y + 12,
         MouseEventKind::ScrollDown,
     );
-    assert_eq!(a.response_scroll, 3);
+    assert_eq!(a.response_scroll(), 3);
     click(
         &mut a,
         areas.response.x + 5,
         areas.response.y + 12,
         MouseEventKind::ScrollUp,
     );
-    assert_eq!(a.response_scroll, 0);
+    assert_eq!(a.response_scroll(), 0);
 }
 
 #[test]
@@ -1048,8 +1136,8 @@ fn prepare_applies_config_defaults_theme_keys_and_demo_values() {
     assert_eq!(a.theme, Theme::load("light", None).0);
     assert_eq!(a.keymap.label(volcv::tui::keymap::Action::Send), "F9");
     assert_eq!(p.warnings, ["[keys]: unknown action \"bogus\""]);
-    assert!(a.status.expect("status").text.contains("bogus"));
-    assert_eq!(a.info.profile, "demo (mock)");
+    assert!(a.status.clone().expect("status").text.contains("bogus"));
+    assert_eq!(a.info().profile, "demo (mock)");
     assert!(a.form.request().is_ok(), "the demo form is ready to send");
     // The demo keeps its own history, apart from requests to the real service.
     assert_eq!(p.history_dir, dir.path().join("data/demo"));
@@ -1061,7 +1149,7 @@ fn prepare_applies_config_defaults_theme_keys_and_demo_values() {
         Rect::new(0, 0, 100, 30),
     );
     assert!(p.app.form.request().is_err());
-    assert_eq!(p.app.info.profile, "work");
+    assert_eq!(p.app.info().profile, "work");
 }
 
 #[test]
@@ -1187,7 +1275,7 @@ async fn the_event_loop_sends_to_the_mock_and_shows_the_answer() {
     .expect("the loop ends within 30 s")
     .expect("the loop runs cleanly");
     assert!(started.elapsed() >= Duration::from_millis(300));
-    assert!(a.quit);
+    assert!(a.quit());
     let shown = host.terminal.backend().to_string();
     assert!(shown.contains("✔ 10000 success"), "{shown}");
     let entry = &a.history.entries()[0];
@@ -1319,10 +1407,10 @@ async fn the_loop_reopens_the_editor_on_a_broken_request_and_a_signal_meanwhile_
     .await
     .expect("the loop ends on the signal, with no key")
     .expect("cleanly");
-    assert!(a.quit);
+    assert!(a.quit());
     assert_eq!(host.opened.len(), 1);
     assert_eq!(a.form.state(), before);
-    assert_eq!(a.unapplied_request.as_deref(), Some("{\"seed\": 5"));
+    assert_eq!(a.unapplied_request(), Some("{\"seed\": 5"));
     drop(ev_tx);
 }
 
@@ -1720,20 +1808,26 @@ fn image_keys_select_show_full_screen_and_save() {
     assert_eq!(a.image_selection(), 1);
     // f: full screen at the terminal's size, encoded for it; any key returns.
     let cmds = press(&mut a, "f");
-    assert_eq!(a.fullscreen, Some(ImageKey::Result { id, index: 0 }));
+    assert!(matches!(
+        a.overlays().top(),
+        Some(Overlay::Fullscreen(k)) if *k == ImageKey::Result { id, index: 0 }
+    ));
     assert_eq!(pump(&mut a, cmds), 1);
     let text = screen(&a);
     assert!(text.contains("result 1 · 64x64 PNG"), "{text}");
     assert!(text.contains("any key returns"), "{text}");
     assert!(cells_coloured(&render_buffer(&a), COLOURS[0]) > 200);
     press(&mut a, "q");
-    assert_eq!(a.fullscreen, None);
-    assert!(!a.quit, "the key that closes full screen does nothing else");
+    assert!(!a.overlays().has(OverlayKind::Fullscreen));
+    assert!(
+        !a.quit(),
+        "the key that closes full screen does nothing else"
+    );
     // s: a path prompt with a default; not saved yet (the result is still being saved).
     a.save_dir = "/tmp/out".into();
     let cmds = press(&mut a, "s");
     assert!(cmds.is_empty());
-    assert!(a.save_prompt.is_none());
+    assert!(!a.overlays().has(OverlayKind::Save));
     assert!(
         a.status
             .as_ref()
@@ -1748,7 +1842,9 @@ fn image_keys_select_show_full_screen_and_save() {
         facts: None,
     });
     press(&mut a, "s");
-    let prompt = a.save_prompt.as_ref().expect("prompt");
+    let Some(Overlay::Save(prompt)) = a.overlays().top() else {
+        panic!("no save prompt");
+    };
     assert_eq!(prompt.input.lines().join(""), "/tmp/out/volcv-1-1.png");
     assert!(screen(&a).contains("Save the image as"));
     press(&mut a, "ctrl-u");
@@ -1777,7 +1873,33 @@ fn image_keys_select_show_full_screen_and_save() {
     // Esc in the prompt saves nothing.
     press(&mut a, "o");
     assert!(press(&mut a, "esc").is_empty());
-    assert!(a.save_prompt.is_none());
+    assert!(!a.overlays().has(OverlayKind::Save));
+}
+
+#[test]
+fn a_fit_prompt_opened_under_the_help_is_drawn_on_top_and_answers_the_next_key() {
+    // The worker's answer comes while the help is shown: the question must be on screen
+    // before a key answers it, and the key must go to what is on screen.
+    let mut a = app();
+    press(&mut a, "?");
+    assert!(a.overlays().has(OverlayKind::Help));
+    a.form.reference = Reference::Loading("/photos/pano.jpg".into());
+    a.update(Msg::ReferenceOverLimits {
+        input: "/photos/pano.jpg".into(),
+        problems: vec!["9000x1000 px: aspect ratio over 3:1".into()],
+    });
+    let text = screen(&a);
+    assert!(text.contains("aspect ratio over 3:1"), "{text}");
+    assert!(text.contains("y fit it"), "{text}");
+    assert_eq!(
+        press(&mut a, "y"),
+        [Cmd::FitReference("/photos/pano.jpg".into())]
+    );
+    // The help is back on top, and the next key is the help's.
+    assert!(!a.overlays().has(OverlayKind::ConfirmFit));
+    assert!(matches!(a.overlays().top(), Some(Overlay::Help)));
+    press(&mut a, "esc");
+    assert!(a.overlays().is_empty());
 }
 
 #[test]
@@ -1794,7 +1916,7 @@ fn a_reference_over_the_limits_asks_before_fitting() {
     assert!(text.contains("y fit it"), "{text}");
     // Any other key leaves it alone.
     assert!(press(&mut a, "n").is_empty());
-    assert!(a.confirm_fit.is_none());
+    assert!(!a.overlays().has(OverlayKind::ConfirmFit));
     assert!(matches!(a.form.reference, Reference::Failed { .. }));
     // y asks the worker for a fitted copy.
     a.form.reference = Reference::Loading("/photos/pano.jpg".into());
@@ -1897,7 +2019,7 @@ async fn a_20_mb_jpeg_never_stalls_the_ui_task() {
                 for c in a.update(m) {
                     worker.run(c);
                 }
-                if a.confirm_fit.is_some() {
+                if a.overlays().has(OverlayKind::ConfirmFit) {
                     for c in press(&mut a, "y") {
                         worker.run(c);
                     }
@@ -2431,7 +2553,7 @@ fn full_screen_and_back_repaints_without_the_big_image() {
     frame_bytes(&mut t, &a);
     let cmds = press(&mut a, "f");
     assert!(
-        a.fullscreen.is_some(),
+        a.overlays().has(OverlayKind::Fullscreen),
         "f did not open the full-screen view"
     );
     pump_with(&mut a, cmds, &picker);
@@ -2446,7 +2568,7 @@ fn full_screen_and_back_repaints_without_the_big_image() {
         "one image, full screen"
     );
     press(&mut a, "esc");
-    assert!(a.fullscreen.is_none());
+    assert!(!a.overlays().has(OverlayKind::Fullscreen));
     let back = frame_bytes(&mut t, &a);
     assert!(
         find(&back, b"\x1b[2J").is_some(),

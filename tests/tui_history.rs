@@ -20,6 +20,7 @@ use volcv::tui::form::Reference;
 use volcv::tui::history::EntryState;
 use volcv::tui::keymap::{Key, KeyMap};
 use volcv::tui::msg::Msg;
+use volcv::tui::overlay::{Overlay, OverlayKind};
 use volcv::tui::theme::Theme;
 use volcv::tui::view::{ImageState, Verdict};
 use volcv::tui::worker::Worker;
@@ -179,6 +180,14 @@ fn selected_store_id(a: &App) -> i64 {
     a.shown().and_then(|e| e.store_id).expect("a recorded row")
 }
 
+/// The presets overlay, when open.
+fn presets(a: &App) -> Option<&volcv::tui::app::PresetsView> {
+    match a.overlays().get(OverlayKind::Presets) {
+        Some(Overlay::Presets(p)) => Some(p),
+        _ => None,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_history_pane_works_on_the_store_shared_with_the_cli() {
     let mock = mock().await;
@@ -281,10 +290,13 @@ async fn the_history_pane_works_on_the_store_shared_with_the_cli() {
     ui.key("G");
     ui.until("the fox opened", shown_done).await;
     ui.key("c");
-    assert!(ui.app.compare.is_some());
+    assert!(ui.app.overlays().has(OverlayKind::Compare));
     ui.until("both requests read", |a| {
-        let (x, y, _) = a.compare.expect("open");
-        [x, y]
+        let Some(Overlay::Compare { a: x, b: y, .. }) = a.overlays().get(OverlayKind::Compare)
+        else {
+            panic!("the comparison is not open");
+        };
+        [*x, *y]
             .iter()
             .all(|id| a.history.get(*id).is_some_and(|e| e.request.is_some()))
     })
@@ -294,7 +306,7 @@ async fn the_history_pane_works_on_the_store_shared_with_the_cli() {
     assert!(screen.contains("777") && screen.contains("11"), "{screen}");
     assert!(screen.contains("parameters differ"), "{screen}");
     ui.key("esc");
-    assert!(ui.app.compare.is_none());
+    assert!(!ui.app.overlays().has(OverlayKind::Compare));
 
     // Replay the fox: its parameters (seed 11, its prompt, its reference) go into the form.
     ui.key("e");
@@ -307,7 +319,7 @@ async fn the_history_pane_works_on_the_store_shared_with_the_cli() {
     ui.key("3");
     let fox = selected_store_id(&ui.app);
     ui.key("d");
-    assert!(ui.app.confirm_delete.is_some());
+    assert!(ui.app.overlays().has(OverlayKind::ConfirmDelete));
     ui.key("n");
     assert_eq!(ui.app.history.entries().len(), 3, "any other key keeps it");
     ui.key("d");
@@ -445,9 +457,7 @@ async fn a_store_that_cannot_be_opened_is_reported_and_sending_still_works() {
     std::fs::write(data.join("history.sqlite3"), b"not a database, keep me").expect("write");
     let mut ui = Ui::new(&mock.url(), &data);
     ui.until("the error reported", |a| {
-        a.last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("history"))
+        a.last_error().is_some_and(|e| e.contains("history"))
     })
     .await;
     ui.key("F5");
@@ -536,7 +546,7 @@ async fn async_mode_shows_the_task_status_and_a_pending_task_is_collected_at_sta
 
     // An async request from the UI: statuses shown while it runs, then the images.
     ui.key("A");
-    assert_eq!(ui.app.mode, volcv::api::tasks::Mode::Async);
+    assert_eq!(ui.app.mode(), volcv::api::tasks::Mode::Async);
     assert!(ui.screen().contains("· async"));
     ui.key("F5");
     ui.until("a task status", |a| {
@@ -603,15 +613,13 @@ async fn models_switch_on_the_model_row_and_presets_save_and_apply() {
 
     // Save the form's parameters as a preset, change them, apply the preset back.
     ui.key("p");
-    ui.until("presets listed", |a| {
-        a.presets.as_ref().is_some_and(|p| !p.loading)
-    })
-    .await;
+    ui.until("presets listed", |a| presets(a).is_some_and(|p| !p.loading))
+        .await;
     ui.key("s");
     ui.type_text("crisp");
     ui.key("enter");
     ui.until("saved and listed again", |a| {
-        a.presets.as_ref().is_some_and(|p| p.items.len() == 1)
+        presets(a).is_some_and(|p| p.items.len() == 1)
     })
     .await;
     let file = std::fs::read_to_string(&presets_file).expect("presets file");
@@ -619,13 +627,11 @@ async fn models_switch_on_the_model_row_and_presets_save_and_apply() {
     assert!(file.contains("777"), "the seed is kept: {file}");
     assert!(!file.contains("lighthouse"), "never the prompt: {file}");
     ui.key("esc");
-    assert!(ui.app.presets.is_none());
+    assert!(!ui.app.overlays().has(OverlayKind::Presets));
     ui.app.form.set("seed", json!(1));
     ui.key("p");
-    ui.until("listed", |a| {
-        a.presets.as_ref().is_some_and(|p| p.items.len() == 1)
-    })
-    .await;
+    ui.until("listed", |a| presets(a).is_some_and(|p| p.items.len() == 1))
+        .await;
     ui.key("enter");
     ui.until("applied", |a| a.form.body["seed"] == json!(777))
         .await;
@@ -635,16 +641,12 @@ async fn models_switch_on_the_model_row_and_presets_save_and_apply() {
     );
     // Delete asks first.
     ui.key("p");
-    ui.until("listed", |a| {
-        a.presets.as_ref().is_some_and(|p| p.items.len() == 1)
-    })
-    .await;
+    ui.until("listed", |a| presets(a).is_some_and(|p| p.items.len() == 1))
+        .await;
     ui.key("d");
     ui.key("y");
     ui.until("deleted", |a| {
-        a.presets
-            .as_ref()
-            .is_some_and(|p| p.items.is_empty() && !p.loading)
+        presets(a).is_some_and(|p| p.items.is_empty() && !p.loading)
     })
     .await;
 }
@@ -668,7 +670,7 @@ async fn a_sweep_from_the_dialog_fills_the_contact_sheet_and_reopens_from_histor
 
     // A bad line keeps the dialog open and names the problem.
     ui.key("S");
-    assert!(ui.app.sweep_input.is_some());
+    assert!(ui.app.overlays().has(OverlayKind::SweepInput));
     for _ in 0..40 {
         ui.key("backspace");
     }
@@ -678,7 +680,10 @@ async fn a_sweep_from_the_dialog_fills_the_contact_sheet_and_reopens_from_histor
         a.status.as_ref().is_some_and(|s| s.error)
     })
     .await;
-    assert!(ui.app.sweep_input.is_some(), "the dialog stays open");
+    assert!(
+        ui.app.overlays().has(OverlayKind::SweepInput),
+        "the dialog stays open"
+    );
     let err = ui.app.status.clone().expect("status");
     assert!(err.error && err.text.contains("scale"), "{}", err.text);
     for _ in 0..2 {
@@ -686,8 +691,10 @@ async fn a_sweep_from_the_dialog_fills_the_contact_sheet_and_reopens_from_histor
     }
     ui.type_text("2.5,3.5,4.5");
     ui.key("enter");
-    ui.until("the sweep started", |a| a.sweep_input.is_none())
-        .await;
+    ui.until("the sweep started", |a| {
+        !a.overlays().has(OverlayKind::SweepInput)
+    })
+    .await;
     ui.until("the sweep is over", |a| {
         a.sweep.as_ref().is_some_and(|v| !v.running)
     })
@@ -716,17 +723,13 @@ async fn a_sweep_from_the_dialog_fills_the_contact_sheet_and_reopens_from_histor
         .await;
     // Rows arriving into an empty list leave a row selected and the rows on screen.
     assert!(ui.app.shown().is_some());
-    if let Some(s) = ui.app.sweep.as_mut() {
-        s.open = false;
-    }
+    ui.app.show_sheet(false);
     assert!(
         ui.screen().contains("a lighthouse at dusk"),
         "{}",
         ui.screen()
     );
-    if let Some(s) = ui.app.sweep.as_mut() {
-        s.open = true;
-    }
+    ui.app.show_sheet(true);
     if let Some(s) = ui.app.sweep.as_mut() {
         s.step(1, 2);
     }
@@ -741,7 +744,7 @@ async fn a_sweep_from_the_dialog_fills_the_contact_sheet_and_reopens_from_histor
     ui.until("the sweep reopened", |a| a.sweep.is_some()).await;
     let r = ui.app.sweep.clone().expect("reopened");
     assert_eq!(r.id, v.id);
-    assert!(r.open && !r.running);
+    assert!(ui.app.sheet_open() && !r.running);
     assert!(
         r.cells
             .iter()
@@ -835,7 +838,7 @@ async fn the_contact_sheet_draws_its_tiles_as_sixel_and_closing_it_repaints() {
     ui.type_text("seed=1..4");
     ui.key("enter");
     ui.until("the sweep is over", |a| {
-        a.sweep.as_ref().is_some_and(|v| !v.running && v.open)
+        a.sheet_open() && a.sweep.as_ref().is_some_and(|v| !v.running)
     })
     .await;
     // Every tile on screen encoded (the app asks for them as they become visible).
@@ -870,7 +873,7 @@ async fn the_contact_sheet_draws_its_tiles_as_sixel_and_closing_it_repaints() {
     assert_eq!((dcs(&moved), clears(&moved)), (0, 0));
     // Closed: the tiles' pixels are erased with the screen.
     ui.key("esc");
-    assert!(ui.app.sweep.as_ref().is_some_and(|v| !v.open));
+    assert!(ui.app.sweep.is_some() && !ui.app.sheet_open());
     let closed = frame(&ui.app);
     assert_eq!(clears(&closed), 1, "the sheet's pixels stay behind");
     drop(ui);

@@ -3,6 +3,7 @@
 //! The terminal side is behind [`Host`], so tests run the same loop on a `TestBackend` with
 //! injected input.
 
+use crate::clock::now_ms;
 use crate::tui::app::App;
 use crate::tui::msg::{Cmd, EditTarget, Msg};
 use crate::tui::render::{Drawn, render_frame};
@@ -149,15 +150,13 @@ pub async fn run_loop<H: Host>(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
     let mut shown = Drawn::default();
-    // What restoring the draft needs (a reference read again from its file).
-    for c in app.take_start_cmds() {
-        worker.run(c);
-    }
+    // What restoring the draft needs (a reference read again from its file), and the first
+    // page of the history.
+    let mut start = app.take_start_cmds();
     if worker.keeps_history() {
-        for c in app.start() {
-            worker.run(c);
-        }
+        start.extend(app.start());
     }
+    dispatch(host, app, worker, &mut events, &mut shown, start).await?;
     while !app.quit {
         if dirty {
             draw(host, app, &mut shown)?;
@@ -184,39 +183,58 @@ pub async fn run_loop<H: Host>(
             },
             _ = tick.tick(), if busy => Msg::Tick(Instant::now()),
         };
-        let mut cmds = app.update(msg);
+        let mut cmds = app.update_at(msg, Instant::now(), now_ms());
         while let Ok(m) = rx.try_recv() {
-            cmds.extend(app.update(m));
+            cmds.extend(app.update_at(m, Instant::now(), now_ms()));
         }
         dirty = true;
-        let mut queue: VecDeque<Cmd> = cmds.into();
-        while let Some(cmd) = queue.pop_front() {
-            match cmd {
-                // Quitting (a signal while the editor ran) opens no editor again.
-                Cmd::OpenEditor { .. } if app.quit => {}
-                Cmd::OpenEditor { target, text } => {
-                    // Stop reading input before the editor owns the terminal.
-                    drop(events);
-                    let result = host.edit(target, &text).await;
-                    events = host.events();
-                    // The editor's result may open it again (a request that cannot be used).
-                    queue.extend(app.update(Msg::EditorClosed { target, result }));
-                    if let Some(why) = host.take_signal() {
-                        queue.extend(app.update(Msg::Terminate(why)));
-                    }
-                    repaint(host)?;
-                    // The editor used the whole screen: nothing of ours is on it any more.
-                    shown = Drawn::default();
-                }
-                Cmd::Copy(text) => host.copy(&text),
-                other => worker.run(other),
-            }
-        }
+        dispatch(host, app, worker, &mut events, &mut shown, cmds).await?;
     }
     worker.cancel_all();
     // Cancelled requests record how they ended (else they are found `interrupted` later).
     worker.drain(QUIT_GRACE).await;
     // The last change of the form reaches the draft file.
     worker.flush_draft().await;
+    Ok(())
+}
+
+/// Carries out commands in order, every command of the loop (at start, after a message, and
+/// what the editor's result returns): the editor and the clipboard here, as they need the
+/// terminal; everything else on the worker.
+async fn dispatch<H: Host>(
+    host: &mut H,
+    app: &mut App,
+    worker: &Worker,
+    events: &mut Events,
+    shown: &mut Drawn,
+    cmds: Vec<Cmd>,
+) -> anyhow::Result<()> {
+    let mut queue: VecDeque<Cmd> = cmds.into();
+    while let Some(cmd) = queue.pop_front() {
+        match cmd {
+            // Quitting (a signal while the editor ran) opens no editor again.
+            Cmd::OpenEditor { .. } if app.quit => {}
+            Cmd::OpenEditor { target, text } => {
+                // Stop reading input before the editor owns the terminal.
+                *events = Box::pin(futures::stream::empty());
+                let result = host.edit(target, &text).await;
+                *events = host.events();
+                // The editor's result may open it again (a request that cannot be used).
+                queue.extend(app.update_at(
+                    Msg::EditorClosed { target, result },
+                    Instant::now(),
+                    now_ms(),
+                ));
+                if let Some(why) = host.take_signal() {
+                    queue.extend(app.update_at(Msg::Terminate(why), Instant::now(), now_ms()));
+                }
+                repaint(host)?;
+                // The editor used the whole screen: nothing of ours is on it any more.
+                *shown = Drawn::default();
+            }
+            Cmd::Copy(text) => host.copy(&text),
+            other => worker.run(other),
+        }
+    }
     Ok(())
 }

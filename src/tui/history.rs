@@ -99,12 +99,13 @@ impl Entry {
         self.summary.as_ref().and_then(|s| s.note.as_deref())
     }
 
-    /// A row for a recorded entry listed from the store.
-    pub fn from_summary(id: u64, s: Summary) -> Entry {
+    /// A row for a recorded entry listed from the store at `now_ms` (its time label says
+    /// the day only when it is not today's).
+    pub fn from_summary(id: u64, s: Summary, now_ms: i64) -> Entry {
         Entry {
             id,
             store_id: Some(s.id),
-            time: time_label(s.created_ms, now_ms()),
+            time: time_label(s.created_ms, now_ms),
             req_key: one_line(s.req_key.as_deref().unwrap_or_default()),
             prompt: one_line(s.prompt.as_deref().unwrap_or_default()),
             request: None,
@@ -165,6 +166,11 @@ const IS_WORDS: &str = "starred, error, success, pending, interrupted, cancelled
 /// prompt, rephrased prompt or message; `is:starred`, `is:error` (any failure) or
 /// `is:<outcome>`, `model:<req_key>` and `since:<age>` (`12h`, `7d`) filter. Errors name the token and what is allowed.
 pub fn parse_search(text: &str) -> Result<Query, String> {
+    parse_search_at(text, now_ms())
+}
+
+/// [`parse_search`] with `since:` counted back from `now_ms`.
+pub fn parse_search_at(text: &str, now_ms: i64) -> Result<Query, String> {
     let mut q = Query::default();
     let mut words = Vec::new();
     for token in text.split_whitespace() {
@@ -190,7 +196,7 @@ pub fn parse_search(text: &str) -> Result<Query, String> {
         } else if let Some(age) = token.strip_prefix("since:") {
             let d = crate::store::age::parse_age(age).map_err(|e| format!("search: since: {e}"))?;
             let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-            q.since_ms = Some(now_ms().saturating_sub(ms));
+            q.since_ms = Some(now_ms.saturating_sub(ms));
         } else if let Some(key) = token.strip_prefix("model:") {
             if key.is_empty() {
                 return Err("search: model: needs a req_key, e.g. model:high_aes_ip_v20".into());
@@ -267,7 +273,7 @@ impl HistoryList {
     /// Replaces the rows with a first page. Requests of this run that are in flight or not
     /// recorded yet stay on top; a row already shown keeps its opened view. `next_id` hands
     /// out UI ids for new rows.
-    pub fn replace(&mut self, page: Vec<Summary>, next_id: &mut u64) {
+    pub fn replace(&mut self, page: Vec<Summary>, next_id: &mut u64, now_ms: i64) {
         let mut old: Vec<Entry> = std::mem::take(&mut self.rows);
         let mut rows: Vec<Entry> = Vec::new();
         old.retain(|e| {
@@ -289,7 +295,7 @@ impl HistoryList {
                     rows.push(e);
                 }
                 None => {
-                    rows.push(Entry::from_summary(*next_id, s));
+                    rows.push(Entry::from_summary(*next_id, s, now_ms));
                     *next_id += 1;
                 }
             }
@@ -300,10 +306,10 @@ impl HistoryList {
     }
 
     /// Appends a further page (rows already listed are skipped).
-    pub fn append(&mut self, page: Vec<Summary>, next_id: &mut u64) {
+    pub fn append(&mut self, page: Vec<Summary>, next_id: &mut u64, now_ms: i64) {
         for s in page {
             if self.position_of_store_id(s.id).is_none() {
-                self.rows.push(Entry::from_summary(*next_id, s));
+                self.rows.push(Entry::from_summary(*next_id, s, now_ms));
                 *next_id += 1;
             }
         }
@@ -319,6 +325,7 @@ impl HistoryList {
         insert_new: bool,
         selected: usize,
         next_id: &mut u64,
+        now_ms: i64,
     ) -> usize {
         let mut shifted = 0;
         let mut sel = selected;
@@ -359,7 +366,8 @@ impl HistoryList {
                 sel += 1;
                 shifted += 1;
             }
-            self.rows.insert(at, Entry::from_summary(*next_id, s));
+            self.rows
+                .insert(at, Entry::from_summary(*next_id, s, now_ms));
             *next_id += 1;
             if let Some(t) = &mut self.total {
                 *t += 1;
@@ -460,8 +468,8 @@ mod tests {
     fn pages_append_and_replace_keep_opened_rows_and_local_ones() {
         let mut next = 1;
         let mut h = HistoryList::default();
-        h.replace((90..100).rev().map(summary).collect(), &mut next);
-        h.append((80..92).rev().map(summary).collect(), &mut next);
+        h.replace((90..100).rev().map(summary).collect(), &mut next, now_ms());
+        h.append((80..92).rev().map(summary).collect(), &mut next, now_ms());
         assert_eq!(h.entries().len(), 20);
         assert_eq!(h.oldest_store_id(), Some(80));
         // A request of this run in flight stays on top through a new query.
@@ -485,7 +493,7 @@ mod tests {
         if let Some(e) = h.get_mut(opened_id) {
             e.state = EntryState::Stored { opening: true };
         }
-        h.replace(vec![summary(97), summary(50)], &mut next);
+        h.replace(vec![summary(97), summary(50)], &mut next, now_ms());
         assert_eq!(ids(&h), vec![None, Some(97), Some(50)]);
         assert_eq!(h.entries()[1].id, opened_id, "row 97 keeps its UI id");
         assert!(matches!(
@@ -498,18 +506,24 @@ mod tests {
     fn changes_update_known_rows_and_insert_newer_ones_in_order() {
         let mut next = 1;
         let mut h = HistoryList::default();
-        h.replace(vec![summary(10), summary(8)], &mut next);
+        h.replace(vec![summary(10), summary(8)], &mut next, now_ms());
         let mut starred = summary(8);
         starred.star = true;
         starred.note = Some("keep".into());
-        let shifted = h.apply_changes(vec![starred, summary(12), summary(11)], true, 0, &mut next);
+        let shifted = h.apply_changes(
+            vec![starred, summary(12), summary(11)],
+            true,
+            0,
+            &mut next,
+            now_ms(),
+        );
         assert_eq!(ids(&h), vec![Some(12), Some(11), Some(10), Some(8)]);
         assert_eq!(shifted, 2);
         assert!(h.entries()[3].star());
         assert_eq!(h.entries()[3].note(), Some("keep"));
         // An old row not listed is left to paging; with a search on, nothing is inserted.
-        h.apply_changes(vec![summary(3)], true, 0, &mut next);
-        h.apply_changes(vec![summary(20)], false, 0, &mut next);
+        h.apply_changes(vec![summary(3)], true, 0, &mut next, now_ms());
+        h.apply_changes(vec![summary(20)], false, 0, &mut next, now_ms());
         assert_eq!(h.entries().len(), 4);
         assert!(h.remove_store_id(11).is_some());
         assert_eq!(ids(&h), vec![Some(12), Some(10), Some(8)]);
@@ -519,7 +533,7 @@ mod tests {
     fn opened_views_beyond_the_cap_are_dropped_but_not_the_shown_one() {
         let mut next = 1;
         let mut h = HistoryList::default();
-        h.replace((0..30).rev().map(summary).collect(), &mut next);
+        h.replace((0..30).rev().map(summary).collect(), &mut next, now_ms());
         let all: Vec<u64> = h.entries().iter().map(|e| e.id).collect();
         let mut dropped = Vec::new();
         for id in &all {
@@ -538,7 +552,7 @@ mod tests {
         let mut s = summary(1);
         s.prompt = Some("evil\u{2066}\r\nline".into());
         s.req_key = Some("k\u{7}".into());
-        let e = Entry::from_summary(1, s);
+        let e = Entry::from_summary(1, s, now_ms());
         assert_eq!(e.prompt, "evil\\u{2066}  line");
         assert_eq!(e.req_key, "k\\x07");
     }

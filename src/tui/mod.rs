@@ -16,6 +16,7 @@ pub mod history;
 pub mod keymap;
 pub mod layout;
 pub mod msg;
+pub mod overlay;
 pub mod preview;
 pub mod render;
 pub mod sweep;
@@ -173,7 +174,7 @@ pub fn prepare(opts: &TuiOptions, log_path: &str, size: Rect) -> Prepared {
             None => format!("{why}; starting from the defaults"),
         }),
     }
-    app.drafts = true;
+    app.params.drafts = true;
     app.draft_saved();
     if let Some((name, text)) = &opts.load
         && !app.import(text, name)

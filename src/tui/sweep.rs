@@ -57,8 +57,6 @@ pub struct SweepView {
     pub running: bool,
     /// Stop was asked once (a second time aborts the cells in flight).
     pub stopping: bool,
-    /// The sheet is on screen.
-    pub open: bool,
     /// The selected cell.
     pub selected: usize,
     /// The page (block) shown, for three-field sweeps.
@@ -99,7 +97,6 @@ impl SweepView {
             progress: None,
             running,
             stopping: false,
-            open: true,
             selected: 0,
             page: 0,
         }

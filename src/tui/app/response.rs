@@ -1,0 +1,304 @@
+//! The Response pane: its tabs, scrolling, the Images tab's selection, saving images and copying.
+
+use super::*;
+
+/// What the save prompt saves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveWhat {
+    /// One image, to the file typed.
+    One(ImageSource),
+    /// Every image of the shown request, into the directory typed, under these stems.
+    All(Vec<(ImageSource, String)>),
+}
+
+/// The path prompt of `s` (save the selected image) and `o` (save all).
+#[derive(Debug, Clone)]
+pub struct SavePrompt {
+    /// What is saved.
+    pub what: SaveWhat,
+    /// The path being typed.
+    pub input: TextArea<'static>,
+}
+
+impl App {
+    /// The images of the shown request in the Images tab's order: the reference first, then
+    /// every result. Empty while it is in flight or when it failed.
+    pub fn tab_images(&self) -> Vec<(ImageKey, &ImageItem)> {
+        let Some(e) = self.shown() else {
+            return Vec::new();
+        };
+        let Some(v) = e.view() else {
+            return Vec::new();
+        };
+        let mut out: Vec<(ImageKey, &ImageItem)> = v
+            .images
+            .iter()
+            .filter(|i| i.state == ImageState::Reference)
+            .map(|i| (ImageKey::Reference { id: e.id }, i))
+            .collect();
+        out.extend(
+            v.images
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| i.state != ImageState::Reference)
+                .map(|(index, i)| (ImageKey::Result { id: e.id, index }, i)),
+        );
+        out
+    }
+
+    /// The selected image's index in [`App::tab_images`]: the one picked, else the first
+    /// result (what the user came for), else the reference.
+    pub fn image_selection(&self) -> usize {
+        let imgs = self.tab_images();
+        let first_result = imgs
+            .iter()
+            .position(|(k, _)| matches!(k, ImageKey::Result { .. }))
+            .unwrap_or(0);
+        self.image_selected
+            .unwrap_or(first_result)
+            .min(imgs.len().saturating_sub(1))
+    }
+
+    /// A result image was saved (or failed to be): its row in the Images tab follows.
+    pub(super) fn on_image_saved(
+        &mut self,
+        id: u64,
+        index: usize,
+        state: ImageState,
+        facts: Option<crate::tui::msg::ImageFacts>,
+    ) {
+        if let Some(e) = self.history.get_mut(id)
+            && let EntryState::Done { view, .. } = &mut e.state
+            && let Some(item) = Arc::make_mut(view).images.get_mut(index)
+        {
+            item.state = state;
+            if let Some(f) = facts {
+                item.format = f.format;
+                item.dims = f.dims;
+                item.bytes = Some(f.bytes);
+            }
+        }
+    }
+
+    /// `f` full screen, `s` save the selected image, `o` save all (Images tab).
+    pub(super) fn image_key(&mut self, c: char) {
+        let imgs: Vec<(ImageKey, ImageItem)> = self
+            .tab_images()
+            .into_iter()
+            .map(|(k, i)| (k, i.clone()))
+            .collect();
+        let Some((key, item)) = imgs.get(self.image_selection()) else {
+            self.info_msg("no image to show or save");
+            return;
+        };
+        match c {
+            'f' => {
+                if self.previews.enabled {
+                    self.overlays.open(Overlay::Fullscreen(key.clone()));
+                } else {
+                    self.info_msg("previews are off (--image-protocol none)");
+                }
+            }
+            's' => match self.image_source(key, item) {
+                Some((source, name)) => {
+                    let path = self.save_dir.join(name);
+                    self.overlays.open(Overlay::Save(SavePrompt {
+                        what: SaveWhat::One(source),
+                        input: line_input(&path.display().to_string()),
+                    }));
+                }
+                None => self.info_msg(format!("{}: nothing to save yet", item.label)),
+            },
+            _ => {
+                let items: Vec<(ImageSource, String)> = imgs
+                    .iter()
+                    .filter_map(|(k, i)| self.image_source(k, i))
+                    .map(|(src, name)| {
+                        let stem = name
+                            .rsplit_once('.')
+                            .map_or(name.as_str(), |(s, _)| s)
+                            .to_owned();
+                        (src, stem)
+                    })
+                    .collect();
+                if items.is_empty() {
+                    self.info_msg("nothing to save yet");
+                    return;
+                }
+                let id = self.shown().map_or(0, |e| e.id);
+                let dir = self.save_dir.join(format!("volcv-{id}"));
+                self.overlays.open(Overlay::Save(SavePrompt {
+                    what: SaveWhat::All(items),
+                    input: line_input(&dir.display().to_string()),
+                }));
+            }
+        }
+    }
+
+    /// Where an image's bytes are, and a file name for it.
+    pub(super) fn image_source(
+        &self,
+        key: &ImageKey,
+        item: &ImageItem,
+    ) -> Option<(ImageSource, String)> {
+        match (&item.state, key) {
+            (ImageState::Saved(p), _) => Some((
+                ImageSource::File(p.clone()),
+                p.file_name()?.to_string_lossy().into_owned(),
+            )),
+            (ImageState::Reference, ImageKey::Reference { id }) => {
+                let b64 = self
+                    .shown()?
+                    .request
+                    .as_ref()?
+                    .get("binary_data_base64")?
+                    .as_array()?
+                    .first()?
+                    .as_str()?;
+                let ext = if item.format.eq_ignore_ascii_case("png") {
+                    "png"
+                } else {
+                    "jpg"
+                };
+                Some((
+                    ImageSource::Base64(Arc::from(b64)),
+                    format!("volcv-{id}-reference.{ext}"),
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    pub(super) fn on_save_prompt_key(
+        &mut self,
+        mut prompt: SavePrompt,
+        ev: &KeyEvent,
+    ) -> (Option<Overlay>, Vec<Cmd>) {
+        if is(ev, KeyCode::Esc) {
+            self.info_msg("not saved");
+            return (None, Vec::new());
+        }
+        if is(ev, KeyCode::Enter) {
+            let text = prompt.input.lines().join("").trim().to_owned();
+            if text.is_empty() {
+                self.info_msg("not saved: no path");
+                return (None, Vec::new());
+            }
+            self.info_msg("saving…");
+            let path = PathBuf::from(text);
+            return (
+                None,
+                vec![match prompt.what {
+                    SaveWhat::One(source) => Cmd::SaveImage { source, path },
+                    SaveWhat::All(items) => Cmd::SaveAll { items, dir: path },
+                }],
+            );
+        }
+        if Key::from_event(ev).is_some_and(|k| {
+            k.code == KeyCode::Char('u')
+                && k.mods == ratatui::crossterm::event::KeyModifiers::CONTROL
+        }) {
+            prompt.input.delete_line_by_head();
+        } else if !matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
+            prompt.input.input(*ev);
+        }
+        (Some(Overlay::Save(prompt)), Vec::new())
+    }
+
+    pub(super) fn response_action(&mut self, a: Action) {
+        if self.tab == Tab::Images
+            && matches!(a, Action::Down | Action::Up | Action::Top | Action::Bottom)
+        {
+            let n = self.tab_images().len();
+            let s = self.image_selection();
+            self.image_selected = Some(match a {
+                Action::Down => (s + 1).min(n.saturating_sub(1)),
+                Action::Up => s.saturating_sub(1),
+                Action::Top => 0,
+                _ => n.saturating_sub(1),
+            });
+            return;
+        }
+        let summary = self.shown_view().map_or(0, |v| v.summary.len());
+        let height = layout::response_rows(&self.areas(), summary);
+        let total = self.tab_len();
+        let max = total.saturating_sub(height);
+        let s = self.response_scroll;
+        self.response_scroll = match a {
+            Action::Decrease => {
+                self.tab = self.tab.step(-1);
+                0
+            }
+            Action::Increase => {
+                self.tab = self.tab.step(1);
+                0
+            }
+            Action::Down => (s + 1).min(max),
+            Action::Up => s.saturating_sub(1),
+            Action::PageDown => (s + height).min(max),
+            Action::PageUp => s.saturating_sub(height),
+            Action::Top => 0,
+            Action::Bottom => max,
+            _ => s,
+        };
+    }
+
+    /// Lines in the current tab.
+    pub fn tab_len(&self) -> usize {
+        self.shown_view().map_or(0, |v| match self.tab {
+            Tab::Images => v.images.len() + 1,
+            Tab::Body => v.body.len(),
+            Tab::Request => v.request.len(),
+            Tab::Headers => v.headers.len(),
+        })
+    }
+
+    pub(super) fn copy(&mut self) -> Vec<Cmd> {
+        let text = match self.focus {
+            Pane::Params => {
+                let row = self.form.selected;
+                match self.form.rows.get(row).map(|r| r.kind) {
+                    Some(RowKind::Prompt(_)) => self.form.prompt_text(),
+                    _ => self.form.display(row).0,
+                }
+            }
+            Pane::Response => match (self.shown_view(), self.tab) {
+                (None, _) => String::new(),
+                (Some(v), Tab::Images) => v
+                    .images
+                    .iter()
+                    .filter_map(|i| match &i.state {
+                        crate::tui::view::ImageState::Saved(p) => Some(p.display().to_string()),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                (Some(v), Tab::Body) => v.body.to_text(),
+                (Some(v), Tab::Request) => v.request.to_text(),
+                (Some(v), Tab::Headers) => v.headers.to_text(),
+            },
+            Pane::History => self
+                .shown_view()
+                .and_then(|v| v.request_id.clone())
+                .unwrap_or_default(),
+        };
+        if text.is_empty() {
+            self.info_msg("nothing to copy");
+            Vec::new()
+        } else if text.len() > COPY_CAP {
+            self.error_msg(format!(
+                "not copied: {} bytes is over the {COPY_CAP} byte clipboard cap",
+                text.len()
+            ));
+            Vec::new()
+        } else {
+            self.info_msg(format!("copied {} bytes (OSC 52)", text.len()));
+            vec![Cmd::Copy(text)]
+        }
+    }
+
+    /// The body text of the shown exchange, for tests and copying.
+    pub fn shown_body(&self) -> Option<&Doc> {
+        self.shown_view().map(|v| &v.body)
+    }
+}

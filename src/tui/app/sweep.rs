@@ -1,0 +1,267 @@
+//! Sweeps: the dialog, the run and its contact sheet.
+
+use super::*;
+
+impl App {
+    /// Whether `o` is the contact sheet of a sweep there is (a sheet without one is not drawn).
+    pub(super) fn sheet_shown(&self, o: &Overlay) -> bool {
+        matches!(o, Overlay::Sheet) && self.sweep.is_some()
+    }
+
+    /// Whether the contact sheet of the current sweep is open.
+    pub fn sheet_open(&self) -> bool {
+        self.sweep.is_some() && self.overlays.has(OverlayKind::Sheet)
+    }
+
+    /// Opens (on top) or closes the contact sheet of the current sweep.
+    pub fn show_sheet(&mut self, open: bool) {
+        if open {
+            self.overlays.open(Overlay::Sheet);
+        } else {
+            self.overlays.close(OverlayKind::Sheet);
+        }
+    }
+
+    /// `S`: in the History pane, reopens the selected entry's sweep; elsewhere shows the
+    /// current sweep's sheet, or opens the sweep dialog on the selected parameter.
+    pub(super) fn sweep_key(&mut self) -> Vec<Cmd> {
+        if self.focus == Pane::History {
+            let Some(e) = self.shown() else {
+                return Vec::new();
+            };
+            return match e.sweep_id.clone() {
+                Some(id) => {
+                    if self.sweep.as_ref().is_some_and(|v| v.id == id) {
+                        self.show_sheet(true);
+                        return Vec::new();
+                    }
+                    if self.sweep.as_ref().is_some_and(|v| v.running) {
+                        self.info_msg("a sweep is running: S in the Parameters pane shows it");
+                        return Vec::new();
+                    }
+                    let n = self.next_sweep;
+                    self.next_sweep += 1;
+                    self.info_msg(format!("reading sweep {id}…"));
+                    vec![Cmd::OpenSweep { n, id }]
+                }
+                None if matches!(e.state, EntryState::Stored { .. }) => {
+                    self.info_msg("reading the entry…");
+                    Vec::new()
+                }
+                None => {
+                    self.info_msg(format!("{} is not part of a sweep", e.label()));
+                    Vec::new()
+                }
+            };
+        }
+        if self.sweep.as_ref().is_some_and(|v| v.running) {
+            self.show_sheet(true);
+            return Vec::new();
+        }
+        let field = match self.form.rows.get(self.form.selected).map(|r| r.kind) {
+            Some(RowKind::Field(f)) => f.name,
+            _ => "seed",
+        };
+        let mut input = line_input(&format!("{field}="));
+        input.move_cursor(ratatui_textarea::CursorMove::End);
+        self.overlays.open(Overlay::SweepInput(input));
+        Vec::new()
+    }
+
+    pub(super) fn on_sweep_input_key(
+        &mut self,
+        mut input: TextArea<'static>,
+        ev: &KeyEvent,
+    ) -> (Option<Overlay>, Vec<Cmd>) {
+        if is(ev, KeyCode::Esc) {
+            self.info_msg("no sweep");
+            return (None, Vec::new());
+        }
+        if !is(ev, KeyCode::Enter) {
+            if !matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
+                input.input(*ev);
+            }
+            return (Some(Overlay::SweepInput(input)), Vec::new());
+        }
+        let line = input.lines().join(" ");
+        let keep = Some(Overlay::SweepInput(input));
+        let args = crate::tui::sweep::vary_args(&line);
+        if args.is_empty() {
+            self.error_msg("sweep: give FIELD=VALUES, e.g. seed=1..4 scale=2.5,3.5");
+            return (keep, Vec::new());
+        }
+        self.form.revalidate();
+        let base = match self.form.request() {
+            Ok(b) => b,
+            Err(b) => {
+                self.error_msg(format!("cannot sweep: {}", b.message));
+                return (keep, Vec::new());
+            }
+        };
+        self.info_msg("checking the sweep's cells…");
+        (keep, vec![Cmd::PrepareSweep { base, args }])
+    }
+
+    /// The worker checked the dialog's sweep: run it, or keep the dialog open with the problem.
+    pub(super) fn on_sweep_prepared(
+        &mut self,
+        result: Result<Box<crate::sweep::Prepared>, Vec<String>>,
+    ) -> Vec<Cmd> {
+        if !self.overlays.has(OverlayKind::SweepInput) {
+            return Vec::new(); // The dialog was closed meanwhile.
+        }
+        match result {
+            Err(errors) => {
+                let more = if errors.len() > 1 {
+                    format!(" (+{} more)", errors.len() - 1)
+                } else {
+                    String::new()
+                };
+                self.error_msg(format!(
+                    "sweep: {}{more}",
+                    errors.first().map_or("invalid", String::as_str)
+                ));
+                Vec::new()
+            }
+            Ok(p) => {
+                if self.sweep.as_ref().is_some_and(|v| v.running) {
+                    self.error_msg("a sweep is already running: x on its sheet stops it");
+                    return Vec::new();
+                }
+                self.overlays.close(OverlayKind::SweepInput);
+                let n = self.next_sweep;
+                self.next_sweep += 1;
+                let cells = p.plan.grid.len();
+                self.sweep = Some(crate::tui::sweep::SweepView::new(n, &p.plan));
+                self.show_sheet(true);
+                let mut text = format!("sweep {} started: {cells} cells", p.plan.id);
+                if let Some(w) = p.warnings.first() {
+                    text.push_str(&format!("; warning: {w}"));
+                }
+                self.info_msg(text);
+                vec![Cmd::Sweep {
+                    n,
+                    plan: crate::tui::msg::PlanRef(Arc::new(p.plan)),
+                }]
+            }
+        }
+    }
+
+    pub(super) fn on_sheet_key(&mut self, ev: &KeyEvent) -> (Option<Overlay>, Vec<Cmd>) {
+        let keep = Some(Overlay::Sheet);
+        let Some(key) = Key::from_event(ev) else {
+            return (keep, Vec::new());
+        };
+        let action = self.keymap.action(key);
+        let Some(v) = self.sweep.as_mut() else {
+            return (None, Vec::new());
+        };
+        match (key.code, action) {
+            (_, Some(Action::Down)) => v.step(1, 0),
+            (_, Some(Action::Up)) => v.step(-1, 0),
+            (_, Some(Action::Decrease)) => v.step(0, -1),
+            (_, Some(Action::Increase)) => v.step(0, 1),
+            (_, Some(Action::PageDown)) => v.turn(1),
+            (_, Some(Action::PageUp)) => v.turn(-1),
+            (KeyCode::Char('f'), _) => {
+                let key = ImageKey::Cell {
+                    sweep: v.n,
+                    cell: v.selected,
+                };
+                if self.previews.decoded.get(&key).is_some_and(Result::is_ok) {
+                    self.overlays.open(Overlay::Fullscreen(key));
+                } else {
+                    self.info_msg("no image for this cell (yet)");
+                }
+            }
+            (KeyCode::Enter, _) => {
+                let id = v.cells.get(v.selected).and_then(|c| c.history_id);
+                self.focus = Pane::History;
+                match id.and_then(|id| self.history.position_of_store_id(id)) {
+                    Some(i) => self.select_history(i),
+                    None => self.info_msg(match id {
+                        Some(id) => format!("#{id} is not listed (a search is on?)"),
+                        None => "this cell has no history entry".to_owned(),
+                    }),
+                }
+                return (None, Vec::new());
+            }
+            (_, Some(Action::Cancel)) if key.code != KeyCode::Esc && v.running => {
+                let abort = v.stopping;
+                v.stopping = true;
+                let n = v.n;
+                self.info_msg(if abort {
+                    "sweep: cutting off the cells in flight (recorded as cancelled)"
+                } else {
+                    "sweep: no more cells start; those in flight finish (x again cuts them off)"
+                });
+                return (keep, vec![Cmd::StopSweep { n, abort }]);
+            }
+            (_, Some(Action::Quit)) if !v.running => self.quit = true,
+            _ => return (None, Vec::new()),
+        }
+        (keep, Vec::new())
+    }
+
+    pub(super) fn on_sweep(&mut self, n: u64, event: crate::tui::msg::SweepMsg) {
+        use crate::tui::msg::SweepMsg;
+        use crate::tui::sweep::CellState;
+        if let SweepMsg::Opened(result) = event {
+            match result {
+                Ok(o) => {
+                    let mut v = crate::tui::sweep::SweepView::reopened(n, o.id, o.grid);
+                    for c in o.cells {
+                        if let Some(i) = c.cell {
+                            if c.first_image.is_some() {
+                                self.previews
+                                    .on_demand(ImageKey::Cell { sweep: n, cell: i });
+                            }
+                            v.recorded(
+                                i,
+                                c.summary.outcome,
+                                c.summary.code,
+                                c.summary.id,
+                                c.first_image,
+                            );
+                        }
+                    }
+                    let text = format!("sweep {}: {}", v.id, v.summary());
+                    self.sweep = Some(v);
+                    self.show_sheet(true);
+                    self.info_msg(text);
+                }
+                Err(e) => self.error_msg(format!("sweep: {e}")),
+            }
+            return;
+        }
+        let Some(v) = self.sweep.as_mut().filter(|v| v.n == n) else {
+            return;
+        };
+        match event {
+            SweepMsg::Started { cell, history_id } => {
+                if let Some(c) = v.cells.get_mut(cell) {
+                    c.state = CellState::Running;
+                    c.history_id = history_id;
+                }
+            }
+            SweepMsg::RateLimited { cell } => {
+                if let Some(c) = v.cells.get_mut(cell) {
+                    c.state = CellState::RateLimited;
+                }
+            }
+            SweepMsg::CellDone { report, image } => v.finished(&report, image),
+            SweepMsg::Progress(p) => v.progress = Some(p),
+            SweepMsg::Warning(w) => self.error_msg(format!("sweep: {w}")),
+            SweepMsg::Done { text, .. } => {
+                v.running = false;
+                for c in &mut v.cells {
+                    if matches!(c.state, CellState::Waiting) {
+                        c.state = CellState::Failed("not run".into());
+                    }
+                }
+                self.info_msg(text);
+            }
+            SweepMsg::Opened(_) => {}
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The History pane: the list and the selected request's thumbnail.
+
+use super::*;
+
+pub(super) fn render_history(app: &App, f: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let n = app.history.entries().len();
+    let total = app.history.total.map_or(n as u64, |t| t.max(n as u64));
+    let filter = app.history.filter.trim();
+    let extra = match (filter.is_empty(), total) {
+        (true, 0) => String::new(),
+        (true, total) => format!(" ({total})"),
+        (false, total) => format!(" /{filter} ({total} found)"),
+    };
+    let block = pane_block(app, Pane::History, 3, &extra);
+    let mut inner = block.inner(area);
+    f.render_widget(block, area);
+    let thumb = app.history_thumb();
+    if let Some(key) = &thumb {
+        let [list, picture] = layout::history_parts(area, true);
+        inner = list;
+        render_picture(app, f, picture, key);
+    }
+    if n == 0 {
+        let text = if !filter.is_empty() {
+            "Nothing matches the search (Esc in the search line clears it)."
+        } else if app.history.loading {
+            "Reading the history…"
+        } else if app.history.stored {
+            "Requests appear here, kept across runs."
+        } else {
+            "Requests of this run appear here."
+        };
+        f.render_widget(Paragraph::new(Line::styled(text, t.dim)), inner);
+        return;
+    }
+    let width = usize::from(inner.width);
+    let mut lines = Vec::new();
+    for (i, e) in app
+        .history
+        .entries()
+        .iter()
+        .enumerate()
+        .skip(app.history_pane.scroll)
+        .take(usize::from(inner.height))
+    {
+        let stored = e.summary.as_ref();
+        let stored_dur = stored
+            .and_then(|s| s.duration_ms)
+            .and_then(|ms| std::time::Duration::try_from_secs_f64(ms / 1000.0).ok())
+            .map_or_else(|| "-".to_owned(), fmt_duration);
+        let (glyph, glyph_style, dur) = match (&e.state, stored) {
+            (EntryState::InFlight { started, .. }, _) => (
+                SPINNER[app.spinner % SPINNER.len()].to_owned(),
+                t.busy,
+                format!("{:.1}s", app.elapsed_since(*started)),
+            ),
+            (EntryState::Done { view, duration }, _) if e.local => (
+                view.verdict.glyph().to_owned(),
+                if view.verdict.is_ok() { t.ok } else { t.error },
+                fmt_duration(*duration),
+            ),
+            (_, Some(s)) => {
+                let style = match s.outcome {
+                    crate::store::OutcomeKind::Success => t.ok,
+                    crate::store::OutcomeKind::Pending => t.busy,
+                    crate::store::OutcomeKind::Cancelled => t.dim,
+                    crate::store::OutcomeKind::Interrupted => t.warning,
+                    _ => t.error,
+                };
+                (
+                    crate::tui::history::outcome_glyph(s.outcome).to_owned(),
+                    style,
+                    stored_dur,
+                )
+            }
+            (EntryState::Done { view, duration }, None) => (
+                view.verdict.glyph().to_owned(),
+                if view.verdict.is_ok() { t.ok } else { t.error },
+                fmt_duration(*duration),
+            ),
+            (EntryState::Stored { .. }, None) => ("?".to_owned(), t.dim, "-".to_owned()),
+        };
+        let flag = if app.history_pane.marked == Some(e.id) {
+            "◆"
+        } else if e.star() {
+            "★"
+        } else {
+            " "
+        };
+        let head = format!("{} ", e.time);
+        let key = format!(" {} ", e.req_key);
+        let room =
+            width.saturating_sub(str_width(&head) + 2 + str_width(&key) + str_width(&dur) + 1);
+        let prompt = fit(&e.prompt, room);
+        let note = e
+            .note()
+            .map(|n| {
+                let n = crate::tui::history::one_line(n);
+                fit(&format!(" · {n}"), room.saturating_sub(str_width(&prompt)))
+            })
+            .unwrap_or_default();
+        let pad = room.saturating_sub(str_width(&prompt) + str_width(&note));
+        let selected = i == app.history_pane.selected;
+        let base = if selected && app.focus == Pane::History {
+            t.selected
+        } else {
+            t.base
+        };
+        lines.push(Line::from(vec![
+            Span::styled(head, if selected { base } else { t.dim }),
+            Span::styled(glyph, glyph_style),
+            Span::styled(
+                flag,
+                if app.history_pane.marked == Some(e.id) {
+                    t.key
+                } else {
+                    t.warning
+                },
+            ),
+            Span::styled(key, base),
+            Span::styled(prompt, base),
+            Span::styled(note, if selected { base } else { t.dim }),
+            Span::styled(format!("{} {dur}", " ".repeat(pad)), base),
+        ]));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
