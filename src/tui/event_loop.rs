@@ -26,19 +26,7 @@ pub const TICK: Duration = Duration::from_millis(100);
 /// How long quitting waits for cancelled requests to be recorded in the history.
 pub const QUIT_GRACE: Duration = Duration::from_secs(2);
 
-/// Input from the terminal side.
-#[derive(Debug)]
-pub enum HostEvent {
-    /// A terminal event (key, mouse, paste, resize).
-    Term(Event),
-    /// A signal asking us to stop.
-    Terminate(&'static str),
-    /// The start-up query decided (or changed) the image protocol.
-    Protocol(crate::tui::termquery::SetupRef),
-    /// The start-up query is over: repaint every cell (a terminal that did not understand it
-    /// may have printed some of it).
-    Repaint,
-}
+pub use crate::tui::msg::HostEvent;
 
 /// A stream of terminal input.
 pub type Events = Pin<Box<dyn Stream<Item = io::Result<HostEvent>> + Send>>;

@@ -3,10 +3,24 @@
 use crate::tui::form::LoadedImage;
 use crate::tui::preview::{Decoded, Encoded, ImageKey};
 use crate::tui::view::{ImageState, ResponseView};
-use ratatui::crossterm::event::{KeyEvent, MouseEvent};
+use ratatui::crossterm::event::{Event, KeyEvent, MouseEvent};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Input from the terminal side.
+#[derive(Debug)]
+pub enum HostEvent {
+    /// A terminal event (key, mouse, paste, resize).
+    Term(Event),
+    /// A signal asking us to stop.
+    Terminate(&'static str),
+    /// The start-up query decided (or changed) the image protocol.
+    Protocol(crate::tui::preview::SetupRef),
+    /// The start-up query is over: repaint every cell (a terminal that did not understand it
+    /// may have printed some of it).
+    Repaint,
+}
 
 /// Where the bytes of an image to save are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +66,7 @@ pub enum Msg {
     Tick(Instant),
     /// The start-up terminal query decided the image protocol (after the UI started): cached
     /// encodings are dropped and the worker encodes for the new one.
-    ProtocolDetected(crate::tui::termquery::SetupRef),
+    ProtocolDetected(crate::tui::preview::SetupRef),
     /// A request finished (in any way).
     Finished {
         /// The request.
@@ -370,7 +384,7 @@ pub enum Cmd {
     /// Copy text to the clipboard with OSC 52.
     Copy(String),
     /// Encode previews with this protocol from now on.
-    UsePreviews(crate::tui::termquery::SetupRef),
+    UsePreviews(crate::tui::preview::SetupRef),
     /// Encode a decoded image for the terminal at a size in cells.
     EncodePreview {
         /// Which image.

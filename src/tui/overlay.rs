@@ -2,9 +2,42 @@
 //! Its top alone gets the keys, and the renderer draws the stack from the bottom up, so what
 //! the user sees on top is always what the next key answers.
 
-use crate::tui::app::{PresetsView, SavePrompt};
+use crate::tui::msg::ImageSource;
 use crate::tui::preview::ImageKey;
 use ratatui_textarea::TextArea;
+
+/// The presets overlay (`p`).
+#[derive(Debug, Clone, Default)]
+pub struct PresetsView {
+    /// The presets, as listed (empty until the worker answers).
+    pub items: Vec<crate::presets::PresetInfo>,
+    /// The highlighted one.
+    pub selected: usize,
+    /// The list is being read.
+    pub loading: bool,
+    /// The name being typed for "save the form as".
+    pub naming: Option<TextArea<'static>>,
+    /// `d` was pressed once: the next `y` deletes the highlighted preset.
+    pub confirm_delete: bool,
+}
+
+/// What the save prompt saves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveWhat {
+    /// One image, to the file typed.
+    One(ImageSource),
+    /// Every image of the shown request, into the directory typed, under these stems.
+    All(Vec<(ImageSource, String)>),
+}
+
+/// The path prompt of `s` (save the selected image) and `o` (save all).
+#[derive(Debug, Clone)]
+pub struct SavePrompt {
+    /// What is saved.
+    pub what: SaveWhat,
+    /// The path being typed.
+    pub input: TextArea<'static>,
+}
 
 /// One dialog or overlay over the panes.
 #[derive(Debug, Clone)]

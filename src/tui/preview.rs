@@ -550,6 +550,16 @@ impl Previews {
     }
 }
 
+/// A [`Setup`] in a command (compared by protocol and how it was decided).
+#[derive(Debug, Clone)]
+pub struct SetupRef(pub Arc<Setup>);
+
+impl PartialEq for SetupRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.protocol == other.0.protocol && self.0.how == other.0.how
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ mod cache;
 use cache::CACHE_FILE;
 pub use cache::{Remembered, cache_key, load_answer, save_answer};
 
-use crate::tui::event_loop::HostEvent;
+use crate::tui::msg::HostEvent;
 use crate::tui::preview::{EnvHints, Protocol, ProtocolChoice, QueryAnswer, Setup};
 use ratatui::crossterm::event::{
     Event, KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers, MouseButton, MouseEvent,
@@ -577,15 +577,7 @@ fn cell_from_winsize() -> Option<(u16, u16)> {
     Some((ws.ws_xpixel / ws.ws_col, ws.ws_ypixel / ws.ws_row))
 }
 
-/// A [`Setup`] in a command (compared by protocol and how it was decided).
-#[derive(Debug, Clone)]
-pub struct SetupRef(pub Arc<Setup>);
-
-impl PartialEq for SetupRef {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.protocol == other.0.protocol && self.0.how == other.0.how
-    }
-}
+pub use crate::tui::preview::SetupRef;
 
 /// The running query: the events its reader makes, then its end.
 pub struct Pending {

@@ -12,10 +12,9 @@ mod requests;
 mod response;
 mod sweep;
 
+pub use crate::tui::overlay::{PresetsView, SavePrompt, SaveWhat};
 use history::HistoryPane;
 use params::ParamsState;
-pub use presets::PresetsView;
-pub use response::{SavePrompt, SaveWhat};
 
 use crate::api::schema::{self, Kind, SEED_MAX};
 use crate::tui::doc::Doc;

@@ -2,21 +2,6 @@
 
 use super::*;
 
-/// The presets overlay (`p`).
-#[derive(Debug, Clone, Default)]
-pub struct PresetsView {
-    /// The presets, as listed (empty until the worker answers).
-    pub items: Vec<crate::presets::PresetInfo>,
-    /// The highlighted one.
-    pub selected: usize,
-    /// The list is being read.
-    pub loading: bool,
-    /// The name being typed for "save the form as".
-    pub naming: Option<TextArea<'static>>,
-    /// `d` was pressed once: the next `y` deletes the highlighted preset.
-    pub confirm_delete: bool,
-}
-
 impl App {
     /// The presets were listed for the overlay.
     pub(super) fn on_presets_listed(

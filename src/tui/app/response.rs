@@ -2,24 +2,6 @@
 
 use super::*;
 
-/// What the save prompt saves.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SaveWhat {
-    /// One image, to the file typed.
-    One(ImageSource),
-    /// Every image of the shown request, into the directory typed, under these stems.
-    All(Vec<(ImageSource, String)>),
-}
-
-/// The path prompt of `s` (save the selected image) and `o` (save all).
-#[derive(Debug, Clone)]
-pub struct SavePrompt {
-    /// What is saved.
-    pub what: SaveWhat,
-    /// The path being typed.
-    pub input: TextArea<'static>,
-}
-
 impl App {
     /// The images of the shown request in the Images tab's order: the reference first, then
     /// every result. Empty while it is in flight or when it failed.
