@@ -11,6 +11,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod exchange;
 pub mod images;
 pub mod mock;
 pub mod presets;

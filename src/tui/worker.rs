@@ -5,6 +5,7 @@
 use crate::api::client::{Client, Exchange, TransportError};
 use crate::api::response::{Outcome, ResultImage};
 use crate::api::schema::MAX_IMAGE_BYTES;
+use crate::exchange::fetch::{DOWNLOAD_CAP, Policy, fetch_each};
 use crate::images;
 use crate::store::{OutcomeKind, Store};
 use crate::tui::doc::{Base64Facts, Doc, DocLine, Tok, describe_base64};
@@ -13,7 +14,6 @@ use crate::tui::msg::{Cmd, HistoryCmd, ImageFacts, ImageSource, Msg, Opened};
 use crate::tui::preview::{Encoded, ImageKey, PREVIEW_MAX_SIDE, Setup};
 use crate::tui::view::{ImageItem, ImageState, ResponseView, Verdict, fmt_duration};
 use base64::Engine as _;
-use futures::StreamExt as _;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -29,8 +29,6 @@ const UNKNOWN: Base64Facts = Base64Facts {
     bytes: 0,
 };
 
-/// Largest download of a result image.
-pub const DOWNLOAD_CAP: usize = 64 * 1024 * 1024;
 /// Result images fetched at the same time.
 pub const DOWNLOADS_AT_ONCE: usize = 4;
 /// Largest local reference file read (bigger ones cannot be fitted usefully either).
@@ -1318,56 +1316,52 @@ async fn send(
         Some(Outcome::Success(s)) => s.images.clone(),
         _ => Vec::new(),
     };
-    let timeout = client.options.timeout.max(Duration::from_secs(30));
     // The signed URLs expire: fetch them all now, a few at a time.
-    let jobs: Vec<_> = images
-        .into_iter()
-        .enumerate()
-        .map(|(index, img)| {
-            let (client, tx) = (client.clone(), tx.clone());
-            async move {
-                let url = match &img {
-                    ResultImage::Url(u) => Some(u.clone()),
-                    ResultImage::Base64(_) => None,
-                };
-                match image_bytes(&client, &img, timeout, opts.cap).await {
-                    Ok((bytes, facts)) => {
-                        if opts.decode {
-                            let b = Arc::clone(&bytes);
-                            let result =
-                                tokio::task::spawn_blocking(move || decode_for_preview(&b))
-                                    .await
-                                    .unwrap_or_else(|e| Err(e.to_string()));
-                            let _ = tx.send(Msg::PreviewDecoded {
-                                key: ImageKey::Result { id, index },
-                                result,
-                            });
-                        }
-                        Some(Kept {
-                            index,
-                            bytes,
-                            facts,
-                            url,
-                        })
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Msg::ImageSaved {
-                            id,
-                            index,
-                            state: ImageState::Failed(e),
-                            facts: None,
+    let policy = Policy {
+        at_once: DOWNLOADS_AT_ONCE,
+        cap: opts.cap,
+        ..Policy::default()
+    };
+    let kept: Vec<Kept> = fetch_each(&client, &images, policy, |got| {
+        let tx = tx.clone();
+        async move {
+            let index = got.index;
+            match got.image {
+                Ok(o) => {
+                    let facts = facts_of(&o.bytes);
+                    if opts.decode {
+                        let b = Arc::clone(&o.bytes);
+                        let result = tokio::task::spawn_blocking(move || decode_for_preview(&b))
+                            .await
+                            .unwrap_or_else(|e| Err(e.to_string()));
+                        let _ = tx.send(Msg::PreviewDecoded {
+                            key: ImageKey::Result { id, index },
+                            result,
                         });
-                        None
                     }
+                    Some(Kept {
+                        index,
+                        bytes: o.bytes,
+                        facts,
+                        url: o.url,
+                    })
+                }
+                Err(e) => {
+                    let _ = tx.send(Msg::ImageSaved {
+                        id,
+                        index,
+                        state: ImageState::Failed(e.to_string()),
+                        facts: None,
+                    });
+                    None
                 }
             }
-        })
-        .collect();
-    let kept: Vec<Kept> = futures::stream::iter(jobs)
-        .buffer_unordered(DOWNLOADS_AT_ONCE)
-        .filter_map(|k| async move { k })
-        .collect()
-        .await;
+        }
+    })
+    .await
+    .into_iter()
+    .flatten()
+    .collect();
     deliver(id, kept, recording, true, &exchange, &tx, &dir).await;
 }
 
@@ -1491,14 +1485,8 @@ async fn send_async(
     });
     let mut kept = Vec::new();
     for k in finished.collected.kept {
-        let facts = ImageFacts {
-            format: images::sniff(&k.bytes)
-                .map_or("?", images::Format::name)
-                .to_owned(),
-            dims: images::dimensions(&k.bytes),
-            bytes: k.bytes.len(),
-        };
-        let bytes = Arc::new(k.bytes);
+        let facts = facts_of(&k.bytes);
+        let bytes = k.bytes;
         if opts.decode {
             let b = Arc::clone(&bytes);
             let result = tokio::task::spawn_blocking(move || decode_for_preview(&b))
@@ -1646,35 +1634,15 @@ struct Kept {
     url: Option<String>,
 }
 
-/// The bytes of a result image: decoded base64, or downloaded (capped, timed out).
-async fn image_bytes(
-    client: &Client,
-    img: &ResultImage,
-    timeout: Duration,
-    cap: usize,
-) -> Result<(Arc<Vec<u8>>, ImageFacts), String> {
-    let bytes = match img {
-        ResultImage::Base64(b) => {
-            let b = b.clone();
-            tokio::task::spawn_blocking(move || {
-                base64::engine::general_purpose::STANDARD.decode(b.trim())
-            })
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("invalid base64: {e}"))?
-        }
-        ResultImage::Url(u) => images::download(client.http(), u, cap, timeout)
-            .await
-            .map(|(bytes, _)| bytes)
-            .map_err(|e| format!("download failed: {e}"))?,
-    };
-    let format = images::sniff(&bytes);
-    let facts = ImageFacts {
-        format: format.map_or("?", images::Format::name).to_owned(),
-        dims: images::dimensions(&bytes),
+/// What the Response pane says about a result image's bytes.
+fn facts_of(bytes: &[u8]) -> ImageFacts {
+    ImageFacts {
+        format: images::sniff(bytes)
+            .map_or("?", images::Format::name)
+            .to_owned(),
+        dims: images::dimensions(bytes),
         bytes: bytes.len(),
-    };
-    Ok((Arc::new(bytes), facts))
+    }
 }
 
 /// Decodes untrusted image bytes for a preview (bombs refused from the header), shrunk to
