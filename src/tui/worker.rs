@@ -942,16 +942,16 @@ async fn resume_tasks(
         return;
     }
     tracing::info!(n = pending.len(), "resuming pending async tasks");
-    let opts = crate::tasks::ResumeOptions {
+    let opts = crate::exchange::tasks::ResumeOptions {
         ids: Vec::new(),
-        run: crate::tasks::RunOptions::default(),
+        run: crate::exchange::tasks::RunOptions::default(),
         concurrency: 4,
     };
-    match crate::tasks::resume_pending(&s, &client, &opts, &cancel, |_, _| {}).await {
+    match crate::exchange::tasks::resume_pending(&s, &client, &opts, &cancel, |_, _| {}).await {
         Ok(done) => {
             let collected = done
                 .iter()
-                .filter(|f| f.ending == crate::tasks::Ending::Collected)
+                .filter(|f| f.ending == crate::exchange::tasks::Ending::Collected)
                 .count();
             if collected > 0 {
                 let _ = tx.send(Msg::Saved {
@@ -1394,7 +1394,8 @@ async fn send_async(
         Some((s, profile)) => {
             let (s2, c, b) = (Arc::clone(&s), client.clone(), body.clone());
             let result = tokio::task::spawn_blocking(move || {
-                crate::tasks::begin_entry(&s2, &profile, &c, &b).map_err(|e| e.to_string())
+                crate::exchange::tasks::begin_entry(&s2, &profile, &c, &b)
+                    .map_err(|e| e.to_string())
             })
             .await
             .unwrap_or_else(|e| Err(e.to_string()));
@@ -1430,11 +1431,11 @@ async fn send_async(
         let _ = status_tx.send(Msg::TaskStatus { id, text });
     };
     let record = recording.as_ref().map(|(s, i)| (s.as_ref(), *i));
-    let run = crate::tasks::run(
+    let run = crate::exchange::tasks::run(
         &client,
         &body,
         record,
-        &crate::tasks::RunOptions::default(),
+        &crate::exchange::tasks::RunOptions::default(),
         &token,
         on_event,
     )
@@ -1455,8 +1456,8 @@ async fn send_async(
     let Some(exchange) = finished.exchange else {
         // Still pending: nothing is lost, the task is collected later.
         let why = match &finished.ending {
-            crate::tasks::Ending::Pending(stop) => stop.to_string(),
-            crate::tasks::Ending::Skipped(why) => why.clone(),
+            crate::exchange::tasks::Ending::Pending(stop) => stop.to_string(),
+            crate::exchange::tasks::Ending::Skipped(why) => why.clone(),
             _ => "stopped".to_owned(),
         };
         let task = finished.task_id.clone().unwrap_or_default();
@@ -1536,7 +1537,7 @@ async fn deliver(
     tx: &UnboundedSender<Msg>,
     dir: &std::path::Path,
 ) {
-    let stem_base = crate::results::file_stem(exchange);
+    let stem_base = crate::exchange::results::file_stem(exchange);
     let mut unrecorded = kept;
     if let Some((store, store_id)) = recording {
         let ex = Arc::clone(exchange);

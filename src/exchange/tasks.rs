@@ -21,7 +21,7 @@ use crate::api::tasks::{
     self, PollEnd, PollPolicy, Polled, SUBMIT_ACTION, Split, Stop, TASK_LIFETIME, TaskEvent,
     TaskRef, TaskStatus,
 };
-use crate::results::{self, Collected};
+use crate::exchange::results::{self, Collected};
 use crate::store::tasks::{Claim, PendingTask};
 use crate::store::{NewEntry, Store, StoreError};
 

@@ -1,6 +1,6 @@
 //! Result images of an answer, obtained at once (base64 decoded, signed URLs downloaded before
 //! they expire), saved under a directory when asked, and ready for the history. Shared by
-//! `volcv send`, `volcv tasks resume` and [`crate::tasks`].
+//! `volcv send`, `volcv tasks resume` and [`crate::exchange::tasks`].
 
 use crate::api::client::{Client, Exchange};
 use crate::api::response::{Outcome, ResultImage};
