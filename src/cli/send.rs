@@ -9,7 +9,7 @@ use crate::api::tasks::Mode;
 use crate::config;
 use crate::exchange::results::{self, Collected};
 use crate::images;
-use crate::store::{NewEntry, Store};
+use crate::store::{NewEntry, OutcomeKind, Store};
 use crate::text::{escape_terminal, json_for_terminal, truncate_chars};
 use clap::Args;
 use serde_json::json;
@@ -309,18 +309,6 @@ pub(super) fn print_images(paths: &[PathBuf]) {
     }
 }
 
-fn outcome_kind(ex: &Exchange) -> &'static str {
-    match &ex.result {
-        Ok(Outcome::Success(_)) => "success",
-        Ok(Outcome::Service(_)) => "service_error",
-        Ok(Outcome::Gateway(_)) => "gateway_error",
-        Ok(Outcome::Relay(_)) => "relay_error",
-        Ok(Outcome::NonJson(_)) => "non_json",
-        Err(TransportError::Cancelled) => "cancelled",
-        Err(_) => "transport_error",
-    }
-}
-
 fn exit_code(ex: &Exchange) -> u8 {
     match &ex.result {
         Ok(Outcome::Success(_)) => EXIT_OK,
@@ -396,7 +384,7 @@ pub(super) fn report_json(
         ),
     };
     let mut v = json!({
-        "outcome": outcome_kind(ex),
+        "outcome": OutcomeKind::of(&ex.result).as_str(),
         "exit_code": code,
         "http_status": ex.http_status,
         "code": outcome.and_then(Outcome::code),

@@ -62,7 +62,7 @@ pub struct Controls {
     pub abort: CancellationToken,
 }
 
-/// How a cell ended.
+/// How a cell ended (a sent cell's from its [`OutcomeKind`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CellStatus {
@@ -74,6 +74,17 @@ pub enum CellStatus {
     Cancelled,
     /// Never started (the sweep was stopped first).
     NotRun,
+}
+
+impl From<OutcomeKind> for CellStatus {
+    /// How a cell that was sent ended, from its history outcome.
+    fn from(kind: OutcomeKind) -> CellStatus {
+        match kind {
+            OutcomeKind::Success => CellStatus::Success,
+            OutcomeKind::Cancelled => CellStatus::Cancelled,
+            _ => CellStatus::Failed,
+        }
+    }
 }
 
 /// What happened to one cell.
@@ -680,11 +691,7 @@ async fn run_cell(s: &Shared, cell: usize, first_ticket: super::bucket::Ticket) 
         cell,
         label: grid.label(cell),
         values,
-        status: match &exchange.result {
-            Ok(Outcome::Success(_)) => CellStatus::Success,
-            Err(TransportError::Cancelled) => CellStatus::Cancelled,
-            _ => CellStatus::Failed,
-        },
+        status: CellStatus::from(OutcomeKind::of(&exchange.result)),
         outcome: Some(OutcomeKind::of(&exchange.result)),
         code: exchange.outcome().and_then(Outcome::code),
         message: Some(match &exchange.result {

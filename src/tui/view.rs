@@ -1,10 +1,11 @@
 //! What the Response pane shows about one exchange, prepared by the worker so that drawing is
 //! only copying visible lines.
 
+use crate::store::OutcomeKind;
 use crate::tui::doc::{Doc, DocLine, Tok};
 use std::path::PathBuf;
 
-/// How an exchange ended.
+/// How an exchange ended, derived from the history's [`OutcomeKind`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Code 10000.
@@ -21,6 +22,24 @@ pub enum Verdict {
     Transport,
     /// Cancelled by the user.
     Cancelled,
+}
+
+impl From<OutcomeKind> for Verdict {
+    /// The history's outcome kind as the Response pane shows it; `pending` and `interrupted`
+    /// (no answer recorded) show as a transport failure.
+    fn from(kind: OutcomeKind) -> Verdict {
+        match kind {
+            OutcomeKind::Success => Verdict::Success,
+            OutcomeKind::ServiceError => Verdict::Service,
+            OutcomeKind::GatewayError => Verdict::Gateway,
+            OutcomeKind::RelayError => Verdict::Relay,
+            OutcomeKind::NonJson => Verdict::NonJson,
+            OutcomeKind::Cancelled => Verdict::Cancelled,
+            OutcomeKind::TransportError | OutcomeKind::Pending | OutcomeKind::Interrupted => {
+                Verdict::Transport
+            }
+        }
+    }
 }
 
 impl Verdict {

@@ -2,7 +2,7 @@
 //! of the UI that awaits the network or the disk; heavy formatting (pretty JSON of a 10 MB
 //! body, base64 chips) happens here too, on the blocking pool, never on the UI task.
 
-use crate::api::client::{Client, Exchange, TransportError};
+use crate::api::client::{Client, Exchange};
 use crate::api::response::{Outcome, ResultImage};
 use crate::api::schema::MAX_IMAGE_BYTES;
 use crate::exchange::fetch::{DOWNLOAD_CAP, Policy, fetch_each};
@@ -1794,13 +1794,9 @@ fn label(name: &str, value: &str) -> DocLine {
 pub fn view_of(ex: &Exchange) -> ResponseView {
     let request = request_doc(ex);
     let timing = timing_line(ex, None);
+    let verdict = Verdict::from(OutcomeKind::of(&ex.result));
     let outcome = match &ex.result {
         Err(e) => {
-            let verdict = if *e == TransportError::Cancelled {
-                Verdict::Cancelled
-            } else {
-                Verdict::Transport
-            };
             let mut v = ResponseView::transport(
                 verdict,
                 &e.to_string(),
@@ -1816,10 +1812,8 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
         .http_status
         .map_or_else(|| "-".to_owned(), |s| s.to_string());
     let mut summary: Vec<DocLine> = Vec::new();
-    let verdict;
     match outcome {
         Outcome::Success(s) => {
-            verdict = Verdict::Success;
             summary.push(line(&[
                 (Tok::Plain, &format!("✔ {} success", s.code)),
                 (Tok::Dim, &format!(" · HTTP {status}")),
@@ -1843,7 +1837,6 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
             }
         }
         Outcome::Service(e) => {
-            verdict = Verdict::Service;
             let meaning = e.info.map_or("unknown service code", |i| i.meaning);
             summary.push(line(&[
                 (Tok::Error, &format!("✘ {} {meaning}", e.code)),
@@ -1869,7 +1862,6 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
             ));
         }
         Outcome::Gateway(e) => {
-            verdict = Verdict::Gateway;
             let code = match e.code_n {
                 Some(n) => format!("{n} {}", e.code),
                 None => e.code.clone(),
@@ -1889,7 +1881,6 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
             summary.push(timing);
         }
         Outcome::Relay(e) => {
-            verdict = Verdict::Relay;
             summary.push(line(&[
                 (Tok::Error, "✘ relay error"),
                 (Tok::Dim, &format!(" · HTTP {status}")),
@@ -1899,7 +1890,6 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
             summary.push(timing);
         }
         Outcome::NonJson(e) => {
-            verdict = Verdict::NonJson;
             let ct = e.content_type.as_deref().unwrap_or("no content type");
             summary.push(line(&[
                 (Tok::Error, &format!("✘ not JSON: {}", e.reason)),
