@@ -4,9 +4,9 @@
 
 use crate::api::client::{Client, Exchange};
 use crate::api::response::{Outcome, ResultImage};
-use crate::api::schema::MAX_IMAGE_BYTES;
 use crate::exchange::fetch::{DOWNLOAD_CAP, Policy, fetch_each};
 use crate::images;
+pub use crate::images::reference::Refusal;
 use crate::store::{OutcomeKind, Store};
 use crate::tui::doc::{Base64Facts, Doc, DocLine, Tok, describe_base64};
 use crate::tui::form::{LoadedImage, human_size};
@@ -31,8 +31,6 @@ const UNKNOWN: Base64Facts = Base64Facts {
 
 /// Result images fetched at the same time.
 pub const DOWNLOADS_AT_ONCE: usize = 4;
-/// Largest local reference file read (bigger ones cannot be fitted usefully either).
-const READ_CAP: u64 = 64 * 1024 * 1024;
 /// Most path completions offered at once.
 const MAX_COMPLETIONS: usize = 50;
 
@@ -2077,37 +2075,16 @@ fn expand_home(input: &str) -> PathBuf {
     }
 }
 
-/// Why a local reference image was not taken.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// A readable JPEG or PNG over the service's limits, each broken limit in words: it can
-    /// be fitted on request ([`Cmd::FitReference`]).
-    OverLimits(Vec<String>),
-    /// Anything else (missing, not an image, a decompression bomb...).
-    Other(String),
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Refusal::OverLimits(p) => write!(f, "over the limits: {}", p.join("; ")),
-            Refusal::Other(e) => f.write_str(e),
-        }
-    }
-}
-
-/// Reads a local reference file (at most 64 MB) and checks that it is a JPEG or PNG, with the
-/// checks the CLI's `--image` makes ([`images::input::read_image_bytes`]: symlinks, FIFOs,
-/// devices, permissions, empty files).
-async fn read_reference(input: &str) -> Result<(PathBuf, Vec<u8>), String> {
+/// Reads a local reference file on the blocking pool: `~/` expanded, then `job` (a loader
+/// of [`images::reference`]) with the path.
+async fn on_reference<T: Send + 'static, E: From<String> + Send + 'static>(
+    input: &str,
+    job: impl FnOnce(&std::path::Path) -> Result<T, E> + Send + 'static,
+) -> Result<(PathBuf, T), E> {
     let path = expand_home(input.trim());
-    tokio::task::spawn_blocking(move || {
-        images::input::read_image_bytes(&path, READ_CAP)
-            .map(|(bytes, _)| (path, bytes))
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())?
+    tokio::task::spawn_blocking(move || job(&path).map(|t| (path, t)))
+        .await
+        .map_err(|e| E::from(e.to_string()))?
 }
 
 fn loaded(path: PathBuf, bytes: &[u8], dims: Option<(u32, u32)>) -> LoadedImage {
@@ -2124,56 +2101,20 @@ fn loaded(path: PathBuf, bytes: &[u8], dims: Option<(u32, u32)>) -> LoadedImage 
     }
 }
 
-/// Reads and checks a reference image against the service's limits (JPEG/PNG, at most 4.7 MB,
-/// 128..4096 px a side, aspect at most 3:1), from the header only: a decompression bomb is
-/// refused without decoding. Returns it base64-encoded; a readable image over the limits is
-/// refused with [`Refusal::OverLimits`] so the user can choose to fit it.
+/// Reads and checks a reference image against the service's limits
+/// ([`images::reference::load`]: from the header first, a decompression bomb refused without
+/// decoding). Returns it base64-encoded; a readable image over the limits is refused with
+/// [`Refusal::OverLimits`] so the user can choose to fit it.
 pub async fn load_reference(input: &str) -> Result<LoadedImage, Refusal> {
-    let (path, bytes) = read_reference(input).await.map_err(Refusal::Other)?;
-    tokio::task::spawn_blocking(move || {
-        use images::decode::{DecodeError, PREVIEW_BOUNDS, probe, reference_problems};
-        let dims = match probe(&bytes, PREVIEW_BOUNDS) {
-            Ok((_, w, h)) => (w, h),
-            Err(e @ DecodeError::TooLarge { .. }) => {
-                return Err(Refusal::Other(format!("refused: {e}")));
-            }
-            Err(_) if bytes.len() > MAX_IMAGE_BYTES => {
-                return Err(Refusal::Other(format!(
-                    "too large: {} (at most 4.7 MB)",
-                    human_size(bytes.len())
-                )));
-            }
-            Err(e) => return Err(Refusal::Other(format!("unreadable image: {e}"))),
-        };
-        // A cut-off file is refused, not offered a fit; one within the limits (to be sent as
-        // it is) is decoded whole first (a fit decodes it anyway).
-        if let Err(e) = images::decode::check_structure(&bytes) {
-            return Err(Refusal::Other(format!("{}: {e}", path.display())));
-        }
-        let problems = reference_problems(&bytes);
-        if !problems.is_empty() {
-            return Err(Refusal::OverLimits(problems));
-        }
-        if let Err(e) = images::decode::check_complete(&bytes) {
-            return Err(Refusal::Other(format!("{}: {e}", path.display())));
-        }
-        Ok(loaded(path, &bytes, Some(dims)))
-    })
-    .await
-    .map_err(|e| Refusal::Other(e.to_string()))?
+    let (path, r) = on_reference(input, images::reference::load).await?;
+    Ok(loaded(path, &r.bytes, r.dims))
 }
 
-/// Reads a local reference image and fits it to the limits (crop to 3:1, scale into
-/// 128..4096 px, re-encode as JPEG under 4.7 MB). Returns it and what was done, in words.
+/// Reads a local reference image and fits it to the limits ([`images::reference::fit`]).
+/// Returns it and what was done, in words.
 pub async fn fit_reference_file(input: &str) -> Result<(LoadedImage, Vec<String>), String> {
-    let (path, bytes) = read_reference(input).await?;
-    tokio::task::spawn_blocking(move || {
-        let (out, done) = images::decode::fit_reference(&bytes).map_err(|e| e.to_string())?;
-        let dims = images::dimensions(&out);
-        Ok((loaded(path, &out, dims), done))
-    })
-    .await
-    .map_err(|e| e.to_string())?
+    let (path, (r, done)) = on_reference(input, images::reference::fit).await?;
+    Ok((loaded(path, &r.bytes, r.dims), done))
 }
 
 /// Paths that complete `input` (directories end in `/`), sorted, at most 50.
@@ -2207,6 +2148,7 @@ pub async fn complete_path(input: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::schema::MAX_IMAGE_BYTES;
 
     #[tokio::test]
     async fn a_panicking_worker_task_is_reported_with_secrets_scrubbed() {
