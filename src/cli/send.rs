@@ -10,9 +10,10 @@ use crate::api::client::{Client, Exchange};
 use crate::api::response::Outcome;
 use crate::api::tasks::{self as api_tasks, Mode, Split};
 use crate::config;
+use crate::exchange::Pending;
 use crate::exchange::results::{self, Collected};
 use crate::exchange::tasks::{self, RunOptions};
-use crate::store::{NewEntry, Store};
+use crate::store::Store;
 use crate::text::{escape_terminal, json_for_terminal};
 use clap::Args;
 use serde_json::{Value, json};
@@ -229,16 +230,8 @@ fn start_recording(
             return None;
         }
     };
-    let action = client.target.action.clone();
-    let headers = client.prepare(&action, bytes.to_vec()).redacted_headers();
-    let entry = NewEntry {
-        profile,
-        endpoint: client.target.endpoint.as_str(),
-        action: &action,
-        request_headers: &headers,
-        request_body: bytes,
-    };
-    match store.begin(&entry) {
+    let pending = Pending::new(client, profile, &client.target.action, bytes.to_vec());
+    match store.begin(&pending.entry(bytes)) {
         Ok(id) => Some(Recording { store, id }),
         Err(e) => {
             history_warning(args, warnings, e.to_string());

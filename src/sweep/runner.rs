@@ -20,8 +20,9 @@ use super::spec::Grid;
 use crate::api::client::{Client, Exchange, TransportError};
 use crate::api::codes::Retry;
 use crate::api::response::{Outcome, ResultImage};
+use crate::exchange::Pending;
 use crate::exchange::fetch::{self, Obtained, Policy, Save};
-use crate::store::{NewEntry, NewSweep, OutcomeKind, ResultFile, Store, SweepStatus};
+use crate::store::{NewSweep, OutcomeKind, ResultFile, Store, SweepStatus};
 use serde::Serialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -597,26 +598,12 @@ async fn run_cell(s: &Shared, cell: usize, first_ticket: super::bucket::Ticket) 
     let history_id = match &s.store {
         Some(store) => {
             let store = store.clone();
-            let headers = s.client.prepare(&action, bytes.clone()).redacted_headers();
+            let pending = Pending::new(&s.client, &s.settings.profile, &action, bytes.clone());
             let entry_bytes = bytes.clone();
-            let endpoint = s.client.target.endpoint.to_string();
-            let profile = s.settings.profile.clone();
-            let action = action.clone();
             let sweep_id = s.plan.id.clone();
             let values = values.clone();
             let r = tokio::task::spawn_blocking(move || {
-                store.begin_cell(
-                    &NewEntry {
-                        profile: &profile,
-                        endpoint: &endpoint,
-                        action: &action,
-                        request_headers: &headers,
-                        request_body: &entry_bytes,
-                    },
-                    &sweep_id,
-                    cell,
-                    &values,
-                )
+                store.begin_cell(&pending.entry(&entry_bytes), &sweep_id, cell, &values)
             })
             .await;
             match r {

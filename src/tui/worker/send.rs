@@ -7,6 +7,7 @@ use super::panic_text;
 use super::previews::decode_for_preview;
 use crate::api::client::{Client, Exchange};
 use crate::api::response::Outcome;
+use crate::exchange::Pending;
 use crate::exchange::fetch::{Policy, fetch_each};
 use crate::images;
 use crate::store::Store;
@@ -86,22 +87,10 @@ async fn send(
     // Written as pending before the request goes out: a crash leaves an `interrupted` entry.
     let recording = match &history {
         Some(h) => {
-            let headers = client.prepare(&action, bytes.clone()).redacted_headers();
-            let (endpoint, profile, act, b) = (
-                client.target.endpoint.to_string(),
-                h.profile.clone(),
-                action.clone(),
-                bytes.clone(),
-            );
+            let pending = Pending::new(&client, &h.profile, &action, bytes.clone());
+            let b = bytes.clone();
             let result = with_store(h, move |s| {
-                s.begin(&crate::store::NewEntry {
-                    profile: &profile,
-                    endpoint: &endpoint,
-                    action: &act,
-                    request_headers: &headers,
-                    request_body: &b,
-                })
-                .map_err(|e| e.to_string())
+                s.begin(&pending.entry(&b)).map_err(|e| e.to_string())
             })
             .await;
             let _ = tx.send(Msg::Recorded {
