@@ -8,7 +8,7 @@ use super::previews::decode_for_preview;
 use crate::api::client::{Client, Exchange};
 use crate::api::response::Outcome;
 use crate::exchange::Pending;
-use crate::exchange::fetch::{Policy, fetch_each};
+use crate::exchange::fetch::{Obtained, Policy, fetch_each};
 use crate::images;
 use crate::store::Store;
 use crate::tui::doc::Doc;
@@ -139,25 +139,7 @@ async fn send(
         async move {
             let index = got.index;
             match got.image {
-                Ok(o) => {
-                    let facts = facts_of(&o.bytes);
-                    if opts.decode {
-                        let b = Arc::clone(&o.bytes);
-                        let result = tokio::task::spawn_blocking(move || decode_for_preview(&b))
-                            .await
-                            .unwrap_or_else(|e| Err(e.to_string()));
-                        let _ = tx.send(Msg::PreviewDecoded {
-                            key: ImageKey::Result { id, index },
-                            result,
-                        });
-                    }
-                    Some(Kept {
-                        index,
-                        bytes: o.bytes,
-                        facts,
-                        url: o.url,
-                    })
-                }
+                Ok(o) => Some(keep(&tx, id, o, opts.decode).await),
                 Err(e) => {
                     let _ = tx.send(Msg::ImageSaved {
                         id,
@@ -297,25 +279,8 @@ async fn send_async(
         duration,
     });
     let mut kept = Vec::new();
-    for k in finished.collected.kept {
-        let facts = facts_of(&k.bytes);
-        let bytes = k.bytes;
-        if opts.decode {
-            let b = Arc::clone(&bytes);
-            let result = tokio::task::spawn_blocking(move || decode_for_preview(&b))
-                .await
-                .unwrap_or_else(|e| Err(e.to_string()));
-            let _ = tx.send(Msg::PreviewDecoded {
-                key: ImageKey::Result { id, index: k.index },
-                result,
-            });
-        }
-        kept.push(Kept {
-            index: k.index,
-            bytes,
-            facts,
-            url: k.url,
-        });
+    for o in finished.collected.kept {
+        kept.push(keep(&tx, id, o, opts.decode).await);
     }
     for e in finished.collected.errors {
         let _ = tx.send(Msg::Saved {
@@ -445,6 +410,28 @@ struct Kept {
     bytes: Arc<Vec<u8>>,
     facts: ImageFacts,
     url: Option<String>,
+}
+
+/// A result image of request `id` obtained: its facts for the Response pane, decoded for a
+/// preview when `decode` (the preview sent to the UI at once).
+async fn keep(tx: &UnboundedSender<Msg>, id: u64, o: Obtained, decode: bool) -> Kept {
+    let facts = facts_of(&o.bytes);
+    if decode {
+        let b = Arc::clone(&o.bytes);
+        let result = tokio::task::spawn_blocking(move || decode_for_preview(&b))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+        let _ = tx.send(Msg::PreviewDecoded {
+            key: ImageKey::Result { id, index: o.index },
+            result,
+        });
+    }
+    Kept {
+        index: o.index,
+        bytes: o.bytes,
+        facts,
+        url: o.url,
+    }
 }
 
 /// What the Response pane says about a result image's bytes.
