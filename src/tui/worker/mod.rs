@@ -24,7 +24,6 @@ pub use send::DOWNLOADS_AT_ONCE;
 
 use crate::api::client::Client;
 use crate::exchange::fetch::DOWNLOAD_CAP;
-pub use crate::images::reference::Refusal;
 use crate::tui::msg::{Cmd, Msg};
 use crate::tui::preview::Setup;
 use serde_json::Value;
