@@ -4,6 +4,7 @@
 //! client) and knows nothing of terminals. `mock` is the embedded fake CVProcess server.
 //! `store` is the persistent history (SQLite + image files). `sweep` runs parameter sweeps
 //! (grids of requests, rate-limited, with a contact sheet).
+//! `exchange` is one request end to end (result images fetched, async tasks polled and resumed).
 //! `presets` keeps named parameter presets in the config dir.
 //! `config`, `images` and `text` are shared by the CLI (`cli`) and the terminal UI.
 
@@ -11,12 +12,11 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod exchange;
 pub mod images;
 pub mod mock;
 pub mod presets;
-pub mod results;
 pub mod store;
 pub mod sweep;
-pub mod tasks;
 pub mod text;
 pub mod tui;

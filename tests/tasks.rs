@@ -14,10 +14,10 @@ use tokio_util::sync::CancellationToken;
 use volcv::api::client::{Auth, Client, DEFAULT_VERSION, Options, Target};
 use volcv::api::secret::Secret;
 use volcv::api::tasks::{PollPolicy, SUBMIT_ACTION, TaskEvent};
+use volcv::exchange::tasks::{Ending, RunOptions};
 use volcv::mock::{MockConfig, MockServer};
 use volcv::store::tasks::TaskOwner;
 use volcv::store::{NewEntry, OutcomeKind, Store};
-use volcv::tasks::{Ending, RunOptions};
 
 const API_KEY: &str = "sk-test-SECRET-key-4711";
 const AK: &str = "AKLTtestACCESSkey0815";
@@ -269,7 +269,7 @@ async fn status_transitions_are_reported_and_recorded() {
         "return_url": false,
         "logo_info": {"add_logo": true, "position": 3}
     });
-    let id = volcv::tasks::begin_entry(&store, "default", &client, &body).expect("begin");
+    let id = volcv::exchange::tasks::begin_entry(&store, "default", &client, &body).expect("begin");
     let policy = PollPolicy {
         first_delay: Duration::from_millis(100),
         factor: 1.0,
@@ -280,7 +280,7 @@ async fn status_transitions_are_reported_and_recorded() {
     let seen_in_store: Arc<Mutex<Vec<String>>> = Arc::default();
     let (ev, st) = (events.clone(), seen_in_store.clone());
     let store_ref = &store;
-    let f = volcv::tasks::run(
+    let f = volcv::exchange::tasks::run(
         &client,
         &body,
         Some((&store, id)),

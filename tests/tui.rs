@@ -22,8 +22,8 @@ use volcv::tui::preview::{ImageKey, Previews};
 mod common;
 use common::term::{Sink, find, kitty_commands_well_formed, sequences, sixel_well_formed};
 use volcv::tui::theme::Theme;
-use volcv::tui::view::Verdict;
-use volcv::tui::worker::{Worker, view_of};
+use volcv::tui::view::{Verdict, view_of};
+use volcv::tui::worker::Worker;
 
 fn app_sized(w: u16, h: u16) -> App {
     let body = schema::default_schema().default_body();

@@ -408,7 +408,7 @@ fn show(store: &Store, a: &ShowArgs) -> Result<u8, StoreError> {
             .filter(|i| i.part != store::ImagePart::Request && seen.insert(i.sha256.clone()))
             .map(|i| i.file.clone())
             .collect();
-        super::send::print_images(&paths);
+        super::report::print_images(&paths);
     }
     Ok(EXIT_OK)
 }

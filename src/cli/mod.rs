@@ -27,6 +27,7 @@ mod curl;
 mod history;
 mod mock;
 mod preset;
+mod report;
 mod request;
 mod send;
 mod stop;

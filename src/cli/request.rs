@@ -276,8 +276,8 @@ enum ImageArg {
 }
 
 /// Turns `--image` into a URL or bare base64 of a local JPEG/PNG, with errors naming the file.
-/// The file is checked whole ([`images::input::read_image`]: type, size, format, complete and
-/// decodable). A file over the service's limits is an error, or with `fit` a fitted copy
+/// The file is checked whole ([`images::reference::load_whole`]: type, size, format, complete
+/// and decodable). A file over the service's limits is an error, or with `fit` a fitted copy
 /// (noted).
 fn load_image_arg(arg: &str, fit: bool, notes: &mut Vec<String>) -> Result<ImageArg, String> {
     if arg.starts_with("http://") || arg.starts_with("https://") {
@@ -285,29 +285,26 @@ fn load_image_arg(arg: &str, fit: bool, notes: &mut Vec<String>) -> Result<Image
             .map(|_| ImageArg::Url(arg.to_owned()))
             .map_err(|e| format!("--image {arg:?} is not a valid URL: {e}"));
     }
-    let file = images::input::read_image(Path::new(arg), images::input::READ_CAP)
-        .map_err(|e| format!("--image {e}"))?;
-    let problems = images::decode::reference_problems(&file.bytes);
-    let bytes = if problems.is_empty() {
-        file.bytes
-    } else if fit {
-        let (out, done) = images::decode::fit_reference(&file.bytes)
-            .map_err(|e| format!("--image {arg}: cannot fit it: {e}"))?;
-        notes.push(format!(
-            "--image {arg} was over the limits ({}); sent a fitted copy: {}",
-            problems.join("; "),
-            done.join(", ")
-        ));
-        out
-    } else {
-        return Err(format!(
+    use images::reference::{WholeError, load_whole};
+    let whole = load_whole(Path::new(arg), fit).map_err(|e| match e {
+        WholeError::Read(e) => format!("--image {e}"),
+        WholeError::Fit(e) => format!("--image {arg}: cannot fit it: {e}"),
+        WholeError::OverLimits(problems) => format!(
             "--image {arg}: {}; the service takes JPEG or PNG of at most {} bytes (4.7 MB), \
              128..4096 px a side, aspect at most 3:1; --fit-image sends a \
              cropped/scaled/re-encoded copy that fits",
             problems.join("; "),
             schema::MAX_IMAGE_BYTES
+        ),
+    })?;
+    if let Some((problems, done)) = &whole.fitted {
+        notes.push(format!(
+            "--image {arg} was over the limits ({}); sent a fitted copy: {}",
+            problems.join("; "),
+            done.join(", ")
         ));
-    };
+    }
+    let bytes = whole.bytes;
     Ok(ImageArg::Base64(
         base64::engine::general_purpose::STANDARD.encode(&bytes),
     ))

@@ -1,19 +1,24 @@
-//! `volcv send`: one request, headless.
+//! `volcv send`: one request, headless, sync or async (`--mode async`: submitted, polled,
+//! collected). What it prints is in [`super::report`].
 
+use super::report::{finished_json, print_finished, print_images, report_stopped};
 use super::request::{self, Built, RequestArgs};
 use super::stop::{Stop, StopSignal};
-use super::{Cli, EXIT_INVALID, EXIT_NO_ANSWER, EXIT_OK, EXIT_SERVICE};
-use crate::api::client::{Client, Exchange, TransportError, scrubbed_note};
+use super::tasks::{Progress, policy};
+use super::{Cli, EXIT_INVALID, EXIT_NO_ANSWER, EXIT_OK};
+use crate::api::client::{Client, Exchange};
 use crate::api::response::Outcome;
-use crate::api::tasks::Mode;
+use crate::api::tasks::{self as api_tasks, Mode, Split};
 use crate::config;
-use crate::images;
-use crate::results::{self, Collected};
-use crate::store::{NewEntry, Store};
-use crate::text::{escape_terminal, json_for_terminal, truncate_chars};
+use crate::exchange::Pending;
+use crate::exchange::results::{self, Collected};
+use crate::exchange::tasks::{self, RunOptions};
+use crate::store::Store;
+use crate::text::{escape_terminal, json_for_terminal};
 use clap::Args;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
@@ -46,7 +51,7 @@ pub struct SendArgs {
     pub mode: Option<Mode>,
     /// In async mode, how long to poll before leaving the task pending for `volcv tasks
     /// resume`, e.g. 30m, 2h [default: 30m]
-    #[arg(long, value_name = "AGE", value_parser = super::history::parse_age)]
+    #[arg(long, value_name = "AGE", value_parser = crate::store::age::parse_age)]
     pub max_wait: Option<std::time::Duration>,
 }
 
@@ -104,7 +109,7 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
     };
     let mode = args.mode.unwrap_or(resolved.mode);
     if args.dry_run && mode == Mode::Async {
-        return match super::tasks::dry_run(&client, &body) {
+        return match dry_run(&client, &body) {
             Ok(text) => {
                 out!("{text}");
                 EXIT_OK
@@ -115,9 +120,7 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
     let history = super::HistoryDir::new(cli, &loaded.paths);
     if mode == Mode::Async {
         let profile = &resolved.profile;
-        return super::tasks::send_async(
-            args, &runtime, &client, &body, &history, profile, warnings,
-        );
+        return send_async(args, &runtime, &client, &body, &history, profile, warnings);
     }
     if args.dry_run {
         let action = client.target.action.clone();
@@ -227,16 +230,8 @@ fn start_recording(
             return None;
         }
     };
-    let action = client.target.action.clone();
-    let headers = client.prepare(&action, bytes.to_vec()).redacted_headers();
-    let entry = NewEntry {
-        profile,
-        endpoint: client.target.endpoint.as_str(),
-        action: &action,
-        request_headers: &headers,
-        request_body: bytes,
-    };
-    match store.begin(&entry) {
+    let pending = Pending::new(client, profile, &client.target.action, bytes.to_vec());
+    match store.begin(&pending.entry(bytes)) {
         Ok(id) => Some(Recording { store, id }),
         Err(e) => {
             history_warning(args, warnings, e.to_string());
@@ -267,277 +262,6 @@ impl Recording {
     }
 }
 
-/// Columns to print an image at: the terminal's width, narrower when the picture would be
-/// taller than the screen (less a line for its path). A cell is about twice as tall as wide,
-/// and viuer keeps the aspect ratio when given only a width.
-fn print_width(w: u32, h: u32, cols: u16, rows: u16) -> u32 {
-    let cols = u32::from(cols.max(1));
-    let rows = u32::from(rows.saturating_sub(2).max(2));
-    let fit_rows = u64::from(rows) * 2 * u64::from(w) / u64::from(h.max(1));
-    u32::try_from(fit_rows).unwrap_or(u32::MAX).clamp(1, cols)
-}
-
-/// Prints images into the terminal with viuer, as wide as the terminal, one after another.
-/// Does nothing unless stdout is a terminal (the summary has already listed the paths).
-pub(super) fn print_images(paths: &[PathBuf]) {
-    use std::io::IsTerminal as _;
-    if !std::io::stdout().is_terminal() {
-        return;
-    }
-    let (cols, rows) = ratatui::crossterm::terminal::size().unwrap_or((80, 24));
-    for p in paths {
-        let img = std::fs::read(p)
-            .map_err(|e| e.to_string())
-            .and_then(|b| images::decode::decode_preview(&b, 2048).map_err(|e| e.to_string()));
-        let img = match img {
-            Ok(i) => i,
-            Err(e) => {
-                eprintln!("volcv: cannot print {}: {e}", p.display());
-                continue;
-            }
-        };
-        let config = viuer::Config {
-            absolute_offset: false,
-            width: Some(print_width(img.width(), img.height(), cols, rows)),
-            restore_cursor: false,
-            ..Default::default()
-        };
-        outln!("{}", p.display());
-        if let Err(e) = viuer::print(&img, &config) {
-            eprintln!("volcv: cannot print {}: {e}", p.display());
-        }
-    }
-}
-
-fn outcome_kind(ex: &Exchange) -> &'static str {
-    match &ex.result {
-        Ok(Outcome::Success(_)) => "success",
-        Ok(Outcome::Service(_)) => "service_error",
-        Ok(Outcome::Gateway(_)) => "gateway_error",
-        Ok(Outcome::Relay(_)) => "relay_error",
-        Ok(Outcome::NonJson(_)) => "non_json",
-        Err(TransportError::Cancelled) => "cancelled",
-        Err(_) => "transport_error",
-    }
-}
-
-fn exit_code(ex: &Exchange) -> u8 {
-    match &ex.result {
-        Ok(Outcome::Success(_)) => EXIT_OK,
-        Ok(Outcome::Service(_) | Outcome::Gateway(_) | Outcome::Relay(_)) => EXIT_SERVICE,
-        Ok(Outcome::NonJson(_)) | Err(_) => EXIT_NO_ANSWER,
-    }
-}
-
-/// What an async request adds to a report.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct TaskInfo<'a> {
-    pub task_id: Option<&'a str>,
-    pub task_status: Option<&'a str>,
-    pub polls: u32,
-}
-
-impl TaskInfo<'_> {
-    /// The JSON fields: `mode`, `task_id`, `task_status`, `polls`.
-    pub(super) fn add_to(&self, v: &mut serde_json::Value) {
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert("mode".into(), json!("async"));
-            obj.insert("task_id".into(), json!(self.task_id));
-            obj.insert("task_status".into(), json!(self.task_status));
-            obj.insert("polls".into(), json!(self.polls));
-        }
-    }
-}
-
-/// The exit code of an answer: a lost result image makes a success no usable answer.
-fn final_code(ex: &Exchange, saved: &Collected) -> u8 {
-    let code = exit_code(ex);
-    if code == EXIT_OK && !saved.errors.is_empty() {
-        // The call succeeded but a result image was lost: that is no usable answer for a script.
-        return EXIT_NO_ANSWER;
-    }
-    code
-}
-
-/// The `--json` object of an answer (and the exit code it means).
-pub(super) fn report_json(
-    ex: &Exchange,
-    saved: &Collected,
-    warnings: &[String],
-    history_id: Option<i64>,
-    task: Option<&TaskInfo<'_>>,
-) -> (u8, serde_json::Value) {
-    // What the process exits with: a lost result image makes a success exit 4.
-    let code = final_code(ex, saved);
-    let outcome = ex.outcome();
-    let mut warnings = warnings.to_vec();
-    if ex.scrubbed > 0 {
-        warnings.push(scrubbed_note(ex.scrubbed));
-    }
-    let (message, time_elapsed, te_secs, rephrased, data_rid) = match outcome {
-        Some(Outcome::Success(s)) => (
-            s.message.clone(),
-            s.time_elapsed_raw.clone(),
-            s.time_elapsed.map(|d| d.as_secs_f64()),
-            s.rephraser_result.clone(),
-            s.data_request_id.clone(),
-        ),
-        Some(o) => (o.summary(), None, None, None, None),
-        None => (
-            ex.result
-                .as_ref()
-                .err()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-            None,
-            None,
-            None,
-            None,
-        ),
-    };
-    let mut v = json!({
-        "outcome": outcome_kind(ex),
-        "exit_code": code,
-        "http_status": ex.http_status,
-        "code": outcome.and_then(Outcome::code),
-        "message": message,
-        "request_id": outcome.and_then(Outcome::request_id),
-        "data_request_id": data_rid,
-        "time_elapsed": time_elapsed,
-        "time_elapsed_secs": te_secs,
-        "rephraser_result": rephrased,
-        "duration_ms": (ex.duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-        "attempts": ex.attempts.len(),
-        "images": saved.paths,
-        "image_errors": saved.errors,
-        "warnings": warnings,
-        "history_id": history_id,
-    });
-    if let Some(t) = task {
-        t.add_to(&mut v);
-    }
-    (code, v)
-}
-
-/// Prints an answer (one JSON object with `json`) and returns the exit code.
-pub(super) fn report(
-    json: bool,
-    ex: &Exchange,
-    saved: &Collected,
-    warnings: &[String],
-    history_id: Option<i64>,
-    task: Option<&TaskInfo<'_>>,
-) -> u8 {
-    report_stopped(json, ex, saved, warnings, history_id, task, None)
-}
-
-/// [`report`] of an answer cut short by a stop signal (`stopped`): the JSON gains `signal`,
-/// and the exit code is 128 + the signal's number.
-fn report_stopped(
-    json: bool,
-    ex: &Exchange,
-    saved: &Collected,
-    warnings: &[String],
-    history_id: Option<i64>,
-    task: Option<&TaskInfo<'_>>,
-    stopped: Option<StopSignal>,
-) -> u8 {
-    if json {
-        let (code, mut v) = report_json(ex, saved, warnings, history_id, task);
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert("signal".into(), json!(stopped.map(|s| s.name)));
-            if let Some(sig) = stopped {
-                obj.insert("exit_code".into(), json!(sig.exit_code()));
-            }
-        }
-        outln!("{}", json_for_terminal(&v));
-        return stopped.map_or(code, StopSignal::exit_code);
-    }
-    let code = exit_code(ex);
-    print_human(ex, saved, task, stopped);
-    if let Some(id) = history_id {
-        if code == EXIT_OK {
-            outln!("history: entry {id}");
-        } else {
-            eprintln!("history: entry {id}");
-        }
-    }
-    if let Some(sig) = stopped {
-        eprintln!("volcv: stopped by {}", sig.name);
-        return sig.exit_code();
-    }
-    final_code(ex, saved)
-}
-
-fn print_human(
-    ex: &Exchange,
-    saved: &Collected,
-    task: Option<&TaskInfo<'_>>,
-    stopped: Option<StopSignal>,
-) {
-    // Server text is escaped, and capped: a 1 MB message is not worth a terminal's scrollback.
-    let e = |s: &str| escape_terminal(&truncate_chars(s, 2000), false);
-    let attempts = match task {
-        Some(t) => format!(
-            ", task {}, {} poll{}",
-            e(t.task_id.unwrap_or("-")),
-            t.polls,
-            if t.polls == 1 { "" } else { "s" }
-        ),
-        None if ex.attempts.len() > 1 => format!(", {} attempts", ex.attempts.len()),
-        None => String::new(),
-    };
-    let took = format!("{:.2}s", ex.duration.as_secs_f64());
-    if ex.scrubbed > 0 {
-        eprintln!("volcv: warning: {}", scrubbed_note(ex.scrubbed));
-    }
-    match &ex.result {
-        Ok(Outcome::Success(s)) => {
-            outln!(
-                "ok: {} {} in {took}{attempts} (service time_elapsed {})",
-                s.code,
-                e(&s.message),
-                s.time_elapsed_raw.as_deref().map_or("-".to_owned(), e)
-            );
-            if let Some(r) = &s.request_id {
-                outln!("request_id: {}", e(r));
-            }
-            if let Some(r) = s.rephraser_result.as_deref().filter(|r| !r.is_empty()) {
-                outln!("rephraser_result: {}", e(r));
-            }
-            for p in &saved.paths {
-                outln!("saved: {}", p.display());
-            }
-            if s.images.is_empty() {
-                outln!("(the answer carried no images)");
-            }
-        }
-        Ok(o) => {
-            eprintln!(
-                "error: {} (HTTP {}, {took}{attempts})",
-                e(&o.summary()),
-                ex.http_status.unwrap_or_default()
-            );
-            if let Some(r) = o.request_id() {
-                eprintln!("request_id: {}", e(r));
-            }
-            if let Outcome::NonJson(n) = o {
-                for line in n.excerpt.lines().take(8) {
-                    eprintln!("  | {}", e(line));
-                }
-            }
-        }
-        Err(TransportError::Cancelled) => eprintln!(
-            "error: cancelled by {} after {took}{attempts}; the request was abandoned",
-            stopped.map_or("a signal", |s| s.name)
-        ),
-        Err(err) => eprintln!("error: {} after {took}{attempts}", e(&err.to_string())),
-    }
-    for err in &saved.errors {
-        eprintln!("error: {}", e(err));
-    }
-}
-
 pub(super) fn fail(args: &SendArgs, code: u8, kind: &str, message: &str, errors: &[String]) -> u8 {
     if args.json {
         outln!(
@@ -557,14 +281,96 @@ pub(super) fn fail(args: &SendArgs, code: u8, kind: &str, message: &str, errors:
     code
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn printed_images_fit_the_screen_both_ways() {
-        // A square picture on a wide terminal: as wide as it is tall (2 px per row).
-        assert_eq!(super::print_width(1024, 1024, 120, 40), 76);
-        // A wide picture on a narrow terminal: the terminal's width.
-        assert_eq!(super::print_width(3000, 1000, 80, 40), 80);
-        assert_eq!(super::print_width(10, 10, 0, 0), 1);
+/// `volcv send --mode async`: submits, records the task id in the history at once, polls
+/// (status on stderr), then saves and prints like a sync send.
+fn send_async(
+    args: &SendArgs,
+    runtime: &tokio::runtime::Runtime,
+    client: &Client,
+    body: &Value,
+    history: &super::HistoryDir,
+    profile: &str,
+    mut warnings: Vec<String>,
+) -> u8 {
+    if let Err(e) = Split::new(body) {
+        return fail(args, EXIT_INVALID, "invalid_input", &e, &[]);
     }
+    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
+    let store = if args.no_history {
+        None
+    } else {
+        match history.open() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                history_warning(args, &mut warnings, e.to_string());
+                None
+            }
+        }
+    };
+    let id = store
+        .as_ref()
+        .and_then(|s| match tasks::begin_entry(s, profile, client, body) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                history_warning(args, &mut warnings, e.to_string());
+                None
+            }
+        });
+    let record = store.as_ref().zip(id);
+    runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        let on_signal = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                on_signal.cancel();
+            }
+        });
+        let opts = RunOptions {
+            policy: policy(args.max_wait),
+            out_dir: Some(&out_dir),
+        };
+        let mut progress = Progress::default();
+        let prefix = id.map(|i| format!("entry {i}: ")).unwrap_or_default();
+        let run = tasks::run(client, body, record, &opts, &cancel, |ev| {
+            if !args.json {
+                progress.print(0, &prefix, ev);
+            }
+        })
+        .await;
+        let f = match run {
+            Ok(f) => f,
+            Err(e) => return fail(args, EXIT_INVALID, "invalid_input", &e, &[]),
+        };
+        warnings.extend(f.warnings.iter().cloned());
+        let code = if args.json {
+            let (code, v) = finished_json(&f, &warnings);
+            outln!("{}", json_for_terminal(&v));
+            code
+        } else {
+            // History warnings of the run were not printed yet (those before it were).
+            let (_, run_warnings) = warnings.split_at(warnings.len() - f.warnings.len());
+            print_finished(&f, run_warnings)
+        };
+        if args.print {
+            let paths = f.collected.paths.clone();
+            let _ = tokio::task::spawn_blocking(move || print_images(&paths)).await;
+        }
+        code
+    })
+}
+
+/// What `--dry-run` prints in async mode: the submit request, then the poll request.
+fn dry_run(client: &Client, body: &Value) -> Result<String, String> {
+    let split = Split::new(body)?;
+    let submit = client.prepare(api_tasks::SUBMIT_ACTION, split.submit_bytes());
+    let poll_body = split.task("<task_id>").poll_body();
+    let poll = client.prepare(
+        api_tasks::RESULT_ACTION,
+        serde_json::to_vec(&poll_body).unwrap_or_default(),
+    );
+    Ok(format!(
+        "# async mode: the task is submitted with\n{}\n# then polled until done with\n{}",
+        submit.to_http_text(),
+        poll.to_http_text()
+    ))
 }

@@ -1,15 +1,16 @@
-//! Async tasks from the command line: `volcv send --mode async`, `volcv tasks` (the pending
-//! tasks of the history) and `volcv tasks resume` (collect them).
+//! Async tasks from the command line: `volcv tasks` (the pending tasks of the history) and
+//! `volcv tasks resume` (collect them); the poll policy and progress lines `volcv send --mode
+//! async` shares.
 
-use super::send::{SendArgs, TaskInfo, history_warning, print_images, report, report_json};
-use super::{Cli, EXIT_INVALID, EXIT_NO_ANSWER, EXIT_OK, EXIT_SERVICE};
+use super::history::when;
+use super::report::{finished_json, print_finished};
+use super::{Cli, EXIT_INVALID, EXIT_NO_ANSWER, EXIT_OK};
 use crate::api::client::Client;
-use crate::api::response::Outcome;
-use crate::api::tasks::{self as api_tasks, PollPolicy, Split, Stop, TaskEvent};
+use crate::api::tasks::{self as api_tasks, PollPolicy, TaskEvent};
 use crate::clock::now_ms;
 use crate::config;
+use crate::exchange::tasks::{self, Ending, ResumeOptions, RunOptions};
 use crate::store::tasks::TaskOwner;
-use crate::tasks::{self, Ending, Finished, ResumeOptions, RunOptions};
 use crate::text::{escape_terminal, json_for_terminal, truncate_chars};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -62,7 +63,7 @@ pub struct ResumeArgs {
     #[arg(long)]
     pub json: bool,
     /// How long to poll before leaving a task pending again, e.g. 30m, 2h [default: 30m]
-    #[arg(long, value_name = "AGE", value_parser = super::history::parse_age)]
+    #[arg(long, value_name = "AGE", value_parser = crate::store::age::parse_age)]
     pub max_wait: Option<Duration>,
     /// Seconds one poll may take, body included [default: the profile's, else 60]
     #[arg(long, value_name = "SECS")]
@@ -80,13 +81,13 @@ pub(super) fn policy(max_wait: Option<Duration>) -> PollPolicy {
 
 /// Status lines on stderr: every change, and an unchanged status every [`STILL_EVERY`].
 #[derive(Default)]
-struct Progress {
+pub(super) struct Progress {
     /// Elapsed time of the last line printed, per task.
     last: HashMap<i64, Duration>,
 }
 
 impl Progress {
-    fn print(&mut self, key: i64, prefix: &str, event: &TaskEvent) {
+    pub(super) fn print(&mut self, key: i64, prefix: &str, event: &TaskEvent) {
         let e = |s: &str| escape_terminal(&truncate_chars(s, 300), false);
         match event {
             TaskEvent::Submitted { task_id } => {
@@ -131,195 +132,6 @@ impl Progress {
     }
 }
 
-/// A report for an ending that is not an answer to print like a sync one.
-fn other_ending(f: &Finished) -> Option<(u8, &'static str, String)> {
-    let id_hint = f.id.map_or_else(
-        || "volcv tasks resume".to_owned(),
-        |id| format!("volcv tasks resume {id}"),
-    );
-    match &f.ending {
-        Ending::Collected => None,
-        Ending::Failed(message) => {
-            // An error answer prints like a sync one; a success without a task id does not.
-            let answered_error = f
-                .exchange
-                .as_ref()
-                .is_some_and(|x| !x.outcome().is_some_and(Outcome::is_success));
-            (!answered_error).then(|| (EXIT_SERVICE, "service_error", message.clone()))
-        }
-        Ending::Gone { message, .. } => Some((EXIT_SERVICE, "service_error", message.clone())),
-        Ending::Pending(stop) => {
-            let code = match stop {
-                Stop::Refused(_) => EXIT_SERVICE,
-                _ => EXIT_NO_ANSWER,
-            };
-            let recorded = f.id.is_some() && f.warnings.is_empty();
-            let hint = if recorded {
-                format!(
-                    "; the task is still pending: collect its result with `{id_hint}` (the \
-                     service keeps tasks 12-24 h)"
-                )
-            } else {
-                "; the task is still pending on the service, but it is not in the history"
-                    .to_owned()
-            };
-            Some((code, "pending", format!("{stop}{hint}")))
-        }
-        Ending::Skipped(why) => Some((EXIT_INVALID, "skipped", why.clone())),
-    }
-}
-
-fn task_info(f: &Finished) -> TaskInfo<'_> {
-    TaskInfo {
-        task_id: f.task_id.as_deref(),
-        task_status: f.last_status.as_ref().map(|s| s.as_str()),
-        polls: f.polls,
-    }
-}
-
-/// The `--json` object of a finished task and its exit code.
-fn finished_json(f: &Finished, warnings: &[String]) -> (u8, Value) {
-    if let Some((code, outcome, message)) = other_ending(f) {
-        let mut v = json!({
-            "outcome": outcome,
-            "exit_code": code,
-            "message": message,
-            "images": [],
-            "image_errors": [],
-            "warnings": warnings,
-            "history_id": f.id,
-        });
-        task_info(f).add_to(&mut v);
-        return (code, v);
-    }
-    match &f.exchange {
-        Some(ex) => report_json(ex, &f.collected, warnings, f.id, Some(&task_info(f))),
-        None => (
-            EXIT_NO_ANSWER,
-            json!({"outcome": "transport_error", "exit_code": EXIT_NO_ANSWER}),
-        ),
-    }
-}
-
-/// Prints a finished task for a person and returns its exit code.
-fn print_finished(f: &Finished, warnings: &[String]) -> u8 {
-    for w in warnings {
-        eprintln!("volcv: warning: {}", escape_terminal(w, false));
-    }
-    if let Some((code, outcome, message)) = other_ending(f) {
-        let message = escape_terminal(&truncate_chars(&message, 2000), false);
-        if outcome == "pending" || outcome == "skipped" {
-            eprintln!("volcv: {message}");
-        } else {
-            eprintln!("error: {message}");
-        }
-        if let Some(id) = f.id
-            && outcome != "skipped"
-        {
-            eprintln!("history: entry {id}");
-        }
-        return code;
-    }
-    match &f.exchange {
-        Some(ex) => report(false, ex, &f.collected, warnings, f.id, Some(&task_info(f))),
-        None => EXIT_NO_ANSWER,
-    }
-}
-
-/// `volcv send --mode async`: submits, records the task id in the history at once, polls
-/// (status on stderr), then saves and prints like a sync send.
-pub(super) fn send_async(
-    args: &SendArgs,
-    runtime: &tokio::runtime::Runtime,
-    client: &Client,
-    body: &Value,
-    history: &super::HistoryDir,
-    profile: &str,
-    mut warnings: Vec<String>,
-) -> u8 {
-    if let Err(e) = Split::new(body) {
-        return super::send::fail(args, EXIT_INVALID, "invalid_input", &e, &[]);
-    }
-    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
-    let store = if args.no_history {
-        None
-    } else {
-        match history.open() {
-            Ok(s) => Some(s),
-            Err(e) => {
-                history_warning(args, &mut warnings, e.to_string());
-                None
-            }
-        }
-    };
-    let id = store
-        .as_ref()
-        .and_then(|s| match tasks::begin_entry(s, profile, client, body) {
-            Ok(id) => Some(id),
-            Err(e) => {
-                history_warning(args, &mut warnings, e.to_string());
-                None
-            }
-        });
-    let record = store.as_ref().zip(id);
-    runtime.block_on(async {
-        let cancel = CancellationToken::new();
-        let on_signal = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_signal.cancel();
-            }
-        });
-        let opts = RunOptions {
-            policy: policy(args.max_wait),
-            out_dir: Some(&out_dir),
-        };
-        let mut progress = Progress::default();
-        let prefix = id.map(|i| format!("entry {i}: ")).unwrap_or_default();
-        let run = tasks::run(client, body, record, &opts, &cancel, |ev| {
-            if !args.json {
-                progress.print(0, &prefix, ev);
-            }
-        })
-        .await;
-        let f = match run {
-            Ok(f) => f,
-            Err(e) => return super::send::fail(args, EXIT_INVALID, "invalid_input", &e, &[]),
-        };
-        warnings.extend(f.warnings.iter().cloned());
-        let code = if args.json {
-            let (code, v) = finished_json(&f, &warnings);
-            outln!("{}", json_for_terminal(&v));
-            code
-        } else {
-            // History warnings of the run were not printed yet (those before it were).
-            let (_, run_warnings) = warnings.split_at(warnings.len() - f.warnings.len());
-            print_finished(&f, run_warnings)
-        };
-        if args.print {
-            let paths = f.collected.paths.clone();
-            let _ = tokio::task::spawn_blocking(move || print_images(&paths)).await;
-        }
-        code
-    })
-}
-
-/// What `--dry-run` prints in async mode: the submit request, then the poll request.
-pub(super) fn dry_run(client: &Client, body: &Value) -> Result<String, String> {
-    let split = Split::new(body)?;
-    let submit = client.prepare(api_tasks::SUBMIT_ACTION, split.submit_bytes());
-    let poll_body = split.task("<task_id>").poll_body();
-    let poll = client.prepare(
-        api_tasks::RESULT_ACTION,
-        serde_json::to_vec(&poll_body).unwrap_or_default(),
-    );
-    Ok(format!(
-        "# async mode: the task is submitted with\n{}\n# then polled until done with\n{}",
-        submit.to_http_text(),
-        poll.to_http_text()
-    ))
-}
-
 /// Runs `volcv tasks`.
 pub fn run(cli: &Cli, args: &TasksArgs) -> u8 {
     match &args.cmd {
@@ -327,18 +139,6 @@ pub fn run(cli: &Cli, args: &TasksArgs) -> u8 {
         Some(TasksCmd::List(a)) => list(cli, a.json),
         Some(TasksCmd::Resume(a)) => resume(cli, a),
     }
-}
-
-fn when(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute]:[second]"
-            ))
-            .ok()
-        })
-        .unwrap_or_else(|| ms.to_string())
 }
 
 fn age(ms: i64) -> String {

@@ -3,6 +3,7 @@
 
 pub mod decode;
 pub mod input;
+pub mod reference;
 pub mod staged;
 
 use std::path::{Path, PathBuf};

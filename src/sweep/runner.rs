@@ -20,9 +20,9 @@ use super::spec::Grid;
 use crate::api::client::{Client, Exchange, TransportError};
 use crate::api::codes::Retry;
 use crate::api::response::{Outcome, ResultImage};
-use crate::images;
-use crate::store::{NewEntry, NewSweep, OutcomeKind, ResultFile, Store, SweepStatus};
-use base64::Engine as _;
+use crate::exchange::Pending;
+use crate::exchange::fetch::{self, Obtained, Policy, Save};
+use crate::store::{NewSweep, OutcomeKind, ResultFile, Store, SweepStatus};
 use serde::Serialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -37,8 +37,6 @@ use tokio_util::sync::CancellationToken;
 /// Rate-limit retries per cell unless [`Settings::rate_limit_retries`] says otherwise. Higher
 /// than a single send's: a rate-limit answer costs nothing and the bucket slows down each time.
 pub const DEFAULT_RATE_LIMIT_RETRIES: u32 = 8;
-/// Largest downloaded result image.
-pub const DOWNLOAD_CAP: usize = 64 * 1024 * 1024;
 
 /// How a sweep runs.
 #[derive(Debug, Clone)]
@@ -65,7 +63,7 @@ pub struct Controls {
     pub abort: CancellationToken,
 }
 
-/// How a cell ended.
+/// How a cell ended (a sent cell's from its [`OutcomeKind`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CellStatus {
@@ -77,6 +75,17 @@ pub enum CellStatus {
     Cancelled,
     /// Never started (the sweep was stopped first).
     NotRun,
+}
+
+impl From<OutcomeKind> for CellStatus {
+    /// How a cell that was sent ended, from its history outcome.
+    fn from(kind: OutcomeKind) -> CellStatus {
+        match kind {
+            OutcomeKind::Success => CellStatus::Success,
+            OutcomeKind::Cancelled => CellStatus::Cancelled,
+            _ => CellStatus::Failed,
+        }
+    }
 }
 
 /// What happened to one cell.
@@ -589,26 +598,12 @@ async fn run_cell(s: &Shared, cell: usize, first_ticket: super::bucket::Ticket) 
     let history_id = match &s.store {
         Some(store) => {
             let store = store.clone();
-            let headers = s.client.prepare(&action, bytes.clone()).redacted_headers();
+            let pending = Pending::new(&s.client, &s.settings.profile, &action, bytes.clone());
             let entry_bytes = bytes.clone();
-            let endpoint = s.client.target.endpoint.to_string();
-            let profile = s.settings.profile.clone();
-            let action = action.clone();
             let sweep_id = s.plan.id.clone();
             let values = values.clone();
             let r = tokio::task::spawn_blocking(move || {
-                store.begin_cell(
-                    &NewEntry {
-                        profile: &profile,
-                        endpoint: &endpoint,
-                        action: &action,
-                        request_headers: &headers,
-                        request_body: &entry_bytes,
-                    },
-                    &sweep_id,
-                    cell,
-                    &values,
-                )
+                store.begin_cell(&pending.entry(&entry_bytes), &sweep_id, cell, &values)
             })
             .await;
             match r {
@@ -683,11 +678,7 @@ async fn run_cell(s: &Shared, cell: usize, first_ticket: super::bucket::Ticket) 
         cell,
         label: grid.label(cell),
         values,
-        status: match &exchange.result {
-            Ok(Outcome::Success(_)) => CellStatus::Success,
-            Err(TransportError::Cancelled) => CellStatus::Cancelled,
-            _ => CellStatus::Failed,
-        },
+        status: CellStatus::from(OutcomeKind::of(&exchange.result)),
         outcome: Some(OutcomeKind::of(&exchange.result)),
         code: exchange.outcome().and_then(Outcome::code),
         message: Some(match &exchange.result {
@@ -716,15 +707,7 @@ async fn run_cell(s: &Shared, cell: usize, first_ticket: super::bucket::Ticket) 
         let ex = exchange.clone();
         let files = fetched.clone();
         let r = tokio::task::spawn_blocking(move || {
-            let results: Vec<ResultFile<'_>> = files
-                .iter()
-                .map(|f| ResultFile {
-                    index: f.index,
-                    bytes: f.bytes.as_slice(),
-                    url: f.url.as_deref(),
-                    saved_path: f.path.as_deref(),
-                })
-                .collect();
+            let results: Vec<ResultFile<'_>> = files.iter().map(Obtained::result_file).collect();
             store.complete(id, &ex, &results)
         })
         .await;
@@ -758,79 +741,35 @@ async fn run_cell(s: &Shared, cell: usize, first_ticket: super::bucket::Ticket) 
     report
 }
 
-/// A result image obtained for a cell.
-#[derive(Debug, Clone)]
-struct Fetched {
-    index: usize,
-    bytes: Arc<Vec<u8>>,
-    url: Option<String>,
-    path: Option<PathBuf>,
-}
-
-/// Decodes or downloads (URLs expire) every result image, saving each to the out dir.
+/// Decodes or downloads (URLs expire) every result image, one at a time, saving each to the
+/// out dir; the abort token cuts off a download in progress.
 async fn fetch_images(
     s: &Shared,
     list: &[ResultImage],
     cell: usize,
     report: &mut CellReport,
-) -> Vec<Fetched> {
-    let timeout = s.client.options.timeout.max(Duration::from_secs(30));
+) -> Vec<Obtained> {
+    let stem = |i: usize| super::cell_stem(&s.plan.grid, cell, i);
+    let policy = Policy {
+        cancel: Some(&s.controls.abort),
+        save: s
+            .settings
+            .out_dir
+            .as_deref()
+            .map(|dir| Save { dir, stem: &stem }),
+        ..Policy::default()
+    };
     let mut out = Vec::new();
-    for (i, img) in list.iter().enumerate() {
-        let bytes = match img {
-            ResultImage::Base64(b) => base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .map_err(|e| format!("image {}: invalid base64 from the server: {e}", i + 1)),
-            ResultImage::Url(u) => {
-                let dl = images::download(s.client.http(), u, DOWNLOAD_CAP, timeout);
-                tokio::select! {
-                    () = s.controls.abort.cancelled() => {
-                        Err(format!("image {}: download cancelled", i + 1))
-                    }
-                    r = dl => r
-                        .map(|(b, _)| b)
-                        .map_err(|e| format!("image {}: download failed: {e}", i + 1)),
-                }
+    for got in fetch::fetch_all(&s.client, list, policy).await {
+        match got.image {
+            Ok(o) => {
+                report.image_count += 1;
+                report.images.extend(o.path.clone());
+                out.push(o);
             }
-        };
-        let bytes = match bytes {
-            Ok(b) => Arc::new(b),
-            Err(e) => {
-                report.image_errors.push(e);
-                continue;
-            }
-        };
-        report.image_count += 1;
-        let mut path = None;
-        if let Some(dir) = &s.settings.out_dir {
-            let stem = super::cell_stem(&s.plan.grid, cell, i);
-            let ext = images::sniff(&bytes).map_or("bin", images::Format::extension);
-            let dir = dir.clone();
-            let b = bytes.clone();
-            let saved = tokio::task::spawn_blocking(move || {
-                images::save_unique(&dir, &stem, ext, &b).map_err(|e| e.to_string())
-            })
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
-            match saved {
-                Ok(p) => {
-                    report.images.push(p.clone());
-                    path = Some(p);
-                }
-                Err(e) => report
-                    .image_errors
-                    .push(format!("image {}: cannot save: {e}", i + 1)),
-            }
+            Err(e) => report.image_errors.push(e.numbered(got.index)),
         }
-        out.push(Fetched {
-            index: i,
-            bytes,
-            url: match img {
-                ResultImage::Url(u) => Some(u.clone()),
-                ResultImage::Base64(_) => None,
-            },
-            path,
-        });
+        report.image_errors.extend(got.unsaved);
     }
     out
 }

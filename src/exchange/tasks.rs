@@ -15,15 +15,16 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
+use super::Pending;
 use crate::api::client::{Attempt, Client, Exchange};
 use crate::api::response::Outcome;
 use crate::api::tasks::{
     self, PollEnd, PollPolicy, Polled, SUBMIT_ACTION, Split, Stop, TASK_LIFETIME, TaskEvent,
     TaskRef, TaskStatus,
 };
-use crate::results::{self, Collected};
+use crate::exchange::results::{self, Collected};
 use crate::store::tasks::{Claim, PendingTask};
-use crate::store::{NewEntry, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// How an async request ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,14 +104,7 @@ pub fn begin_entry(
     let submit = Split::new(body)
         .map(|s| s.submit_bytes())
         .unwrap_or_default();
-    let headers = client.prepare(SUBMIT_ACTION, submit).redacted_headers();
-    store.begin(&NewEntry {
-        profile,
-        endpoint: client.target.endpoint.as_str(),
-        action: SUBMIT_ACTION,
-        request_headers: &headers,
-        request_body: &bytes,
-    })
+    store.begin(&Pending::new(client, profile, SUBMIT_ACTION, submit).entry(&bytes))
 }
 
 /// Where a run records itself.
