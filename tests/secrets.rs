@@ -317,14 +317,16 @@ fn no_secret_in_any_file_or_output_of_a_whole_session() {
         find_secret(&o.stdout).is_some(),
         "the scan finds a revealed key"
     );
-    // A pasted curl command holding credentials: imported without echoing them.
+    // A pasted curl command holding credentials (and a valid request: one with an error exits
+    // 2): imported without echoing them.
     let pasted = inputs.path().join("pasted.txt");
     std::fs::write(
         &pasted,
         format!(
             "curl -u {AK}:{SK} '{url}?Action=CVProcess&Version=2022-08-31' \
              -H 'Authorization: Bearer {API_KEY}' --oauth2-bearer {API_KEY} \
-             --data-raw '{{\"req_key\":\"high_aes_ip_v20\",\"prompt\":\"x\"}}'"
+             --data-raw '{{\"req_key\":\"high_aes_ip_v20\",\"prompt\":\"x\",\
+             \"image_urls\":[\"https://example.com/a.jpg\"]}}'"
         ),
     )
     .expect("write");
