@@ -99,7 +99,24 @@ pub use crate::store::age::parse_age;
 
 /// Runs a `volcv history` subcommand.
 pub fn run(cli: &Cli, cmd: &HistoryCmd) -> u8 {
-    let store = match super::HistoryDir::of(cli).open() {
+    let dir = super::HistoryDir::of(cli);
+    let opened = match cmd {
+        HistoryCmd::List(_) | HistoryCmd::Show(_) | HistoryCmd::Export(_) => dir.open_for_reading(),
+        HistoryCmd::Rm(_) | HistoryCmd::Prune(_) => dir.open().map_err(|e| {
+            // Say why nothing can be removed when the history can still be read.
+            if crate::store::Store::open_read_only(&dir.path).is_ok() {
+                crate::store::StoreError::Dir {
+                    path: dir.path.clone(),
+                    source: std::io::Error::other(format!(
+                        "can only be read here, so nothing can be removed ({e})"
+                    )),
+                }
+            } else {
+                e
+            }
+        }),
+    };
+    let store = match opened {
         Ok(s) => s,
         Err(e) => {
             // The message may quote a foreign database's table names: escaped, as `send` does.

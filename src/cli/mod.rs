@@ -234,6 +234,29 @@ impl HistoryDir {
         HistoryDir::new(cli, &config::Paths::resolve(&cli.overrides()))
     }
 
+    /// Opens the store for `history list/show/export`: as [`HistoryDir::open`] does, and when
+    /// that fails but the history can be read (a read-only mount, a directory the user may
+    /// only read), read-only, said once on stderr. Otherwise the first error.
+    pub(crate) fn open_for_reading(&self) -> Result<crate::store::Store, crate::store::StoreError> {
+        match self.open() {
+            Ok(s) => Ok(s),
+            Err(first) => match crate::store::Store::open_read_only(&self.path) {
+                Ok(s) => {
+                    eprintln!(
+                        "volcv: the history in {} can only be read here ({}): listing, showing \
+                         and exporting work; nothing is recorded, starred or removed",
+                        self.path.display(),
+                        crate::text::escape_terminal(&first.to_string(), false)
+                    );
+                    Ok(s)
+                }
+                // Readable but too old to read without an upgrade: that is the news.
+                Err(e @ crate::store::StoreError::ReadOnlyOld { .. }) => Err(e),
+                Err(_) => Err(first),
+            },
+        }
+    }
+
     /// Opens the store. The demo store first marks the async tasks whose demo backend ended
     /// with an earlier run as lost, said on stderr.
     pub(crate) fn open(&self) -> Result<crate::store::Store, crate::store::StoreError> {

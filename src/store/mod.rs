@@ -102,6 +102,17 @@ pub enum StoreError {
     /// An argument is out of range.
     #[error("invalid {field}: {detail}")]
     Invalid { field: &'static str, detail: String },
+    /// A history that can only be read was written by an older volcv and needs the schema
+    /// upgrade that only a writable copy can take.
+    #[error(
+        "{path} can only be read here and was written by an older volcv (schema version \
+         {found}, this one reads {supported}): open it once where it can be written, or copy it"
+    )]
+    ReadOnlyOld {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
 }
 
 /// What an entry amounted to.
@@ -531,6 +542,81 @@ impl Store {
         };
         store.recover()?;
         Ok(store)
+    }
+
+    /// Opens an existing history for reading only, writing nothing at all (no migration, no
+    /// recovery of pending rows, no journal switch): for a history on a read-only mount or in
+    /// a directory the user may only read. Listing, showing and exporting work; a write is
+    /// refused by SQLite. A history that needs a schema upgrade is refused with
+    /// [`StoreError::ReadOnlyOld`].
+    pub fn open_read_only(data_dir: &Path) -> Result<Store, StoreError> {
+        use rusqlite::OpenFlags;
+        let db_path = data_dir.join(DB_FILE);
+        let meta = std::fs::metadata(&db_path).map_err(|source| StoreError::Dir {
+            path: db_path.clone(),
+            source,
+        })?;
+        if !meta.is_file() {
+            return Err(StoreError::Corrupt {
+                path: db_path,
+                detail: "not a regular file".into(),
+            });
+        }
+        let sql = |source| StoreError::Sql {
+            path: db_path.clone(),
+            source,
+        };
+        let open = |uri: String| {
+            let conn = Connection::open_with_flags(
+                uri,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            // Reading the schema is what fails when the WAL index cannot be opened.
+            schema::version(&conn)?;
+            Ok::<_, rusqlite::Error>(conn)
+        };
+        let path_uri = url::Url::from_file_path(&db_path)
+            .map(|u| u.to_string())
+            .map_err(|()| StoreError::Dir {
+                path: db_path.clone(),
+                source: std::io::Error::other("not an absolute path"),
+            })?;
+        // A clean read-only open first; on a read-only file system where SQLite cannot make
+        // the WAL index, as an immutable file (nobody can be writing it there).
+        let conn = match open(format!("{path_uri}?mode=ro")) {
+            Ok(c) => c,
+            Err(_) => open(format!("{path_uri}?mode=ro&immutable=1")).map_err(sql)?,
+        };
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        schema::check(&conn, schema::MIGRATIONS).map_err(|e| match e {
+            schema::MigrateError::Newer { found, supported } => StoreError::Newer {
+                path: db_path.clone(),
+                found,
+                supported,
+            },
+            schema::MigrateError::Foreign(what) => StoreError::Corrupt {
+                path: db_path.clone(),
+                detail: format!("schema version 0 but it already holds {what}"),
+            },
+            schema::MigrateError::Sql(e) => sql(e),
+        })?;
+        let found = schema::version(&conn).map_err(sql)?;
+        let supported = schema::MIGRATIONS.len() as i64;
+        if found < supported {
+            return Err(StoreError::ReadOnlyOld {
+                path: db_path,
+                found,
+                supported,
+            });
+        }
+        Ok(Store {
+            conn: Mutex::new(conn),
+            db_path,
+            images: ImageDir::new(data_dir.join(IMAGES_DIR)),
+            owner: Owner::current(),
+        })
     }
 
     /// Opens the demo store (`<data dir>/demo/`, where every `--demo` run records) as

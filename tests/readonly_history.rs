@@ -1,0 +1,150 @@
+//! A history that can only be read (a read-only mount: a backup, a box's data dir shared
+//! read-only, a full disk remounted read-only) can still be listed, shown and exported; what
+//! would write says so clearly, and `send` says that what it sends is not recorded.
+//!
+//! The read-only mount is made in a private mount namespace (`unshare -rm`), so it needs no
+//! privileges beyond user namespaces and vanishes with the command.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `volcv ARGS` (with the clean environment of `home`) with `data` mounted read-only.
+/// `None` when this machine cannot make a private read-only mount.
+fn run_on_read_only(home: &Path, data: &Path, args: &[&str]) -> Option<Output> {
+    let probe = Command::new("unshare")
+        .args(["-rm", "sh", "-c", "mount --bind -o ro \"$1\" \"$1\"", "sh"])
+        .arg(data)
+        .output()
+        .ok()?;
+    if !probe.status.success() {
+        return None;
+    }
+    let mut cmd = common::clean_cmd("unshare", home);
+    cmd.args([
+        "-rm",
+        "sh",
+        "-c",
+        "mount --bind -o ro \"$1\" \"$1\" && shift && exec \"$@\"",
+        "sh",
+    ])
+    .arg(data)
+    .arg(env!("CARGO_BIN_EXE_volcv"))
+    .args(args)
+    .env("VOLCV_DATA_DIR", data)
+    .stdin(std::process::Stdio::null());
+    Some(cmd.output().expect("run unshare"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn a_read_only_history_is_listed_shown_and_exported() {
+    let home = tempfile::tempdir().expect("home");
+    let data = home.path().join("history");
+    let png = common::png(16, 16, 7);
+    let server = common::CannedServer::json(common::success_envelope(&[png], "a calm sea"));
+    let out = common::volcv_with(
+        home.path(),
+        &[("VOLCV_DATA_DIR", data.to_str().expect("utf8"))],
+        &[
+            "send",
+            "--endpoint",
+            &server.url,
+            "--auth",
+            "none",
+            "--image",
+            "https://example.com/ref.jpg",
+            "--set",
+            "prompt=在海边",
+            "--out",
+            "out",
+        ],
+    )
+    .output()
+    .expect("send");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(server.answered(), 1);
+
+    let Some(list) = run_on_read_only(home.path(), &data, &["history", "list", "--json"]) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the read-only history check (unshare -rm and a bind mount)"
+        );
+        eprintln!("skipped: no private read-only mount here (unshare -rm)");
+        return;
+    };
+    assert_eq!(list.status.code(), Some(0), "{}", text(&list));
+    let rows: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
+    assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
+    assert_eq!(rows[0]["prompt"], "在海边");
+    let err = String::from_utf8_lossy(&list.stderr);
+    assert!(err.contains("can only be read here"), "{err}");
+
+    let show = run_on_read_only(home.path(), &data, &["history", "show", "1"]).expect("ns");
+    assert_eq!(show.status.code(), Some(0), "{}", text(&show));
+    assert!(
+        String::from_utf8_lossy(&show.stdout).contains("a calm sea"),
+        "{}",
+        text(&show)
+    );
+
+    let dest = home.path().join("exported");
+    let export = run_on_read_only(
+        home.path(),
+        &data,
+        &[
+            "history",
+            "export",
+            "1",
+            "--out",
+            dest.to_str().expect("utf8"),
+        ],
+    )
+    .expect("ns");
+    assert_eq!(export.status.code(), Some(0), "{}", text(&export));
+    assert!(!common::files_under(&dest).is_empty(), "{}", text(&export));
+
+    let rm = run_on_read_only(home.path(), &data, &["history", "rm", "1"]).expect("ns");
+    assert_eq!(rm.status.code(), Some(2), "{}", text(&rm));
+    assert!(
+        String::from_utf8_lossy(&rm.stderr).contains("nothing can be removed"),
+        "{}",
+        text(&rm)
+    );
+
+    // `send` still sends (its images are saved under --out) and says it could not record.
+    let send = run_on_read_only(
+        home.path(),
+        &data,
+        &[
+            "send",
+            "--endpoint",
+            &server.url,
+            "--auth",
+            "none",
+            "--image",
+            "https://example.com/ref.jpg",
+            "--set",
+            "prompt=x",
+            "--out",
+            "out2",
+        ],
+    )
+    .expect("ns");
+    assert_eq!(send.status.code(), Some(0), "{}", text(&send));
+    assert!(
+        String::from_utf8_lossy(&send.stderr).contains("not recorded in the history"),
+        "{}",
+        text(&send)
+    );
+    assert_eq!(common::files_under(&home.path().join("out2")).len(), 1);
+}
