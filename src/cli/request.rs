@@ -148,12 +148,12 @@ pub(super) fn build_body(
     if let Some(image) = &args.image {
         match load_image_arg(image, args.fit_image, &mut notes) {
             Ok(ImageArg::Url(u)) => {
-                remove_path(&mut body, "binary_data_base64");
-                set_path(&mut body, "image_urls", json!([u]));
+                remove_path(&mut body, schema::REFERENCE_BASE64);
+                set_path(&mut body, schema::REFERENCE_URL, json!([u]));
             }
             Ok(ImageArg::Base64(b)) => {
-                remove_path(&mut body, "image_urls");
-                set_path(&mut body, "binary_data_base64", json!([b]));
+                remove_path(&mut body, schema::REFERENCE_URL);
+                set_path(&mut body, schema::REFERENCE_BASE64, json!([b]));
             }
             Err(e) => errors.push(e),
         }

@@ -76,7 +76,7 @@ pub fn diff_rows(a: &Value, b: &Value) -> Vec<DiffRow> {
     for name in &names {
         let field = sa.field(name).or_else(|| sb.field(name));
         let (va, vb) = (get_path(a, name), get_path(b, name));
-        let (ta, tb) = if *name == "binary_data_base64" {
+        let (ta, tb) = if *name == crate::api::schema::REFERENCE_BASE64 {
             (images_text(va), images_text(vb))
         } else {
             (show(field, va), show(field, vb))

@@ -327,8 +327,8 @@ impl Form {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
         self.prompt = prompt_area(&prompt);
-        let b64 = schema::remove_path(&mut rest, "binary_data_base64");
-        let urls = schema::remove_path(&mut rest, "image_urls");
+        let b64 = schema::remove_path(&mut rest, schema::REFERENCE_BASE64);
+        let urls = schema::remove_path(&mut rest, schema::REFERENCE_URL);
         let first = |v: &Option<Value>| {
             v.as_ref()
                 .and_then(Value::as_array)
@@ -369,10 +369,10 @@ impl Form {
                 } else {
                     img.base64.to_string()
                 };
-                schema::set_path(&mut b, "binary_data_base64", Value::from(vec![s]));
+                schema::set_path(&mut b, schema::REFERENCE_BASE64, Value::from(vec![s]));
             }
             Reference::Url(u) => {
-                schema::set_path(&mut b, "image_urls", Value::from(vec![u.clone()]));
+                schema::set_path(&mut b, schema::REFERENCE_URL, Value::from(vec![u.clone()]));
             }
             Reference::Empty | Reference::Loading(_) | Reference::Failed { .. } => {}
         }
@@ -383,7 +383,7 @@ impl Form {
     pub fn editable_json(&self) -> Value {
         let mut b = self.assemble(false);
         if matches!(self.reference, Reference::Image(_)) {
-            schema::remove_path(&mut b, "binary_data_base64");
+            schema::remove_path(&mut b, schema::REFERENCE_BASE64);
         }
         b
     }
@@ -396,7 +396,9 @@ impl Form {
     /// The row of a field name (image fields map to the reference row).
     pub fn row_of(&self, field: &str) -> Option<usize> {
         self.rows.iter().position(|r| match r.kind {
-            RowKind::Reference => field == "binary_data_base64" || field == "image_urls",
+            RowKind::Reference => {
+                field == schema::REFERENCE_BASE64 || field == schema::REFERENCE_URL
+            }
             _ => r.label() == field,
         })
     }
@@ -438,7 +440,7 @@ impl Form {
     pub fn request(&self) -> Result<Value, Blocked> {
         if let Reference::Loading(p) = &self.reference {
             return Err(Blocked {
-                row: self.row_of("image_urls").unwrap_or(0),
+                row: self.row_of(schema::REFERENCE_URL).unwrap_or(0),
                 message: format!("the reference image {p} is still loading"),
             });
         }

@@ -131,12 +131,12 @@ pub fn prepare(opts: &TuiOptions, log_path: &str, size: Rect) -> Prepared {
         if schema::get_path(&initial, "prompt").is_none() {
             set_path(&mut initial, "prompt", Value::from(DEMO_PROMPT));
         }
-        if schema::get_path(&initial, "image_urls").is_none()
-            && schema::get_path(&initial, "binary_data_base64").is_none()
+        if schema::get_path(&initial, schema::REFERENCE_URL).is_none()
+            && schema::get_path(&initial, schema::REFERENCE_BASE64).is_none()
         {
             set_path(
                 &mut initial,
-                "image_urls",
+                schema::REFERENCE_URL,
                 Value::from(vec![DEMO_REFERENCE]),
             );
         }

@@ -401,7 +401,7 @@ fn reference_item(request_body: &str) -> Option<ImageItem> {
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    if let Some(b) = first("binary_data_base64") {
+    if let Some(b) = first(crate::api::schema::REFERENCE_BASE64) {
         let f = describe_base64(&b).unwrap_or(UNKNOWN);
         let (format, dims, bytes) = (f.format, f.dims, f.bytes);
         return Some(ImageItem {
@@ -413,7 +413,7 @@ fn reference_item(request_body: &str) -> Option<ImageItem> {
             expires: None,
         });
     }
-    first("image_urls").map(|u| ImageItem {
+    first(crate::api::schema::REFERENCE_URL).map(|u| ImageItem {
         label: "reference".to_owned(),
         format: format!("url {}", crate::text::truncate_chars(&u, 60)),
         dims: None,

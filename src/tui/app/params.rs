@@ -454,8 +454,8 @@ impl App {
         // The reference is carried over as it is (its bytes, its path, a fit), not through
         // the body, which leaves a loaded file's base64 out.
         let mut body = self.form.editable_json();
-        schema::remove_path(&mut body, "binary_data_base64");
-        schema::remove_path(&mut body, "image_urls");
+        schema::remove_path(&mut body, schema::REFERENCE_BASE64);
+        schema::remove_path(&mut body, schema::REFERENCE_URL);
         let sw = schema::switch_schema(&body, to);
         let mut dropped: Vec<String> = sw.dropped.iter().map(|(k, _)| k.clone()).collect();
         let reference = self.form.reference.clone();

@@ -150,7 +150,7 @@ impl App {
                 let b64 = e
                     .request
                     .as_ref()?
-                    .get("binary_data_base64")?
+                    .get(schema::REFERENCE_BASE64)?
                     .as_array()?
                     .first()?
                     .as_str()?;

@@ -133,7 +133,7 @@ impl App {
                     .shown()?
                     .request
                     .as_ref()?
-                    .get("binary_data_base64")?
+                    .get(schema::REFERENCE_BASE64)?
                     .as_array()?
                     .first()?
                     .as_str()?;

@@ -49,7 +49,7 @@ async fn send(
     tracing::info!(id, "sending");
     if opts.decode
         && let Some(b64) = body
-            .get("binary_data_base64")
+            .get(crate::api::schema::REFERENCE_BASE64)
             .and_then(Value::as_array)
             .and_then(|a| a.first())
             .and_then(Value::as_str)
