@@ -1,6 +1,6 @@
 //! The reference image a request sends, loaded once for the CLI's `--image` and the TUI's
 //! reference field: read with every file check of [`super::input`] (at most
-//! [`READ_CAP`](super::input::READ_CAP)), checked against the service's limits (JPEG/PNG, at
+//! [`READ_CAP`]), checked against the service's limits (JPEG/PNG, at
 //! most 4.7 MB, 128..4096 px a side, aspect at most 3:1) and, when asked, fitted to them (crop
 //! to 3:1, scale into 128..4096 px, re-encode as JPEG under 4.7 MB). A file is never changed:
 //! a fitted copy lives in memory. Blocking (it reads and may decode): call it off a UI task.
