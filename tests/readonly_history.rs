@@ -97,6 +97,11 @@ fn a_read_only_history_is_listed_shown_and_exported() {
         text(&show)
     );
 
+    let stats = run_on_read_only(home.path(), &data, &["history", "stats", "--json"]).expect("ns");
+    assert_eq!(stats.status.code(), Some(0), "{}", text(&stats));
+    let figures: serde_json::Value = serde_json::from_slice(&stats.stdout).expect("json");
+    assert_eq!(figures["total"]["requests"], 1, "{figures}");
+
     let dest = home.path().join("exported");
     let export = run_on_read_only(
         home.path(),

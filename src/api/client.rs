@@ -204,6 +204,15 @@ impl Prepared {
                 .map(|q| format!("?{q}"))
                 .unwrap_or_default()
         );
+        // Every HTTP/1.1 request carries a Host (reqwest adds it from the URL): shown even when
+        // the signature did not need it (bearer, no auth), so the text says where it goes.
+        if !self
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("host"))
+        {
+            s.push_str(&format!("Host: {}\n", host_header(&self.url)));
+        }
         for (k, v) in self.redacted_headers() {
             s.push_str(&format!("{k}: {v}\n"));
         }
@@ -844,6 +853,29 @@ mod tests {
         assert_eq!(
             t.url_for("CVSync2AsyncSubmitTask").as_str(),
             "https://relay.example/volcv/v1?Action=CVSync2AsyncSubmitTask&Version=2022-08-31&x=1"
+        );
+    }
+
+    #[test]
+    fn the_request_text_names_the_host_for_every_auth() {
+        for auth in [
+            Auth::None,
+            Auth::Bearer(Secret::new("sk-test-key".to_owned())),
+        ] {
+            let mut t = target(auth);
+            t.endpoint = Url::parse("http://127.0.0.1:8123/volcv/v1").expect("url");
+            let client = Client::new(t, Options::default()).expect("client");
+            let text = client.prepare("CVProcess", b"{}".to_vec()).to_http_text();
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines[1], "Host: 127.0.0.1:8123", "{text}");
+            assert_eq!(text.matches("Host:").count(), 1, "one Host line: {text}");
+            assert!(!text.contains("sk-test-key"), "{text}");
+        }
+        let client = Client::new(target(Auth::None), Options::default()).expect("client");
+        let text = client.prepare("CVProcess", b"{}".to_vec()).to_http_text();
+        assert!(
+            text.contains("\nHost: visual.volcengineapi.com\n"),
+            "{text}"
         );
     }
 

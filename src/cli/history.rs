@@ -22,6 +22,9 @@ pub enum HistoryCmd {
     /// Delete entries older than a given age (starred and pending entries are kept) and every
     /// image file no entry uses; --dry-run lists what would go.
     Prune(PruneArgs),
+    /// What the work cost: requests, outcomes, failures by code, retries, rate limiting,
+    /// latency and images kept, in total and --by model, day or outcome.
+    Stats(super::stats::StatsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -101,7 +104,10 @@ pub use crate::store::age::parse_age;
 pub fn run(cli: &Cli, cmd: &HistoryCmd) -> u8 {
     let dir = super::HistoryDir::of(cli);
     let opened = match cmd {
-        HistoryCmd::List(_) | HistoryCmd::Show(_) | HistoryCmd::Export(_) => dir.open_for_reading(),
+        HistoryCmd::List(_)
+        | HistoryCmd::Show(_)
+        | HistoryCmd::Export(_)
+        | HistoryCmd::Stats(_) => dir.open_for_reading(),
         HistoryCmd::Rm(_) | HistoryCmd::Prune(_) => dir.open().map_err(|e| {
             // Say why nothing can be removed when the history can still be read.
             if crate::store::Store::open_read_only(&dir.path).is_ok() {
@@ -130,6 +136,7 @@ pub fn run(cli: &Cli, cmd: &HistoryCmd) -> u8 {
         HistoryCmd::Export(a) => export(&store, a),
         HistoryCmd::Rm(a) => rm(&store, a),
         HistoryCmd::Prune(a) => prune(&store, a),
+        HistoryCmd::Stats(a) => super::stats::stats(&store, a),
     };
     match result {
         Ok(code) => code,

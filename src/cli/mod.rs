@@ -30,6 +30,7 @@ mod preset;
 mod report;
 mod request;
 mod send;
+mod stats;
 mod stop;
 mod sweep;
 mod tasks;

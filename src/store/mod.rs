@@ -32,6 +32,7 @@ pub mod owner;
 mod queries;
 mod redact;
 pub mod schema;
+pub mod stats;
 mod sweeps;
 pub mod tasks;
 pub mod watch;
