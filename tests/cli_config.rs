@@ -169,3 +169,89 @@ fn the_ui_without_credentials_points_to_the_demo() {
     assert!(err.contains("VOLC_ACCESSKEY"), "{err}");
     assert!(err.contains("volcv --demo"), "{err}");
 }
+
+#[test]
+fn endpoint_and_auth_are_flags_of_the_commands_that_send_only() {
+    let home = tempfile::tempdir().expect("tmp");
+    let help = |args: &[&str]| {
+        let out = common::volcv_with(home.path(), &[], args)
+            .output()
+            .expect("run volcv");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for cmd in [
+        &["send", "-h"][..],
+        &["sweep", "-h"],
+        &["curl", "-h"],
+        &["tasks", "resume", "-h"],
+    ] {
+        let h = help(cmd);
+        assert!(
+            h.contains("--endpoint") && h.contains("--auth"),
+            "{cmd:?}: {h}"
+        );
+    }
+    for cmd in [
+        &["history", "-h"][..],
+        &["history", "list", "-h"],
+        &["tasks", "-h"],
+        &["mock", "-h"],
+        &["schema", "-h"],
+        &["preset", "-h"],
+    ] {
+        let h = help(cmd);
+        assert!(
+            !h.contains("--endpoint") && !h.contains("--auth "),
+            "{cmd:?}: {h}"
+        );
+    }
+    // Given to a command that does not send, it is refused, not ignored.
+    let out = common::volcv_with(
+        home.path(),
+        &[],
+        &["history", "list", "--endpoint", "http://x"],
+    )
+    .output()
+    .expect("run volcv");
+    assert_eq!(out.status.code(), Some(2));
+    // Before the command or after it, the flag reaches the request; after it wins.
+    let dry = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend([
+            "--dry-run",
+            "--set",
+            "prompt=a",
+            "--image",
+            "https://example.com/a.jpg",
+        ]);
+        let out = common::volcv_with(home.path(), &[], &all)
+            .output()
+            .expect("run volcv");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let before = dry(&[
+        "--endpoint",
+        "http://127.0.0.1:9/a",
+        "--auth",
+        "none",
+        "send",
+    ]);
+    assert!(before.contains("Host: 127.0.0.1:9\n"), "{before}");
+    let both = dry(&[
+        "--endpoint",
+        "http://127.0.0.1:9/a",
+        "send",
+        "--endpoint",
+        "http://127.0.0.1:8/b",
+        "--auth",
+        "none",
+    ]);
+    assert!(both.starts_with("POST /b?"), "{both}");
+    assert!(both.contains("Host: 127.0.0.1:8\n"), "{both}");
+}

@@ -68,6 +68,24 @@ Exit codes:
      the request in flight was cancelled and its history entry completed as cancelled;
      saved files are complete (a second signal stops at once)";
 
+/// Where requests go and how they authenticate: flags of the UI and of the commands that send
+/// (`send`, `sweep`, `curl`, `tasks resume`), not of the others, whose help would list flags
+/// that do nothing there.
+#[allow(
+    rustdoc::bare_urls,
+    reason = "these doc comments are clap's --help text, read in a terminal, not rendered as HTML"
+)]
+#[derive(Debug, Clone, Default, Args)]
+pub struct Connection {
+    /// The URL to POST to; Action and Version are added [default: the profile's, else
+    /// https://visual.volcengineapi.com/]
+    #[arg(long, env = config::ENV_ENDPOINT, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// How to authenticate [default: volc for visual.volcengineapi.com, else bearer]
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub auth: Option<AuthMode>,
+}
+
 /// A terminal workbench for Volcengine's visual CVProcess API.
 #[allow(
     rustdoc::invalid_html_tags,
@@ -78,13 +96,8 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "volcv", version, about, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
-    /// The URL to POST to; Action and Version are added [default: the profile's, else
-    /// https://visual.volcengineapi.com/]
-    #[arg(long, global = true, env = config::ENV_ENDPOINT, value_name = "URL")]
-    pub endpoint: Option<String>,
-    /// How to authenticate [default: volc for visual.volcengineapi.com, else bearer]
-    #[arg(long, global = true, value_enum, value_name = "MODE")]
-    pub auth: Option<AuthMode>,
+    #[command(flatten)]
+    pub connection: Connection,
     /// The config file [default: $XDG_CONFIG_HOME/volcv/config.toml]
     #[arg(long, global = true, env = config::ENV_CONFIG, value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -278,12 +291,27 @@ impl HistoryDir {
 
 impl Cli {
     fn overrides(&self) -> Overrides {
+        // A sending command's own --endpoint/--auth win over the ones given before it
+        // (`volcv --endpoint URL send` still works).
+        let own = match &self.command {
+            Some(Command::Send(a)) => Some(&a.req.connection),
+            Some(Command::Sweep(a)) => Some(&a.req.connection),
+            Some(Command::Curl(a)) => Some(&a.req.connection),
+            Some(Command::Tasks(a)) => match &a.cmd {
+                Some(tasks::TasksCmd::Resume(r)) => Some(&r.connection),
+                _ => None,
+            },
+            _ => None,
+        };
+        let top = &self.connection;
         Overrides {
             config_path: self.config.clone(),
             data_dir: self.data_dir.clone(),
             profile: self.profile.clone(),
-            endpoint: self.endpoint.clone(),
-            auth: self.auth,
+            endpoint: own
+                .and_then(|c| c.endpoint.clone())
+                .or_else(|| top.endpoint.clone()),
+            auth: own.and_then(|c| c.auth).or(top.auth),
             timeout: None,
         }
     }

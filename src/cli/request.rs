@@ -14,6 +14,8 @@ use std::path::Path;
 
 #[derive(Debug, Args)]
 pub struct RequestArgs {
+    #[command(flatten)]
+    pub connection: super::Connection,
     /// The request body as a JSON file (the sample's shape), or - for stdin. Without it the
     /// request starts from the schema's defaults and the config's [defaults].
     #[arg(value_name = "REQUEST.json|-")]

@@ -53,6 +53,8 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
+    #[command(flatten)]
+    pub connection: super::Connection,
     /// History entry ids (from `volcv tasks`) [default: every pending task]
     #[arg(value_name = "ID")]
     pub ids: Vec<i64>,
