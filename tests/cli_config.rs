@@ -255,3 +255,36 @@ fn endpoint_and_auth_are_flags_of_the_commands_that_send_only() {
     assert!(both.starts_with("POST /b?"), "{both}");
     assert!(both.contains("Host: 127.0.0.1:8\n"), "{both}");
 }
+
+#[test]
+fn a_flag_before_the_command_beats_the_endpoint_variable() {
+    let home = tempfile::tempdir().expect("tmp");
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend([
+            "--dry-run",
+            "--auth",
+            "none",
+            "--set",
+            "prompt=a",
+            "--image",
+            "https://example.com/a.jpg",
+        ]);
+        let out = common::volcv_with(
+            home.path(),
+            &[("VOLCV_ENDPOINT", "http://127.0.0.1:7/env")],
+            &all,
+        )
+        .output()
+        .expect("run volcv");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(run(&["send"]).starts_with("POST /env?"));
+    assert!(run(&["--endpoint", "http://127.0.0.1:9/flag", "send"]).starts_with("POST /flag?"));
+}

@@ -77,9 +77,9 @@ Exit codes:
 )]
 #[derive(Debug, Clone, Default, Args)]
 pub struct Connection {
-    /// The URL to POST to; Action and Version are added [default: the profile's, else
-    /// https://visual.volcengineapi.com/]
-    #[arg(long, env = config::ENV_ENDPOINT, value_name = "URL")]
+    /// The URL to POST to; Action and Version are added [env: VOLCV_ENDPOINT] [default: the
+    /// profile's, else https://visual.volcengineapi.com/]
+    #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
     /// How to authenticate [default: volc for visual.volcengineapi.com, else bearer]
     #[arg(long, value_enum, value_name = "MODE")]
@@ -308,9 +308,15 @@ impl Cli {
             config_path: self.config.clone(),
             data_dir: self.data_dir.clone(),
             profile: self.profile.clone(),
+            // Read here, not by clap: the variable must not beat a flag given before the command.
             endpoint: own
                 .and_then(|c| c.endpoint.clone())
-                .or_else(|| top.endpoint.clone()),
+                .or_else(|| top.endpoint.clone())
+                .or_else(|| {
+                    std::env::var(config::ENV_ENDPOINT)
+                        .ok()
+                        .filter(|v| !v.is_empty())
+                }),
             auth: own.and_then(|c| c.auth).or(top.auth),
             timeout: None,
         }
