@@ -1,6 +1,6 @@
 //! The terminal UI end to end in a real terminal: runs `tests/e2e_tmux.sh` (tmux 120x40:
 //! `volcv --demo`, F5, the result shows, q quits and the terminal is restored; SIGTERM and
-//! SIGHUP restore it too; in a detached tmux known as tmux, keys sent the moment the first frame
+//! SIGHUP restore it too and exit 143 and 129; in a detached tmux known as tmux, keys sent the moment the first frame
 //! is complete are all handled) against the binary this test run built. The script skips when tmux is
 //! missing; `.ci/run` installs tmux so CI always runs it.
 
@@ -29,9 +29,9 @@ fn tui_in_tmux_sends_shows_the_result_and_restores_the_terminal() {
         stdout.contains("detached tmux, keys at once: ok"),
         "{stdout}"
     );
-    for sig in ["SIGTERM", "SIGHUP"] {
+    for (sig, code) in [("SIGTERM", 143), ("SIGHUP", 129)] {
         assert!(
-            stdout.contains(&format!("{sig} restores the terminal: ok")),
+            stdout.contains(&format!("{sig} restores the terminal and exits {code}: ok")),
             "{stdout}"
         );
     }

@@ -95,6 +95,7 @@ echo "e2e_tmux: send, result, quit: ok"
 
 # 2 and 3. SIGTERM and SIGHUP restore the terminal too.
 for sig in TERM HUP; do
+    case $sig in TERM) code=143 ;; HUP) code=129 ;; esac
     T send-keys -t e2e clear Enter
     T send-keys -t e2e "$BIN --demo" Enter
     wait_for "1 Parameters" 20
@@ -111,9 +112,11 @@ for sig in TERM HUP; do
     [[ -n $ui_pid ]] || fail "cannot find the volcv process under the shell ($shell_pid)"
     kill -"$sig" "$ui_pid"
     wait_for_shell 10
-    T send-keys -t e2e 'stty -a | grep -Eo "(^| )-?icanon( |$)"' Enter
+    T send-keys -t e2e 'echo "exit=$?"; stty -a | grep -Eo "(^| )-?icanon( |$)"' Enter
+    # 128 + the signal's number, as the CLI's commands exit.
+    wait_for "^exit=$code" 5
     wait_for "^ ?icanon" 5
-    echo "e2e_tmux: SIG$sig restores the terminal: ok"
+    echo "e2e_tmux: SIG$sig restores the terminal and exits $code: ok"
 done
 
 # 4. A detached tmux, known as tmux: keys sent at once after the first frame.

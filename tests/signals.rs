@@ -576,7 +576,7 @@ fn children_of(pid: u32) -> Vec<u32> {
 
 /// SIGTERM while the TUI has handed the terminal to the `Ctrl-e` editor: it is remembered,
 /// and once the editor is closed the UI ends as it does on any SIGTERM (terminal restored:
-/// the alternate screen left; exit status 0), instead of running on. The UI runs on a real
+/// the alternate screen left; exit status 143), instead of running on. The UI runs on a real
 /// pseudo-terminal (util-linux `script`), the editor is a script that waits to be released.
 #[test]
 fn a_signal_while_the_editor_is_open_ends_the_ui_once_it_is_closed() {
@@ -697,7 +697,7 @@ fn a_signal_while_the_editor_is_open_ends_the_ui_once_it_is_closed() {
         .into_iter()
         .rev()
         .collect();
-    assert_eq!(status.code(), Some(0), "{status:?}: {last:?}");
+    assert_eq!(status.code(), Some(143), "{status:?}: {last:?}");
     assert!(
         shown(before_release, LEAVE_ALT),
         "the terminal was not restored after the editor"
@@ -705,8 +705,8 @@ fn a_signal_while_the_editor_is_open_ends_the_ui_once_it_is_closed() {
 }
 
 /// SIGINT and SIGQUIT sent to the running terminal UI from outside (`kill -INT`, `timeout -s
-/// INT`; inside the UI Ctrl-C is a key) end it like SIGTERM: it exits normally and the
-/// terminal is back in canonical mode. Before, their default action killed it with raw mode
+/// INT`; inside the UI Ctrl-C is a key) end it like SIGTERM: it exits with 128 + the
+/// signal's number (130, 131), as the CLI does, and the terminal is back in canonical mode. Before, their default action killed it with raw mode
 /// (and the alternate screen and mouse reporting) left on. Runs in tmux; skipped without it
 /// (CI installs it).
 #[test]
@@ -719,7 +719,7 @@ fn the_tui_restores_the_terminal_on_sigint_and_sigquit() {
         assert!(std::env::var_os("CI").is_none(), "CI must have tmux");
         return;
     }
-    for (sig, name) in [(Signal::INT, "INT"), (Signal::QUIT, "QUIT")] {
+    for (sig, name, code) in [(Signal::INT, "INT", 130), (Signal::QUIT, "QUIT", 131)] {
         let home = tempfile::tempdir().expect("home");
         let h = home.path();
         let sock = format!("volcv-sig-{}-{name}", std::process::id());
@@ -779,7 +779,7 @@ fn the_tui_restores_the_terminal_on_sigint_and_sigquit() {
         });
         let exit = std::fs::read_to_string(h.join("exit")).unwrap_or_default();
         let _ = tmux(&["kill-server"]);
-        assert_eq!(exit.trim(), "exit=0", "SIG{name}: {stty}");
+        assert_eq!(exit.trim(), format!("exit={code}"), "SIG{name}: {stty}");
         assert!(
             stty.split_whitespace().any(|w| w == "icanon"),
             "SIG{name} left the terminal in raw mode: {stty}"

@@ -462,7 +462,9 @@ fn run_tui(cli: &Cli) -> u8 {
     let result = runtime.block_on(crate::tui::run(opts));
     drop(demo);
     match result {
-        Ok(()) => EXIT_OK,
+        Ok(None) => EXIT_OK,
+        // Stopped by a signal: 128 + its number, as `send` and `sweep` exit.
+        Ok(Some(signal)) => stop::StopSignal::named(signal).map_or(EXIT_OK, |s| s.exit_code()),
         Err(e) => {
             eprintln!("volcv: {e}");
             EXIT_NO_ANSWER

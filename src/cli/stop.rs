@@ -42,6 +42,18 @@ impl StopSignal {
     fn from_number(n: i32) -> Option<StopSignal> {
         SIGNALS.into_iter().find(|s| s.number == n)
     }
+
+    /// The signal called `name` (`SIGQUIT` too: the TUI handles it like SIGTERM).
+    pub fn named(name: &str) -> Option<StopSignal> {
+        const QUIT: StopSignal = StopSignal {
+            name: "SIGQUIT",
+            number: 3,
+        };
+        SIGNALS
+            .into_iter()
+            .chain(std::iter::once(QUIT))
+            .find(|s| s.name == name)
+    }
 }
 
 /// Watches for the stop signals from the moment it is installed.
@@ -102,6 +114,15 @@ impl Stop {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tui_signals_are_known_by_name() {
+        let codes: Vec<Option<u8>> = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1"]
+            .iter()
+            .map(|n| StopSignal::named(n).map(StopSignal::exit_code))
+            .collect();
+        assert_eq!(codes, [Some(129), Some(130), Some(131), Some(143), None]);
+    }
 
     #[test]
     fn exit_codes_are_128_plus_the_signal_number() {

@@ -243,8 +243,8 @@ fn init_logging(
 /// Runs the UI on the current terminal until the user quits. The terminal is restored on
 /// every exit path: return, error, panic (the hook is installed before raw mode) and
 /// SIGTERM/SIGHUP. Call it inside a tokio runtime (multi-threaded, so the mock and the worker
-/// keep running beside the UI task).
-pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
+/// keep running beside the UI task). Returns the signal that ended it, if one did.
+pub async fn run(opts: TuiOptions) -> anyhow::Result<Option<&'static str>> {
     let (log_path, _guard) = init_logging(&opts.loaded.paths.state_dir);
     let size = ratatui::crossterm::terminal::size().unwrap_or((80, 24));
     let Prepared {
@@ -318,5 +318,5 @@ pub async fn run(opts: TuiOptions) -> anyhow::Result<()> {
     if let Err(e) = &result {
         tracing::error!("UI stopped: {e}");
     }
-    result
+    result.map(|()| app.stopped_by)
 }

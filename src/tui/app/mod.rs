@@ -165,6 +165,8 @@ pub struct App {
     pub(crate) params: ParamsState,
     /// Set when the loop should end.
     pub(crate) quit: bool,
+    /// The signal that ended the UI (SIGTERM, SIGHUP, SIGINT, SIGQUIT), for the exit code.
+    pub(crate) stopped_by: Option<&'static str>,
     /// Profile, endpoint and log path.
     pub(crate) info: Info,
     /// Decoded and encoded image previews.
@@ -210,6 +212,7 @@ impl App {
             last_error: None,
             params: ParamsState::default(),
             quit: false,
+            stopped_by: None,
             info,
             previews: Previews::new(false),
             preview_generation: 0,
@@ -386,6 +389,7 @@ impl App {
                     self.params.unapplied_request = Some(text);
                 }
                 self.quit = true;
+                self.stopped_by = Some(why);
                 Vec::new()
             }
             Msg::TaskStatus { id, text } => {
