@@ -47,6 +47,31 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
 }
 
+/// A size in human units, powers of 1000 as the service's limits are written: `812 B`,
+/// `213 KB`, `4.5 MB`, `1.2 GB`. The one size format of the CLI and the TUI.
+pub fn human_size(n: u64) -> String {
+    let f = n as f64;
+    if n >= 1_000_000_000 {
+        format!("{:.1} GB", f / 1e9)
+    } else if n >= 1_000_000 {
+        format!("{:.1} MB", f / 1e6)
+    } else if n >= 1000 {
+        format!("{} KB", n / 1000)
+    } else {
+        format!("{n} B")
+    }
+}
+
+/// `1 value`, `3 values`: a count with its noun in the right number (`noun` is the singular;
+/// the plural adds `s`).
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Shortens text to at most `max` characters, marking the cut.
 pub fn truncate_chars(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -74,6 +99,17 @@ pub fn local_offset() -> time::UtcOffset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_and_counts_read_as_people_write_them() {
+        assert_eq!(human_size(812), "812 B");
+        assert_eq!(human_size(213_400), "213 KB");
+        assert_eq!(human_size(14_295_974), "14.3 MB");
+        assert_eq!(human_size(1_200_000_000), "1.2 GB");
+        assert_eq!(count(1, "value"), "1 value");
+        assert_eq!(count(0, "image file"), "0 image files");
+        assert_eq!(count(3, "value"), "3 values");
+    }
 
     #[test]
     fn escapes_controls_and_bidi() {

@@ -553,7 +553,7 @@ async fn an_image_over_the_limits_is_refused_or_fitted_with_fit_image() {
     // Never a silent change: what was done is said, and the file is untouched.
     assert!(
         run.stderr
-            .contains("sent a fitted copy: cropped 900x150 to 450x150 (3:1)"),
+            .contains("the request carries a fitted copy: cropped 900x150 to 450x150 (3:1)"),
         "{}",
         run.stderr
     );

@@ -160,7 +160,10 @@ fn bad_reference_images_are_refused_naming_the_file() {
     assert_refused(
         &o,
         &p("huge.png"),
-        &["104857600 bytes, too large to read", "at most 4.7 MB"],
+        &[
+            "104.9 MB (104857600 bytes), too large to read",
+            "at most 4.7 MB",
+        ],
     );
 
     std::fs::write(p("bomb.png"), png_claiming(60_000, 60_000)).expect("write");

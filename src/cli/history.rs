@@ -544,8 +544,8 @@ fn rm(store: &Store, a: &RmArgs) -> Result<u8, StoreError> {
     }
     if r.files_removed > 0 {
         outln!(
-            "removed {} image file(s) no other entry uses",
-            r.files_removed
+            "removed {} no other entry uses",
+            crate::text::count(r.files_removed as u64, "image file")
         );
     }
     if r.missing.is_empty() {
@@ -605,11 +605,18 @@ fn prune(store: &Store, a: &PruneArgs) -> Result<u8, StoreError> {
         return Ok(EXIT_OK);
     }
     let r = store.prune(a.older_than)?;
+    let files = if r.files_removed == 0 {
+        "no image file (none was theirs alone)".to_owned()
+    } else {
+        format!(
+            "{} ({})",
+            crate::text::count(r.files_removed as u64, "image file"),
+            crate::text::human_size(r.bytes_freed)
+        )
+    };
     outln!(
-        "removed {} and {} image file(s) ({:.1} MB){}",
+        "removed {} and {files}{}",
         entries(r.entries_removed),
-        r.files_removed,
-        r.bytes_freed as f64 / 1_000_000.0,
         if r.removed.is_empty() {
             String::new()
         } else {

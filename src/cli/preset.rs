@@ -125,7 +125,7 @@ fn list(store: &PresetStore, as_json: bool) -> u8 {
     for p in &presets {
         let key = p.req_key.as_deref().unwrap_or("(no req_key)");
         let state = if p.problems.is_empty() {
-            format!("{} values", p.values)
+            crate::text::count(p.values as u64, "value")
         } else {
             format!("INVALID: {}", p.problems.join("; "))
         };
@@ -218,11 +218,11 @@ fn save(loaded: &config::Loaded, store: &PresetStore, args: &SaveArgs) -> u8 {
     match store.save(&args.name, &body, &defaults) {
         Ok(saved) => {
             eprintln!(
-                "{} preset {} ({}, {} values) in {}",
+                "{} preset {} ({}, {}) in {}",
                 if saved.replaced { "replaced" } else { "saved" },
                 shown(&args.name),
                 saved.req_key,
-                saved.stored.len(),
+                crate::text::count(saved.stored.len() as u64, "value"),
                 store.path().display()
             );
             if !saved.left_out.is_empty() {

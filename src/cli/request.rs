@@ -301,7 +301,7 @@ fn load_image_arg(arg: &str, fit: bool, notes: &mut Vec<String>) -> Result<Image
     })?;
     if let Some((problems, done)) = &whole.fitted {
         notes.push(format!(
-            "--image {arg} was over the limits ({}); sent a fitted copy: {}",
+            "--image {arg} was over the limits ({}); the request carries a fitted copy: {}",
             problems.join("; "),
             done.join(", ")
         ));

@@ -61,20 +61,6 @@ fn spread_text(s: Option<Spread>) -> String {
     )
 }
 
-/// `157 KB`, `3.4 MB` (powers of 1000, as the service's limits are written).
-fn bytes_text(n: u64) -> String {
-    let n = n as f64;
-    if n >= 1e9 {
-        format!("{:.1} GB", n / 1e9)
-    } else if n >= 1e6 {
-        format!("{:.1} MB", n / 1e6)
-    } else if n >= 1e3 {
-        format!("{:.0} KB", n / 1e3)
-    } else {
-        format!("{n:.0} B")
-    }
-}
-
 fn percent(part: u64, whole: u64) -> String {
     if whole == 0 {
         "-".to_owned()
@@ -143,7 +129,7 @@ fn table(s: &Stats, since: Option<Duration>) -> String {
             spread_text(f.latency),
             spread_text(f.server_time),
             f.images,
-            bytes_text(f.image_bytes),
+            crate::text::human_size(f.image_bytes),
         );
     }
     if s.total.retries > 0 {

@@ -33,9 +33,10 @@ pub enum Problem {
     #[error("the file is empty; a JPEG or PNG image is expected")]
     Empty,
     #[error(
-        "{} bytes, too large to read (at most {cap} bytes are read; the service takes images of \
+        "{} ({size} bytes), too large to read (at most {} are read; the service takes images of \
          at most 4.7 MB)",
-        size
+        crate::text::human_size(*size),
+        crate::text::human_size(*cap)
     )]
     TooLarge { size: u64, cap: u64 },
     #[error("a {0} image; the service takes JPEG or PNG")]

@@ -601,15 +601,9 @@ pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// A size in human units: `213 KB`, `4.5 MB`.
+/// A size in human units ([`crate::text::human_size`]).
 pub fn human_size(n: usize) -> String {
-    if n >= 1_000_000 {
-        format!("{:.1} MB", n as f64 / 1_000_000.0)
-    } else if n >= 1000 {
-        format!("{} KB", n / 1000)
-    } else {
-        format!("{n} B")
-    }
+    crate::text::human_size(n as u64)
 }
 
 /// One line describing the reference image.
