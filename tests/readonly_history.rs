@@ -153,3 +153,115 @@ fn a_read_only_history_is_listed_shown_and_exported() {
     );
     assert_eq!(common::files_under(&home.path().join("out2")).len(), 1);
 }
+
+/// The terminal UI on a history that can only be read: it opens, lists the recorded entry,
+/// says once that nothing will be recorded, and still sends (the images go to the working
+/// directory, as without a store). Runs in tmux inside the private read-only mount; skipped
+/// where neither is possible outside CI.
+#[test]
+fn the_ui_browses_a_read_only_history_and_still_sends() {
+    let tmux_ok = Command::new("tmux").arg("-V").output().is_ok();
+    let home = tempfile::tempdir().expect("home");
+    let h = home.path();
+    let data = h.join("history");
+    let server = common::CannedServer::json(common::success_envelope(
+        &[common::png(16, 16, 3)],
+        "a quiet harbour",
+    ));
+    let out = common::volcv_with(
+        h,
+        &[("VOLCV_DATA_DIR", data.to_str().expect("utf8"))],
+        &[
+            "send",
+            "--endpoint",
+            &server.url,
+            "--auth",
+            "none",
+            "--image",
+            "https://example.com/ref.jpg",
+            "--set",
+            "prompt=港口",
+            "--out",
+            "out",
+        ],
+    )
+    .output()
+    .expect("send");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The probe: can this machine make the mount at all?
+    if !tmux_ok || run_on_read_only(h, &data, &["history", "list"]).is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run this (tmux and unshare -rm)"
+        );
+        return;
+    }
+    let request = h.join("request.json");
+    std::fs::write(
+        &request,
+        r#"{"req_key":"high_aes_ip_v20","image_urls":["https://example.com/ref.jpg"],"prompt":"a lighthouse"}"#,
+    )
+    .expect("request");
+    let work = h.join("work");
+    std::fs::create_dir_all(&work).expect("work dir");
+    let sock = format!("volcv-ro-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(["-L", &sock, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("run tmux")
+    };
+    let script = format!(
+        "cd '{work}' && unshare -rm sh -c 'mount --bind -o ro \"$1\" \"$1\" && shift && exec \"$@\"' \
+         sh '{data}' env -i {env} VOLCV_DATA_DIR='{data}' PATH=/usr/bin:/bin TERM=xterm-256color \
+         LANG=C.UTF-8 '{bin}' --endpoint '{url}' --auth none --image-protocol none \
+         --load '{req}'; sleep 30",
+        work = work.display(),
+        data = data.display(),
+        env = common::home_env_line(h),
+        bin = env!("CARGO_BIN_EXE_volcv"),
+        url = server.url,
+        req = request.display(),
+    );
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "ro",
+        "-x",
+        "160",
+        "-y",
+        "40",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let screen =
+        || String::from_utf8_lossy(&tmux(&["capture-pane", "-t", "ro", "-p"]).stdout).into_owned();
+    let shown = |what: &str, secs: u64| {
+        common::wait_for(what, secs, || {
+            let s = screen();
+            s.contains(what).then_some(s)
+        })
+    };
+    let result = std::panic::catch_unwind(|| {
+        shown("History (1)", 30);
+        shown("can only be read here", 10);
+        let _ = tmux(&["send-keys", "-t", "ro", "F5"]);
+        shown("✔ 10000 success", 30);
+        common::wait_for("the result image in the working directory", 30, || {
+            (common::files_under(&work).iter().any(|p| {
+                p.extension()
+                    .is_some_and(|e| e == "png" || e == "jpg" || e == "jpeg")
+            }))
+            .then_some(())
+        });
+    });
+    let last = screen();
+    let _ = tmux(&["kill-server"]);
+    assert!(result.is_ok(), "screen:\n{last}");
+    assert!(!last.contains("cannot save"), "{last}");
+    assert_eq!(server.answered(), 2, "the UI's request went out: {last}");
+}

@@ -639,6 +639,11 @@ impl Store {
         self.images.dir()
     }
 
+    /// Whether this store was opened with [`Store::open_read_only`] (nothing can be written).
+    pub fn is_read_only(&self) -> bool {
+        self.conn().is_readonly(rusqlite::MAIN_DB).unwrap_or(false)
+    }
+
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves the connection itself usable.
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)

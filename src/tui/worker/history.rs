@@ -50,14 +50,27 @@ impl HistoryStore {
         self.cell
             .get_or_init(|| async move {
                 tokio::task::spawn_blocking(move || {
-                    let store = if demo {
-                        let (store, lost) = Store::open_demo(&dir).map_err(|e| e.to_string())?;
-                        for t in &lost {
-                            tracing::info!(id = t.id, "history: {}", t.message);
-                        }
-                        store
+                    let opened = if demo {
+                        Store::open_demo(&dir).map(|(store, lost)| {
+                            for t in &lost {
+                                tracing::info!(id = t.id, "history: {}", t.message);
+                            }
+                            store
+                        })
                     } else {
-                        Store::open(&dir).map_err(|e| e.to_string())?
+                        Store::open(&dir)
+                    };
+                    let store = match opened {
+                        Ok(s) => s,
+                        // A history that can only be read here (a read-only mount, a dir the
+                        // user may only read) is still browsed; requests are sent, not recorded.
+                        Err(first) => match Store::open_read_only(&dir) {
+                            Ok(s) => {
+                                tracing::warn!("history: read-only here ({first})");
+                                return Ok(Arc::new(s));
+                            }
+                            Err(_) => return Err(first.to_string()),
+                        },
                     };
                     match store.recover() {
                         Ok(ids) if !ids.is_empty() => {
@@ -162,7 +175,22 @@ pub(super) async fn watch_history(store: HistoryStore, tx: UnboundedSender<Msg>)
                 }
             }
             Some(_) => {}
-            None => seen = Some(seq),
+            None => {
+                seen = Some(seq);
+                let read_only = with_store(&store, |s| Ok(s.is_read_only()))
+                    .await
+                    .unwrap_or(false);
+                if read_only {
+                    let text = format!(
+                        "the history in {} can only be read here: browsing works; requests \
+                         are sent and their images saved, but not recorded",
+                        store.data_dir.display()
+                    );
+                    if tx.send(Msg::Saved { text, error: true }).is_err() {
+                        return;
+                    }
+                }
+            }
         }
         // Created once the store is open (so the dir exists): an idle UI sleeps here.
         let w = watch.get_or_insert_with(|| {

@@ -387,7 +387,15 @@ async fn deliver(
         let d = dir.to_path_buf();
         let b = Arc::clone(&k.bytes);
         let state = match tokio::task::spawn_blocking(move || {
-            images::save_unique(&d, &stem, ext, &b)
+            // The images dir may be unwritable too (a read-only or full data dir): then the
+            // working directory, as `volcv send` saves into it, so the result is not lost.
+            images::save_unique(&d, &stem, ext, &b).or_else(|first| {
+                std::env::current_dir()
+                    .ok()
+                    .filter(|cwd| *cwd != d)
+                    .and_then(|cwd| images::save_unique(&cwd, &stem, ext, &b).ok())
+                    .ok_or(first)
+            })
         })
         .await
         {
