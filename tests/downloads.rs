@@ -1,7 +1,8 @@
 //! Result downloads: `image_urls` answers are fetched by the worker as soon as the response
 //! arrives (a few at a time, capped, timed out, content checked), against the embedded mock;
 //! and what a server cannot make `volcv send` do: stall it past one deadline, make it take
-//! more than 16 URLs or more bytes than the answer's cap (against a small server on 127.0.0.1 playing the API and the CDN).
+//! more than 16 URLs or more bytes than the answer's cap, or lose the answer on a full disk
+//! (against a small server on 127.0.0.1 playing the API and the CDN).
 
 mod common;
 
@@ -504,4 +505,98 @@ async fn the_downloads_of_one_answer_share_a_byte_cap() {
             Err(over.to_owned())
         ]
     );
+}
+
+#[test]
+fn an_image_the_disk_cannot_take_leaves_the_answer_recorded_with_a_note() {
+    // A file size limit (what a full disk does to a large write, but as root too): the 4 MiB
+    // result cannot be written, neither to --out nor to the history's images; the small
+    // database can. SIGXFSZ is ignored so the write fails with EFBIG, as on a full disk.
+    let cdn = Cdn::start(
+        |base| url_envelope(&[format!("{base}/img/4194304")]),
+        no_hook(),
+    );
+    let home = tempfile::tempdir().expect("home");
+    let inner = send(home.path(), &cdn, &[]);
+    let mut sh = common::clean_cmd("sh", home.path());
+    let mut line = String::from("trap '' XFSZ; ulimit -f 2048; exec");
+    for a in std::iter::once(inner.get_program()).chain(inner.get_args()) {
+        line.push_str(&format!(" '{}'", a.to_string_lossy()));
+    }
+    sh.args(["-c", &line]);
+    let out = run_bounded(sh);
+    let v = json_of(&out);
+    assert_eq!(out.status.code(), Some(4), "{v}");
+    let errors = strings(&v["image_errors"]);
+    assert!(
+        errors.len() == 1 && errors[0].starts_with("image 1: cannot save"),
+        "{v}"
+    );
+    let warnings = strings(&v["warnings"]);
+    assert!(
+        warnings.iter().any(|w| w.starts_with(
+            "history entry 1: result image 1 not stored in the history: cannot write"
+        ) && w.contains("File too large")),
+        "{v}"
+    );
+    let (outcome, note) = row(home.path(), 1);
+    assert_eq!(outcome, "success");
+    let note = note.expect("a note");
+    assert!(
+        note.starts_with("result image 1 not stored in the history: cannot write"),
+        "{note}"
+    );
+    assert_eq!(
+        common::integrity_check(&common::data_dir(home.path())),
+        "ok"
+    );
+    // The entry reads back, the note with it.
+    let show = run_bounded({
+        let mut c = common::volcv_cmd(home.path());
+        c.args(["history", "show", "1"]);
+        c
+    });
+    assert_eq!(
+        show.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&show.stderr)
+    );
+    assert!(String::from_utf8_lossy(&show.stdout).contains("not stored in the history"));
+}
+
+#[test]
+fn a_base64_image_that_cannot_be_stored_stays_inline_and_exports_exactly() {
+    // The images directory turns into a file once the pending row is written: no image file
+    // can be created, whoever runs the test. The answer's base64 image stays in its body.
+    let home = tempfile::tempdir().expect("home");
+    let images = common::data_dir(home.path()).join("images");
+    let png = common::png(8, 8, 5);
+    let envelope = common::success_envelope(&[png], "r");
+    let body = envelope.clone();
+    let cdn = Cdn::start(
+        move |_| body.clone(),
+        Box::new(move || {
+            let _ = std::fs::remove_dir_all(&images);
+            std::fs::write(&images, b"not a directory").expect("replace images dir");
+        }),
+    );
+    let out = run_bounded(send(home.path(), &cdn, &[]));
+    let v = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert!(
+        strings(&v["warnings"]).iter().any(|w| w.starts_with(
+            "history entry 1: response image 1 kept inline in the response body: cannot write"
+        )),
+        "{v}"
+    );
+    let (outcome, note) = row(home.path(), 1);
+    assert_eq!(outcome, "success");
+    assert!(note.is_some_and(|n| n.contains("kept inline")));
+    // With the directory back (and still no file of that image) the answer exports exactly.
+    let data = common::data_dir(home.path());
+    std::fs::remove_file(data.join("images")).expect("remove");
+    let store = volcv::store::Store::open(&data).expect("open");
+    let exported = store.export(1).expect("export");
+    assert_eq!(exported.response.as_deref(), Some(&envelope[..]));
 }
