@@ -241,7 +241,8 @@ fn start_recording(
 }
 
 impl Recording {
-    /// Completes the entry with the exchange and the result images; returns its id.
+    /// Completes the entry with the exchange and the result images; returns its id. An image
+    /// the history could not store (a full disk) is a warning; the answer is recorded.
     fn finish(
         self,
         args: &SendArgs,
@@ -251,9 +252,18 @@ impl Recording {
     ) -> Option<i64> {
         match self
             .store
-            .complete(self.id, exchange, &saved.result_files())
+            .complete_noting(self.id, exchange, &saved.result_files())
         {
-            Ok(()) => Some(self.id),
+            Ok(notes) => {
+                for note in notes {
+                    let message = format!("history entry {}: {note}", self.id);
+                    if !args.json {
+                        eprintln!("volcv: warning: {}", escape_terminal(&message, false));
+                    }
+                    warnings.push(message);
+                }
+                Some(self.id)
+            }
             Err(e) => {
                 history_warning(args, warnings, e.to_string());
                 None

@@ -1,9 +1,11 @@
 //! The one fetcher of an answer's result images: base64 decoded, signed URLs downloaded
-//! before they expire (capped at [`DOWNLOAD_CAP`] unless told otherwise), optionally saved
-//! under a directory. Its [`Policy`] holds what the callers differ in: how many at once (the
-//! TUI four, the CLI and the sweep one), a cancellation token that abandons a download in
-//! progress (the CLI's signal, the sweep's abort) and a halt that stops between files (the
-//! CLI's signal).
+//! before they expire, optionally saved under a directory. What a server can make it spend is
+//! bounded for the whole answer: at most [`MAX_URLS`] URLs are downloaded, each capped at
+//! [`DOWNLOAD_CAP`] and all together at [`ANSWER_CAP`], within one deadline
+//! ([`download_deadline`]: the client's timeout, at least [`DEADLINE_FLOOR`]). Its [`Policy`]
+//! holds what the callers differ in: how many at once (the TUI four, the CLI and the sweep
+//! all), a cancellation token that abandons a download in progress (the CLI's signal, the
+//! sweep's abort) and a halt that stops between files (the CLI's signal).
 
 use crate::api::client::Client;
 use crate::api::response::ResultImage;
@@ -19,6 +21,23 @@ use tokio_util::sync::CancellationToken;
 
 /// Cap for one downloaded result image.
 pub const DOWNLOAD_CAP: usize = 64 * 1024 * 1024;
+
+/// Cap for the downloaded result images of one answer, all together (they are held until the
+/// history write).
+pub const ANSWER_CAP: usize = 256 * 1024 * 1024;
+
+/// Most result URLs downloaded from one answer (the service returns a handful); the ones after
+/// are listed as not downloaded.
+pub const MAX_URLS: usize = 16;
+
+/// The least time the downloads of one answer get, however short the client's timeout.
+pub const DEADLINE_FLOOR: Duration = Duration::from_secs(10);
+
+/// The one deadline the downloads of an answer share: the client's `timeout` (`--timeout`),
+/// at least [`DEADLINE_FLOOR`].
+pub fn download_deadline(timeout: Duration) -> Duration {
+    timeout.max(DEADLINE_FLOOR)
+}
 
 /// A result image in hand: its bytes, where it came from and where it was saved.
 #[derive(Debug, Clone)]
@@ -55,6 +74,10 @@ pub enum Failure {
     Cancelled,
     /// Never started: [`Policy::halt`] said why first.
     Halted(&'static str),
+    /// Not finished within the answer's download deadline (the duration).
+    TimedOut(Duration),
+    /// Never started: the answer lists more URLs (this many) than [`MAX_URLS`].
+    TooMany(usize),
     /// The decoding task failed (a panic).
     Task(String),
 }
@@ -66,6 +89,14 @@ impl std::fmt::Display for Failure {
             Failure::Download(e) => write!(f, "download failed: {e}"),
             Failure::Cancelled => f.write_str("download cancelled"),
             Failure::Halted(why) => write!(f, "not saved: stopped by {why}"),
+            Failure::TimedOut(d) => write!(
+                f,
+                "download timed out after {d:?} (the downloads of one answer share one deadline)"
+            ),
+            Failure::TooMany(n) => write!(
+                f,
+                "not downloaded: the answer lists {n} URLs, at most {MAX_URLS} are downloaded"
+            ),
             Failure::Task(e) => f.write_str(e),
         }
     }
@@ -107,6 +138,11 @@ pub struct Policy<'a> {
     pub at_once: usize,
     /// Largest download in bytes.
     pub cap: usize,
+    /// Most bytes downloaded for the answer, all images together.
+    pub total_cap: usize,
+    /// The time all downloads of the answer share; `None`: [`download_deadline`] of the
+    /// client's timeout.
+    pub deadline: Option<Duration>,
     /// Abandons a download in progress ([`Failure::Cancelled`]).
     pub cancel: Option<&'a CancellationToken>,
     /// Asked before each image; once it says why, the rest are not obtained
@@ -117,11 +153,14 @@ pub struct Policy<'a> {
 }
 
 impl Default for Policy<'_> {
-    /// One at a time, capped at [`DOWNLOAD_CAP`], never stopped, nothing saved.
+    /// All at once ([`MAX_URLS`]), capped at [`DOWNLOAD_CAP`] each and [`ANSWER_CAP`] in all,
+    /// within [`download_deadline`], never stopped, nothing saved.
     fn default() -> Self {
         Policy {
-            at_once: 1,
+            at_once: MAX_URLS,
             cap: DOWNLOAD_CAP,
+            total_cap: ANSWER_CAP,
+            deadline: None,
             cancel: None,
             halt: None,
             save: None,
@@ -129,13 +168,22 @@ impl Default for Policy<'_> {
     }
 }
 
-/// The bytes of one result image: decoded base64, or downloaded (capped, timed out, given up
-/// when `cancel` fires).
+/// What the downloads of one answer share: the byte budget and the deadline.
+struct Shared<'a> {
+    policy: Policy<'a>,
+    budget: images::Budget,
+    deadline: tokio::time::Instant,
+    limit: Duration,
+    /// How many URLs the answer lists.
+    urls: usize,
+}
+
+/// The bytes of one result image: decoded base64, or downloaded (capped, within the shared
+/// deadline and budget, given up when `cancel` fires).
 async fn bytes_of(
     client: &Client,
     img: &ResultImage,
-    cap: usize,
-    cancel: Option<&CancellationToken>,
+    shared: &Shared<'_>,
 ) -> Result<Vec<u8>, Failure> {
     match img {
         ResultImage::Base64(b) => {
@@ -148,16 +196,29 @@ async fn bytes_of(
             .map_err(Failure::Base64)
         }
         ResultImage::Url(u) => {
-            let timeout = client.options.timeout.max(Duration::from_secs(30));
-            let download = images::download(client.http(), u, cap, timeout);
-            let got = match cancel {
-                Some(token) => tokio::select! {
-                    got = download => got,
-                    () = token.cancelled() => return Err(Failure::Cancelled),
-                },
-                None => download.await,
+            let download = images::download_within(
+                client.http(),
+                u,
+                shared.policy.cap,
+                shared.limit,
+                &shared.budget,
+            );
+            let timed = async {
+                match tokio::time::timeout_at(shared.deadline, download).await {
+                    // The download's own timeout is the same time: whichever fires first.
+                    Ok(Err(images::DownloadError::Timeout(_))) | Err(_) => {
+                        Err(Failure::TimedOut(shared.limit))
+                    }
+                    Ok(got) => got.map(|(b, _)| b).map_err(Failure::Download),
+                }
             };
-            got.map(|(b, _)| b).map_err(Failure::Download)
+            match shared.policy.cancel {
+                Some(token) => tokio::select! {
+                    got = timed => got,
+                    () = token.cancelled() => Err(Failure::Cancelled),
+                },
+                None => timed.await,
+            }
         }
     }
 }
@@ -167,16 +228,23 @@ async fn fetch_one(
     client: &Client,
     index: usize,
     img: &ResultImage,
-    policy: Policy<'_>,
+    over_count: bool,
+    shared: &Shared<'_>,
 ) -> Fetched {
-    if let Some(why) = policy.halt.and_then(|h| h()) {
+    let policy = shared.policy;
+    let refused = if over_count {
+        Some(Failure::TooMany(shared.urls))
+    } else {
+        policy.halt.and_then(|h| h()).map(Failure::Halted)
+    };
+    if let Some(failure) = refused {
         return Fetched {
             index,
-            image: Err(Failure::Halted(why)),
+            image: Err(failure),
             unsaved: None,
         };
     }
-    let bytes = match bytes_of(client, img, policy.cap, policy.cancel).await {
+    let bytes = match bytes_of(client, img, shared).await {
         Ok(b) => Arc::new(b),
         Err(e) => {
             return Fetched {
@@ -223,6 +291,7 @@ async fn fetch_one(
 
 /// Obtains every image of `list` under `policy`, handing each to `each` as soon as it is in
 /// hand (while the others go on); returns what `each` made of them, in the order they came.
+/// The deadline and the byte budget start here, shared by all the images of `list`.
 pub async fn fetch_each<T, F, Fut>(
     client: &Client,
     list: &[ResultImage],
@@ -234,11 +303,34 @@ where
     Fut: Future<Output = T>,
 {
     let each = &each;
-    // Collected first: a lazy iterator's closure held across the awaits would not be Send.
-    let jobs: Vec<_> = list
+    let limit = policy
+        .deadline
+        .unwrap_or_else(|| download_deadline(client.options.timeout));
+    let is_url = |img: &ResultImage| matches!(img, ResultImage::Url(_));
+    let shared = Shared {
+        policy,
+        budget: images::Budget::new(policy.total_cap),
+        deadline: tokio::time::Instant::now() + limit,
+        limit,
+        urls: list.iter().filter(|i| is_url(i)).count(),
+    };
+    let shared = &shared;
+    // The URLs after the first MAX_URLS are not downloaded.
+    let mut seen = 0;
+    let numbered: Vec<(usize, &ResultImage, bool)> = list
         .iter()
         .enumerate()
-        .map(|(index, img)| async move { each(fetch_one(client, index, img, policy).await).await })
+        .map(|(index, img)| {
+            seen += usize::from(is_url(img));
+            (index, img, is_url(img) && seen > MAX_URLS)
+        })
+        .collect();
+    // Collected first: a lazy iterator's closure held across the awaits would not be Send.
+    let jobs: Vec<_> = numbered
+        .into_iter()
+        .map(|(index, img, over_count)| async move {
+            each(fetch_one(client, index, img, over_count, shared).await).await
+        })
         .collect();
     futures::stream::iter(jobs)
         .buffer_unordered(policy.at_once.max(1))
@@ -246,7 +338,9 @@ where
         .await
 }
 
-/// [`fetch_each`] keeping what was fetched as it is.
+/// [`fetch_each`] keeping what was fetched as it is, in the answer's order.
 pub async fn fetch_all(client: &Client, list: &[ResultImage], policy: Policy<'_>) -> Vec<Fetched> {
-    fetch_each(client, list, policy, std::future::ready).await
+    let mut all = fetch_each(client, list, policy, std::future::ready).await;
+    all.sort_by_key(|f| f.index);
+    all
 }

@@ -7,6 +7,7 @@ pub mod reference;
 pub mod staged;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// An image format recognised by its magic bytes.
@@ -135,12 +136,63 @@ pub enum DownloadError {
     Status { status: u16, excerpt: String },
     #[error("larger than the {0} byte cap")]
     TooLarge(usize),
+    #[error("the downloads of this answer would pass {0} bytes together (the cap for one answer)")]
+    OverBudget(usize),
     #[error("no complete answer within {0:?}")]
     Timeout(Duration),
     #[error("not an image (content does not start like JPEG, PNG, WebP or GIF)")]
     NotImage,
     #[error("{0}")]
     Network(String),
+}
+
+/// Bytes that several downloads share (the result images of one answer): every chunk
+/// received is taken from it, and a download that fails (or is abandoned) gives back what it
+/// took, so only the images kept count.
+#[derive(Debug)]
+pub struct Budget {
+    left: AtomicUsize,
+    total: usize,
+}
+
+impl Budget {
+    /// A budget of `total` bytes.
+    pub fn new(total: usize) -> Budget {
+        Budget {
+            left: AtomicUsize::new(total),
+            total,
+        }
+    }
+
+    /// Bytes not yet taken.
+    pub fn left(&self) -> usize {
+        self.left.load(Ordering::SeqCst)
+    }
+
+    fn take(&self, n: usize) -> bool {
+        self.left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| l.checked_sub(n))
+            .is_ok()
+    }
+
+    fn give(&self, n: usize) {
+        self.left.fetch_add(n, Ordering::SeqCst);
+    }
+}
+
+/// What one download took from a [`Budget`], given back when dropped unless kept.
+struct Taken<'a> {
+    budget: &'a Budget,
+    n: usize,
+    kept: bool,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.budget.give(self.n);
+        }
+    }
 }
 
 /// Downloads an image URL with a size cap and a timeout covering the whole body, checking that
@@ -150,6 +202,19 @@ pub async fn download(
     url: &str,
     cap: usize,
     timeout: Duration,
+) -> Result<(Vec<u8>, Format), DownloadError> {
+    download_within(http, url, cap, timeout, &Budget::new(usize::MAX)).await
+}
+
+/// [`download`], taking the bytes received from `budget` (shared with the other downloads of
+/// the same answer): past it, [`DownloadError::OverBudget`]. The bytes of a successful
+/// download stay taken.
+pub async fn download_within(
+    http: &reqwest::Client,
+    url: &str,
+    cap: usize,
+    timeout: Duration,
+    budget: &Budget,
 ) -> Result<(Vec<u8>, Format), DownloadError> {
     let parsed = url::Url::parse(url).map_err(|e| DownloadError::Url(e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") {
@@ -165,6 +230,11 @@ pub async fn download(
         if resp.content_length().is_some_and(|n| n > cap as u64) {
             return Err(DownloadError::TooLarge(cap));
         }
+        let mut taken = Taken {
+            budget,
+            n: 0,
+            kept: false,
+        };
         let mut body = Vec::new();
         while let Some(chunk) = resp
             .chunk()
@@ -174,6 +244,10 @@ pub async fn download(
             if body.len() + chunk.len() > cap {
                 return Err(DownloadError::TooLarge(cap));
             }
+            if !budget.take(chunk.len()) {
+                return Err(DownloadError::OverBudget(budget.total));
+            }
+            taken.n += chunk.len();
             body.extend_from_slice(&chunk);
         }
         if !(200..300).contains(&status) {
@@ -184,6 +258,7 @@ pub async fn download(
             });
         }
         let format = sniff(&body).ok_or(DownloadError::NotImage)?;
+        taken.kept = true;
         Ok((body, format))
     };
     tokio::time::timeout(timeout, work)

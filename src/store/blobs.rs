@@ -100,6 +100,40 @@ pub fn reduce(body: &[u8]) -> Reduced {
     Reduced { text, images }
 }
 
+/// Puts the images of `reduced` for which `inline` says so back into its text as base64 (the
+/// exact literal they came from), keeping the others as references: for a body whose image
+/// files cannot be written, which then restores without them.
+pub fn inline_some(reduced: &Reduced, inline: impl Fn(&Found) -> bool) -> Reduced {
+    let mut found: Vec<&Found> = reduced.images.iter().collect();
+    found.sort_by_key(|f| f.pos);
+    let mut text = Vec::with_capacity(reduced.text.len());
+    let mut images = Vec::new();
+    let mut copied = 0;
+    for f in found {
+        let lit = ref_literal(&f.sha256);
+        let end = f.pos + lit.len();
+        if f.pos < copied || reduced.text.get(f.pos..end) != Some(lit.as_bytes()) {
+            // Not a reference this body holds: left as it is.
+            continue;
+        }
+        text.extend_from_slice(&reduced.text[copied..f.pos]);
+        if inline(f) {
+            text.push(b'"');
+            text.extend_from_slice(encode_literal(&f.bytes, f.slash_escaped).as_bytes());
+            text.push(b'"');
+        } else {
+            images.push(Found {
+                pos: text.len(),
+                ..f.clone()
+            });
+            text.extend_from_slice(lit.as_bytes());
+        }
+        copied = end;
+    }
+    text.extend_from_slice(&reduced.text[copied..]);
+    Reduced { text, images }
+}
+
 /// The decoded image if a string literal's raw content is canonical base64 of an image.
 fn image_literal(raw: &[u8]) -> Option<(Vec<u8>, bool)> {
     if raw.len() < MIN_BASE64_LEN {
@@ -311,6 +345,36 @@ mod tests {
         assert!(String::from_utf8_lossy(&r.text).contains(&not_image));
         let back = restore(&r.text, &refs(&r), load_from(&r.images)).expect("restore");
         assert_eq!(back, body.as_bytes());
+    }
+
+    #[test]
+    fn inlined_images_restore_exactly_without_their_files() {
+        let (a, b, c) = (png(3), png(7), png(11));
+        let body = format!(
+            r#"{{"binary_data_base64":["{}","{}","{}"],"x":1}}"#,
+            b64(&a),
+            b64(&b),
+            b64(&c)
+        );
+        let r = reduce(body.as_bytes());
+        assert_eq!(r.images.len(), 3);
+        let middle = sha256_hex(&b);
+        let kept = inline_some(&r, |f| f.sha256 != middle);
+        assert_eq!(
+            kept.images.len(),
+            1,
+            "only the middle one stays a reference"
+        );
+        assert_eq!(kept.images[0].sha256, middle);
+        let text = String::from_utf8(kept.text.clone()).expect("utf8");
+        assert!(text.contains(&b64(&a)) && text.contains(&b64(&c)), "{text}");
+        assert!(!text.contains(&b64(&b)), "{text}");
+        // Restores with only the kept image's file at hand.
+        let back = restore(&kept.text, &refs(&kept), load_from(&kept.images)).expect("restore");
+        assert_eq!(back, body.as_bytes());
+        let all = inline_some(&r, |_| true);
+        assert!(all.images.is_empty());
+        assert_eq!(all.text, body.as_bytes());
     }
 
     #[test]

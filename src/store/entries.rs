@@ -314,17 +314,99 @@ impl Store {
 
     /// Completes entry `id` with the exchange (request as finally sent, response, timings,
     /// outcome) and the result images the caller saved. Image files are written before the
-    /// row. Completing an entry again replaces what was recorded.
+    /// row. Completing an entry again replaces what was recorded. An image file that cannot
+    /// be written (a full disk) does not keep the answer out: see [`Store::complete_noting`].
     pub fn complete(
         &self,
         id: i64,
         exchange: &Exchange,
         results: &[ResultFile<'_>],
     ) -> Result<(), StoreError> {
+        self.complete_noting(id, exchange, results).map(drop)
+    }
+
+    /// [`Store::complete`], returning what could not be stored. When an image file cannot be
+    /// written (a full disk, a file size limit), the answer is recorded all the same: a result
+    /// image without its file, an image inside a body kept inline as base64 in that body, and
+    /// the entry's note says which image was not stored and why (one line each, after the
+    /// note already there; the same lines are returned).
+    pub fn complete_noting(
+        &self,
+        id: i64,
+        exchange: &Exchange,
+        results: &[ResultFile<'_>],
+    ) -> Result<Vec<String>, StoreError> {
         let c = Completion::new(exchange, results);
-        self.write(c.images(), |tx, seq| {
+        match self.write(c.images(), |tx, seq| {
             self.apply_completion(tx, seq, id, &c, now_ms())
-        })
+        }) {
+            Err(StoreError::Image { .. }) => {}
+            other => return other.map(|()| Vec::new()),
+        }
+        let (c, notes) = self.without_unwritable(c);
+        self.write(c.images(), |tx, seq| {
+            self.apply_completion(tx, seq, id, &c, now_ms())?;
+            self.append_note(tx, id, &notes.join("\n"))
+        })?;
+        Ok(notes)
+    }
+
+    /// `c` without the image files that cannot be written, and a line for each of them.
+    fn without_unwritable(&self, mut c: Completion) -> (Completion, Vec<String>) {
+        let mut notes = Vec::new();
+        if let Some(r) = self.inline_unwritable(&c.request, "request", &mut notes) {
+            c.request = r;
+        }
+        if let Some(resp) = &c.response
+            && let Some(r) = self.inline_unwritable(resp, "response", &mut notes)
+        {
+            c.response = Some(r);
+        }
+        c.results.retain(|(index, f, _, _)| {
+            let what = format!("result image {} not stored in the history", index + 1);
+            self.writable(f, what, &mut notes)
+        });
+        (c, notes)
+    }
+
+    /// Writes `f`'s file; when it cannot, says so in `notes` after `what`.
+    fn writable(&self, f: &Found, what: String, notes: &mut Vec<String>) -> bool {
+        match self.images.put(&f.sha256, f.ext, &f.bytes) {
+            Ok(_) => true,
+            Err(e) => {
+                let path = self.images.path(&f.sha256, f.ext);
+                notes.push(format!("{what}: cannot write {}: {e}", path.display()));
+                false
+            }
+        }
+    }
+
+    /// `r` with the images whose files cannot be written back inline, if there are any.
+    fn inline_unwritable(
+        &self,
+        r: &Reduced,
+        part: &str,
+        notes: &mut Vec<String>,
+    ) -> Option<Reduced> {
+        let mut bad = Vec::new();
+        for (n, f) in r.images.iter().enumerate() {
+            let what = format!("{part} image {} kept inline in the {part} body", n + 1);
+            if !self.writable(f, what, notes) {
+                bad.push(f.sha256.clone());
+            }
+        }
+        (!bad.is_empty()).then(|| blobs::inline_some(r, |f| bad.contains(&f.sha256)))
+    }
+
+    /// Adds `text` as a line of entry `id`'s note.
+    fn append_note(&self, tx: &Transaction<'_>, id: i64, text: &str) -> Result<(), StoreError> {
+        tx.execute(
+            "UPDATE entries SET note = CASE WHEN note IS NULL OR note = '' THEN ?2 \
+             ELSE note || char(10) || ?2 END WHERE id = ?1",
+            params![id, text],
+        )
+        .map_err(|e| self.sql(e))?;
+        Ok(())
     }
 
     /// [`Store::begin`] and [`Store::complete`] in one transaction, for an exchange that is

@@ -741,8 +741,9 @@ async fn run_cell(s: &Shared, cell: usize, first_ticket: super::bucket::Ticket) 
     report
 }
 
-/// Decodes or downloads (URLs expire) every result image, one at a time, saving each to the
-/// out dir; the abort token cuts off a download in progress.
+/// Decodes or downloads (URLs expire) every result image, all at once within the answer's
+/// download deadline and byte cap (see [`fetch`]), saving each to the out dir; the abort
+/// token cuts off a download in progress.
 async fn fetch_images(
     s: &Shared,
     list: &[ResultImage],
