@@ -1784,6 +1784,9 @@ fn image_keys_select_show_full_screen_and_save() {
     let (mut a, ex) = images_app(2);
     decode_all(&mut a, &ex);
     let id = a.shown().expect("shown").id;
+    // Files are named as the CLI names them: volcv-<date>-<time>-<request id tail>.
+    let stem = volcv::exchange::results::file_stem(&ex);
+    assert!(stem.starts_with("volcv-20"), "{stem}");
     // The first result is selected at first (the reference comes before it).
     assert_eq!(a.image_selection(), 1);
     press(&mut a, "j");
@@ -1832,7 +1835,11 @@ fn image_keys_select_show_full_screen_and_save() {
     let Some(Overlay::Save(prompt)) = a.overlays().top() else {
         panic!("no save prompt");
     };
-    assert_eq!(prompt.input.lines().join(""), "/tmp/out/volcv-1-1.png");
+    // The stored file's hash name is not offered: the readable one is.
+    assert_eq!(
+        prompt.input.lines().join(""),
+        format!("/tmp/out/{stem}-1.png")
+    );
     assert!(screen(&a).contains("Save the image as"));
     press(&mut a, "ctrl-u");
     type_text(&mut a, "~/cat.png");
@@ -1850,13 +1857,11 @@ fn image_keys_select_show_full_screen_and_save() {
     let [Cmd::SaveAll { items, dir }] = cmds.as_slice() else {
         panic!("{cmds:?}")
     };
-    assert_eq!(
-        dir,
-        &std::path::PathBuf::from(format!("/tmp/out/volcv-{id}"))
-    );
+    assert_eq!(dir, &std::path::PathBuf::from(format!("/tmp/out/{stem}")));
     assert_eq!(items.len(), 2);
     assert!(matches!(&items[0].0, ImageSource::Base64(_)));
-    assert_eq!(items[1].1, "volcv-1-1");
+    assert_eq!(items[0].1, format!("{stem}-reference"));
+    assert_eq!(items[1].1, format!("{stem}-1"));
     // Esc in the prompt saves nothing.
     press(&mut a, "o");
     assert!(press(&mut a, "esc").is_empty());

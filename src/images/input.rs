@@ -323,7 +323,10 @@ mod tests {
         );
 
         let e = read_image(&good, 10).expect_err("cap").to_string();
-        assert!(e.contains("too large to read (at most 10 bytes"), "{e}");
+        assert!(
+            e.contains("too large to read (at most 10 B are read"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -111,6 +111,10 @@ pub struct ResponseView {
     pub images: Vec<ImageItem>,
     /// The first request id (service or gateway), for copying.
     pub request_id: Option<String>,
+    /// The stem of the file names its images are saved under
+    /// ([`crate::exchange::results::file_stem`]: `volcv-20261203-141502-3f9a1c2e`, as the CLI
+    /// names them); empty for an exchange that never got an answer.
+    pub file_stem: String,
 }
 
 impl ResponseView {
@@ -135,6 +139,7 @@ impl ResponseView {
             headers: Doc::plain("(no response headers)"),
             images: Vec::new(),
             request_id: None,
+            file_stem: String::new(),
         }
     }
 }
@@ -357,6 +362,7 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
         headers,
         images,
         request_id: outcome.request_id().map(str::to_owned),
+        file_stem: crate::exchange::results::file_stem(ex),
     }
 }
 

@@ -107,13 +107,26 @@ impl App {
                     self.info_msg("nothing to save yet");
                     return;
                 }
-                let id = self.shown().map_or(0, |e| e.id);
-                let dir = self.save_dir.join(format!("volcv-{id}"));
+                let dir = self.save_dir.join(self.file_stem());
                 self.overlays.open(Overlay::Save(SavePrompt {
                     what: SaveWhat::All(items),
                     input: line_input(&dir.display().to_string()),
                 }));
             }
+        }
+    }
+
+    /// The stem of the shown entry's file names: the CLI's `volcv-<date>-<time>-<request id>`,
+    /// or `volcv-<number>` for an exchange that never got an answer.
+    fn file_stem(&self) -> String {
+        match self.shown() {
+            Some(e) => match &e.state {
+                EntryState::Done { view, .. } if !view.file_stem.is_empty() => {
+                    view.file_stem.clone()
+                }
+                _ => format!("volcv-{}", e.id),
+            },
+            None => "volcv".to_owned(),
         }
     }
 
@@ -123,12 +136,24 @@ impl App {
         key: &ImageKey,
         item: &ImageItem,
     ) -> Option<(ImageSource, String)> {
+        let stem = self.file_stem();
         match (&item.state, key) {
+            (ImageState::Saved(p), ImageKey::Result { index, .. }) => {
+                // The store keeps files by hash; the user gets the one readable name the CLI
+                // uses too: <stem>-<N>.<ext>.
+                let ext = p
+                    .extension()
+                    .map_or_else(|| "bin".to_owned(), |e| e.to_string_lossy().into_owned());
+                Some((
+                    ImageSource::File(p.clone()),
+                    format!("{stem}-{}.{ext}", index + 1),
+                ))
+            }
             (ImageState::Saved(p), _) => Some((
                 ImageSource::File(p.clone()),
                 p.file_name()?.to_string_lossy().into_owned(),
             )),
-            (ImageState::Reference, ImageKey::Reference { id }) => {
+            (ImageState::Reference, ImageKey::Reference { .. }) => {
                 let b64 = self
                     .shown()?
                     .request
@@ -144,7 +169,7 @@ impl App {
                 };
                 Some((
                     ImageSource::Base64(Arc::from(b64)),
-                    format!("volcv-{id}-reference.{ext}"),
+                    format!("{stem}-reference.{ext}"),
                 ))
             }
             _ => None,

@@ -88,26 +88,28 @@ pub(super) async fn source_bytes(source: ImageSource) -> Result<Vec<u8>, String>
 async fn save_copy(source: ImageSource, path: PathBuf) -> Result<PathBuf, String> {
     let bytes = source_bytes(source).await?;
     let path = expand_home(&path.display().to_string());
+    // One rule for `s`, `o` and the CLI: a file is never replaced; an existing name gets the
+    // next free `-2`, `-3`... (said in the message).
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| format!("{}: no file name", path.display()))?;
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) if !s.is_empty() => (s.to_owned(), e.to_owned()),
+        _ => (
+            name.clone(),
+            images::sniff(&bytes)
+                .map_or("bin", images::Format::extension)
+                .to_owned(),
+        ),
+    };
     tokio::task::spawn_blocking(move || {
-        use std::io::Write as _;
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-        }
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => {
-                    format!("{} exists; volcv never replaces a file", path.display())
-                }
-                _ => format!("cannot create {}: {e}", path.display()),
-            })?;
-        f.write_all(&bytes)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        Ok(path)
+        images::save_unique(&dir, &stem, &ext, &bytes)
+            .map_err(|e| format!("cannot save into {}: {e}", dir.display()))
     })
     .await
     .map_err(|e| e.to_string())?
@@ -210,9 +212,18 @@ impl Worker {
     pub(super) fn save_image(&self, source: ImageSource, path: PathBuf) {
         let tx = self.tx.clone();
         let task = tokio::spawn(async move {
+            let asked = expand_home(&path.display().to_string());
             let msg = match save_copy(source, path).await {
-                Ok(p) => Msg::Saved {
+                Ok(p) if p == asked => Msg::Saved {
                     text: format!("saved {}", p.display()),
+                    error: false,
+                },
+                Ok(p) => Msg::Saved {
+                    text: format!(
+                        "saved {} ({} exists; volcv never replaces a file)",
+                        p.display(),
+                        asked.file_name().unwrap_or_default().to_string_lossy()
+                    ),
                     error: false,
                 },
                 Err(e) => Msg::Saved {
@@ -275,5 +286,32 @@ mod tests {
         let got = complete_path(&format!("{base}pho")).await;
         assert_eq!(got, [format!("{base}photo.jpg"), format!("{base}photos/")]);
         assert_eq!(complete_path(&base).await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn saving_over_an_existing_name_takes_the_next_free_one_as_o_does() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let src = dir.path().join("store.png");
+        std::fs::write(&src, b"new bytes").expect("write");
+        let asked = dir.path().join("out").join("cat.png");
+        std::fs::create_dir_all(asked.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&asked, b"kept").expect("write");
+        let saved = save_copy(ImageSource::File(src.clone()), asked.clone())
+            .await
+            .expect("saved");
+        assert_eq!(saved, dir.path().join("out").join("cat-2.png"));
+        assert_eq!(
+            std::fs::read(&asked).expect("read"),
+            b"kept",
+            "never replaced"
+        );
+        assert_eq!(std::fs::read(&saved).expect("read"), b"new bytes");
+        // A name without an extension takes the image's own.
+        let png = b"\x89PNG\r\n\x1a\n and the rest".to_vec();
+        std::fs::write(&src, &png).expect("write");
+        let saved = save_copy(ImageSource::File(src), dir.path().join("plain"))
+            .await
+            .expect("saved");
+        assert_eq!(saved, dir.path().join("plain.png"));
     }
 }
