@@ -332,8 +332,16 @@ where
             each(fetch_one(client, index, img, over_count, shared).await).await
         })
         .collect();
+    // Inline (base64) images have no network wait to overlap: with a halt (the CLI's signal)
+    // they are decoded and saved one at a time, so a signal stops between files, as the CLI
+    // promises; downloads run `at_once` (a signal cancels the ones in progress).
+    let width = if shared.urls == 0 && shared.policy.halt.is_some() {
+        1
+    } else {
+        shared.policy.at_once.max(1)
+    };
     futures::stream::iter(jobs)
-        .buffer_unordered(policy.at_once.max(1))
+        .buffer_unordered(width)
         .collect()
         .await
 }

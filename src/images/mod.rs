@@ -30,6 +30,17 @@ impl Format {
         }
     }
 
+    /// The format a file extension stands for (`jpg` and `jpeg` alike, any case).
+    pub fn from_extension(ext: &str) -> Option<Format> {
+        match ext.to_ascii_lowercase().as_str() {
+            "jpg" | "jpeg" => Some(Format::Jpeg),
+            "png" => Some(Format::Png),
+            "webp" => Some(Format::Webp),
+            "gif" => Some(Format::Gif),
+            _ => None,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Format::Jpeg => "JPEG",
@@ -269,6 +280,20 @@ pub async fn download_within(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extensions_name_one_format_each() {
+        assert_eq!(
+            Format::from_extension("jpg").map(Format::name),
+            Some("JPEG")
+        );
+        assert_eq!(
+            Format::from_extension("JPEG").map(Format::name),
+            Some("JPEG")
+        );
+        assert_eq!(Format::from_extension("png").map(Format::name), Some("PNG"));
+        assert_eq!(Format::from_extension("bin"), None);
+    }
 
     #[test]
     fn sniffs_formats() {

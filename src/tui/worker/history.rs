@@ -378,7 +378,10 @@ fn attach_stored_images(view: &mut ResponseView, entry: &crate::store::Entry) {
             .or_else(|| inline.get(index).copied());
         match file {
             Some(img) if img.file.is_file() => {
-                item.format = img.ext.to_uppercase();
+                // One label per format: a stored `.jpg` is shown as the JPEG it is, as a
+                // result of this run is (it said `JPG` beside `JPEG`).
+                item.format = images::Format::from_extension(&img.ext)
+                    .map_or_else(|| img.ext.to_uppercase(), |f| f.name().to_owned());
                 item.bytes = usize::try_from(img.size).ok();
                 if item.dims.is_none() {
                     item.dims = std::fs::read(&img.file)
