@@ -377,11 +377,75 @@ fn snapshot_prompt_editor_with_chinese() {
     press(&mut a, "enter");
     type_text(&mut a, "第二行，写意");
     insta::assert_snapshot!("prompt_editor_100x30", screen(&a));
-    press(&mut a, "esc");
+    press(&mut a, "tab");
+    assert!(!a.form.prompt_active);
     assert_eq!(
         a.form.prompt_text(),
         "一只戴帽子的猫 in the snow\n第二行，写意"
     );
+}
+
+#[test]
+fn esc_in_the_prompt_editor_discards_the_edit_and_ctrl_u_clears_it() {
+    let mut a = ready_app();
+    select(&mut a, "prompt");
+    press(&mut a, "enter");
+    // Ctrl-u clears the whole text (not the textarea's undo), Ctrl-z brings it back.
+    press(&mut a, "ctrl-u");
+    assert_eq!(a.form.prompt_text(), "");
+    press(&mut a, "ctrl-z");
+    assert_eq!(a.form.prompt_text(), "一只戴帽子的猫 in the snow");
+    press(&mut a, "ctrl-u");
+    type_text(&mut a, "a dog");
+    assert_eq!(a.form.prompt_text(), "a dog");
+    // Esc abandons the edit: the prompt from before it is back.
+    press(&mut a, "esc");
+    assert!(!a.form.prompt_active);
+    assert_eq!(a.form.prompt_text(), "一只戴帽子的猫 in the snow");
+    assert_eq!(status_text(&a), "prompt edit discarded");
+    // Sending from the editor keeps what was typed.
+    keys(&mut a, &["enter", "end"]);
+    type_text(&mut a, "!");
+    let cmds = press(&mut a, "F5");
+    assert!(matches!(&cmds[..], [Cmd::Send { .. }]), "{cmds:?}");
+    assert!(!a.form.prompt_active);
+    assert_eq!(a.form.prompt_text(), "一只戴帽子的猫 in the snow!");
+}
+
+#[test]
+fn a_paste_with_cr_line_endings_keeps_its_lines_everywhere() {
+    let mut a = ready_app();
+    select(&mut a, "prompt");
+    press(&mut a, "enter");
+    keys(&mut a, &["ctrl-u"]);
+    // What tmux and most terminals send in a bracketed paste: CR between lines.
+    a.update(Msg::Paste("line one\rline two\r\nline three".into()));
+    assert_eq!(a.form.prompt_text(), "line one\nline two\nline three");
+    press(&mut a, "tab");
+    // A one-line field: each line break is one space.
+    select(&mut a, "seed");
+    press(&mut a, "enter");
+    press(&mut a, "ctrl-u");
+    a.update(Msg::Paste("12\r34".into()));
+    assert_eq!(
+        a.form.editing.as_ref().expect("editing").input.lines(),
+        ["12 34"]
+    );
+    press(&mut a, "esc");
+    // A multi-line curl command with CR endings: its lines are continued, nothing is ignored.
+    let body = json!({"req_key": "high_aes_ip_v20", "prompt": "a fox", "seed": 5});
+    let curl = format!(
+        "curl -X POST 'https://visual.volcengineapi.com/?Action=CVProcess&Version=2022-08-31' \\\r  -H 'Content-Type: application/json' \\\r  -d '{body}'\r"
+    );
+    a.update(Msg::Paste(curl));
+    let status = status_text(&a);
+    assert!(
+        status.starts_with("form filled from a curl command"),
+        "{status}"
+    );
+    assert!(!status.contains("ignored"), "{status}");
+    assert_eq!(a.form.prompt_text(), "a fox");
+    assert_eq!(a.form.body["seed"], json!(5));
 }
 
 #[test]

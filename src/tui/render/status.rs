@@ -89,7 +89,9 @@ pub(super) fn hint_line(app: &App) -> Line<'static> {
         ]
     } else if app.form.prompt_active {
         vec![
-            ("Esc".into(), "done"),
+            ("Tab".into(), "keep"),
+            ("Esc".into(), "discard"),
+            ("Ctrl-u".into(), "clear"),
             (k(Action::Send), "send"),
             (first(app, Action::ExternalEditor), "editor"),
         ]
