@@ -455,6 +455,7 @@ fn ctrl_u_clears_the_search_line_and_esc_in_history_drops_a_kept_search() {
     assert!(!a.overlays().has(OverlayKind::Search));
     assert_eq!(a.focus, Pane::History);
     assert_eq!(a.history.filter, "moon");
+    assert!(screen(&a).contains("Esc clear search"), "{}", screen(&a));
     let cmds = press(&mut a, "esc");
     assert_eq!(loads(&cmds), [""]);
     assert_eq!(a.history.filter, "");

@@ -35,7 +35,7 @@ pub(super) fn render_history(app: &App, f: &mut Frame, area: Rect) {
     }
     if n == 0 {
         let text = if !filter.is_empty() {
-            "Nothing matches the search (Esc in the search line clears it)."
+            "Nothing matches the search (Esc clears it)."
         } else if app.history.loading {
             "Reading the history…"
         } else if app.history.stored {
