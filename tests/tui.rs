@@ -547,6 +547,15 @@ fn a_paste_with_cr_line_endings_keeps_its_lines_everywhere() {
     assert!(!status.contains("ignored"), "{status}");
     assert_eq!(a.form.prompt_text(), "a fox");
     assert_eq!(a.form.body["seed"], json!(5));
+    // Under a dialog without an input the paste changes nothing, and says so.
+    press(&mut a, "?");
+    a.update(Msg::Paste(v21_body("a cat").to_string()));
+    assert_eq!(a.form.prompt_text(), "a fox");
+    assert!(
+        status_text(&a).starts_with("paste ignored"),
+        "{}",
+        status_text(&a)
+    );
 }
 
 #[test]

@@ -314,11 +314,12 @@ impl App {
                 Overlay::Note { input, .. } => {
                     paste_line(input, text);
                 }
-                Overlay::Presets(p) => {
-                    if let Some(input) = p.naming.as_mut() {
+                Overlay::Presets(p) => match p.naming.as_mut() {
+                    Some(input) => {
                         paste_line(input, text);
                     }
-                }
+                    None => self.info_msg("paste ignored: close the dialog on top first"),
+                },
                 Overlay::SweepInput(input) => {
                     if paste_line(input, text) {
                         Self::replace_prefill(input);
