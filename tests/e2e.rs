@@ -1,7 +1,9 @@
 //! The terminal UI end to end in a real terminal: runs `tests/e2e_tmux.sh` (tmux 120x40:
 //! `volcv --demo`, F5, the result shows, q quits and the terminal is restored; SIGTERM and
-//! SIGHUP restore it too and exit 143 and 129; in a detached tmux known as tmux, keys sent the moment the first frame
-//! is complete are all handled) against the binary this test run built. The script skips when tmux is
+//! SIGHUP restore it too and exit 143 and 129; in a detached tmux known as tmux, keys sent the
+//! moment the first frame is complete are all handled; a bracketed paste with CR line endings
+//! keeps its lines in the prompt editor) against the binary this test run built. The script
+//! skips when tmux is
 //! missing; `.ci/run` installs tmux so CI always runs it.
 
 use std::process::Command;
@@ -27,6 +29,10 @@ fn tui_in_tmux_sends_shows_the_result_and_restores_the_terminal() {
     assert!(stdout.contains("send, result, quit: ok"), "{stdout}");
     assert!(
         stdout.contains("detached tmux, keys at once: ok"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("a CR paste keeps its lines, Esc discards: ok"),
         "{stdout}"
     );
     for (sig, code) in [("SIGTERM", 143), ("SIGHUP", 129)] {

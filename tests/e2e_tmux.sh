@@ -7,6 +7,8 @@
 #   4. In a detached tmux that volcv knows is tmux (TMUX set), keys sent the moment the first
 #      frame is complete are all handled (j j j moves the selection, F5 sends), and the
 #      start-up query ends on tmux's own answer instead of waiting for its timeout.
+#   5. A bracketed paste with CR line endings (tmux paste-buffer -p) keeps its lines in the
+#      prompt editor; Esc discards the edit.
 # Usage: tests/e2e_tmux.sh [path/to/volcv]   (default: target/debug/volcv)
 # Skips (exit 0) with a message when tmux is not installed. Every wait is bounded.
 set -euo pipefail
@@ -135,3 +137,30 @@ grep -q "terminal query complete" "$Q/state/volcv/tui.log" ||
     fail "the query did not end on tmux's answer: $(grep 'terminal query' "$Q/state/volcv/tui.log" || true)"
 T send-keys -t e2q q
 echo "e2e_tmux: detached tmux, keys at once: ok"
+
+# 5. A bracketed paste as tmux sends it (its lines separated by CR) keeps its lines in the
+#    prompt editor, and Esc discards the edit.
+P=$TMP/p
+mkdir -p "$P"
+T new-session -d -s e2p -x 120 -y 40 \
+    "env -i HOME=$P PATH=$PATH TERM=xterm-256color LANG=C.UTF-8 \
+     XDG_CONFIG_HOME=$P/config XDG_DATA_HOME=$P/data XDG_STATE_HOME=$P/state $BIN --demo; sleep 30"
+TARGET=e2p
+wait_for "Tab pane" 20
+# The reference row is selected first; the prompt is the next row.
+T send-keys -t e2p j Enter
+wait_for "prompt \(Tab: keep, Esc: discard\)" 10
+T send-keys -t e2p C-u
+T set-buffer -b e2p $'paste line one\npaste line two'
+# -p: bracketed paste; tmux turns each LF into CR, as terminals do.
+T paste-buffer -p -d -b e2p -t e2p
+wait_for "│paste line one +│" 10
+wait_for "│paste line two +│" 5
+if T capture-pane -t e2p -p | grep -q "paste line onepaste"; then
+    fail "the pasted lines were glued"
+fi
+T send-keys -t e2p Escape
+wait_for "prompt edit discarded" 5
+T capture-pane -t e2p -p | grep -q "paste line" && fail "Esc did not discard the pasted prompt"
+T send-keys -t e2p q
+echo "e2e_tmux: a CR paste keeps its lines, Esc discards: ok"

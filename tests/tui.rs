@@ -377,10 +377,184 @@ fn snapshot_prompt_editor_with_chinese() {
     press(&mut a, "enter");
     type_text(&mut a, "第二行，写意");
     insta::assert_snapshot!("prompt_editor_100x30", screen(&a));
-    press(&mut a, "esc");
+    press(&mut a, "tab");
+    assert!(!a.form.prompt_active);
     assert_eq!(
         a.form.prompt_text(),
         "一只戴帽子的猫 in the snow\n第二行，写意"
+    );
+}
+
+#[test]
+fn esc_in_the_prompt_editor_discards_the_edit_and_ctrl_u_clears_it() {
+    let mut a = ready_app();
+    select(&mut a, "prompt");
+    press(&mut a, "enter");
+    // Ctrl-u clears the whole text (not the textarea's undo), Ctrl-z brings it back.
+    press(&mut a, "ctrl-u");
+    assert_eq!(a.form.prompt_text(), "");
+    press(&mut a, "ctrl-z");
+    assert_eq!(a.form.prompt_text(), "一只戴帽子的猫 in the snow");
+    press(&mut a, "ctrl-u");
+    type_text(&mut a, "a dog");
+    assert_eq!(a.form.prompt_text(), "a dog");
+    // Esc abandons the edit: the prompt from before it is back.
+    press(&mut a, "esc");
+    assert!(!a.form.prompt_active);
+    assert_eq!(a.form.prompt_text(), "一只戴帽子的猫 in the snow");
+    assert_eq!(status_text(&a), "prompt edit discarded");
+    // Sending from the editor keeps what was typed.
+    keys(&mut a, &["enter", "end"]);
+    type_text(&mut a, "!");
+    let cmds = press(&mut a, "F5");
+    assert!(matches!(&cmds[..], [Cmd::Send { .. }]), "{cmds:?}");
+    assert!(!a.form.prompt_active);
+    assert_eq!(a.form.prompt_text(), "一只戴帽子的猫 in the snow!");
+}
+
+fn loads(cmds: &[Cmd]) -> Vec<String> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Cmd::History(volcv::tui::msg::HistoryCmd::Load { filter, .. }) => Some(filter.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn ctrl_u_clears_the_search_line_and_esc_in_history_drops_a_kept_search() {
+    let mut a = app();
+    a.history.stored = true;
+    press(&mut a, "/");
+    type_text(&mut a, "moon");
+    assert_eq!(a.history.filter, "moon");
+    // Ctrl-u clears the whole line (it used to delete one character) and lists everything.
+    let cmds = press(&mut a, "ctrl-u");
+    assert_eq!(loads(&cmds), [""]);
+    assert_eq!(a.history.filter, "");
+    // A filter that does not parse says why in the title, not `(0 found)` of the last one.
+    type_text(&mut a, "is:sta");
+    let shown = screen(&a);
+    assert!(shown.contains("/is:sta ✘ search: unknown"), "{shown}");
+    assert!(!shown.contains("found"), "{shown}");
+    type_text(&mut a, "rred");
+    assert_eq!(a.history.filter, "is:starred");
+    // A word that starts a filter's name says what the filter takes while nothing matches.
+    keys(&mut a, &["ctrl-u"]);
+    type_text(&mut a, "is");
+    a.history.total = Some(0);
+    let shown = screen(&a);
+    assert!(
+        shown.contains("/is (0 found; \"is\" is searched as a word"),
+        "{shown}"
+    );
+    keys(&mut a, &["ctrl-u"]);
+    type_text(&mut a, "moon");
+    // Enter keeps the search; Esc in the History pane then drops it.
+    press(&mut a, "enter");
+    assert!(!a.overlays().has(OverlayKind::Search));
+    assert_eq!(a.focus, Pane::History);
+    assert_eq!(a.history.filter, "moon");
+    assert!(screen(&a).contains("Esc clear search"), "{}", screen(&a));
+    let cmds = press(&mut a, "esc");
+    assert_eq!(loads(&cmds), [""]);
+    assert_eq!(a.history.filter, "");
+    assert_eq!(status_text(&a), "search cleared");
+    // A paste into the search line searches, its line breaks as spaces.
+    press(&mut a, "/");
+    let cmds = a.update(Msg::Paste("blue\rmoon".into()));
+    assert_eq!(loads(&cmds), ["blue moon"]);
+}
+
+#[test]
+fn the_sweep_dialog_prefill_is_replaced_by_a_field_name_and_ctrl_u_clears_it() {
+    let line = |a: &App| match a.overlays().get(OverlayKind::SweepInput) {
+        Some(Overlay::SweepInput(input)) => input.lines().join(" "),
+        _ => panic!("the sweep dialog is not open"),
+    };
+    let mut a = ready_app();
+    select(&mut a, "seed");
+    press(&mut a, "S");
+    assert_eq!(line(&a), "seed=");
+    // The issue's repro: typing the whole spec over the pre-filled one.
+    type_text(&mut a, "seed=1..6");
+    assert_eq!(line(&a), "seed=1..6");
+    // Values alone go after it; another field replaces it.
+    press(&mut a, "esc");
+    press(&mut a, "S");
+    type_text(&mut a, "1..3");
+    assert_eq!(line(&a), "seed=1..3");
+    press(&mut a, "esc");
+    press(&mut a, "S");
+    type_text(&mut a, "scale=2,3");
+    assert_eq!(line(&a), "scale=2,3");
+    // Ctrl-u clears the line, pre-filled part included.
+    press(&mut a, "ctrl-u");
+    assert_eq!(line(&a), "");
+    let cmds = press(&mut a, "esc");
+    assert!(cmds.is_empty() && !a.overlays().has(OverlayKind::SweepInput));
+}
+
+#[test]
+fn one_line_inputs_clear_with_ctrl_u_and_esc_restores_the_value() {
+    let mut a = ready_app();
+    select(&mut a, "seed");
+    keys(&mut a, &["enter", "ctrl-u"]);
+    assert_eq!(
+        a.form.editing.as_ref().expect("editing").input.lines(),
+        [""]
+    );
+    type_text(&mut a, "77");
+    press(&mut a, "esc");
+    assert_eq!(a.form.body["seed"], json!(-1));
+    keys(&mut a, &["enter", "ctrl-u"]);
+    type_text(&mut a, "77");
+    press(&mut a, "enter");
+    assert_eq!(a.form.body["seed"], json!(77));
+}
+
+#[test]
+fn a_paste_with_cr_line_endings_keeps_its_lines_everywhere() {
+    let mut a = ready_app();
+    select(&mut a, "prompt");
+    press(&mut a, "enter");
+    keys(&mut a, &["ctrl-u"]);
+    // What tmux and most terminals send in a bracketed paste: CR between lines.
+    a.update(Msg::Paste("line one\rline two\r\nline three".into()));
+    assert_eq!(a.form.prompt_text(), "line one\nline two\nline three");
+    press(&mut a, "tab");
+    // A one-line field: each line break is one space.
+    select(&mut a, "seed");
+    press(&mut a, "enter");
+    press(&mut a, "ctrl-u");
+    a.update(Msg::Paste("12\r34".into()));
+    assert_eq!(
+        a.form.editing.as_ref().expect("editing").input.lines(),
+        ["12 34"]
+    );
+    press(&mut a, "esc");
+    // A multi-line curl command with CR endings: its lines are continued, nothing is ignored.
+    let body = json!({"req_key": "high_aes_ip_v20", "prompt": "a fox", "seed": 5});
+    let curl = format!(
+        "curl -X POST 'https://visual.volcengineapi.com/?Action=CVProcess&Version=2022-08-31' \\\r  -H 'Content-Type: application/json' \\\r  -d '{body}'\r"
+    );
+    a.update(Msg::Paste(curl));
+    let status = status_text(&a);
+    assert!(
+        status.starts_with("form filled from a curl command"),
+        "{status}"
+    );
+    assert!(!status.contains("ignored"), "{status}");
+    assert_eq!(a.form.prompt_text(), "a fox");
+    assert_eq!(a.form.body["seed"], json!(5));
+    // Under a dialog without an input the paste changes nothing, and says so.
+    press(&mut a, "?");
+    a.update(Msg::Paste(v21_body("a cat").to_string()));
+    assert_eq!(a.form.prompt_text(), "a fox");
+    assert!(
+        status_text(&a).starts_with("paste ignored"),
+        "{}",
+        status_text(&a)
     );
 }
 

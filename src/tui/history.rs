@@ -212,6 +212,30 @@ pub fn parse_search_at(text: &str, now_ms: i64) -> Result<Query, String> {
     Ok(q)
 }
 
+/// A word of the search line that looks like a filter being typed (`is`, `mod`, `since`):
+/// what the filter takes, to show while nothing matches. `None` for plain words.
+pub fn search_hint(text: &str) -> Option<String> {
+    text.split_whitespace().find_map(|token| {
+        let word = token.to_ascii_lowercase();
+        if word.len() < 2 || word.contains(':') {
+            return None;
+        }
+        [
+            ("is", format!("is: takes {IS_WORDS}")),
+            (
+                "model",
+                "model: takes a req_key, e.g. model:high_aes_ip_v20".to_owned(),
+            ),
+            ("since", "since: takes an age, e.g. since:7d".to_owned()),
+        ]
+        .into_iter()
+        .find(|(name, _)| name.starts_with(&word))
+        .map(|(name, what)| {
+            format!("{token:?} is searched as a word; the filter is {name}:, {what}")
+        })
+    })
+}
+
 /// The rows of the History pane and how they were loaded.
 #[derive(Debug, Default)]
 pub struct HistoryList {

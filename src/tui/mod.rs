@@ -15,6 +15,7 @@ pub mod form;
 pub mod history;
 pub mod keymap;
 pub mod layout;
+pub mod line_edit;
 pub mod msg;
 pub mod overlay;
 pub mod preview;

@@ -31,6 +31,8 @@ impl App {
                 let mut body = self.form.editable_json();
                 schema::set_path(&mut body, "prompt", Value::String(text));
                 self.form.replace_values(&body);
+                // What comes back from the editor is kept: the prompt edit ends with it.
+                self.end_prompt_edit(true);
                 self.info_msg("prompt updated from the editor");
                 Vec::new()
             }

@@ -19,6 +19,8 @@ pub(crate) struct HistoryPane {
     pub(crate) compare_rows: Option<Vec<crate::tui::compare::DiffRow>>,
     /// A row whose parameters go into the form as soon as it is read from the store.
     pub(crate) replay_pending: Option<u64>,
+    /// What is wrong with the search line as typed (the title shows it instead of a count).
+    pub(crate) search_problem: Option<String>,
 }
 
 impl App {
@@ -293,6 +295,7 @@ impl App {
             Action::Search => {
                 let mut input = line_input(&self.history.filter);
                 input.move_cursor(ratatui_textarea::CursorMove::End);
+                self.history_pane.search_problem = None;
                 self.overlays.open(Overlay::Search(input));
                 s
             }
@@ -419,25 +422,31 @@ impl App {
         mut input: TextArea<'static>,
         ev: &KeyEvent,
     ) -> (Option<Overlay>, Vec<Cmd>) {
-        if is(ev, KeyCode::Esc) {
+        use crate::tui::line_edit::{Outcome, line_key};
+        match line_key(&mut input, ev) {
             // Esc clears the search and lists everything again.
-            if self.history.filter.is_empty() {
-                return (None, Vec::new());
+            Outcome::Discard => (None, self.clear_search()),
+            Outcome::Commit => {
+                if self.history_pane.search_problem.take().is_some() {
+                    self.info_msg("the search line had a problem: the last good search is kept");
+                }
+                (None, Vec::new())
             }
-            self.history.filter.clear();
-            return (None, self.reload_history());
+            Outcome::Tab | Outcome::Unchanged => (Some(Overlay::Search(input)), Vec::new()),
+            Outcome::Changed => {
+                let cmds = self.search_typed(input.lines().join(" "));
+                (Some(Overlay::Search(input)), cmds)
+            }
         }
-        if is(ev, KeyCode::Enter) {
-            return (None, Vec::new());
-        }
-        if matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) || !input.input(*ev)
-        {
-            return (Some(Overlay::Search(input)), Vec::new());
-        }
-        let text = input.lines().join(" ");
-        let cmds = match parse_search_at(&text, self.now_ms) {
+    }
+
+    /// The search line as typed: a good one lists its rows, a bad one says what is wrong
+    /// (the rows of the last good one stay).
+    pub(super) fn search_typed(&mut self, text: String) -> Vec<Cmd> {
+        match parse_search_at(&text, self.now_ms) {
             Ok(_) => {
                 self.status = None;
+                self.history_pane.search_problem = None;
                 self.history.filter = text;
                 if self.history.stored {
                     self.reload_history()
@@ -447,11 +456,22 @@ impl App {
                 }
             }
             Err(e) => {
+                self.history_pane.search_problem = Some(e.clone());
                 self.error_msg(e);
                 Vec::new()
             }
-        };
-        (Some(Overlay::Search(input)), cmds)
+        }
+    }
+
+    /// Drops the search filter (the search line's Esc, Esc in the History pane).
+    pub(super) fn clear_search(&mut self) -> Vec<Cmd> {
+        self.history_pane.search_problem = None;
+        if self.history.filter.is_empty() {
+            return Vec::new();
+        }
+        self.history.filter.clear();
+        self.info_msg("search cleared");
+        self.reload_history()
     }
 
     pub(super) fn on_note_key(
@@ -460,24 +480,24 @@ impl App {
         mut input: TextArea<'static>,
         ev: &KeyEvent,
     ) -> (Option<Overlay>, Vec<Cmd>) {
-        if is(ev, KeyCode::Esc) {
-            self.info_msg("note not changed");
-            return (None, Vec::new());
+        use crate::tui::line_edit::{Outcome, line_key};
+        match line_key(&mut input, ev) {
+            Outcome::Discard => {
+                self.info_msg("note not changed");
+                (None, Vec::new())
+            }
+            Outcome::Commit => {
+                let note = input.lines().join(" ").trim().to_owned();
+                match self.history.get(id).and_then(|e| e.store_id) {
+                    Some(store_id) => (
+                        None,
+                        vec![Cmd::History(HistoryCmd::Note { store_id, note })],
+                    ),
+                    None => (None, Vec::new()),
+                }
+            }
+            _ => (Some(Overlay::Note { id, input }), Vec::new()),
         }
-        if is(ev, KeyCode::Enter) {
-            let note = input.lines().join(" ").trim().to_owned();
-            return match self.history.get(id).and_then(|e| e.store_id) {
-                Some(store_id) => (
-                    None,
-                    vec![Cmd::History(HistoryCmd::Note { store_id, note })],
-                ),
-                None => (None, Vec::new()),
-            };
-        }
-        if !matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
-            input.input(*ev);
-        }
-        (Some(Overlay::Note { id, input }), Vec::new())
     }
 
     pub(super) fn on_compare_key(

@@ -316,8 +316,8 @@ impl App {
         match msg {
             Msg::Key(ev) => self.on_key(&ev),
             Msg::Paste(text) => {
-                self.on_paste(&text);
-                Vec::new()
+                // The one way in for pasted text: CR, LF and CRLF are one new line from here.
+                self.on_paste(&crate::tui::line_edit::newlines(&text))
             }
             Msg::Mouse(ev) => {
                 self.on_mouse(&ev);
@@ -381,7 +381,10 @@ impl App {
                 self.on_completed(&input, candidates);
                 Vec::new()
             }
-            Msg::EditorClosed { target, result } => self.on_editor_closed(target, result),
+            Msg::EditorClosed { target, result } => {
+                let result = result.map(|t| crate::tui::line_edit::newlines(&t).into_owned());
+                self.on_editor_closed(target, result)
+            }
             Msg::Terminate(why) => {
                 tracing::info!("terminating on {why}");
                 if let Some(text) = self.params.editor_retry.take() {
@@ -489,7 +492,11 @@ impl App {
             Some(a) => self.on_action(a),
             None if is(ev, KeyCode::Esc) => {
                 // Esc only closes things; with nothing open it does nothing, and never
-                // cancels a request (a reflexive second Esc after closing an edit).
+                // cancels a request (a reflexive second Esc after closing an edit). In the
+                // History pane it drops a kept search.
+                if self.focus == Pane::History && !self.history.filter.is_empty() {
+                    return self.clear_search();
+                }
                 if self.busy() {
                     self.info_msg(format!(
                         "Esc closes things; {} cancels a request",

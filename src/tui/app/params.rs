@@ -20,6 +20,8 @@ pub(crate) struct ParamsState {
     pub(crate) draft_seen: Option<String>,
     /// Commands the loop runs once at start (reading a restored draft's reference again).
     pub(crate) start_cmds: Vec<Cmd>,
+    /// The prompt as it was when the prompt editor opened (`Esc` puts it back).
+    pub(crate) prompt_before: Option<TextArea<'static>>,
 }
 
 impl App {
@@ -162,67 +164,78 @@ impl App {
         }
     }
 
+    /// A key for the prompt editor: `Tab` keeps the text, `Esc` puts back the prompt from
+    /// before the edit, sending commits first; the rest edits (see [`crate::tui::line_edit`]).
     pub(super) fn on_prompt_key(&mut self, ev: &KeyEvent, action: Option<Action>) -> Vec<Cmd> {
+        use crate::tui::line_edit::{Outcome, text_key};
         match action {
-            _ if is(ev, KeyCode::Esc) => {
-                self.form.prompt_active = false;
-                self.form.revalidate();
-                Vec::new()
+            _ if is(ev, KeyCode::Esc) || is(ev, KeyCode::Tab) => {}
+            Some(Action::Send) => {
+                self.end_prompt_edit(true);
+                return self.send();
             }
-            Some(Action::Send) => self.send(),
-            Some(Action::ExternalEditor) => vec![Cmd::OpenEditor {
-                target: EditTarget::Prompt,
-                text: self.form.prompt_text(),
-            }],
-            _ => {
-                if self.form.prompt.input(*ev) {
-                    self.form.revalidate();
-                }
-                Vec::new()
+            Some(Action::ExternalEditor) => {
+                return vec![Cmd::OpenEditor {
+                    target: EditTarget::Prompt,
+                    text: self.form.prompt_text(),
+                }];
+            }
+            _ => {}
+        }
+        match text_key(&mut self.form.prompt, ev) {
+            Outcome::Commit => self.end_prompt_edit(true),
+            Outcome::Discard => self.end_prompt_edit(false),
+            Outcome::Changed => self.form.revalidate(),
+            Outcome::Tab | Outcome::Unchanged => {}
+        }
+        Vec::new()
+    }
+
+    /// Leaves the prompt editor, keeping the text or putting back the one from before.
+    pub(super) fn end_prompt_edit(&mut self, keep: bool) {
+        let before = self.params.prompt_before.take();
+        if !self.form.prompt_active {
+            return;
+        }
+        self.form.prompt_active = false;
+        if !keep && let Some(before) = before {
+            let changed = before.lines() != self.form.prompt.lines();
+            self.form.prompt = before;
+            if changed {
+                self.info_msg("prompt edit discarded");
             }
         }
+        self.form.revalidate();
     }
 
     pub(super) fn on_edit_key(&mut self, ev: &KeyEvent) -> Vec<Cmd> {
+        use crate::tui::line_edit::{Outcome, line_key};
         let Some(editing) = self.form.editing.as_mut() else {
             return Vec::new();
         };
-        let row = editing.row;
-        let kind = self.form.rows.get(row).map(|r| r.kind);
-        if is(ev, KeyCode::Esc) {
-            self.form.editing = None;
-            self.info_msg("edit discarded");
-            return Vec::new();
-        }
-        if is(ev, KeyCode::Tab) && kind == Some(RowKind::Reference) {
-            let text = editing.input.lines().join("");
-            return vec![Cmd::Complete(text)];
-        }
-        if is(ev, KeyCode::Enter) {
-            return self.commit_edit();
-        }
+        let kind = self.form.rows.get(editing.row).map(|r| r.kind);
         if let Some(Action::Send) = Key::from_event(ev).and_then(|k| self.keymap.action(k)) {
             // Sending from an edit commits it first, so what is sent is what is shown.
             let mut cmds = self.commit_edit();
             cmds.extend(self.send());
             return cmds;
         }
-        if Key::from_event(ev).is_some_and(|k| {
-            k.code == KeyCode::Char('u')
-                && k.mods == ratatui::crossterm::event::KeyModifiers::CONTROL
-        }) {
-            // Readline's Ctrl-u: clear to the start of the line (the textarea would undo).
-            editing.input.delete_line_by_head();
-            editing.completions.clear();
-            return Vec::new();
+        match line_key(&mut editing.input, ev) {
+            Outcome::Discard => {
+                self.form.editing = None;
+                self.info_msg("edit discarded");
+                Vec::new()
+            }
+            Outcome::Commit => self.commit_edit(),
+            Outcome::Tab if kind == Some(RowKind::Reference) => {
+                vec![Cmd::Complete(editing.input.lines().join(""))]
+            }
+            Outcome::Changed => {
+                editing.completions.clear();
+                Vec::new()
+            }
+            Outcome::Tab | Outcome::Unchanged => Vec::new(),
         }
-        if matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
-            // Single-line input: no newlines or tabs.
-            return Vec::new();
-        }
-        editing.input.input(*ev);
-        editing.completions.clear();
-        Vec::new()
     }
 
     pub(super) fn commit_edit(&mut self) -> Vec<Cmd> {
@@ -281,23 +294,64 @@ impl App {
         }
     }
 
-    pub(super) fn on_paste(&mut self, text: &str) {
+    /// Pasted text (line endings already made one, see [`App::update`]) goes to the input
+    /// that has the keyboard: the dialog on top, the prompt editor, the field being edited;
+    /// with none, a curl command or a JSON body fills the form.
+    pub(super) fn on_paste(&mut self, text: &str) -> Vec<Cmd> {
+        use crate::tui::line_edit::paste_line;
+        if self.sweep.is_none() {
+            // A sheet whose sweep is gone is not on screen (as for keys).
+            self.overlays.close(OverlayKind::Sheet);
+        }
+        if let Some(top) = self.overlays.pop() {
+            let depth = self.overlays.len();
+            let mut top = top;
+            let mut search = None;
+            match &mut top {
+                Overlay::Save(p) => {
+                    paste_line(&mut p.input, text);
+                }
+                Overlay::Note { input, .. } => {
+                    paste_line(input, text);
+                }
+                Overlay::Presets(p) => match p.naming.as_mut() {
+                    Some(input) => {
+                        paste_line(input, text);
+                    }
+                    None => self.info_msg("paste ignored: close the dialog on top first"),
+                },
+                Overlay::SweepInput(input) => {
+                    if paste_line(input, text) {
+                        Self::replace_prefill(input);
+                    }
+                }
+                Overlay::Search(input) => {
+                    if paste_line(input, text) {
+                        search = Some(input.lines().join(" "));
+                    }
+                }
+                _ => self.info_msg("paste ignored: close the dialog on top first"),
+            }
+            self.overlays.put_back(depth, top);
+            return search.map_or_else(Vec::new, |text| self.search_typed(text));
+        }
         if self.form.prompt_active {
             self.form.prompt.insert_str(text);
             self.form.revalidate();
         } else if let Some(e) = self.form.editing.as_mut() {
-            e.input.insert_str(text.replace(['\n', '\r'], " "));
-        } else if let Some(Overlay::Note { input, .. }) = self.overlays.get_mut(OverlayKind::Note) {
-            input.insert_str(text.replace(['\n', '\r'], " "));
-        } else if !self.overlays.has(OverlayKind::Search) {
+            paste_line(&mut e.input, text);
+            e.completions.clear();
+        } else {
             // A pasted curl command or JSON body fills the form.
             self.import(text, "the paste");
         }
+        Vec::new()
     }
 
     /// Fills the form from a curl command or a JSON request body; reports what was ignored
     /// and fields the model does not know. Nothing changes when the text is neither.
     pub fn import(&mut self, text: &str, from: &str) -> bool {
+        let text = crate::tui::line_edit::newlines(text);
         let t = text.trim();
         let (body, what, mut notes) = if t.starts_with("curl ") || t.starts_with("curl\t") {
             match crate::api::curl::parse_curl(t) {
@@ -525,6 +579,8 @@ impl App {
                 return Vec::new();
             }
             RowKind::Prompt(_) => {
+                // Kept for Esc, which puts it back.
+                self.params.prompt_before = Some(self.form.prompt.clone());
                 self.form.prompt_active = true;
                 return Vec::new();
             }

@@ -63,9 +63,11 @@ impl App {
     ) -> (Option<Overlay>, Vec<Cmd>) {
         use crate::tui::msg::PresetCmd;
         if let Some(input) = p.naming.as_mut() {
-            if is(ev, KeyCode::Esc) {
+            use crate::tui::line_edit::{Outcome, line_key};
+            let outcome = line_key(input, ev);
+            if outcome == Outcome::Discard {
                 p.naming = None;
-            } else if is(ev, KeyCode::Enter) {
+            } else if outcome == Outcome::Commit {
                 let name = input.lines().join("").trim().to_owned();
                 p.naming = None;
                 if let Err(e) = crate::presets::check_name(&name) {
@@ -77,8 +79,6 @@ impl App {
                     Some(Overlay::Presets(p)),
                     vec![Cmd::Presets(PresetCmd::Save { name, body })],
                 );
-            } else if !matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
-                input.input(*ev);
             }
             return (Some(Overlay::Presets(p)), Vec::new());
         }

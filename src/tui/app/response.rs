@@ -181,35 +181,30 @@ impl App {
         mut prompt: SavePrompt,
         ev: &KeyEvent,
     ) -> (Option<Overlay>, Vec<Cmd>) {
-        if is(ev, KeyCode::Esc) {
-            self.info_msg("not saved");
-            return (None, Vec::new());
-        }
-        if is(ev, KeyCode::Enter) {
-            let text = prompt.input.lines().join("").trim().to_owned();
-            if text.is_empty() {
-                self.info_msg("not saved: no path");
-                return (None, Vec::new());
+        use crate::tui::line_edit::{Outcome, line_key};
+        match line_key(&mut prompt.input, ev) {
+            Outcome::Discard => {
+                self.info_msg("not saved");
+                (None, Vec::new())
             }
-            self.info_msg("saving…");
-            let path = PathBuf::from(text);
-            return (
-                None,
-                vec![match prompt.what {
-                    SaveWhat::One(source) => Cmd::SaveImage { source, path },
-                    SaveWhat::All(items) => Cmd::SaveAll { items, dir: path },
-                }],
-            );
+            Outcome::Commit => {
+                let text = prompt.input.lines().join("").trim().to_owned();
+                if text.is_empty() {
+                    self.info_msg("not saved: no path");
+                    return (None, Vec::new());
+                }
+                self.info_msg("saving…");
+                let path = PathBuf::from(text);
+                (
+                    None,
+                    vec![match prompt.what {
+                        SaveWhat::One(source) => Cmd::SaveImage { source, path },
+                        SaveWhat::All(items) => Cmd::SaveAll { items, dir: path },
+                    }],
+                )
+            }
+            _ => (Some(Overlay::Save(prompt)), Vec::new()),
         }
-        if Key::from_event(ev).is_some_and(|k| {
-            k.code == KeyCode::Char('u')
-                && k.mods == ratatui::crossterm::event::KeyModifiers::CONTROL
-        }) {
-            prompt.input.delete_line_by_head();
-        } else if !matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
-            prompt.input.input(*ev);
-        }
-        (Some(Overlay::Save(prompt)), Vec::new())
     }
 
     pub(super) fn response_action(&mut self, a: Action) {

@@ -73,15 +73,20 @@ impl App {
         mut input: TextArea<'static>,
         ev: &KeyEvent,
     ) -> (Option<Overlay>, Vec<Cmd>) {
-        if is(ev, KeyCode::Esc) {
-            self.info_msg("no sweep");
-            return (None, Vec::new());
-        }
-        if !is(ev, KeyCode::Enter) {
-            if !matches!(ev.code, KeyCode::Enter | KeyCode::Tab | KeyCode::BackTab) {
-                input.input(*ev);
+        use crate::tui::line_edit::{Outcome, line_key};
+        match line_key(&mut input, ev) {
+            Outcome::Discard => {
+                self.info_msg("no sweep");
+                return (None, Vec::new());
             }
-            return (Some(Overlay::SweepInput(input)), Vec::new());
+            Outcome::Commit => {}
+            Outcome::Changed => {
+                Self::replace_prefill(&mut input);
+                return (Some(Overlay::SweepInput(input)), Vec::new());
+            }
+            Outcome::Tab | Outcome::Unchanged => {
+                return (Some(Overlay::SweepInput(input)), Vec::new());
+            }
         }
         let line = input.lines().join(" ");
         let keep = Some(Overlay::SweepInput(input));
@@ -100,6 +105,16 @@ impl App {
         };
         self.info_msg("checking the sweep's cells…");
         (keep, vec![Cmd::PrepareSweep { base, args }])
+    }
+
+    /// The dialog opens with `FIELD=` of the selected field: typing values goes after it,
+    /// typing a field name (`seed=`, `scale=`) over it replaces it, so the line never reads
+    /// `seed=seed=1..6`.
+    pub(super) fn replace_prefill(input: &mut TextArea<'static>) {
+        let line = input.lines().join(" ");
+        if let Some(rest) = prefill_typed_over(&line) {
+            *input = line_input(rest);
+        }
     }
 
     /// The worker checked the dialog's sweep: run it, or keep the dialog open with the problem.
@@ -263,5 +278,35 @@ impl App {
             }
             SweepMsg::Opened(_) => {}
         }
+    }
+}
+
+/// The line without its first `NAME=` when what follows it is another `NAME=` (a field
+/// name typed over the dialog's pre-filled one).
+fn prefill_typed_over(line: &str) -> Option<&str> {
+    fn name_len(s: &str) -> Option<usize> {
+        let n = s
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .unwrap_or(s.len());
+        let starts = s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+        (starts && n > 0 && s[n..].starts_with('=')).then_some(n)
+    }
+    let first = name_len(line)?;
+    let rest = &line[first + 1..];
+    name_len(rest).map(|_| rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefill_typed_over;
+
+    #[test]
+    fn a_field_name_typed_over_the_prefill_replaces_it() {
+        assert_eq!(prefill_typed_over("seed=seed="), Some("seed="));
+        assert_eq!(prefill_typed_over("seed=scale=2,3"), Some("scale=2,3"));
+        assert_eq!(prefill_typed_over("seed=1..6"), None);
+        assert_eq!(prefill_typed_over("use_sr=true,false"), None);
+        assert_eq!(prefill_typed_over("seed=1..3 scale=2"), None);
+        assert_eq!(prefill_typed_over("seed="), None);
     }
 }

@@ -446,6 +446,10 @@ pub(super) fn render_help(app: &App, f: &mut Frame, area: Rect) {
         t.dim,
     ));
     right.push(Line::styled(
+        fit("Prompt: Enter new line, Tab commits.", col),
+        t.dim,
+    ));
+    right.push(Line::styled(
         fit("Images tab: j/k select, f full screen,", col),
         t.dim,
     ));

@@ -7,10 +7,22 @@ pub(super) fn render_history(app: &App, f: &mut Frame, area: Rect) {
     let n = app.history.entries().len();
     let total = app.history.total.map_or(n as u64, |t| t.max(n as u64));
     let filter = app.history.filter.trim();
-    let extra = match (filter.is_empty(), total) {
-        (true, 0) => String::new(),
-        (true, total) => format!(" ({total})"),
-        (false, total) => format!(" /{filter} ({total} found)"),
+    let typed = match app.overlays.get(OverlayKind::Search) {
+        Some(Overlay::Search(input)) => Some(input.lines().join(" ")),
+        _ => None,
+    };
+    let extra = match (&app.history_pane.search_problem, typed) {
+        // The line as typed cannot be used: say why instead of a count of the old one.
+        (Some(problem), Some(typed)) => format!(" /{} ✘ {problem}", typed.trim()),
+        _ => match (filter.is_empty(), total) {
+            (true, 0) => String::new(),
+            (true, total) => format!(" ({total})"),
+            (false, 0) => match crate::tui::history::search_hint(filter) {
+                Some(hint) => format!(" /{filter} (0 found; {hint})"),
+                None => format!(" /{filter} (0 found)"),
+            },
+            (false, total) => format!(" /{filter} ({total} found)"),
+        },
     };
     let block = pane_block(app, Pane::History, 3, &extra);
     let mut inner = block.inner(area);
@@ -23,7 +35,7 @@ pub(super) fn render_history(app: &App, f: &mut Frame, area: Rect) {
     }
     if n == 0 {
         let text = if !filter.is_empty() {
-            "Nothing matches the search (Esc in the search line clears it)."
+            "Nothing matches the search (Esc clears it)."
         } else if app.history.loading {
             "Reading the history…"
         } else if app.history.stored {

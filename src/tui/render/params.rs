@@ -51,10 +51,7 @@ pub(super) fn render_params(app: &App, f: &mut Frame, a: &Areas) {
             Block::default()
                 .borders(Borders::ALL)
                 .border_style(t.focus)
-                .title(Span::styled(
-                    " prompt (Esc: done, Ctrl-e: $EDITOR) ",
-                    t.focus,
-                )),
+                .title(Span::styled(" prompt (Tab: keep, Esc: discard) ", t.focus)),
         );
         ta.set_style(t.base);
         ta.set_cursor_line_style(Style::default());

@@ -89,7 +89,9 @@ pub(super) fn hint_line(app: &App) -> Line<'static> {
         ]
     } else if app.form.prompt_active {
         vec![
-            ("Esc".into(), "done"),
+            ("Tab".into(), "keep"),
+            ("Esc".into(), "discard"),
+            ("Ctrl-u".into(), "clear"),
             (k(Action::Send), "send"),
             (first(app, Action::ExternalEditor), "editor"),
         ]
@@ -125,6 +127,9 @@ pub(super) fn hint_line(app: &App) -> Line<'static> {
                 v.push((k(Action::Copy), "copy"));
             }
             Pane::History => {
+                if !app.history.filter.is_empty() {
+                    v.push(("Esc".into(), "clear search"));
+                }
                 v.push((pair(app, Action::Down, Action::Up), "select"));
                 v.push((first(app, Action::Edit), "open"));
                 v.push((first(app, Action::Replay), "reuse"));
