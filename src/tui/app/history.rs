@@ -218,11 +218,28 @@ impl App {
     pub(super) fn on_recorded(&mut self, id: u64, result: Result<i64, String>) {
         match result {
             Ok(store_id) => {
+                let before = self.label_of(id);
                 if let Some(e) = self.history.get_mut(id) {
                     e.store_id = Some(store_id);
+                    e.awaiting_id = false;
+                }
+                // `request #… sent` becomes `request #20 sent`: one number everywhere.
+                let sent = self.sent_text(&before);
+                if self.status.as_ref().is_some_and(|s| s.text == sent) {
+                    let now = self.sent_text(&self.label_of(id));
+                    self.info_msg(now);
                 }
             }
-            Err(e) => self.error_msg(format!("#{id} not recorded in the history: {e}")),
+            Err(e) => {
+                if let Some(entry) = self.history.get_mut(id) {
+                    entry.awaiting_id = false;
+                }
+                let label = self.label_of(id);
+                self.error_msg(format!(
+                    "request {label} not recorded in the history (it is called {label} in this \
+                     run only): {e}"
+                ));
+            }
         }
     }
 

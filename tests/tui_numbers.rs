@@ -1,0 +1,147 @@
+//! The numbers and counts the UI shows agree: one number per request (status line, Response
+//! title, dialogs), one set of sweep counts, and the History list's ends (issue #15).
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
+use serde_json::json;
+use volcv::api::schema;
+use volcv::store::{OutcomeKind, Summary};
+use volcv::tui::app::{App, Info};
+use volcv::tui::form::Reference;
+use volcv::tui::keymap::{Key, KeyMap};
+use volcv::tui::msg::{Cmd, Msg};
+use volcv::tui::theme::Theme;
+
+fn app() -> App {
+    let body = schema::default_schema().default_body();
+    let mut a = App::new(
+        &body,
+        KeyMap::default(),
+        Theme::builtin_default(),
+        Info {
+            profile: "default".into(),
+            endpoint: "http://127.0.0.1:8787/".into(),
+            log_path: "/tmp/tui.log".into(),
+        },
+        Rect::new(0, 0, 120, 30),
+    );
+    a.form.reference = Reference::Url("https://example.com/cat.jpg".into());
+    let mut b = a.form.editable_json();
+    b["prompt"] = json!("a cat in the snow");
+    a.form.replace_values(&b);
+    a
+}
+
+fn screen(app: &App) -> String {
+    let mut t = Terminal::new(TestBackend::new(app.size.width, app.size.height)).expect("term");
+    t.draw(|f| volcv::tui::render::render(app, f))
+        .expect("draw");
+    t.backend().to_string()
+}
+
+fn press(app: &mut App, key: &str) -> Vec<Cmd> {
+    let k = Key::parse(key).expect("key");
+    app.update(Msg::Key(KeyEvent::new(k.code, k.mods)))
+}
+
+fn status(a: &App) -> String {
+    a.status
+        .as_ref()
+        .map(|s| s.text.clone())
+        .unwrap_or_default()
+}
+
+fn summary(id: i64) -> Summary {
+    Summary {
+        id,
+        created_ms: 1_700_000_000_000 + id,
+        finished_ms: Some(1_700_000_000_500 + id),
+        profile: "default".into(),
+        outcome: OutcomeKind::Success,
+        req_key: Some("high_aes_ip_v20".into()),
+        prompt: Some(format!("prompt {id}")),
+        http_status: Some(200),
+        code: Some(10000),
+        summary: None,
+        request_id: None,
+        duration_ms: Some(12.0),
+        star: false,
+        note: None,
+        result_images: 1,
+        updated_seq: id,
+        task_id: None,
+        task_status: None,
+    }
+}
+
+/// Loads a first page of store rows `ids` (newest first) out of `total`.
+fn load(a: &mut App, ids: impl Iterator<Item = i64>, total: u64) {
+    a.update(Msg::HistoryLoaded {
+        generation: a.history.generation,
+        append: false,
+        result: Ok((ids.map(summary).collect(), Some(total))),
+    });
+}
+
+#[test]
+fn a_request_has_one_number_the_store_id_in_the_status_the_title_and_dialogs() {
+    let mut a = app();
+    a.set_records(true);
+    // A history with gaps in its ids: 19, 17, 12 (this run's own row numbers run 1, 2, 3).
+    load(&mut a, [19, 17, 12].into_iter(), 3);
+    let cmds = press(&mut a, "F5");
+    let Some(Cmd::Send { id, .. }) = cmds.first() else {
+        panic!("not sent: {:?}", a.status)
+    };
+    let id = *id;
+    // Before the row is written there is no number yet, and none is made up.
+    assert_eq!(status(&a), "request #… sent");
+    assert!(screen(&a).contains("Response: #…"), "{}", screen(&a));
+    a.update(Msg::Recorded { id, result: Ok(20) });
+    assert_eq!(status(&a), "request #20 sent");
+    assert!(screen(&a).contains("Response: #20"), "{}", screen(&a));
+    // The cancel question and its answer name the same number.
+    assert_eq!(press(&mut a, "x"), []);
+    assert!(status(&a).contains("cancel request #20?"), "{}", status(&a));
+    press(&mut a, "n");
+    assert!(
+        status(&a).contains("request #20 not cancelled"),
+        "{}",
+        status(&a)
+    );
+    // And so does the answer's headline.
+    a.update(Msg::Finished {
+        id,
+        view: Box::new(volcv::tui::view::ResponseView::transport(
+            volcv::tui::view::Verdict::Transport,
+            "connection refused",
+            volcv::tui::doc::Doc::default(),
+            "-",
+        )),
+        duration: std::time::Duration::from_millis(5),
+    });
+    assert!(status(&a).starts_with("#20: "), "{}", status(&a));
+}
+
+#[test]
+fn a_request_that_cannot_be_recorded_keeps_its_run_number_and_says_so() {
+    let mut a = app();
+    a.set_records(true);
+    let cmds = press(&mut a, "F5");
+    let Some(Cmd::Send { id, .. }) = cmds.first() else {
+        panic!("not sent: {:?}", a.status)
+    };
+    let id = *id;
+    a.update(Msg::Recorded {
+        id,
+        result: Err("disk full".into()),
+    });
+    let s = status(&a);
+    assert!(
+        s.starts_with(&format!("request #{id} not recorded")) && s.contains("disk full"),
+        "{s}"
+    );
+    assert!(screen(&a).contains(&format!("Response: #{id}")));
+}
