@@ -145,3 +145,110 @@ fn a_request_that_cannot_be_recorded_keeps_its_run_number_and_says_so() {
     );
     assert!(screen(&a).contains(&format!("Response: #{id}")));
 }
+
+fn report(cell: usize, status: volcv::sweep::runner::CellStatus) -> Msg {
+    use volcv::sweep::runner::{CellReport, CellStatus};
+    let ok = status == CellStatus::Success;
+    Msg::Sweep {
+        n: 1,
+        event: volcv::tui::msg::SweepMsg::CellDone {
+            report: Box::new(CellReport {
+                cell,
+                label: format!("seed={}", cell + 1),
+                values: json!({ "seed": cell + 1 }),
+                status,
+                outcome: ok.then_some(OutcomeKind::Success),
+                code: ok.then_some(10000),
+                message: None,
+                http_status: ok.then_some(200),
+                request_id: None,
+                history_id: ok.then_some(cell as i64 + 1),
+                images: Vec::new(),
+                image_count: 0,
+                image_errors: Vec::new(),
+                attempts: usize::from(ok),
+                rate_limited: 0,
+                duration: std::time::Duration::from_millis(10),
+            }),
+            image: None,
+        },
+    }
+}
+
+/// An app running a six-cell seed sweep (cells 0..3 sent), its sheet open.
+fn sweeping() -> App {
+    let mut a = app();
+    a.update(Msg::Resize(120, 40));
+    press(&mut a, "S");
+    let body = a.form.editable_json();
+    let p = volcv::sweep::prepare(body, &["seed=1..6".to_owned()]).expect("sweep");
+    let cmds = a.update(Msg::SweepPrepared(Ok(Box::new(p))));
+    assert!(
+        matches!(cmds.first(), Some(Cmd::Sweep { n: 1, .. })),
+        "{cmds:?}"
+    );
+    for cell in 0..3 {
+        a.update(Msg::Sweep {
+            n: 1,
+            event: volcv::tui::msg::SweepMsg::Started {
+                cell,
+                history_id: None,
+            },
+        });
+    }
+    a
+}
+
+#[test]
+fn a_stopped_sweep_has_one_set_of_counts_and_not_run_tiles_are_not_failures() {
+    use volcv::sweep::runner::CellStatus;
+    let mut a = sweeping();
+    for cell in 0..3 {
+        a.update(report(cell, CellStatus::Success));
+    }
+    let cmds = press(&mut a, "x");
+    assert!(
+        matches!(cmds.first(), Some(Cmd::StopSweep { .. })),
+        "{cmds:?}"
+    );
+    for cell in 3..6 {
+        a.update(report(cell, CellStatus::NotRun));
+    }
+    a.update(Msg::Sweep {
+        n: 1,
+        event: volcv::tui::msg::SweepMsg::Done {
+            stopped: true,
+            result: Ok(std::time::Duration::from_secs(2)),
+        },
+    });
+    let v = a.sweep.as_ref().expect("sweep");
+    assert_eq!(v.summary(), "3/6 done, 3 not run");
+    let s = status(&a);
+    assert!(
+        s.contains("stopped: 6 cells: 3 succeeded, 3 not run in 2.00s"),
+        "{s}"
+    );
+    let shown = screen(&a);
+    assert!(shown.contains("3/6 done, 3 not run"), "{shown}");
+    assert!(shown.contains("○ not run"), "{shown}");
+    assert!(
+        !shown.contains('✘'),
+        "no failure cross on a sweep without failures:\n{shown}"
+    );
+}
+
+#[test]
+fn the_quit_dialog_during_a_sweep_says_its_remaining_cells_will_not_run() {
+    let mut a = sweeping();
+    press(&mut a, "Esc");
+    assert!(!a.sheet_open());
+    press(&mut a, "q");
+    assert!(!a.quit(), "asks first");
+    let shown = screen(&a);
+    assert!(
+        shown.contains("3 cell(s) in flight, 3 not sent yet"),
+        "{shown}"
+    );
+    assert!(shown.contains("the 3 others never run"), "{shown}");
+    assert!(!shown.contains("request(s) still in flight"), "{shown}");
+}

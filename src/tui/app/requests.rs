@@ -18,6 +18,33 @@ impl App {
             + usize::from(self.sweep.as_ref().is_some_and(|v| v.running))
     }
 
+    /// What the quit dialog says is lost: the requests in flight, and a running sweep's
+    /// cells in flight and those that will never be sent.
+    pub fn quit_question(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let requests = self
+            .history
+            .entries()
+            .iter()
+            .filter(|e| e.in_flight())
+            .count();
+        if requests > 0 {
+            lines.push(format!("{requests} request(s) still in flight."));
+        }
+        if let Some(v) = self.sweep.as_ref().filter(|v| v.running) {
+            let n = v.counts();
+            lines.push(format!(
+                "A sweep runs: {} cell(s) in flight, {} not sent yet;",
+                n.in_flight, n.waiting
+            ));
+            lines.push(format!(
+                "quitting cancels those in flight; the {} others never run.",
+                n.waiting
+            ));
+        }
+        lines
+    }
+
     /// A request ended: its answer goes in its history row, its headline in the status bar.
     pub(super) fn on_finished(
         &mut self,
