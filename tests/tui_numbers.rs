@@ -252,3 +252,70 @@ fn the_quit_dialog_during_a_sweep_says_its_remaining_cells_will_not_run() {
     assert!(shown.contains("the 3 others never run"), "{shown}");
     assert!(!shown.contains("request(s) still in flight"), "{shown}");
 }
+
+/// The `before` of the page load among `cmds`, if one is asked for.
+fn page_asked(cmds: &[Cmd]) -> Option<i64> {
+    cmds.iter().find_map(|c| match c {
+        Cmd::History(volcv::tui::msg::HistoryCmd::Load { before, .. }) => *before,
+        _ => None,
+    })
+}
+
+#[test]
+fn g_in_a_long_history_reads_every_page_and_reaches_the_last_entry() {
+    let mut a = app();
+    // 450 entries: ids 1000 down to 551, read 200 at a time.
+    load(&mut a, (801..=1000).rev(), 450);
+    press(&mut a, "3");
+    let cmds = press(&mut a, "G");
+    assert_eq!(page_asked(&cmds), Some(801), "{cmds:?}");
+    let cmds = a.update(Msg::HistoryLoaded {
+        generation: a.history.generation,
+        append: true,
+        result: Ok(((601..=800).rev().map(summary).collect(), None)),
+    });
+    assert_eq!(a.shown().and_then(|e| e.store_id), Some(601));
+    assert_eq!(page_asked(&cmds), Some(601), "{cmds:?}");
+    a.update(Msg::HistoryLoaded {
+        generation: a.history.generation,
+        append: true,
+        result: Ok(((551..=600).rev().map(summary).collect(), None)),
+    });
+    assert_eq!(a.history.entries().len(), 450);
+    assert_eq!(
+        a.shown().and_then(|e| e.store_id),
+        Some(551),
+        "the last entry"
+    );
+    assert!(screen(&a).contains("prompt 551"));
+}
+
+#[test]
+fn moving_away_after_g_stops_following_the_pages() {
+    let mut a = app();
+    load(&mut a, (801..=1000).rev(), 450);
+    press(&mut a, "3");
+    press(&mut a, "G");
+    press(&mut a, "g");
+    a.update(Msg::HistoryLoaded {
+        generation: a.history.generation,
+        append: true,
+        result: Ok(((601..=800).rev().map(summary).collect(), None)),
+    });
+    assert_eq!(a.shown().and_then(|e| e.store_id), Some(1000));
+}
+
+#[test]
+fn rows_another_process_adds_are_seen_when_the_list_is_at_the_top() {
+    let mut a = app();
+    load(&mut a, [10, 9, 8].into_iter(), 3);
+    press(&mut a, "3");
+    a.update(Msg::HistoryChanged(vec![summary(11), summary(12)]));
+    let shown = screen(&a);
+    assert!(
+        shown.contains("prompt 12") && shown.contains("prompt 11"),
+        "{shown}"
+    );
+    // The selection stays on the row it was on.
+    assert_eq!(a.shown().and_then(|e| e.store_id), Some(10));
+}
