@@ -658,6 +658,8 @@ impl App {
                     Pane::History => {
                         let i = self.history_pane.scroll + line;
                         if i < self.history.entries().len() {
+                            // A row picked by hand: `G` no longer follows the pages.
+                            self.history_pane.to_bottom = false;
                             self.select_history(i);
                         }
                     }

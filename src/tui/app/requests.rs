@@ -37,10 +37,14 @@ impl App {
                 "A sweep runs: {} cell(s) in flight, {} not sent yet;",
                 n.in_flight, n.waiting
             ));
-            lines.push(format!(
-                "quitting cancels those in flight; the {} others never run.",
-                n.waiting
-            ));
+            if n.waiting > 0 {
+                lines.push(format!(
+                    "quitting cancels those in flight; the {} others never run.",
+                    n.waiting
+                ));
+            } else {
+                lines.push("quitting cancels those in flight.".to_owned());
+            }
         }
         lines
     }
