@@ -67,6 +67,9 @@ pub struct Entry {
     pub task: Option<String>,
     /// The sweep the entry is a cell of (known once opened).
     pub sweep_id: Option<String>,
+    /// A request of this run whose history row is being written: its number (the store id)
+    /// is not known yet, and it is called `#…` until it is.
+    pub awaiting_id: bool,
 }
 
 impl Entry {
@@ -83,10 +86,16 @@ impl Entry {
         }
     }
 
-    /// How the row is named to the user: its store id (what `volcv history show` takes) once
-    /// recorded, else its number in this run.
+    /// How the row is named to the user, the same in the status bar, the Response title and
+    /// dialogs: its store id (what `volcv history show` takes) once recorded; `#…` while its
+    /// row is being written; its number in this run only when it is never recorded (no history
+    /// store, or writing the row failed).
     pub fn label(&self) -> String {
-        format!("#{}", self.store_id.map_or(self.id as i64, |s| s))
+        match self.store_id {
+            Some(s) => format!("#{s}"),
+            None if self.awaiting_id => "#…".to_owned(),
+            None => format!("#{}", self.id),
+        }
     }
 
     /// Starred in the store.
@@ -114,6 +123,7 @@ impl Entry {
             local: false,
             task: None,
             sweep_id: None,
+            awaiting_id: false,
         }
     }
 }
@@ -512,6 +522,7 @@ mod tests {
             local: true,
             task: None,
             sweep_id: None,
+            awaiting_id: false,
         });
         let opened_id = h.entries()[3].id;
         if let Some(e) = h.get_mut(opened_id) {

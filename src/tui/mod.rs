@@ -307,6 +307,7 @@ pub async fn run(opts: TuiOptions) -> anyhow::Result<Option<&'static str>> {
     } else {
         worker.with_history(history_dir, &profile)
     };
+    app.set_records(true);
     let worker = worker
         .with_draft(draft_path)
         .with_sweep_limits(opts.sweep_limits.0, opts.sweep_limits.1)

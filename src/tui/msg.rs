@@ -274,8 +274,8 @@ pub enum SweepMsg {
     Done {
         /// Stopped before every cell was tried.
         stopped: bool,
-        /// One line for the status bar.
-        text: String,
+        /// How long it ran, or why it ended early (the counts come from the cells).
+        result: Result<std::time::Duration, String>,
     },
     /// A recorded sweep read back: its id, grid and recorded cells, or why not.
     Opened(Result<OpenedSweep, String>),

@@ -21,8 +21,78 @@ pub enum CellState {
     RateLimited,
     /// Finished with a result.
     Succeeded,
-    /// Finished without one; the mark says why (`50411`, `cancelled`, `not run`).
+    /// Finished without one; the mark says why (`50411`, `HTTP 502`, `interrupted`).
     Failed(String),
+    /// Started, then stopped by the user (recorded as cancelled).
+    Cancelled,
+    /// Never sent: the sweep was stopped first (or, reopened, the cell has no entry).
+    NotRun,
+}
+
+impl CellState {
+    /// The tile's mark: a glyph and a word; a cell that did not fail never shows the failure
+    /// cross.
+    pub fn mark(&self) -> String {
+        match self {
+            CellState::Waiting => "waiting".to_owned(),
+            CellState::Running => "running".to_owned(),
+            CellState::RateLimited => "rate-limited, retrying".to_owned(),
+            CellState::Succeeded => "✔".to_owned(),
+            CellState::Failed(why) => format!("✘ {why}"),
+            CellState::Cancelled => "⊘ cancelled".to_owned(),
+            CellState::NotRun => "○ not run".to_owned(),
+        }
+    }
+}
+
+/// How many cells of a sweep stand where: the one count behind the sheet's title, the status
+/// line when a sweep ends and the quit dialog.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Every cell.
+    pub total: usize,
+    /// Finished with a result.
+    pub succeeded: usize,
+    /// Finished without one.
+    pub failed: usize,
+    /// Stopped by the user after they were sent.
+    pub cancelled: usize,
+    /// Never sent (the sweep was stopped first).
+    pub not_run: usize,
+    /// Sent, no answer yet (rate-limited ones included).
+    pub in_flight: usize,
+    /// Not sent yet, while the sweep runs.
+    pub waiting: usize,
+}
+
+impl Counts {
+    /// Cells that were sent and finished, whatever their end.
+    pub fn done(&self) -> usize {
+        self.succeeded + self.failed + self.cancelled
+    }
+
+    /// `6 cells: 3 succeeded, 3 not run` (nothing said of what is zero).
+    pub fn words(&self) -> String {
+        let mut parts = Vec::new();
+        for (n, what) in [
+            (self.succeeded, "succeeded"),
+            (self.failed, "failed"),
+            (self.cancelled, "cancelled"),
+            (self.not_run, "not run"),
+            (self.in_flight, "in flight"),
+            (self.waiting, "waiting"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        let cells = if self.total == 1 { "cell" } else { "cells" };
+        if parts.is_empty() {
+            format!("{} {cells}", self.total)
+        } else {
+            format!("{} {cells}: {}", self.total, parts.join(", "))
+        }
+    }
 }
 
 /// One cell of the sheet.
@@ -73,7 +143,7 @@ impl SweepView {
     pub fn reopened(n: u64, id: String, grid: Grid) -> SweepView {
         let mut v = SweepView::with_grid(n, id, grid, false);
         for c in &mut v.cells {
-            c.state = CellState::Failed("not run".into());
+            c.state = CellState::NotRun;
         }
         v
     }
@@ -109,10 +179,11 @@ impl SweepView {
         };
         c.history_id = r.history_id.or(c.history_id);
         c.image = image.or(c.image.take());
-        c.state = if r.status == CellStatus::Success {
-            CellState::Succeeded
-        } else {
-            CellState::Failed(r.failure_mark())
+        c.state = match r.status {
+            CellStatus::Success => CellState::Succeeded,
+            CellStatus::Cancelled => CellState::Cancelled,
+            CellStatus::NotRun => CellState::NotRun,
+            CellStatus::Failed => CellState::Failed(r.failure_mark()),
         };
     }
 
@@ -133,27 +204,44 @@ impl SweepView {
         c.state = match (outcome, code) {
             (OutcomeKind::Success, _) => CellState::Succeeded,
             (OutcomeKind::Pending, _) => CellState::Running,
+            (OutcomeKind::Cancelled, _) => CellState::Cancelled,
             (_, Some(code)) => CellState::Failed(code.to_string()),
             (o, None) => CellState::Failed(o.as_str().replace('_', " ")),
         };
     }
 
-    /// `3/6 done, 1 failed, ETA 4s` for the status bar and the sheet's title.
+    /// How many cells stand where (the tiles' states, counted).
+    pub fn counts(&self) -> Counts {
+        let mut n = Counts {
+            total: self.cells.len(),
+            ..Counts::default()
+        };
+        for c in &self.cells {
+            match c.state {
+                CellState::Waiting => n.waiting += 1,
+                CellState::Running | CellState::RateLimited => n.in_flight += 1,
+                CellState::Succeeded => n.succeeded += 1,
+                CellState::Failed(_) => n.failed += 1,
+                CellState::Cancelled => n.cancelled += 1,
+                CellState::NotRun => n.not_run += 1,
+            }
+        }
+        n
+    }
+
+    /// `3/6 done, 1 failed, ETA 4s` for the status bar and the sheet's title (from
+    /// [`SweepView::counts`], as the tiles are).
     pub fn summary(&self) -> String {
-        let total = self.cells.len();
-        let done = self
-            .cells
-            .iter()
-            .filter(|c| matches!(c.state, CellState::Succeeded | CellState::Failed(_)))
-            .count();
-        let failed = self
-            .cells
-            .iter()
-            .filter(|c| matches!(c.state, CellState::Failed(_)))
-            .count();
-        let mut s = format!("{done}/{total} done");
-        if failed > 0 {
-            s.push_str(&format!(", {failed} failed"));
+        let n = self.counts();
+        let mut s = format!("{}/{} done", n.done(), n.total);
+        for (k, what) in [
+            (n.failed, "failed"),
+            (n.cancelled, "cancelled"),
+            (n.not_run, "not run"),
+        ] {
+            if k > 0 {
+                s.push_str(&format!(", {k} {what}"));
+            }
         }
         if self.running {
             if let Some(p) = &self.progress {
@@ -385,5 +473,26 @@ mod tests {
         v.running = false;
         assert_eq!(v.summary(), "2/2 done, 1 failed");
         assert_eq!(v.grid.values_json(1)["seed"], 2);
+    }
+
+    #[test]
+    fn a_stopped_sweep_counts_cells_not_run_apart_from_failures() {
+        let mut v = view(&["seed=1..6"]);
+        v.running = false;
+        for c in &mut v.cells[..3] {
+            c.state = CellState::Succeeded;
+        }
+        for c in &mut v.cells[3..] {
+            c.state = CellState::NotRun;
+        }
+        assert_eq!(v.summary(), "3/6 done, 3 not run");
+        assert_eq!(v.counts().words(), "6 cells: 3 succeeded, 3 not run");
+        assert!(!CellState::NotRun.mark().contains('✘'));
+        assert!(!CellState::Cancelled.mark().contains('✘'));
+        assert!(CellState::Failed("50411".into()).mark().starts_with('✘'));
+        // Reopened, a cell without an entry is not run, not failed.
+        let r = SweepView::reopened(2, v.id.clone(), v.grid.clone());
+        assert_eq!(r.counts().not_run, 6);
+        assert_eq!(r.counts().failed, 0);
     }
 }

@@ -21,6 +21,9 @@ pub(crate) struct HistoryPane {
     pub(crate) replay_pending: Option<u64>,
     /// What is wrong with the search line as typed (the title shows it instead of a count).
     pub(crate) search_problem: Option<String>,
+    /// `G` was pressed before every page was read: each further page is read and the
+    /// selection follows it, until the last entry is selected (another move stops it).
+    pub(crate) to_bottom: bool,
 }
 
 impl App {
@@ -113,6 +116,7 @@ impl App {
         match result {
             Err(e) => {
                 self.history.exhausted = true;
+                self.history_pane.to_bottom = false;
                 self.error_msg(format!("history: {e}"));
             }
             Ok((rows, total)) => {
@@ -120,7 +124,17 @@ impl App {
                 self.history.exhausted = rows.len() < crate::tui::history::PAGE;
                 if append {
                     self.history.append(rows, &mut self.next_id, self.now_ms);
+                    if self.history_pane.to_bottom {
+                        // `G` goes on to the last entry, a page at a time.
+                        let last = self.history.entries().len().saturating_sub(1);
+                        self.select_history(last);
+                        if self.history.exhausted {
+                            self.history_pane.to_bottom = false;
+                            self.info_msg(format!("the last entry ({} listed)", last + 1));
+                        }
+                    }
                 } else {
+                    self.history_pane.to_bottom = false;
                     let shown = self.shown().map(|e| e.id);
                     self.history.replace(rows, &mut self.next_id, self.now_ms);
                     self.history.total = total;
@@ -149,9 +163,12 @@ impl App {
             self.now_ms,
         );
         if shifted > 0 && had_rows {
-            // Rows from another volcv arrived above: keep the same row selected.
+            // Rows from another volcv arrived above: keep the same row selected, and a list
+            // scrolled to the top stays at the top so that they are seen.
             self.history_pane.selected += shifted;
-            self.history_pane.scroll += shifted;
+            if self.history_pane.scroll > 0 {
+                self.history_pane.scroll += shifted;
+            }
         }
         let n = self.history.entries().len();
         self.history_pane.selected = self.history_pane.selected.min(n.saturating_sub(1));
@@ -220,11 +237,28 @@ impl App {
     pub(super) fn on_recorded(&mut self, id: u64, result: Result<i64, String>) {
         match result {
             Ok(store_id) => {
+                let before = self.label_of(id);
                 if let Some(e) = self.history.get_mut(id) {
                     e.store_id = Some(store_id);
+                    e.awaiting_id = false;
+                }
+                // `request #… sent` becomes `request #20 sent`: one number everywhere.
+                let sent = self.sent_text(&before);
+                if self.status.as_ref().is_some_and(|s| s.text == sent) {
+                    let now = self.sent_text(&self.label_of(id));
+                    self.info_msg(now);
                 }
             }
-            Err(e) => self.error_msg(format!("#{id} not recorded in the history: {e}")),
+            Err(e) => {
+                if let Some(entry) = self.history.get_mut(id) {
+                    entry.awaiting_id = false;
+                }
+                let label = self.label_of(id);
+                self.error_msg(format!(
+                    "request {label} not recorded in the history (it is called {label} in this \
+                     run only): {e}"
+                ));
+            }
         }
     }
 
@@ -272,13 +306,27 @@ impl App {
         let n = self.history.entries().len();
         let height = layout::history_rows(&self.areas());
         let s = self.history_pane.selected;
+        if matches!(
+            a,
+            Action::Down | Action::Up | Action::PageDown | Action::PageUp | Action::Top
+        ) {
+            self.history_pane.to_bottom = false;
+        }
         let next = match a {
             Action::Down => (s + 1).min(n.saturating_sub(1)),
             Action::Up => s.saturating_sub(1),
             Action::PageDown => (s + height).min(n.saturating_sub(1)),
             Action::PageUp => s.saturating_sub(height),
             Action::Top => 0,
-            Action::Bottom => n.saturating_sub(1),
+            Action::Bottom => {
+                // Only the pages read are listed: read the others on the way to the last.
+                let more = self.history.stored && !self.history.exhausted;
+                self.history_pane.to_bottom = more;
+                if more {
+                    self.info_msg("reading older entries to reach the last one…");
+                }
+                n.saturating_sub(1)
+            }
             Action::Edit => {
                 // Enter: the entry in the Response pane (read from the store if needed).
                 if self.shown().is_some() {

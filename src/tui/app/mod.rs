@@ -184,6 +184,9 @@ pub struct App {
     pub sweep: Option<crate::tui::sweep::SweepView>,
     next_sweep: u64,
     next_id: u64,
+    /// Whether requests are written to a history store (their number is then the store id,
+    /// `#…` until it comes back).
+    pub(crate) records: bool,
 }
 
 /// Whether a key event is a plain press of this code.
@@ -222,7 +225,14 @@ impl App {
             sweep: None,
             next_sweep: 1,
             next_id: 1,
+            records: false,
         }
+    }
+
+    /// Says that the worker writes every request to a history store, so that a request is
+    /// called by its store id (`#…` until the row is written) everywhere.
+    pub fn set_records(&mut self, on: bool) {
+        self.records = on;
     }
 
     /// Whether the loop is to end.
@@ -559,7 +569,8 @@ impl App {
                 if yes {
                     return (None, self.cancel_now(id));
                 }
-                self.info_msg(format!("request #{id} not cancelled: it goes on"));
+                let label = self.label_of(id);
+                self.info_msg(format!("request {label} not cancelled: it goes on"));
                 (None, Vec::new())
             }
             Overlay::Help => {
@@ -654,6 +665,8 @@ impl App {
                     Pane::History => {
                         let i = self.history_pane.scroll + line;
                         if i < self.history.entries().len() {
+                            // A row picked by hand: `G` no longer follows the pages.
+                            self.history_pane.to_bottom = false;
                             self.select_history(i);
                         }
                     }

@@ -18,6 +18,37 @@ impl App {
             + usize::from(self.sweep.as_ref().is_some_and(|v| v.running))
     }
 
+    /// What the quit dialog says is lost: the requests in flight, and a running sweep's
+    /// cells in flight and those that will never be sent.
+    pub fn quit_question(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let requests = self
+            .history
+            .entries()
+            .iter()
+            .filter(|e| e.in_flight())
+            .count();
+        if requests > 0 {
+            lines.push(format!("{requests} request(s) still in flight."));
+        }
+        if let Some(v) = self.sweep.as_ref().filter(|v| v.running) {
+            let n = v.counts();
+            lines.push(format!(
+                "A sweep runs: {} cell(s) in flight, {} not sent yet;",
+                n.in_flight, n.waiting
+            ));
+            if n.waiting > 0 {
+                lines.push(format!(
+                    "quitting cancels those in flight; the {} others never run.",
+                    n.waiting
+                ));
+            } else {
+                lines.push("quitting cancels those in flight.".to_owned());
+            }
+        }
+        lines
+    }
+
     /// A request ended: its answer goes in its history row, its headline in the status bar.
     pub(super) fn on_finished(
         &mut self,
@@ -38,10 +69,7 @@ impl App {
             .first()
             .map(|l| l.iter().map(|(_, t)| t.as_str()).collect())
             .unwrap_or_default();
-        let label = self
-            .history
-            .get(id)
-            .map_or_else(|| format!("#{id}"), Entry::label);
+        let label = self.label_of(id);
         let text = format!(
             "{label}: {headline} ({})",
             crate::tui::view::fmt_duration(duration)
@@ -121,16 +149,27 @@ impl App {
                     local: true,
                     task: None,
                     sweep_id: None,
+                    awaiting_id: self.records,
                 });
                 self.select_history(0);
+                let label = self.history.get(id).map(Entry::label).unwrap_or_default();
+                self.info_msg(self.sent_text(&label));
                 if self.mode == crate::api::tasks::Mode::Async {
-                    self.info_msg(format!("request #{id} submitted as an async task"));
                     vec![Cmd::SendAsync { id, body }]
                 } else {
-                    self.info_msg(format!("request #{id} sent"));
                     vec![Cmd::Send { id, body }]
                 }
             }
+        }
+    }
+
+    /// The status line of a request just sent, under its label (`#…` until its row is
+    /// written, then the store id: see `App::on_recorded`).
+    pub(super) fn sent_text(&self, label: &str) -> String {
+        if self.mode == crate::api::tasks::Mode::Async {
+            format!("request {label} submitted as an async task")
+        } else {
+            format!("request {label} sent")
         }
     }
 
@@ -146,16 +185,17 @@ impl App {
             return Vec::new();
         };
         let task = self.history.get(id).is_some_and(|e| e.task.is_some());
+        let label = self.label_of(id);
         // Every request in flight is already on the wire: cancelling stops waiting, not the
         // service, so it is asked for once more.
         let question = if task {
             format!(
-                "stop polling request #{id}? Its task stays on the service and may still be billed. \
+                "stop polling request {label}? Its task stays on the service and may still be billed. \
                  y stops, any other key keeps it"
             )
         } else {
             format!(
-                "cancel request #{id}? It is already sent: the service may still run and bill it. \
+                "cancel request {label}? It is already sent: the service may still run and bill it. \
                  y cancels, any other key keeps it"
             )
         };
@@ -167,21 +207,30 @@ impl App {
     /// Cancels request `id` (confirmed), if it is still in flight.
     pub(super) fn cancel_now(&mut self, id: u64) -> Vec<Cmd> {
         let Some(e) = self.history.get(id).filter(|e| e.in_flight()) else {
-            self.info_msg(format!("request #{id} is no longer in flight"));
+            let label = self.label_of(id);
+            self.info_msg(format!("request {label} is no longer in flight"));
             return Vec::new();
         };
         let task = e.task.is_some();
+        let label = e.label();
         if let Some(e) = self.history.get_mut(id)
             && let EntryState::InFlight { cancelling, .. } = &mut e.state
         {
             *cancelling = true;
         }
         self.info_msg(if task {
-            format!("stopped polling request #{id}; its task may still run and be billed")
+            format!("stopped polling request {label}; its task may still run and be billed")
         } else {
-            format!("cancelling request #{id} (it was sent: it may still be billed)")
+            format!("cancelling request {label} (it was sent: it may still be billed)")
         });
         vec![Cmd::Cancel(id)]
+    }
+
+    /// What the user calls the request with UI id `id` (see [`Entry::label`]).
+    pub(super) fn label_of(&self, id: u64) -> String {
+        self.history
+            .get(id)
+            .map_or_else(|| format!("#{id}"), Entry::label)
     }
 
     /// Seconds since an instant, measured against the last tick.

@@ -267,14 +267,23 @@ impl App {
             SweepMsg::CellDone { report, image } => v.finished(&report, image),
             SweepMsg::Progress(p) => v.progress = Some(p),
             SweepMsg::Warning(w) => self.error_msg(format!("sweep: {w}")),
-            SweepMsg::Done { text, .. } => {
+            SweepMsg::Done { stopped, result } => {
                 v.running = false;
                 for c in &mut v.cells {
                     if matches!(c.state, CellState::Waiting) {
-                        c.state = CellState::Failed("not run".into());
+                        c.state = CellState::NotRun;
                     }
                 }
-                self.info_msg(text);
+                // The status line counts what the tiles show.
+                let how = if stopped { "stopped" } else { "finished" };
+                let text = format!("sweep {} {how}: {}", v.id, v.counts().words());
+                match result {
+                    Ok(took) => self.info_msg(format!(
+                        "{text} in {}",
+                        crate::tui::view::fmt_duration(took)
+                    )),
+                    Err(e) => self.error_msg(format!("{text}; {e}")),
+                }
             }
             SweepMsg::Opened(_) => {}
         }

@@ -56,11 +56,13 @@ pub(super) fn render_sheet(app: &App, f: &mut Frame, area: Rect, v: &crate::tui:
         };
         let spin = SPINNER[app.spinner % SPINNER.len()];
         let (note, style) = match &c.state {
-            CellState::Waiting => ("waiting".to_owned(), t.dim),
-            CellState::Running => (format!("{spin} running"), t.busy),
-            CellState::RateLimited => ("rate-limited, retrying".to_owned(), t.warning),
+            CellState::Waiting | CellState::NotRun | CellState::Cancelled => {
+                (c.state.mark(), t.dim)
+            }
+            CellState::Running => (format!("{spin} {}", c.state.mark()), t.busy),
+            CellState::RateLimited => (c.state.mark(), t.warning),
             CellState::Succeeded => (String::new(), t.ok),
-            CellState::Failed(mark) => (format!("✘ {mark}"), t.error),
+            CellState::Failed(_) => (c.state.mark(), t.error),
         };
         if c.state == CellState::Succeeded && app.previews.enabled {
             render_picture(app, f, *picture, &key);
@@ -469,15 +471,14 @@ pub(super) fn render_help(app: &App, f: &mut Frame, area: Rect) {
 
 pub(super) fn render_confirm(app: &App, f: &mut Frame, area: Rect) {
     let t = &app.theme;
-    let n = app.in_flight();
-    let r = centered(area, 50, 5);
+    let mut lines: Vec<Line> = app.quit_question().into_iter().map(Line::raw).collect();
+    // Wider when a sweep's cells are listed too.
+    let w = if lines.len() > 1 { 64 } else { 50 };
+    lines.push(Line::from(vec![
+        Span::styled("y", t.key),
+        Span::raw(" quit and cancel them · any other key stays"),
+    ]));
+    let r = centered(area, w, lines.len() as u16 + 3);
     let inner = overlay(f, r, " Quit? ", t.warning, false, t);
-    let lines = vec![
-        Line::raw(format!("{n} request(s) still in flight.")),
-        Line::from(vec![
-            Span::styled("y", t.key),
-            Span::raw(" quit and cancel them · any other key stays"),
-        ]),
-    ];
     f.render_widget(Paragraph::new(lines), inner);
 }

@@ -8,7 +8,6 @@ use super::{Worker, report_panic, report_panic_in_status};
 use crate::api::client::Client;
 use crate::tui::msg::{Msg, PlanRef};
 use crate::tui::preview::ImageKey;
-use crate::tui::view::fmt_duration;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -97,15 +96,7 @@ async fn run_sweep(
             SweepEvent::Warning(w) => SweepMsg::Warning(w),
             SweepEvent::Finished(r) => SweepMsg::Done {
                 stopped: r.stopped,
-                text: format!(
-                    "sweep {}: {} succeeded, {} failed, {} cancelled, {} not run in {}",
-                    r.sweep_id,
-                    r.succeeded,
-                    r.failed,
-                    r.cancelled,
-                    r.not_run,
-                    fmt_duration(r.duration)
-                ),
+                result: Ok(r.duration),
             },
         };
         if tx.send(Msg::Sweep { n, event }).is_err() {
@@ -122,7 +113,9 @@ async fn run_sweep(
             n,
             event: SweepMsg::Done {
                 stopped: true,
-                text: format!("the sweep failed: internal error (a bug, please report it): {text}"),
+                result: Err(format!(
+                    "the sweep failed: internal error (a bug, please report it): {text}"
+                )),
             },
         });
     }
@@ -167,7 +160,7 @@ impl Worker {
                 n,
                 event: crate::tui::msg::SweepMsg::Done {
                     stopped: true,
-                    text,
+                    result: Err(text),
                 },
             }
         });
