@@ -18,6 +18,7 @@ pub mod images;
 #[warn(missing_docs)]
 pub mod mock;
 pub mod presets;
+#[warn(missing_docs)]
 pub mod store;
 pub mod sweep;
 pub mod text;
