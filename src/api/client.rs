@@ -21,9 +21,9 @@ use url::Url;
 
 /// The direct Volcengine endpoint (AK/SK signing).
 pub const DIRECT_ENDPOINT: &str = "https://visual.volcengineapi.com/";
-/// The default `Action`.
+/// The default `Action`: the synchronous call that answers with the images.
 pub const DEFAULT_ACTION: &str = "CVProcess";
-/// The default `Version`.
+/// The default `Version`, the one every CVProcess action (sync and async) takes.
 pub const DEFAULT_VERSION: &str = "2022-08-31";
 /// The default region in the signature scope.
 pub const DEFAULT_REGION: &str = "cn-north-1";
@@ -399,7 +399,9 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for `target`.
+    /// A client for `target`, with one connection pool for API calls and image downloads.
+    /// Errs (with the reason) only when the TLS setup fails, e.g. an unusable certificate in
+    /// [`Options::extra_roots`]; no connection is made here.
     pub fn new(target: Target, options: Options) -> Result<Self, String> {
         let build = |policy| {
             reqwest::Client::builder()

@@ -429,9 +429,9 @@ pub struct Entry {
     pub summary: Summary,
     /// The endpoint (credentials in the URL redacted).
     pub endpoint: String,
-    /// The `Action`.
+    /// The `Action` called (`CVProcess`, or `CVSync2AsyncSubmitTask` for an async request).
     pub action: String,
-    /// The HTTP method.
+    /// The HTTP method (`POST`).
     pub method: String,
     /// The full URL as sent (with Action and Version), once completed.
     pub url: Option<String>,

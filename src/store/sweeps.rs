@@ -25,9 +25,9 @@ pub struct NewSweep<'a> {
     pub grid: &'a serde_json::Value,
     /// How many cells are planned.
     pub cells: usize,
-    /// The requested rate.
+    /// The requested rate, in requests per second (the sweep's token bucket).
     pub qps: f64,
-    /// The concurrency cap.
+    /// The cap on requests in flight at once.
     pub concurrency: usize,
 }
 
@@ -46,7 +46,7 @@ pub enum SweepStatus {
 }
 
 impl SweepStatus {
-    /// The name stored and printed.
+    /// The name stored in the database and printed by the CLI (`running`, `interrupted`...).
     pub fn as_str(self) -> &'static str {
         match self {
             SweepStatus::Running => "running",
