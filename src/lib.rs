@@ -8,14 +8,17 @@
 //! `presets` keeps named parameter presets in the config dir.
 //! `config`, `images` and `text` are shared by the CLI (`cli`) and the terminal UI.
 
+#[warn(missing_docs)]
 pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod exchange;
 pub mod images;
+#[warn(missing_docs)]
 pub mod mock;
 pub mod presets;
+#[warn(missing_docs)]
 pub mod store;
 pub mod sweep;
 pub mod text;

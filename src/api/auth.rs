@@ -15,6 +15,47 @@
 //! Signature        = hex(HMAC(kSigning, StringToSign))
 //! ```
 //!
+//! Signing test vector B of the reference (a CVProcess request, checked against the official
+//! Python SDK's signer):
+//!
+//! ```rust
+//! use volcv::api::auth::{AkSk, SignParams, sha256_hex, sign};
+//!
+//! let body = br#"{"req_key":"high_aes_ip_v20","image_urls":["https://example.com/a.jpg"],"prompt":"a cat"}"#;
+//! let query = [
+//!     ("Action".to_owned(), "CVProcess".to_owned()),
+//!     ("Version".to_owned(), "2022-08-31".to_owned()),
+//! ];
+//! let signed = sign(
+//!     &AkSk::new("AKTESTEXAMPLE", "SKTESTEXAMPLE"),
+//!     &SignParams {
+//!         method: "POST",
+//!         host: "visual.volcengineapi.com",
+//!         path: "/",
+//!         query: &query,
+//!         content_type: "application/json",
+//!         body,
+//!         x_date: "20240102T030405Z",
+//!         region: "cn-north-1",
+//!         service: "cv",
+//!     },
+//! );
+//! assert_eq!(
+//!     sha256_hex(body),
+//!     "a4780869feed83b2e7ff630228c9620062eca244f7a1669b586bfe445888f11a"
+//! );
+//! assert_eq!(
+//!     signed.signature,
+//!     "0ef40e3a2249b36a0bdc2b6f5f4be38b65d032bbdab380159c402d8db6a00629"
+//! );
+//! assert_eq!(
+//!     signed.authorization,
+//!     "HMAC-SHA256 Credential=AKTESTEXAMPLE/20240102/cn-north-1/cv/request, \
+//!      SignedHeaders=content-type;host;x-content-sha256;x-date, \
+//!      Signature=0ef40e3a2249b36a0bdc2b6f5f4be38b65d032bbdab380159c402d8db6a00629"
+//! );
+//! ```
+//!
 //! Secrets never appear in `Debug` output or errors: [`AkSk`] holds its secret key as a
 //! [`Secret`], and [`VerifyError`] carries no key material.
 

@@ -21,9 +21,9 @@ use url::Url;
 
 /// The direct Volcengine endpoint (AK/SK signing).
 pub const DIRECT_ENDPOINT: &str = "https://visual.volcengineapi.com/";
-/// The default `Action`.
+/// The default `Action`: the synchronous call that answers with the images.
 pub const DEFAULT_ACTION: &str = "CVProcess";
-/// The default `Version`.
+/// The default `Version`, the one every CVProcess action (sync and async) takes.
 pub const DEFAULT_VERSION: &str = "2022-08-31";
 /// The default region in the signature scope.
 pub const DEFAULT_REGION: &str = "cn-north-1";
@@ -39,8 +39,11 @@ pub enum Auth {
     Bearer(Secret),
     /// Volcengine HMAC-SHA256 signing.
     Volc {
+        /// The access key pair (and session token, for temporary credentials) to sign with.
         creds: AkSk,
+        /// The region in the credential scope: [`DEFAULT_REGION`] for the visual API.
         region: String,
+        /// The service in the credential scope: [`DEFAULT_SERVICE`] for the visual API.
         service: String,
     },
 }
@@ -94,6 +97,8 @@ impl AuthMode {
         }
     }
 
+    /// The mode's name in the config file and on the command line: `volc`, `bearer` or
+    /// `none`.
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMode::Volc => "volc",
@@ -141,8 +146,12 @@ impl Default for Options {
 pub struct Target {
     /// The full URL to POST to, without the Action/Version query (the client adds it).
     pub endpoint: Url,
+    /// The `Action` of ordinary calls ([`DEFAULT_ACTION`], `CVProcess`); the async calls name
+    /// their own action per call.
     pub action: String,
+    /// The `Version` sent with every action ([`DEFAULT_VERSION`], `2022-08-31`).
     pub version: String,
+    /// How each request is authenticated; Volcengine signatures are made afresh per attempt.
     pub auth: Auth,
 }
 
@@ -171,10 +180,13 @@ impl Target {
 /// A request ready to go on the wire (also what `--dry-run` prints).
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The HTTP method: always `POST` for the CVProcess API.
     pub method: &'static str,
+    /// The full URL, with `Action` and `Version` in the query.
     pub url: Url,
     /// Headers as sent, secrets included: never print these, print [`Prepared::redacted_headers`].
     headers: Vec<(String, String)>,
+    /// The exact body bytes sent, the ones `X-Content-Sha256` and the signature cover.
     pub body: Vec<u8>,
 }
 
@@ -260,14 +272,22 @@ pub fn redact_header(name: &str, value: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum TransportError {
+    /// No connection was made (refused, DNS, TLS handshake, proxy); the text says which.
+    /// Retried once, since nothing reached the service.
     #[error("could not connect: {0}")]
     Connect(String),
+    /// The attempt ran out of [`Options::timeout`] (the value given) before the last byte of
+    /// the answer. Not retried: the service may be generating the image already.
     #[error("no complete answer within {0:?}")]
     Timeout(Duration),
+    /// The caller's cancellation token fired before an answer came back.
     #[error("cancelled")]
     Cancelled,
+    /// The answer's body exceeded [`Options::body_cap`] (the value given, in bytes).
     #[error("response body larger than the {0} byte cap")]
     TooLarge(usize),
+    /// The connection failed after it was made but before a status line came back (reset,
+    /// closed, a read that timed out); retried once.
     #[error("connection failed: {0}")]
     Io(String),
 }
@@ -278,8 +298,10 @@ pub struct Attempt {
     /// When the attempt started, relative to the exchange's start.
     #[serde(with = "duration_ms")]
     pub at: Duration,
+    /// How long the attempt took, from sending to the last byte (or the failure).
     #[serde(with = "duration_ms")]
     pub duration: Duration,
+    /// The HTTP status of the answer, or `None` when no status line came back.
     pub http_status: Option<u16>,
     /// The business or gateway code, or the transport error.
     pub result: String,
@@ -289,22 +311,33 @@ pub struct Attempt {
 /// redacted here, at the single place exchanges are captured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Exchange {
+    /// The HTTP method sent (`POST`).
     pub method: String,
+    /// The URL of the last attempt, with its query.
     pub url: String,
+    /// The `Action` called (`CVProcess`, `CVSync2AsyncSubmitTask`, ...).
     pub action: String,
+    /// The headers of the last attempt, with [`redact_header`] applied: safe to show and store.
     pub request_headers: Vec<(String, String)>,
     /// The exact request body bytes, as text.
     pub request_body: String,
+    /// The HTTP status of the last attempt's answer, or `None` when no answer came back.
     pub http_status: Option<u16>,
+    /// The last answer's headers, scrubbed of known secrets; empty when no answer came back.
     pub response_headers: Vec<(String, String)>,
     /// The response body of the last attempt (lossless bytes are kept in `response_bytes`).
     #[serde(skip)]
     pub response_bytes: Vec<u8>,
+    /// When the first attempt started (UTC wall clock).
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
+    /// The whole exchange: every attempt and the backoffs between them.
     #[serde(with = "duration_ms")]
     pub duration: Duration,
+    /// Every attempt in order; more than one only when an answer or failure was retryable.
     pub attempts: Vec<Attempt>,
+    /// The last attempt's answer parsed into an [`Outcome`] (whatever the HTTP status), or why
+    /// there was no usable answer.
     pub result: Result<Outcome, TransportError>,
     /// How many copies of a known secret (API key, access key, the `Authorization` value as
     /// sent...) the answer carried; each was replaced by [`REDACTED`] in the body, the headers
@@ -332,6 +365,7 @@ impl Exchange {
         String::from_utf8_lossy(&self.response_bytes).into_owned()
     }
 
+    /// The parsed answer, or `None` when the transport failed.
     pub fn outcome(&self) -> Option<&Outcome> {
         self.result.as_ref().ok()
     }
@@ -358,12 +392,16 @@ pub struct Client {
     /// carries credentials (downloads add none, and reqwest drops `Authorization`, `Cookie`
     /// and the like on a redirect to another host) and sends no `Referer`.
     http: reqwest::Client,
+    /// Where calls go and how they are authenticated.
     pub target: Target,
+    /// The timeouts, retries and limits every call uses.
     pub options: Options,
 }
 
 impl Client {
-    /// A client for `target`.
+    /// A client for `target`, with one connection pool for API calls and image downloads.
+    /// Errs (with the reason) only when the TLS setup fails, e.g. an unusable certificate in
+    /// [`Options::extra_roots`]; no connection is made here.
     pub fn new(target: Target, options: Options) -> Result<Self, String> {
         let build = |policy| {
             reqwest::Client::builder()

@@ -135,10 +135,14 @@ fn delimiter_for(body: &str) -> String {
 /// A request read back from a curl command.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Imported {
-    /// The URL without `Action` and `Version`.
+    /// The URL without `Action` and `Version`; empty when bare JSON was pasted.
     pub endpoint: String,
+    /// The `Action` from the URL's query, or `None` when it had none.
     pub action: Option<String>,
+    /// The `Version` from the URL's query, or `None` when it had none.
     pub version: Option<String>,
+    /// The request body (`-d`, `--data*`, a here-document or the pasted JSON), parsed; `//`
+    /// comment lines are dropped first.
     pub body: Value,
     /// Header names seen (values are not kept: they may hold secrets).
     pub headers: Vec<String>,
@@ -160,6 +164,7 @@ pub enum Stdin {
 /// and its standard input.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShellCommand {
+    /// The command's words after quote removal, the program name first.
     pub words: Vec<String>,
     /// The last stdin redirection, if any.
     pub stdin: Option<Stdin>,

@@ -209,6 +209,7 @@ impl Secret {
         &self.0
     }
 
+    /// Whether the value is the empty string (an unset key read from an empty variable).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

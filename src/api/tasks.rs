@@ -158,7 +158,9 @@ impl Split {
 /// A submitted task: what every poll sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskRef {
+    /// The model the task was submitted for; every poll must name the same one.
     pub req_key: String,
+    /// `data.task_id` of the submit's answer (valid 12 to 24 hours, per the reference).
     pub task_id: String,
     /// The output options, JSON-encoded (`{}` when there are none).
     pub req_json: String,
@@ -178,10 +180,16 @@ impl TaskRef {
 /// `data.status` of a poll answer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TaskStatus {
+    /// `in_queue`: accepted, not started yet; polling goes on.
     InQueue,
+    /// `generating`: being generated; polling goes on.
     Generating,
+    /// `done`: the images are in the poll answer, in the same fields as a CVProcess answer.
     Done,
+    /// `not_found`: the service does not know the task id (wrong id, or another account or
+    /// model); it can never be collected.
     NotFound,
+    /// `expired`: the task is older than the service keeps results; it can never be collected.
     Expired,
     /// A status this build does not know; polling goes on (bounded by the policy).
     Other(String),
@@ -200,6 +208,7 @@ impl TaskStatus {
         }
     }
 
+    /// The status as the service spells it (the unknown text itself for [`TaskStatus::Other`]).
     pub fn as_str(&self) -> &str {
         match self {
             TaskStatus::InQueue => "in_queue",
@@ -344,7 +353,12 @@ pub enum Stop {
     /// The policy's `max_wait` passed.
     MaxWait(Duration),
     /// Too many failed polls in a row; the last error.
-    Failures { count: u32, last: String },
+    Failures {
+        /// How many polls failed in a row (the policy's limit).
+        count: u32,
+        /// The last failure's text.
+        last: String,
+    },
     /// A poll was refused (see [`Verdict::Refused`]).
     Refused(String),
 }
@@ -366,10 +380,15 @@ impl fmt::Display for Stop {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaskEvent {
     /// The submit answered a task id.
-    Submitted { task_id: String },
+    Submitted {
+        /// The id every poll names (`data.task_id`).
+        task_id: String,
+    },
     /// A poll answered a status (every poll; `changed` on the first and on every change).
     Status {
+        /// The status the poll answered.
         status: TaskStatus,
+        /// Whether it differs from the previous poll's (true on the first poll).
         changed: bool,
         /// Since the request started.
         elapsed: Duration,
@@ -378,8 +397,12 @@ pub enum TaskEvent {
     },
     /// A poll failed; the next one comes after `retry_in`.
     Retrying {
+        /// Why the poll failed: a transport error, a retryable code (50429, 5xx) or an answer
+        /// without `data.status`.
         error: String,
+        /// Failed polls in a row so far, this one included.
         failures: u32,
+        /// The wait before the next poll.
         retry_in: Duration,
     },
 }
@@ -391,20 +414,30 @@ pub enum PollEnd {
     Done(Exchange),
     /// `not_found` or `expired`, with the poll that said so.
     Gone {
+        /// [`TaskStatus::NotFound`] or [`TaskStatus::Expired`].
         status: TaskStatus,
+        /// The poll that answered it.
         exchange: Exchange,
     },
     /// The service answered with a business error; the poll that did.
     Failed(Exchange),
     /// Stopped with the task still pending, with the last poll (if any).
-    Unfinished { stop: Stop, last: Option<Exchange> },
+    Unfinished {
+        /// Why polling stopped.
+        stop: Stop,
+        /// The last poll's exchange, or `None` when stopped before the first poll answered.
+        last: Option<Exchange>,
+    },
 }
 
 /// What [`poll_until_done`] returns: the end and the polls worth keeping in the history
 /// (the first, status changes, failures, the last; at most [`MAX_LOGGED_POLLS`]).
 #[derive(Debug, Clone)]
 pub struct Polled {
+    /// How polling ended.
     pub end: PollEnd,
+    /// One [`Attempt`] per poll kept (timed from the request's start, its status or error as
+    /// the result), for the history's attempt log.
     pub attempts: Vec<Attempt>,
     /// Polls made.
     pub polls: u32,
@@ -415,6 +448,7 @@ pub struct Polled {
 /// The submit's answer.
 #[derive(Debug, Clone)]
 pub struct Submission {
+    /// The `CVSync2AsyncSubmitTask` call as sent and answered, with its retries.
     pub exchange: Exchange,
     /// `data.task_id` of a success; `None` for an error (or a success without one).
     pub task_id: Option<String>,

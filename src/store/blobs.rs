@@ -187,10 +187,23 @@ pub struct Ref {
 /// Why a stored body cannot be restored.
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
+    /// The stored body does not hold the reference literal where its [`Ref`] says (the body
+    /// and its references were changed apart, or two references overlap).
     #[error("no image reference for sha256 {sha256} at byte {pos} of the stored body")]
-    Mismatch { pos: usize, sha256: String },
+    Mismatch {
+        /// The byte offset the reference claimed.
+        pos: usize,
+        /// The hash the reference names.
+        sha256: String,
+    },
+    /// The image file could not be loaded, or its content does not hash to its name.
     #[error("image file for sha256 {sha256}: {detail}")]
-    Image { sha256: String, detail: String },
+    Image {
+        /// The hash of the image wanted (lowercase hex SHA-256).
+        sha256: String,
+        /// Why it could not be used: the loader's error, or the hash mismatch.
+        detail: String,
+    },
 }
 
 /// Puts the base64 back into a reduced body. `load` gives an image's bytes by hash.

@@ -23,6 +23,54 @@
 //! The methods of [`Store`] live with their concern: `entries` writes (begin, complete,
 //! recover, stars and notes), `queries` reads (pages, search, one entry, export), `gc` forgets
 //! (delete, prune, unreferenced image files) and `redact` scrubs what is stored.
+//!
+//! Open a history, record one exchange (the pending row, then its answer) and list it:
+//!
+//! ```rust
+//! use std::time::Duration;
+//! use volcv::api::client::Exchange;
+//! use volcv::api::response::parse_response;
+//! use volcv::store::{NewEntry, OutcomeKind, Query, Store};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path())?;
+//! let body = br#"{"req_key":"high_aes_general_v20","prompt":"a lighthouse at dusk"}"#;
+//! let id = store.begin(&NewEntry {
+//!     profile: "default",
+//!     endpoint: "https://visual.volcengineapi.com/",
+//!     action: "CVProcess",
+//!     request_headers: &[],
+//!     request_body: body,
+//! })?;
+//! assert_eq!(store.list(&Query::default())?[0].outcome, OutcomeKind::Pending);
+//!
+//! // The answer, as `api::client::Client::call` captures it.
+//! let answer = br#"{"code":50412,"message":"Text Risk Not Pass","request_id":"r1","data":null}"#;
+//! let exchange = Exchange {
+//!     method: "POST".into(),
+//!     url: "https://visual.volcengineapi.com/?Action=CVProcess&Version=2022-08-31".into(),
+//!     action: "CVProcess".into(),
+//!     request_headers: Vec::new(),
+//!     request_body: String::from_utf8(body.to_vec())?,
+//!     http_status: Some(400),
+//!     response_headers: Vec::new(),
+//!     response_bytes: answer.to_vec(),
+//!     started_at: time::OffsetDateTime::now_utc(),
+//!     duration: Duration::from_millis(120),
+//!     attempts: Vec::new(),
+//!     result: Ok(parse_response(400, Some("application/json"), answer)),
+//!     scrubbed: 0,
+//! };
+//! store.complete(id, &exchange, &[])?;
+//!
+//! let rows = store.list(&Query { search: Some("lighthouse".into()), ..Query::default() })?;
+//! assert_eq!(rows.len(), 1);
+//! assert_eq!((rows[0].id, rows[0].outcome), (id, OutcomeKind::ServiceError));
+//! assert_eq!((rows[0].code, rows[0].request_id.as_deref()), (Some(50412), Some("r1")));
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod age;
 pub mod blobs;
@@ -65,7 +113,9 @@ pub enum StoreError {
     /// The data dir or image dir cannot be created or read.
     #[error("history directory {path}: {source}")]
     Dir {
+        /// The directory that could not be created or read.
         path: PathBuf,
+        /// The operating system's error (permission denied, not a directory, disk full...).
         source: std::io::Error,
     },
     /// The file is not a SQLite database, is damaged, or is some other program's database.
@@ -73,7 +123,12 @@ pub enum StoreError {
         "{path} is not a usable volcv history ({detail}); it was left untouched: move it away \
          to start a new history, or point --data-dir / VOLCV_DATA_DIR elsewhere"
     )]
-    Corrupt { path: PathBuf, detail: String },
+    Corrupt {
+        /// The database file, left as it was.
+        path: PathBuf,
+        /// What SQLite or the schema check found wrong.
+        detail: String,
+    },
     /// Written by a newer volcv.
     #[error(
         "{path} has history schema version {found}, newer than this volcv reads (up to \
@@ -81,14 +136,19 @@ pub enum StoreError {
          VOLCV_DATA_DIR elsewhere"
     )]
     Newer {
+        /// The database file, left as it was.
         path: PathBuf,
+        /// The schema version in the file (`PRAGMA user_version`).
         found: i64,
+        /// The newest schema version this build reads ([`schema::current_version`]).
         supported: i64,
     },
     /// Any other SQLite failure (a lock held longer than the busy timeout, a full disk...).
     #[error("history database {path}: {source}")]
     Sql {
+        /// The database file.
         path: PathBuf,
+        /// SQLite's error.
         source: rusqlite::Error,
     },
     /// No entry has this id.
@@ -96,13 +156,28 @@ pub enum StoreError {
     NotFound(i64),
     /// An image file cannot be written or read.
     #[error("history image {path}: {detail}")]
-    Image { path: PathBuf, detail: String },
+    Image {
+        /// The image file (under `images/`).
+        path: PathBuf,
+        /// What failed: the I/O error, or why the bytes are not the image expected.
+        detail: String,
+    },
     /// An entry's stored data does not fit together.
     #[error("history entry {id} is damaged: {detail}")]
-    Damaged { id: i64, detail: String },
+    Damaged {
+        /// The entry's id.
+        id: i64,
+        /// What does not fit (e.g. an image reference in a stored body whose file is missing).
+        detail: String,
+    },
     /// An argument is out of range.
     #[error("invalid {field}: {detail}")]
-    Invalid { field: &'static str, detail: String },
+    Invalid {
+        /// The argument at fault, e.g. `older_than` or `sweep id`.
+        field: &'static str,
+        /// What is wrong with it and, where it helps, what is allowed.
+        detail: String,
+    },
     /// A history that can only be read was written by an older volcv and needs the schema
     /// upgrade that only a writable copy can take.
     #[error(
@@ -110,8 +185,11 @@ pub enum StoreError {
          {found}, this one reads {supported}): open it once where it can be written, or copy it"
     )]
     ReadOnlyOld {
+        /// The database file, left as it was.
         path: PathBuf,
+        /// The schema version in the file, older than this build's.
         found: i64,
+        /// The schema version this build writes ([`schema::current_version`]).
         supported: i64,
     },
 }
@@ -351,9 +429,9 @@ pub struct Entry {
     pub summary: Summary,
     /// The endpoint (credentials in the URL redacted).
     pub endpoint: String,
-    /// The `Action`.
+    /// The `Action` called (`CVProcess`, or `CVSync2AsyncSubmitTask` for an async request).
     pub action: String,
-    /// The HTTP method.
+    /// The HTTP method (`POST`).
     pub method: String,
     /// The full URL as sent (with Action and Version), once completed.
     pub url: Option<String>,

@@ -13,7 +13,7 @@ pub const STALE_AFTER_MS: i64 = 6 * 60 * 60 * 1000;
 /// This process's identity as stored in `owner_pid` / `owner_token`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
-    /// The process id.
+    /// The operating system's process id (reused after the process ends, hence the token).
     pub pid: u32,
     /// Names the process instance (see the module docs).
     pub token: String,

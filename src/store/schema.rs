@@ -168,7 +168,12 @@ pub fn current_version() -> i64 {
 pub enum MigrateError {
     /// Written by a newer volcv.
     #[error("schema version {found} is newer than this volcv understands (at most {supported})")]
-    Newer { found: i64, supported: i64 },
+    Newer {
+        /// The database's `user_version`.
+        found: i64,
+        /// The number of migrations this build knows.
+        supported: i64,
+    },
     /// Version 0 but already holding tables: some other program's database.
     #[error("it is not a volcv history: schema version 0 but it already holds {0}")]
     Foreign(String),

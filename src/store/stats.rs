@@ -21,13 +21,13 @@ pub enum GroupBy {
 /// Percentiles of a set of durations, in milliseconds (nearest-rank).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Spread {
-    /// How many values.
+    /// How many values the percentiles were taken over (at least one).
     pub n: usize,
-    /// The median.
+    /// The median, in milliseconds.
     pub p50_ms: f64,
-    /// The 95th percentile.
+    /// The 95th percentile, in milliseconds (the largest value when there are fewer than 20).
     pub p95_ms: f64,
-    /// The largest.
+    /// The largest value, in milliseconds.
     pub max_ms: f64,
 }
 

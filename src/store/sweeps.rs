@@ -25,9 +25,9 @@ pub struct NewSweep<'a> {
     pub grid: &'a serde_json::Value,
     /// How many cells are planned.
     pub cells: usize,
-    /// The requested rate.
+    /// The requested rate, in requests per second (the sweep's token bucket).
     pub qps: f64,
-    /// The concurrency cap.
+    /// The cap on requests in flight at once.
     pub concurrency: usize,
 }
 
@@ -46,7 +46,7 @@ pub enum SweepStatus {
 }
 
 impl SweepStatus {
-    /// The name stored and printed.
+    /// The name stored in the database and printed by the CLI (`running`, `interrupted`...).
     pub fn as_str(self) -> &'static str {
         match self {
             SweepStatus::Running => "running",
@@ -60,20 +60,27 @@ impl SweepStatus {
 /// A recorded sweep, with counts of its recorded cells.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SweepRecord {
+    /// The sweep's id, `sw-YYYYMMDD-HHMMSS-xxxx` (UTC start time and 4 random hex digits).
     pub id: String,
     /// Unix ms.
     pub created_ms: i64,
     /// Unix ms; `None` while running or when interrupted.
     pub finished_ms: Option<i64>,
+    /// The config profile the sweep was sent with.
     pub profile: String,
+    /// The base request's `req_key`, when it had one.
     pub req_key: Option<String>,
+    /// The base request's `prompt`; `None` when the prompt is one of the varied axes.
     pub prompt: Option<String>,
     /// The axes as JSON (`crate::sweep::Grid`).
     pub grid: serde_json::Value,
     /// Cells planned.
     pub cells: usize,
+    /// The requested rate in requests per second; `None` when the row holds none.
     pub qps: Option<f64>,
+    /// The cap on requests in flight at once; `None` when the row holds none.
     pub concurrency: Option<usize>,
+    /// Where the sweep stands (a `running` sweep whose process is gone reads `interrupted`).
     pub status: SweepStatus,
     /// Cells with a history entry (cells never started have none; deleted entries neither).
     pub recorded: usize,

@@ -31,6 +31,7 @@ pub const LOST_STATUS: &str = "lost";
 pub struct LostTask {
     /// The history entry.
     pub id: i64,
+    /// The service's task id (`data.task_id` of the submit).
     pub task_id: String,
     /// The reason, as recorded in the entry's message.
     pub message: String,
@@ -43,7 +44,10 @@ pub enum TaskOwner {
     /// This process wrote or claimed it.
     ThisProcess,
     /// Another live process (or one that polled it recently and cannot be checked).
-    Other { pid: Option<u32> },
+    Other {
+        /// The owning process's id, as recorded with the task.
+        pid: Option<u32>,
+    },
     /// Nobody: the process that polled it is gone. It can be claimed.
     Nobody,
 }
@@ -55,12 +59,16 @@ pub struct PendingTask {
     pub id: i64,
     /// When the entry was written (Unix ms).
     pub created_ms: i64,
+    /// The config profile it was sent with; polls must use the same credentials.
     pub profile: String,
     /// The endpoint it was submitted to (as recorded: credentials redacted). A task can only
     /// be polled there.
     pub endpoint: String,
+    /// The request's `req_key`, which every poll names.
     pub req_key: Option<String>,
+    /// The request's prompt, to show in task lists.
     pub prompt: Option<String>,
+    /// The service's task id (`data.task_id` of the submit).
     pub task_id: String,
     /// `submitted`, `in_queue` or `generating` (or a status this build does not know).
     pub task_status: String,
@@ -70,6 +78,7 @@ pub struct PendingTask {
     pub expires_ms: i64,
     /// The last poll (Unix ms).
     pub checked_ms: Option<i64>,
+    /// Who polls it now: this process, another live one, or nobody.
     pub owner: TaskOwner,
 }
 
@@ -96,7 +105,10 @@ pub enum Claim {
     /// This process now owns the task (or already did).
     Claimed,
     /// Another process polls it.
-    Busy { pid: Option<u32> },
+    Busy {
+        /// The owning process's id, as recorded with the task.
+        pid: Option<u32>,
+    },
     /// The entry is no longer a pending task (collected, closed, deleted).
     NotPending,
 }

@@ -15,6 +15,34 @@
 //!    truncated or too deeply nested JSON): [`Outcome::NonJson`].
 //!
 //! [`parse_response`] never panics, whatever the bytes.
+//!
+//! The sample answer of the reference, and a moderation refusal:
+//!
+//! ```rust
+//! use std::time::Duration;
+//! use volcv::api::codes::Retry;
+//! use volcv::api::response::{Outcome, ResultImage, parse_response};
+//!
+//! let sample = br#"{"code": 10000, "data": {
+//!     "algorithm_base_resp": {"status_code": 0, "status_message": "Success"},
+//!     "binary_data_base64": [], "image_urls": ["https://xxx"],
+//!     "pe_result": "", "predict_tags_result": "", "rephraser_result": "",
+//!     "request_id": "cece14795209cf7e39a9d3060c02e28542d96808f7413e2e7d2fdb86510655d5"},
+//!   "message": "Success", "request_id": "2024110517020569520218533D2EA96060",
+//!   "status": 10000, "time_elapsed": "7.545501615s"}"#;
+//! let Outcome::Success(ok) = parse_response(200, Some("application/json"), sample) else {
+//!     panic!("the sample is a success");
+//! };
+//! assert_eq!(ok.request_id.as_deref(), Some("2024110517020569520218533D2EA96060"));
+//! assert_eq!(ok.time_elapsed, Some(Duration::from_nanos(7_545_501_615)));
+//! assert_eq!(ok.images, [ResultImage::Url("https://xxx".to_owned())]);
+//! assert_eq!(ok.rephraser_result, None); // empty strings are absent
+//!
+//! let refused = br#"{"code": 50412, "message": "Text Risk Not Pass", "data": null}"#;
+//! let outcome = parse_response(400, Some("application/json"), refused);
+//! assert!(matches!(outcome, Outcome::Service(_)));
+//! assert_eq!((outcome.code(), outcome.retry()), (Some(50412), Retry::No));
+//! ```
 
 use std::time::Duration;
 

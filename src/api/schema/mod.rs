@@ -3,6 +3,29 @@
 //! This table is the single source for request validation, `--set FIELD=VALUE` parsing, the
 //! TUI's parameter form and the generated documentation (`volcv schema`). Nothing else in the
 //! crate lists fields by hand.
+//!
+//! Build a body from a model's defaults, set fields by their dotted names, and validate it:
+//! errors block sending, warnings are only shown, and each finding names its field.
+//!
+//! ```rust
+//! use volcv::api::schema::{self, Severity};
+//!
+//! let model = schema::schema_for("high_aes_ip_v20").expect("a known model");
+//! let mut body = model.default_body();
+//! model.apply_set(&mut body, "prompt=a lighthouse at dusk").expect("a known field");
+//! model.apply_set(&mut body, "image_urls=https://example.com/a.jpg").expect("a URL");
+//! assert!(model.validate(&body).is_ok());
+//!
+//! // Out of range (256..768 px) is an error that names the field.
+//! schema::set_path(&mut body, "width", serde_json::json!(4096));
+//! let report = model.validate(&body);
+//! assert!(!report.is_ok());
+//! let issue = report.errors().next().expect("one error");
+//! assert_eq!((issue.field.as_str(), issue.severity), ("width", Severity::Error));
+//!
+//! // Unknown fields are refused by name when set.
+//! assert!(model.apply_set(&mut body, "colour=red").is_err());
+//! ```
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -45,7 +68,10 @@ pub enum Kind {
 /// One allowed value of an [`Kind::Enum`] field.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct EnumValue {
+    /// The integer sent on the wire (e.g. `0` for `logo_info.position`).
     pub value: i64,
+    /// What the value means, shown beside it in the form, `--help` and the docs
+    /// (e.g. `bottom-right`).
     pub label: &'static str,
 }
 
@@ -63,9 +89,13 @@ pub enum ImageSource {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum DefaultValue {
+    /// A string default, sent as a JSON string (e.g. `model_version`'s `general_v2.0`).
     Str(&'static str),
+    /// An integer default, sent as a JSON integer (e.g. `seed`'s `-1`, random).
     Int(i64),
+    /// A number default, sent as a JSON number with the table's decimals (e.g. `scale`'s 3.5).
     Float(f64),
+    /// A boolean default, sent as `true` or `false`.
     Bool(bool),
 }
 
@@ -84,19 +114,25 @@ impl DefaultValue {
 /// An inclusive numeric range.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Range {
+    /// The smallest allowed value, itself allowed; in the field's unit.
     pub min: f64,
+    /// The largest allowed value, itself allowed; in the field's unit.
     pub max: f64,
 }
 
 impl Range {
+    /// The range `min..=max`; `min` must not exceed `max` (the tables are checked by tests).
     pub const fn new(min: f64, max: f64) -> Self {
         Self { min, max }
     }
 
+    /// Whether `v` lies in the range, both ends included. `NaN` is never inside.
     pub fn contains(&self, v: f64) -> bool {
         v >= self.min && v <= self.max
     }
 
+    /// `v` moved to the nearest end when it lies outside the range (used by nudges, which stop
+    /// at the ends instead of producing an invalid value).
     pub fn clamp(&self, v: f64) -> f64 {
         v.clamp(self.min, self.max)
     }
@@ -112,13 +148,22 @@ impl fmt::Display for Range {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Group {
+    /// `req_key` and the model's own selectors (`model_version`, `req_schedule_conf`).
     Model,
+    /// The reference image: `binary_data_base64` or `image_urls`.
     Reference,
+    /// The prompt, the negative prompt and the prompt-rewriting switch (`use_pre_llm`).
     Prompt,
+    /// The sampler: `seed`, `scale`, `ddim_steps`, `cfg_rescale`.
     Sampling,
+    /// `width`, `height` and super-resolution (`use_sr`).
     Size,
+    /// How the reference image steers the result (`ref_ip_weight`, `ref_id_weight`,
+    /// `desc_pushback`).
     Weights,
+    /// The answer's form: `return_url` (signed URLs instead of inline base64).
     Output,
+    /// The visible watermark, `logo_info.*`.
     Watermark,
 }
 
@@ -151,6 +196,7 @@ impl Group {
 pub struct Field {
     /// The JSON path, dotted for nested objects (`logo_info.opacity`).
     pub name: &'static str,
+    /// The JSON type the field takes and, for enums and image lists, its allowed values.
     pub kind: Kind,
     /// Sent when the user gives no value. `None`: not sent unless set.
     pub default: Option<DefaultValue>,
@@ -164,7 +210,9 @@ pub struct Field {
     pub required: bool,
     /// The value is fixed by the schema (`req_key`).
     pub fixed: bool,
+    /// The unit of a number shown after it (`px`), or empty when it has none.
     pub unit: &'static str,
+    /// The form group the field is shown in.
     pub group: Group,
     /// One line for the form, `--help` and the docs.
     pub help: &'static str,
@@ -435,10 +483,15 @@ fn is_image_field(name: &str) -> bool {
 /// The fields of one `req_key`.
 #[derive(Debug, Serialize)]
 pub struct Schema {
+    /// The model selector sent in every body (e.g. `high_aes_ip_v20`).
     pub req_key: &'static str,
+    /// The model's name as the service's documentation gives it.
     pub title: &'static str,
+    /// One sentence on what the model does, for `volcv schema` and the docs.
     pub summary: &'static str,
+    /// How many reference images the model takes.
     pub images: ImageRule,
+    /// Every field the model takes, `req_key` first, in the order the form shows them.
     pub fields: &'static [Field],
 }
 

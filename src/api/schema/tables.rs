@@ -448,7 +448,8 @@ pub static SCHEMAS: &[&Schema] = &[
     &BYTEEDIT_V2_0,
 ];
 
-/// The schema for a `req_key`.
+/// The schema for a `req_key` (case-sensitive, e.g. `high_aes_general_v20_L`), or `None` for
+/// a model this build does not know ([`known_req_keys`] lists the known ones).
 pub fn schema_for(req_key: &str) -> Option<&'static Schema> {
     SCHEMAS.iter().copied().find(|s| s.req_key == req_key)
 }

@@ -25,8 +25,12 @@ pub enum Severity {
 /// One validation finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Issue {
+    /// The dotted name of the field at fault (`logo_info.opacity`), or empty when the finding
+    /// is about the body as a whole (not a JSON object).
     pub field: String,
+    /// Whether the finding blocks sending.
     pub severity: Severity,
+    /// One sentence naming the field, what was given and what is allowed.
     pub message: String,
 }
 
@@ -43,18 +47,22 @@ impl fmt::Display for Issue {
 /// Every problem found in a request body at once.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// Every finding, in the order of the schema's fields, then the fields it does not know.
     pub issues: Vec<Issue>,
 }
 
 impl Report {
+    /// The findings that block sending.
     pub fn errors(&self) -> impl Iterator<Item = &Issue> {
         self.issues.iter().filter(|i| i.severity == Severity::Error)
     }
+    /// The findings that are shown but do not block sending.
     pub fn warnings(&self) -> impl Iterator<Item = &Issue> {
         self.issues
             .iter()
             .filter(|i| i.severity == Severity::Warning)
     }
+    /// Whether the body may be sent: no errors (warnings allowed).
     pub fn is_ok(&self) -> bool {
         self.errors().next().is_none()
     }

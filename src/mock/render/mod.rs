@@ -116,9 +116,9 @@ pub struct RenderSpec<'a> {
     pub height: u32,
     /// The seed actually used (the caller resolves the API's -1 to a concrete value).
     pub seed: u64,
-    /// The text prompt.
+    /// The text prompt; its hash picks the palette and the pattern, colour words steer the hue.
     pub prompt: &'a str,
-    /// The reference image.
+    /// The reference image the subject is taken from, or none (text-to-image models).
     pub reference: Reference<'a>,
     /// Text strength, 1..=10: the pattern's contrast.
     pub scale: f32,
