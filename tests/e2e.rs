@@ -3,8 +3,7 @@
 //! SIGHUP restore it too and exit 143 and 129; in a detached tmux known as tmux, keys sent the
 //! moment the first frame is complete are all handled; a bracketed paste with CR line endings
 //! keeps its lines in the prompt editor) against the binary this test run built. The script
-//! skips when tmux is
-//! missing; `.ci/run` installs tmux so CI always runs it.
+//! skips when tmux is missing; `.ci/run` installs tmux so CI always runs it.
 
 use std::process::Command;
 
