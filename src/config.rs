@@ -166,6 +166,10 @@ pub enum ConfigError {
     Parse { path: PathBuf, msg: String },
     #[error("{0}")]
     Invalid(String),
+    /// The profile's authentication needs a key or an AK/SK that is nowhere to be found (the
+    /// UI still opens: browsing needs none; sending says this).
+    #[error("{0}")]
+    Credentials(String),
 }
 
 /// The subdir of the data dir that holds the demo's history ([`Paths::history_dir`]).
@@ -463,7 +467,7 @@ impl Loaded {
                 let key = env_nonempty(ENV_API_KEY)
                     .or(profile.api_key.clone())
                     .ok_or_else(|| {
-                        ConfigError::Invalid(format!(
+                        ConfigError::Credentials(format!(
                             "auth bearer needs an API key: set {ENV_API_KEY} or api_key in profile {name:?} (or use --auth none)"
                         ))
                     })?;
@@ -644,7 +648,7 @@ fn find_ak_sk(profile: &Profile) -> Result<AkSk, ConfigError> {
     {
         return Ok(make(ak.to_owned(), sk.to_owned()));
     }
-    Err(ConfigError::Invalid(format!(
+    Err(ConfigError::Credentials(format!(
         "auth volc needs an access key and secret key: set {ENV_ACCESS_KEY} and {ENV_SECRET_KEY}, \
          or write them to {} ([default] access_key_id, secret_access_key), \
          or use --auth bearer / --auth none",

@@ -398,8 +398,27 @@ fn run_tui(cli: &Cli) -> u8 {
             return EXIT_INVALID;
         }
     };
-    let resolved = match loaded.resolve(&o) {
-        Ok(r) => r,
+    // Without credentials the UI still opens (the history, presets and the form need none);
+    // sending says what is missing. The client then has no authentication and is never used
+    // to send.
+    let (resolved, send_blocked) = match loaded.resolve(&o) {
+        Ok(r) => (r, None),
+        Err(config::ConfigError::Credentials(why)) => {
+            let mut none = o.clone();
+            none.auth = Some(AuthMode::None);
+            match loaded.resolve(&none) {
+                Ok(r) => (
+                    r,
+                    Some(format!(
+                        "{why}; to try the UI with no account: volcv --demo"
+                    )),
+                ),
+                Err(e) => {
+                    eprintln!("volcv: {e}");
+                    return EXIT_INVALID;
+                }
+            }
+        }
         Err(e) => {
             eprintln!("volcv: {e}");
             eprintln!("volcv: to try the UI with no account and no network: volcv --demo");
@@ -458,6 +477,7 @@ fn run_tui(cli: &Cli) -> u8 {
         profile_label: resolved.profile,
         image_protocol: cli.image_protocol,
         load,
+        send_blocked,
     };
     let result = runtime.block_on(crate::tui::run(opts));
     drop(demo);

@@ -67,6 +67,9 @@ pub struct TuiOptions {
     /// `--load FILE`: its name and text (a JSON request body or a curl command) to fill the
     /// form with at start.
     pub load: Option<(String, String)>,
+    /// Why nothing can be sent (no credentials): the UI opens for browsing and says this on
+    /// F5, on a sweep and at start; pending async tasks are not resumed.
+    pub send_blocked: Option<String>,
 }
 
 /// The image protocol asked for: `--image-protocol`, else the config's `ui.image_protocol`
@@ -301,7 +304,13 @@ pub async fn run(opts: TuiOptions) -> anyhow::Result<Option<&'static str>> {
             )
         })
         .collect();
-    let worker = worker::Worker::new(tx, opts.client.clone(), images_dir).with_previews(setup);
+    app.send_blocked.clone_from(&opts.send_blocked);
+    if let Some(why) = &opts.send_blocked {
+        app.error_msg(format!("sending is off: {why}"));
+    }
+    let worker = worker::Worker::new(tx, opts.client.clone(), images_dir)
+        .with_previews(setup)
+        .resuming_tasks(opts.send_blocked.is_none());
     let worker = if opts.demo.is_some() {
         worker.with_demo_history(history_dir, &profile)
     } else {

@@ -167,6 +167,8 @@ pub struct App {
     pub(crate) quit: bool,
     /// The signal that ended the UI (SIGTERM, SIGHUP, SIGINT, SIGQUIT), for the exit code.
     pub(crate) stopped_by: Option<&'static str>,
+    /// Why nothing can be sent (no credentials: see `TuiOptions::send_blocked`).
+    pub send_blocked: Option<String>,
     /// Profile, endpoint and log path.
     pub(crate) info: Info,
     /// Decoded and encoded image previews.
@@ -216,6 +218,7 @@ impl App {
             params: ParamsState::default(),
             quit: false,
             stopped_by: None,
+            send_blocked: None,
             info,
             previews: Previews::new(false),
             preview_generation: 0,
@@ -296,7 +299,7 @@ impl App {
         });
     }
 
-    fn error_msg(&mut self, text: impl Into<String>) {
+    pub(crate) fn error_msg(&mut self, text: impl Into<String>) {
         let text = text.into();
         self.last_error = Some(text.clone());
         self.status = Some(Status { text, error: true });

@@ -115,6 +115,10 @@ impl App {
 
     /// Validates and hands the request to the worker, or says what blocks it.
     pub fn send(&mut self) -> Vec<Cmd> {
+        if let Some(why) = &self.send_blocked {
+            self.error_msg(format!("cannot send: {why}"));
+            return Vec::new();
+        }
         self.form.revalidate();
         match self.form.request() {
             Err(b) => {

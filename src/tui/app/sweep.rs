@@ -139,6 +139,10 @@ impl App {
                 Vec::new()
             }
             Ok(p) => {
+                if let Some(why) = &self.send_blocked {
+                    self.error_msg(format!("cannot start the sweep: {why}"));
+                    return Vec::new();
+                }
                 if self.sweep.as_ref().is_some_and(|v| v.running) {
                     self.error_msg("a sweep is already running: x on its sheet stops it");
                     return Vec::new();

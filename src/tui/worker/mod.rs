@@ -105,6 +105,9 @@ pub struct Worker {
     presets: Option<Arc<(crate::presets::PresetStore, HashMap<&'static str, Value>)>>,
     /// Where the form is kept across restarts.
     draft: Option<Arc<DraftWriter>>,
+    /// Whether pending async tasks are collected when the history is attached (not when
+    /// nothing can be sent: no credentials).
+    resume_at_start: bool,
 }
 
 impl Worker {
@@ -122,6 +125,7 @@ impl Worker {
             resume: CancellationToken::new(),
             presets: None,
             draft: None,
+            resume_at_start: true,
             sweeps: Arc::default(),
             sweep_limits: (
                 crate::config::DEFAULT_SWEEP_QPS,
@@ -145,14 +149,22 @@ impl Worker {
         self.attach_history(store)
     }
 
+    /// Whether pending async tasks are collected at start (call before the history).
+    pub fn resuming_tasks(mut self, yes: bool) -> Worker {
+        self.resume_at_start = yes;
+        self
+    }
+
     fn attach_history(mut self, store: HistoryStore) -> Worker {
         tokio::spawn(watch_history(store.clone(), self.tx.clone()));
-        tokio::spawn(resume_tasks(
-            store.clone(),
-            self.client.clone(),
-            self.resume.clone(),
-            self.tx.clone(),
-        ));
+        if self.resume_at_start {
+            tokio::spawn(resume_tasks(
+                store.clone(),
+                self.client.clone(),
+                self.resume.clone(),
+                self.tx.clone(),
+            ));
+        }
         self.history = Some(store);
         self
     }
