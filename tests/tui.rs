@@ -1262,6 +1262,7 @@ fn options(config_toml: &str, demo: bool, dir: &std::path::Path) -> volcv::tui::
         mode: volcv::api::tasks::Mode::Sync,
         sweep_limits: (1.0, 4),
         load: None,
+        send_blocked: None,
         client,
         loaded: volcv::config::Loaded {
             config: volcv::config::parse(config_toml).expect("config"),
