@@ -318,6 +318,19 @@ async fn status_transitions_are_reported_and_recorded() {
         })
         .collect();
     assert_eq!(changes, ["submitted", "in_queue", "generating", "done"]);
+    // Every running status says when the next poll comes (what the TUI shows); done does not.
+    for e in events.lock().expect("events").iter() {
+        if let TaskEvent::Status {
+            status, next_poll, ..
+        } = e
+        {
+            assert_eq!(
+                next_poll.is_some(),
+                status.as_str() != "done",
+                "{status:?}: {next_poll:?}"
+            );
+        }
+    }
     // Each running status was in the history when it was reported (done is recorded with
     // the result, after the event).
     assert_eq!(

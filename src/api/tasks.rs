@@ -394,6 +394,9 @@ pub enum TaskEvent {
         elapsed: Duration,
         /// Polls so far, this one included.
         polls: u32,
+        /// When the next poll comes, about (the schedule's delay before jitter); `None` once
+        /// the task is done.
+        next_poll: Option<Duration>,
     },
     /// A poll failed; the next one comes after `retry_in`.
     Retrying {
@@ -544,11 +547,13 @@ pub async fn poll_until_done(
             };
             log_poll(&mut attempts, &exchange, at, word);
         }
+        let next = policy.delay(n);
         let status_event = |status: &TaskStatus| TaskEvent::Status {
             status: status.clone(),
             changed,
             elapsed: at,
             polls,
+            next_poll: (*status != TaskStatus::Done).then_some(next),
         };
         match verdict {
             Verdict::Running(status) => {

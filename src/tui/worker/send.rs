@@ -212,8 +212,19 @@ async fn send_async(
                 )
             }
             TaskEvent::Status {
-                status, elapsed, ..
-            } => format!("{} {}", status.as_str(), fmt_duration(*elapsed)),
+                status,
+                elapsed,
+                next_poll,
+                ..
+            } => match next_poll {
+                Some(next) => format!(
+                    "{} after {} · next poll in {}",
+                    status.as_str(),
+                    fmt_duration(*elapsed),
+                    fmt_duration(*next)
+                ),
+                None => format!("{} after {}", status.as_str(), fmt_duration(*elapsed)),
+            },
             TaskEvent::Retrying {
                 error, retry_in, ..
             } => format!(
