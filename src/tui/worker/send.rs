@@ -202,13 +202,16 @@ async fn send_async(
         None => None,
     };
     let status_tx = tx.clone();
+    let run_opts = crate::exchange::tasks::RunOptions::default();
+    let first_poll = run_opts.policy.first_delay;
     let on_event = move |ev: &crate::api::tasks::TaskEvent| {
         use crate::api::tasks::TaskEvent;
         let text = match ev {
             TaskEvent::Submitted { task_id } => {
                 format!(
-                    "submitted, task {}",
-                    crate::text::truncate_chars(task_id, 24)
+                    "submitted, task {} · first poll in {}",
+                    crate::text::truncate_chars(task_id, 24),
+                    fmt_duration(first_poll)
                 )
             }
             TaskEvent::Status {
@@ -240,7 +243,7 @@ async fn send_async(
         &client,
         &body,
         record,
-        &crate::exchange::tasks::RunOptions::default(),
+        &run_opts,
         &token,
         on_event,
     )
