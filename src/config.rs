@@ -49,6 +49,10 @@ pub struct Config {
     pub ui: Ui,
     /// Key bindings: action name -> key or list of keys.
     pub keys: BTreeMap<String, toml::Value>,
+    /// What one successful request costs, by model (`req_key`), in the user's own currency:
+    /// `volcv history stats` shows spend with them. No price is known to volcv (they depend
+    /// on the account), so there are no defaults.
+    pub prices: BTreeMap<String, f64>,
 }
 
 impl Default for Config {
@@ -60,6 +64,7 @@ impl Default for Config {
             defaults: BTreeMap::new(),
             ui: Ui::default(),
             keys: BTreeMap::new(),
+            prices: BTreeMap::new(),
         }
     }
 }
@@ -378,6 +383,16 @@ pub fn parse(text: &str) -> Result<Config, String> {
         }
         msg
     })?;
+    if let Some((model, price)) = config
+        .prices
+        .iter()
+        .find(|(_, p)| !p.is_finite() || **p < 0.0)
+    {
+        return Err(format!(
+            "key \"prices.{model}\": {price} is not a price; give what one successful request \
+             costs, a number >= 0 (e.g. {model} = 0.2)"
+        ));
+    }
     if config.version > CONFIG_VERSION {
         return Err(format!(
             "version {} is newer than this volcv understands ({CONFIG_VERSION}); upgrade volcv",

@@ -221,3 +221,37 @@ fn a_bad_age_names_the_flag_and_the_form() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--since"), "{err}");
 }
+
+#[test]
+fn prices_in_the_config_give_spend_and_a_bad_price_is_named() {
+    let home = tempfile::tempdir().expect("tmp");
+    build(&common::data_dir(home.path()));
+    let v = stats_json(home.path(), &["--by", "model"]);
+    assert!(v["total"]["spend"].is_null(), "no prices, no spend: {v}");
+    let config = home.path().join("config").join("volcv");
+    std::fs::create_dir_all(&config).expect("config dir");
+    std::fs::write(config.join("config.toml"), "[prices]\nmodel_a = 0.25\n").expect("config");
+    let v = stats_json(home.path(), &["--by", "model"]);
+    // model_a: 3 successes at 0.25; model_b's success has no price.
+    assert_eq!(v["total"]["spend"]["total"], 0.75, "{v}");
+    assert_eq!(v["total"]["spend"]["unpriced_successes"], 1, "{v}");
+    assert_eq!(group(&v, "model_a")["spend"]["total"], 0.75, "{v}");
+    let out = common::volcv_with(home.path(), &[], &["history", "stats"])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("SPEND") && text.contains("0.75 (+1 unpriced)"),
+        "{text}"
+    );
+
+    std::fs::write(config.join("config.toml"), "[prices]\nmodel_a = -1\n").expect("config");
+    let out = common::volcv_with(home.path(), &[], &["history", "stats"])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("prices.model_a") && err.contains(">= 0"),
+        "{err}"
+    );
+}

@@ -136,7 +136,7 @@ pub fn run(cli: &Cli, cmd: &HistoryCmd) -> u8 {
         HistoryCmd::Export(a) => export(&store, a),
         HistoryCmd::Rm(a) => rm(&store, a),
         HistoryCmd::Prune(a) => prune(&store, a),
-        HistoryCmd::Stats(a) => super::stats::stats(&store, a),
+        HistoryCmd::Stats(a) => super::stats::stats(&store, a, &super::stats::prices(cli)),
     };
     match result {
         Ok(code) => code,

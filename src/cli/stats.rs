@@ -8,6 +8,7 @@ use crate::store::stats::{Figures, GroupBy, Spread, Stats};
 use crate::store::{Store, StoreError};
 use crate::text::{escape_terminal, json_for_terminal};
 use clap::Args;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
@@ -23,19 +24,82 @@ pub struct StatsArgs {
     pub json: bool,
 }
 
+/// The config's `[prices]` (empty when there are none; a config that cannot be read is said
+/// on stderr, and the figures are shown without spend).
+pub(super) fn prices(cli: &super::Cli) -> Prices {
+    match crate::config::load(&cli.overrides()) {
+        Ok(l) => l.config.prices,
+        Err(e) => {
+            eprintln!(
+                "volcv: no spend shown: {}",
+                escape_terminal(&e.to_string(), false)
+            );
+            Prices::new()
+        }
+    }
+}
+
+/// Price of one successful request, by model.
+pub(super) type Prices = BTreeMap<String, f64>;
+
+/// Spend of one group at `prices`: the total of the priced successes, and how many successes
+/// have no price.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Spend {
+    /// Successes of priced models times their price.
+    pub total: f64,
+    /// Successes of models without a price (not in the total).
+    pub unpriced_successes: u64,
+}
+
+fn spend(f: &Figures, prices: &Prices) -> Spend {
+    let mut s = Spend {
+        total: 0.0,
+        unpriced_successes: 0,
+    };
+    for (model, n) in &f.successes_by_model {
+        match prices.get(model) {
+            Some(p) => s.total += p * *n as f64,
+            None => s.unpriced_successes += n,
+        }
+    }
+    s
+}
+
 /// Runs `volcv history stats` on an opened store.
-pub(super) fn stats(store: &Store, a: &StatsArgs) -> Result<u8, StoreError> {
+pub(super) fn stats(store: &Store, a: &StatsArgs, prices: &Prices) -> Result<u8, StoreError> {
     let since_ms = a.since.map(|d| {
         crate::clock::now_ms().saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
     });
     let s = store.stats(since_ms, a.by)?;
     if a.json {
-        let v = serde_json::to_value(&s).unwrap_or(serde_json::Value::Null);
+        let mut v = serde_json::to_value(&s).unwrap_or(serde_json::Value::Null);
+        // Spend beside each group's figures, only when prices are set (`null` otherwise).
+        let with_spend = |f: &Figures, v: &mut serde_json::Value| {
+            v["spend"] = if prices.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::to_value(spend(f, prices)).unwrap_or_default()
+            };
+        };
+        with_spend(&s.total, &mut v["total"]);
+        for (i, g) in s.groups.iter().enumerate() {
+            with_spend(g, &mut v["groups"][i]);
+        }
         outln!("{}", json_for_terminal(&v));
     } else {
-        out!("{}", table(&s, a.since));
+        out!("{}", table(&s, a.since, prices));
     }
     Ok(EXIT_OK)
+}
+
+/// `9.60`, or `9.60 (+3 unpriced)`.
+fn spend_text(s: Spend) -> String {
+    if s.unpriced_successes == 0 {
+        format!("{:.2}", s.total)
+    } else {
+        format!("{:.2} (+{} unpriced)", s.total, s.unpriced_successes)
+    }
 }
 
 /// `1.2 s`, `850 ms`.
@@ -71,7 +135,7 @@ fn percent(part: u64, whole: u64) -> String {
 
 /// The human table: a header line, one row per group and the total, then the failures by code
 /// with their meaning.
-fn table(s: &Stats, since: Option<Duration>) -> String {
+fn table(s: &Stats, since: Option<Duration>, prices: &Prices) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let scope = match since {
@@ -101,7 +165,7 @@ fn table(s: &Stats, since: Option<Duration>) -> String {
         .max(5);
     let _ = writeln!(
         out,
-        "{:<width$}  {:>8} {:>5} {:>6} {:>6} {:>10} {:>7} {:>8}  {:<20} {:<20} {:>6} {:>9}",
+        "{:<width$}  {:>8} {:>5} {:>6} {:>6} {:>10} {:>7} {:>8}  {:<20} {:<20} {:>6} {:>9}{}",
         "GROUP",
         "REQUESTS",
         "OK",
@@ -114,11 +178,12 @@ fn table(s: &Stats, since: Option<Duration>) -> String {
         "SERVER",
         "IMAGES",
         "SIZE",
+        if prices.is_empty() { "" } else { "  SPEND" },
     );
     for (f, key) in rows.iter().zip(&keys) {
         let _ = writeln!(
             out,
-            "{key:<width$}  {:>8} {:>5} {:>6} {:>6} {:>10} {:>7} {:>8}  {:<20} {:<20} {:>6} {:>9}",
+            "{key:<width$}  {:>8} {:>5} {:>6} {:>6} {:>10} {:>7} {:>8}  {:<20} {:<20} {:>6} {:>9}{}",
             f.requests,
             f.successes,
             percent(f.successes, f.requests),
@@ -130,6 +195,11 @@ fn table(s: &Stats, since: Option<Duration>) -> String {
             spread_text(f.server_time),
             f.images,
             crate::text::human_size(f.image_bytes),
+            if prices.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", spend_text(spend(f, prices)))
+            },
         );
     }
     if s.total.retries > 0 {
@@ -137,6 +207,12 @@ fn table(s: &Stats, since: Option<Duration>) -> String {
             out,
             "{} attempt(s) beyond the first, over {} request(s)",
             s.total.retries, s.total.retried
+        );
+    }
+    if prices.is_empty() {
+        let _ = writeln!(
+            out,
+            "set [prices] in the config to see spend (what one successful request costs, by model)"
         );
     }
     if !s.total.failures_by_code.is_empty() {
@@ -201,12 +277,13 @@ mod tests {
             total: figures("all"),
             groups: vec![figures("high_aes_ip_v20")],
         };
-        let t = table(&s, Some(Duration::from_secs(7 * 86_400)));
+        let t = table(&s, Some(Duration::from_secs(7 * 86_400)), &Prices::new());
         assert!(t.starts_with("4 entries created in the last 7d"), "{t}");
         assert!(t.contains("high_aes_ip_v20"), "{t}");
         assert!(t.contains("75%"), "{t}");
         assert!(t.contains("200ms/1.5s/1.5s"), "{t}");
         assert!(t.contains("157 KB"), "{t}");
+        assert!(t.contains("set [prices] in the config"), "{t}");
         assert!(
             t.contains("2 attempt(s) beyond the first, over 1 request(s)"),
             "{t}"
@@ -220,6 +297,28 @@ mod tests {
     }
 
     #[test]
+    fn spend_counts_priced_successes_and_names_the_unpriced() {
+        let mut f = figures("all");
+        f.successes_by_model = BTreeMap::from([("a".to_owned(), 3), ("b".to_owned(), 2)]);
+        let prices = Prices::from([("a".to_owned(), 0.2)]);
+        let s = spend(&f, &prices);
+        assert!((s.total - 0.6).abs() < 1e-9, "{s:?}");
+        assert_eq!(s.unpriced_successes, 2);
+        assert_eq!(spend_text(s), "0.60 (+2 unpriced)");
+        let st = Stats {
+            since_ms: None,
+            total: f,
+            groups: Vec::new(),
+        };
+        let t = table(&st, None, &prices);
+        assert!(
+            t.contains("SPEND") && t.contains("0.60 (+2 unpriced)"),
+            "{t}"
+        );
+        assert!(!t.contains("set [prices]"), "{t}");
+    }
+
+    #[test]
     fn an_empty_scope_says_so() {
         let s = Stats {
             since_ms: None,
@@ -229,7 +328,7 @@ mod tests {
             },
             groups: Vec::new(),
         };
-        assert_eq!(table(&s, None), "(no entries)\n");
+        assert_eq!(table(&s, None, &Prices::new()), "(no entries)\n");
     }
 
     #[test]
@@ -239,6 +338,6 @@ mod tests {
             total: figures("all"),
             groups: vec![figures("evil\u{1b}]0;title\u{7}")],
         };
-        assert!(!table(&s, None).contains('\u{1b}'));
+        assert!(!table(&s, None, &Prices::new()).contains('\u{1b}'));
     }
 }

@@ -66,6 +66,8 @@ pub struct Figures {
     pub failures: u64,
     /// Cancelled, interrupted or still pending entries.
     pub unfinished: u64,
+    /// Successes by model (`req_key`; `-` for a body without one), what spend is counted from.
+    pub successes_by_model: BTreeMap<String, u64>,
     /// Failed entries by final business code (`0` when the answer had none: a transport
     /// error, a relay's or a non-JSON answer).
     pub failures_by_code: BTreeMap<i64, u64>,
@@ -143,7 +145,12 @@ fn figures(key: String, rows: &[&Row]) -> Figures {
     for r in rows {
         f.requests += 1;
         match r.outcome {
-            OutcomeKind::Success => f.successes += 1,
+            OutcomeKind::Success => {
+                f.successes += 1;
+                *f.successes_by_model
+                    .entry(r.key(GroupBy::Model))
+                    .or_default() += 1;
+            }
             OutcomeKind::Pending | OutcomeKind::Cancelled | OutcomeKind::Interrupted => {
                 f.unfinished += 1;
             }

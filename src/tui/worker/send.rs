@@ -239,15 +239,8 @@ async fn send_async(
         let _ = status_tx.send(Msg::TaskStatus { id, text });
     };
     let record = recording.as_ref().map(|(s, i)| (s.as_ref(), *i));
-    let run = crate::exchange::tasks::run(
-        &client,
-        &body,
-        record,
-        &run_opts,
-        &token,
-        on_event,
-    )
-    .await;
+    let run =
+        crate::exchange::tasks::run(&client, &body, record, &run_opts, &token, on_event).await;
     let finished = match run {
         Ok(f) => f,
         Err(e) => {
