@@ -341,6 +341,45 @@ async fn bad_sweeps_are_refused_before_anything_is_sent() {
     .await;
     assert_eq!(run.code(), 0, "{}", run.stderr);
     assert!(run.stdout.contains("prompt=a dog"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("set a price for this model"),
+        "{}",
+        run.stdout
+    );
+    // With a price for the model, the dry run says what the sweep costs if all succeed.
+    let config = home.path().join("config").join("volcv");
+    std::fs::create_dir_all(&config).expect("config dir");
+    std::fs::write(
+        config.join("config.toml"),
+        "[prices]\nhigh_aes_ip_v20 = 0.35\n",
+    )
+    .expect("config");
+    let priced = volcv(
+        home.path(),
+        &[
+            "sweep",
+            "--endpoint",
+            &url,
+            "--auth",
+            "none",
+            "--image",
+            "https://example.com/ref.jpg",
+            "--set",
+            "prompt=a fox",
+            "--vary",
+            "seed=1..4",
+            "--dry-run",
+        ],
+    )
+    .await;
+    assert_eq!(priced.code(), 0, "{}", priced.stderr);
+    assert!(
+        priced
+            .stdout
+            .contains("about 1.40 at your prices if all 4 succeed"),
+        "{}",
+        priced.stdout
+    );
     assert_eq!(server.stats().requests, 0, "nothing was sent");
     assert!(
         Store::open(&data_dir(home.path()))

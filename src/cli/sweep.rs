@@ -147,7 +147,12 @@ pub fn run(cli: &Cli, args: &SweepArgs) -> u8 {
     }
     let plan = prepared.plan;
     if args.dry_run {
-        return dry_run(args, &plan, qps, concurrency);
+        let price = plan
+            .base
+            .get("req_key")
+            .and_then(Value::as_str)
+            .and_then(|k| loaded.config.prices.get(k).copied());
+        return dry_run(args, &plan, qps, concurrency, price);
     }
     let client = match Client::new(resolved.target, resolved.options) {
         Ok(c) => c,
@@ -291,9 +296,18 @@ fn fail(args: &SweepArgs, code: u8, message: &str, errors: &[String]) -> u8 {
     code
 }
 
-fn dry_run(args: &SweepArgs, plan: &sweep::Plan, qps: f64, concurrency: usize) -> u8 {
+/// `--dry-run`: the cells, the least time they take and, with a price for the model in the
+/// config's `[prices]`, what they cost if every cell succeeds.
+fn dry_run(
+    args: &SweepArgs,
+    plan: &sweep::Plan,
+    qps: f64,
+    concurrency: usize,
+    price: Option<f64>,
+) -> u8 {
     let grid = &plan.grid;
     let secs = grid.len() as f64 / qps;
+    let cost = price.map(|p| p * grid.len() as f64);
     if args.json {
         let cells: Vec<Value> = (0..grid.len())
             .map(|i| json!({"cell": i + 1, "label": grid.label(i), "values": grid.values_json(i)}))
@@ -307,6 +321,7 @@ fn dry_run(args: &SweepArgs, plan: &sweep::Plan, qps: f64, concurrency: usize) -
                 "qps": qps,
                 "concurrency": concurrency,
                 "min_duration_secs": secs,
+                "estimated_spend": cost,
             }))
         );
     } else {
@@ -318,6 +333,12 @@ fn dry_run(args: &SweepArgs, plan: &sweep::Plan, qps: f64, concurrency: usize) -
         );
         for i in 0..grid.len() {
             outln!("{:>4}  {}", i + 1, escape_terminal(&grid.label(i), false));
+        }
+        match cost {
+            Some(c) => outln!("about {c:.2} at your prices if all {} succeed", grid.len()),
+            None => outln!(
+                "set a price for this model in the config's [prices] to see what it would cost"
+            ),
         }
         outln!("(dry run: nothing was sent)");
     }
