@@ -53,6 +53,19 @@ pub struct Config {
     /// `volcv history stats` shows spend with them. No price is known to volcv (they depend
     /// on the account), so there are no defaults.
     pub prices: BTreeMap<String, f64>,
+    /// A daily limit that `send` and `sweep` ask before going over.
+    pub budget: Budget,
+}
+
+/// `[budget]`: how much one (local) day may use; `send` and `sweep` ask before going over it
+/// (`--yes` goes over without asking; without a terminal to ask they refuse).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Budget {
+    /// Requests per day (every request counts, whatever its outcome).
+    pub requests: Option<u64>,
+    /// Spend per day at `[prices]` (successful requests times their model's price).
+    pub spend: Option<f64>,
 }
 
 impl Default for Config {
@@ -65,6 +78,7 @@ impl Default for Config {
             ui: Ui::default(),
             keys: BTreeMap::new(),
             prices: BTreeMap::new(),
+            budget: Budget::default(),
         }
     }
 }
@@ -391,6 +405,14 @@ pub fn parse(text: &str) -> Result<Config, String> {
         return Err(format!(
             "key \"prices.{model}\": {price} is not a price; give what one successful request \
              costs, a number >= 0 (e.g. {model} = 0.2)"
+        ));
+    }
+    if let Some(spend) = config.budget.spend
+        && (!spend.is_finite() || spend < 0.0)
+    {
+        return Err(format!(
+            "key \"budget.spend\": {spend} is not an amount; give the most a day may spend at \
+             [prices], a number >= 0"
         ));
     }
     if config.version > CONFIG_VERSION {

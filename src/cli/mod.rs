@@ -22,6 +22,7 @@ macro_rules! out {
     }};
 }
 
+mod budget;
 mod completions;
 mod curl;
 mod history;

@@ -39,6 +39,9 @@ pub struct SendArgs {
     /// Do not record this request in the history (`volcv history`).
     #[arg(long)]
     pub no_history: bool,
+    /// Go over the config's daily [budget] without asking.
+    #[arg(long)]
+    pub yes: bool,
     /// After the summary, print the result images into the terminal (viuer: kitty, iTerm2 or
     /// colour blocks, as it detects), as wide as the terminal. Without a terminal on stdout
     /// only the paths are printed.
@@ -118,6 +121,19 @@ pub fn run(cli: &Cli, args: &SendArgs) -> u8 {
         };
     }
     let history = super::HistoryDir::new(cli, &loaded.paths);
+    if !args.dry_run {
+        let req_key = body.get("req_key").and_then(Value::as_str).unwrap_or("-");
+        match super::budget::check(&loaded, &history, 1, req_key, args.yes) {
+            Ok(None) => {}
+            Ok(Some(note)) => {
+                if !args.json {
+                    eprintln!("volcv: warning: {note}");
+                }
+                warnings.push(note);
+            }
+            Err(e) => return fail(args, EXIT_INVALID, "invalid_input", &e, &[]),
+        }
+    }
     if mode == Mode::Async {
         let profile = &resolved.profile;
         return send_async(args, &runtime, &client, &body, &history, profile, warnings);

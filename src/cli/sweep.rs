@@ -47,6 +47,9 @@ pub struct SweepArgs {
     /// List the cells that would be sent and send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Go over the config's daily [budget] without asking.
+    #[arg(long)]
+    pub yes: bool,
     /// Seconds one attempt may take, body included [default: the profile's, else 60]
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
@@ -153,6 +156,23 @@ pub fn run(cli: &Cli, args: &SweepArgs) -> u8 {
             .and_then(Value::as_str)
             .and_then(|k| loaded.config.prices.get(k).copied());
         return dry_run(args, &plan, qps, concurrency, price);
+    }
+    let req_key = plan
+        .base
+        .get("req_key")
+        .and_then(Value::as_str)
+        .unwrap_or("-");
+    let history_dir = super::HistoryDir::new(cli, &loaded.paths);
+    let cells = plan.grid.len() as u64;
+    match super::budget::check(&loaded, &history_dir, cells, req_key, args.yes) {
+        Ok(None) => {}
+        Ok(Some(note)) => {
+            if !args.json {
+                eprintln!("volcv: warning: {note}");
+            }
+            warnings.push(note);
+        }
+        Err(e) => return fail(args, EXIT_INVALID, &e, &[]),
     }
     let client = match Client::new(resolved.target, resolved.options) {
         Ok(c) => c,
