@@ -261,6 +261,23 @@ impl App {
                 let row = self.form.selected;
                 match self.form.rows.get(row).map(|r| r.kind) {
                     Some(RowKind::Prompt(_)) => self.form.prompt_text(),
+                    // The reference itself (its URL or file), not the row's `URL ` label.
+                    Some(RowKind::Reference) => match &self.form.reference {
+                        Reference::Url(u) => u.clone(),
+                        Reference::Loading(p) => p.clone(),
+                        Reference::Failed { input, .. } => input.clone(),
+                        Reference::Image(img) => match &img.path {
+                            Some(p) => p.display().to_string(),
+                            None => {
+                                self.info_msg(
+                                    "nothing to copy: the reference is inline base64 \
+                                     (the Request tab's y copies the request with it)",
+                                );
+                                return Vec::new();
+                            }
+                        },
+                        Reference::Empty => String::new(),
+                    },
                     _ => self.form.display(row).0,
                 }
             }
@@ -275,8 +292,14 @@ impl App {
                     })
                     .collect::<Vec<_>>()
                     .join("\n"),
-                (Some(v), Tab::Body) => v.body.to_text(),
-                (Some(v), Tab::Request) => v.request.to_text(),
+                // The data, not the tab's text (which shows base64 as chips): the body as
+                // received, the request body as sent.
+                (Some(v), Tab::Body) => v.raw_body.to_string(),
+                (Some(v), Tab::Request) => match self.shown().and_then(|e| e.request.as_ref()) {
+                    Some(r) => serde_json::to_string_pretty(r.as_ref())
+                        .unwrap_or_else(|_| v.request.to_text()),
+                    None => v.request.to_text(),
+                },
                 (Some(v), Tab::Headers) => v.headers.to_text(),
             },
             Pane::History => self

@@ -1,0 +1,153 @@
+//! The Response pane can be read and its keys work (issue #15): `y` copies the data rather
+//! than what is drawn, long lines wrap with a position in the title, and the History keys
+//! (`*`, `n`, `e`, `d`) act on the shown entry.
+
+use ratatui::crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
+use serde_json::{Value, json};
+use std::time::Duration;
+use volcv::api::client::{Attempt, Exchange};
+use volcv::api::response::parse_response;
+use volcv::api::schema;
+use volcv::tui::app::{App, Info, Pane, Tab};
+use volcv::tui::form::Reference;
+use volcv::tui::keymap::{Key, KeyMap};
+use volcv::tui::msg::{Cmd, Msg};
+use volcv::tui::theme::Theme;
+use volcv::tui::view::view_of;
+
+fn app_sized(w: u16, h: u16) -> App {
+    let body = schema::default_schema().default_body();
+    let mut a = App::new(
+        &body,
+        KeyMap::default(),
+        Theme::builtin_default(),
+        Info {
+            profile: "default".into(),
+            endpoint: "http://127.0.0.1:8787/".into(),
+            log_path: "/tmp/tui.log".into(),
+        },
+        Rect::new(0, 0, w, h),
+    );
+    a.form.reference = Reference::Url("https://example.com/cat.jpg".into());
+    let mut b = a.form.editable_json();
+    b["prompt"] = json!("a cat in the snow");
+    a.form.replace_values(&b);
+    a
+}
+
+fn press(app: &mut App, key: &str) -> Vec<Cmd> {
+    let k = Key::parse(key).expect("key");
+    app.update(Msg::Key(KeyEvent::new(k.code, k.mods)))
+}
+
+fn status(a: &App) -> String {
+    a.status
+        .as_ref()
+        .map(|s| s.text.clone())
+        .unwrap_or_default()
+}
+
+fn exchange(request: &Value, body: &Value) -> Exchange {
+    let bytes = body.to_string().into_bytes();
+    Exchange {
+        method: "POST".into(),
+        url: "http://127.0.0.1:8787/?Action=CVProcess&Version=2022-08-31".into(),
+        action: "CVProcess".into(),
+        request_headers: vec![("Content-Type".into(), "application/json".into())],
+        request_body: request.to_string(),
+        http_status: Some(200),
+        response_headers: vec![("content-type".into(), "application/json".into())],
+        response_bytes: bytes.clone(),
+        started_at: time::macros::datetime!(2024-01-02 03:04:05 UTC),
+        duration: Duration::from_millis(1520),
+        attempts: vec![Attempt {
+            at: Duration::ZERO,
+            duration: Duration::from_millis(1520),
+            http_status: Some(200),
+            result: "10000".into(),
+        }],
+        result: Ok(parse_response(200, Some("application/json"), &bytes)),
+        scrubbed: 0,
+    }
+}
+
+/// A base64 string long enough to be shown as a chip (any bytes: the chip says `?`).
+fn b64() -> String {
+    "QUJD".repeat(100)
+}
+
+fn success_body(rephrased: &str) -> Value {
+    json!({
+        "code": 10000,
+        "data": {
+            "binary_data_base64": [b64()],
+            "rephraser_result": rephrased,
+        },
+        "message": "Success",
+        "request_id": "2024010203040500001",
+        "status": 10000,
+    })
+}
+
+/// An app that sent its form and got `body` back; the Response pane is focused.
+fn answered(a: &mut App, body: &Value) {
+    let cmds = press(a, "F5");
+    let Some(Cmd::Send { id, body: sent, .. }) = cmds.first() else {
+        panic!("not sent: {:?}", a.status)
+    };
+    let ex = exchange(sent, body);
+    a.update(Msg::Finished {
+        id: *id,
+        view: Box::new(view_of(&ex)),
+        duration: ex.duration,
+    });
+    press(a, "2");
+}
+
+fn copied(a: &mut App) -> String {
+    let cmds = press(a, "y");
+    match &cmds[..] {
+        [Cmd::Copy(text)] => text.clone(),
+        _ => panic!("nothing copied: {cmds:?} {}", status(a)),
+    }
+}
+
+#[test]
+fn y_on_the_body_tab_copies_the_json_as_received_not_the_chips() {
+    let mut a = app_sized(100, 30);
+    let body = success_body("a cat");
+    answered(&mut a, &body);
+    a.tab = Tab::Body;
+    let text = copied(&mut a);
+    assert!(text.contains(&b64()), "the data, not its chip: {text}");
+    let back: Value = serde_json::from_str(&text).expect("the copy is JSON");
+    assert_eq!(back, body);
+}
+
+#[test]
+fn y_on_the_request_tab_copies_the_request_json() {
+    let mut a = app_sized(100, 30);
+    answered(&mut a, &success_body("a cat"));
+    a.tab = Tab::Request;
+    let text = copied(&mut a);
+    let back: Value = serde_json::from_str(&text).expect("the copy is JSON, without the POST line");
+    assert_eq!(back["prompt"], json!("a cat in the snow"));
+    assert_eq!(back["image_urls"], json!(["https://example.com/cat.jpg"]));
+}
+
+#[test]
+fn y_on_the_reference_row_copies_the_url_alone() {
+    let mut a = app_sized(100, 30);
+    let row = a
+        .form
+        .row_of(schema::REFERENCE_URL)
+        .expect("a reference row");
+    assert!(
+        a.form.display(row).0.starts_with("URL "),
+        "the row shows a label"
+    );
+    a.form.select(row, 20);
+    assert_eq!(a.focus, Pane::Params);
+    assert_eq!(copied(&mut a), "https://example.com/cat.jpg");
+}
