@@ -12,7 +12,8 @@ use volcv::api::schema;
 use volcv::tui::app::{App, Info, Pane, Tab};
 use volcv::tui::form::Reference;
 use volcv::tui::keymap::{Key, KeyMap};
-use volcv::tui::msg::{Cmd, Msg};
+use volcv::tui::msg::{Cmd, HistoryCmd, Msg};
+use volcv::tui::overlay::Overlay;
 use volcv::tui::theme::Theme;
 use volcv::tui::view::view_of;
 
@@ -150,4 +151,56 @@ fn y_on_the_reference_row_copies_the_url_alone() {
     a.form.select(row, 20);
     assert_eq!(a.focus, Pane::Params);
     assert_eq!(copied(&mut a), "https://example.com/cat.jpg");
+}
+
+/// An answered app whose entry was recorded as history row 7.
+fn recorded() -> App {
+    let mut a = app_sized(100, 30);
+    answered(&mut a, &success_body("a cat"));
+    let id = a.shown().map(|e| e.id).expect("an entry");
+    a.update(Msg::Recorded { id, result: Ok(7) });
+    assert_eq!(a.focus, Pane::Response);
+    a
+}
+
+#[test]
+fn star_in_the_response_pane_stars_the_shown_entry() {
+    let mut a = recorded();
+    assert_eq!(
+        press(&mut a, "*"),
+        [Cmd::History(HistoryCmd::Star {
+            store_id: 7,
+            star: true
+        })]
+    );
+}
+
+#[test]
+fn note_and_delete_in_the_response_pane_ask_about_the_shown_entry() {
+    let mut a = recorded();
+    let id = a.shown().map(|e| e.id).expect("an entry");
+    press(&mut a, "n");
+    assert!(
+        matches!(a.overlays().top(), Some(Overlay::Note { id: n, .. }) if *n == id),
+        "no note dialog: {:?}",
+        a.overlays().top().map(Overlay::kind)
+    );
+    press(&mut a, "esc");
+    assert!(a.overlays().is_empty());
+    press(&mut a, "d");
+    assert!(
+        matches!(a.overlays().top(), Some(Overlay::ConfirmDelete(d)) if *d == id),
+        "no delete question: {:?}",
+        a.overlays().top().map(Overlay::kind)
+    );
+}
+
+#[test]
+fn e_in_the_response_pane_loads_the_shown_entry_into_the_form() {
+    let mut a = recorded();
+    let mut b = a.form.editable_json();
+    b["prompt"] = json!("a dog");
+    a.form.replace_values(&b);
+    press(&mut a, "e");
+    assert_eq!(a.form.prompt_text(), "a cat in the snow", "{}", status(&a));
 }

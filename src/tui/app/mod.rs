@@ -619,6 +619,16 @@ impl App {
             Action::ExternalEditor => return self.external_editor(),
             _ => match self.focus {
                 Pane::Params => return self.params_action(a),
+                // The Response pane shows the selected History entry: the keys that act on
+                // an entry act on it there too, by the same code path.
+                Pane::Response
+                    if matches!(
+                        a,
+                        Action::Star | Action::Note | Action::Delete | Action::Replay
+                    ) =>
+                {
+                    return self.history_action(a);
+                }
                 Pane::Response => self.response_action(a),
                 Pane::History => return self.history_action(a),
             },
