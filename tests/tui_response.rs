@@ -2,6 +2,8 @@
 //! than what is drawn, long lines wrap with a position in the title, and the History keys
 //! (`*`, `n`, `e`, `d`) act on the shown entry.
 
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 use serde_json::{Value, json};
@@ -203,4 +205,95 @@ fn e_in_the_response_pane_loads_the_shown_entry_into_the_form() {
     a.form.replace_values(&b);
     press(&mut a, "e");
     assert_eq!(a.form.prompt_text(), "a cat in the snow", "{}", status(&a));
+}
+
+fn screen(app: &App) -> String {
+    let mut t = Terminal::new(TestBackend::new(app.size.width, app.size.height)).expect("term");
+    t.draw(|f| volcv::tui::render::render(app, f))
+        .expect("draw");
+    t.backend().to_string()
+}
+
+/// The screen's text without line breaks and borders, so that wrapped text reads on.
+fn joined(app: &App) -> String {
+    let areas = app.areas();
+    let r = areas.response;
+    screen(app)
+        .lines()
+        .skip(usize::from(r.y) + 1)
+        .take(usize::from(r.height.saturating_sub(2)))
+        .map(|l| {
+            l.chars()
+                .skip(usize::from(r.x) + 1)
+                .take(usize::from(r.width.saturating_sub(2)))
+                .collect::<String>()
+        })
+        .collect::<String>()
+        .replace(' ', "")
+}
+
+#[test]
+fn a_long_line_on_the_body_tab_wraps_by_display_width_and_can_be_read_to_its_end() {
+    let mut a = app_sized(100, 30);
+    let long = format!("{}END", "一只戴帽子的猫in the snow,".repeat(12));
+    answered(&mut a, &success_body(&long));
+    a.tab = Tab::Body;
+    // Scrolled to the end, every row of the long line is on screen at some point: read it all.
+    let mut seen = joined(&a);
+    for _ in 0..40 {
+        press(&mut a, "j");
+        seen.push_str(&joined(&a));
+    }
+    assert!(
+        seen.contains("END\""),
+        "the end of the line is never shown: {seen}"
+    );
+}
+
+#[test]
+fn the_response_border_shows_the_position_and_more_marks() {
+    let mut a = app_sized(100, 30);
+    answered(&mut a, &success_body("a cat"));
+    a.tab = Tab::Request;
+    let total = a.tab_len();
+    let s = screen(&a);
+    assert!(s.contains(" 1-"), "{s}");
+    assert!(
+        s.contains(&format!("/{total} ▼ ")),
+        "no position or more-below mark: {s}"
+    );
+    assert!(!s.contains("▲"), "{s}");
+    press(&mut a, "G");
+    let s = screen(&a);
+    assert!(s.contains(&format!("-{total}/{total} ")), "{s}");
+    assert!(s.contains("▲ ") && !s.contains(" ▼"), "{s}");
+    // The Images tab says which image is selected (the result, after the reference).
+    a.tab = Tab::Images;
+    assert!(screen(&a).contains(" 2/2 "), "{}", screen(&a));
+}
+
+#[test]
+fn scrolling_reaches_the_last_row_of_a_line_taller_than_the_pane() {
+    let mut a = app_sized(100, 24);
+    // About 30 rows at the pane's width, more than the pane shows at once.
+    let long = format!("{}END", "word ".repeat(300));
+    answered(&mut a, &success_body(&long));
+    a.tab = Tab::Body;
+    press(&mut a, "G");
+    let s = joined(&a);
+    assert!(
+        s.contains("wordEND\""),
+        "the long line's end is not reached: {s}"
+    );
+    assert!(s.ends_with('}'), "the last line is not at the bottom: {s}");
+    // And back up to the top.
+    press(&mut a, "g");
+    assert_eq!((a.response_scroll(), a.response_skip()), (0, 0));
+    for _ in 0..5 {
+        press(&mut a, "j");
+    }
+    for _ in 0..5 {
+        press(&mut a, "k");
+    }
+    assert_eq!((a.response_scroll(), a.response_skip()), (0, 0));
 }
