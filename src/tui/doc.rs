@@ -106,6 +106,65 @@ impl Doc {
         (first.min(self.len())..self.len()).filter_map(|i| self.line(i))
     }
 
+    /// Line `i` wrapped at `width` display columns (a wide character, CJK for one, takes two;
+    /// a row never breaks inside a character): its rows, each a list of pieces. An empty or
+    /// missing line is one empty row; a width of 0 counts as 1.
+    pub fn wrapped(&self, i: usize, width: usize) -> Vec<Vec<(Tok, &str)>> {
+        let width = width.max(1);
+        let mut rows: Vec<Vec<(Tok, &str)>> = vec![Vec::new()];
+        let mut col = 0;
+        for (tok, s) in self.line(i).into_iter().flatten() {
+            let mut start = 0;
+            for (at, c) in s.char_indices() {
+                let w = char_width(c);
+                if col + w > width && col > 0 {
+                    if at > start
+                        && let Some(r) = rows.last_mut()
+                    {
+                        r.push((tok, &s[start..at]));
+                    }
+                    rows.push(Vec::new());
+                    start = at;
+                    col = 0;
+                }
+                col += w;
+            }
+            if s.len() > start
+                && let Some(r) = rows.last_mut()
+            {
+                r.push((tok, &s[start..]));
+            }
+        }
+        rows
+    }
+
+    /// How many rows line `i` takes wrapped at `width` (at least one).
+    pub fn rows(&self, i: usize, width: usize) -> usize {
+        self.wrapped(i, width).len()
+    }
+
+    /// The last scroll position, as (top line, rows of it skipped): where the last row of the
+    /// document is the last row of a view `height` rows high and `width` columns wide (the
+    /// top when it all fits).
+    pub fn last_position(&self, height: usize, width: usize) -> (usize, usize) {
+        let height = height.max(1);
+        let mut used = 0;
+        let mut top = self.len();
+        while top > 0 {
+            let r = self.rows(top - 1, width);
+            if used + r > height {
+                if used == height {
+                    return (top, 0);
+                }
+                // Part of this line shows: skip its rows that do not.
+                return (top - 1, used + r - height);
+            }
+            used += r;
+            top -= 1;
+        }
+        (0, 0)
+    }
+
     /// Adds a line made of these pieces.
     pub fn push<S: AsRef<str>>(&mut self, pieces: impl IntoIterator<Item = (Tok, S)>) {
         self.new_line();
@@ -280,6 +339,12 @@ impl std::fmt::Write for NumBuf {
         self.len = end;
         Ok(())
     }
+}
+
+/// Display columns of a character, by ratatui's own width rules (what the screen uses).
+fn char_width(c: char) -> usize {
+    let mut buf = [0u8; 4];
+    ratatui::text::Span::raw(&*c.encode_utf8(&mut buf)).width()
 }
 
 /// Strings at least this long are checked for base64.
@@ -587,6 +652,40 @@ fn chip(s: &str) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn wrapping_counts_display_cells_and_never_splits_a_character() {
+        let mut d = Doc::default();
+        d.push([(Tok::Key, "ab"), (Tok::Str, "猫猫c")]);
+        d.push(Vec::<(Tok, String)>::new());
+        // 5 columns: `ab猫` is 4 cells, the next `猫` (2) does not fit beside it.
+        let rows = d.wrapped(0, 5);
+        assert_eq!(
+            rows,
+            vec![
+                vec![(Tok::Key, "ab"), (Tok::Str, "猫")],
+                vec![(Tok::Str, "猫c")],
+            ]
+        );
+        assert_eq!(d.rows(0, 100), 1);
+        assert_eq!(d.rows(1, 5), 1, "an empty line is one row");
+        // Narrower than a wide character: one per row, not an endless loop.
+        assert_eq!(d.rows(0, 1), 5);
+    }
+
+    #[test]
+    fn the_last_position_shows_the_last_row_at_the_bottom() {
+        let mut d = Doc::default();
+        d.push([(Tok::Plain, "short")]);
+        d.push([(Tok::Plain, "x".repeat(30))]);
+        d.push([(Tok::Plain, "end")]);
+        // Width 10: rows 1 + 3 + 1. Five rows fit from the top.
+        assert_eq!(d.last_position(5, 10), (0, 0));
+        assert_eq!(d.last_position(4, 10), (1, 0));
+        // Three rows: the last two of the long line, then `end`.
+        assert_eq!(d.last_position(3, 10), (1, 1));
+        assert_eq!(d.last_position(1, 10), (2, 0));
+    }
 
     fn png_b64(w: u32, h: u32) -> String {
         use base64::Engine as _;

@@ -103,6 +103,9 @@ pub struct ResponseView {
     pub summary: Vec<DocLine>,
     /// The Body tab.
     pub body: Doc,
+    /// The body as received (lossy UTF-8), what `y` copies on the Body tab: the tab shows
+    /// base64 strings as chips, the copy holds the data.
+    pub raw_body: std::sync::Arc<str>,
     /// The Request tab.
     pub request: Doc,
     /// The Headers tab.
@@ -135,6 +138,7 @@ impl ResponseView {
                 ],
             ],
             body: Doc::plain("(no response body)"),
+            raw_body: std::sync::Arc::from(""),
             request,
             headers: Doc::plain("(no response headers)"),
             images: Vec::new(),
@@ -358,6 +362,7 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
         verdict,
         summary,
         body,
+        raw_body: std::sync::Arc::from(String::from_utf8_lossy(&ex.response_bytes)),
         request,
         headers,
         images,

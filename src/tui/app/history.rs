@@ -569,6 +569,7 @@ impl App {
     pub(super) fn select_history(&mut self, i: usize) {
         if i != self.history_pane.selected {
             self.response_scroll = 0;
+            self.response_skip = 0;
             self.image_selected = None;
         }
         self.history_pane.selected = i;

@@ -142,6 +142,8 @@ pub struct App {
     pub tab: Tab,
     /// First visible line of the tab.
     pub(crate) response_scroll: usize,
+    /// Rows of that line scrolled past (long lines wrap: one can be taller than the pane).
+    pub(crate) response_skip: usize,
     /// The live key map.
     pub keymap: KeyMap,
     /// The styles in use.
@@ -206,6 +208,7 @@ impl App {
             history_pane: HistoryPane::default(),
             tab: Tab::Images,
             response_scroll: 0,
+            response_skip: 0,
             keymap,
             theme,
             size,
@@ -256,6 +259,11 @@ impl App {
     /// The first visible line of the Response pane's tab.
     pub fn response_scroll(&self) -> usize {
         self.response_scroll
+    }
+
+    /// Rows of the first visible line scrolled past (it wraps and is taller than the pane).
+    pub fn response_skip(&self) -> usize {
+        self.response_skip
     }
 
     /// Whether requests go through the async API or one sync call.
@@ -622,6 +630,16 @@ impl App {
             Action::ExternalEditor => return self.external_editor(),
             _ => match self.focus {
                 Pane::Params => return self.params_action(a),
+                // The Response pane shows the selected History entry: the keys that act on
+                // an entry act on it there too, by the same code path.
+                Pane::Response
+                    if matches!(
+                        a,
+                        Action::Star | Action::Note | Action::Delete | Action::Replay
+                    ) =>
+                {
+                    return self.history_action(a);
+                }
                 Pane::Response => self.response_action(a),
                 Pane::History => return self.history_action(a),
             },
@@ -683,6 +701,7 @@ impl App {
                                 if pos.x >= x && pos.x < x + w {
                                     self.tab = t;
                                     self.response_scroll = 0;
+                                    self.response_skip = 0;
                                 }
                                 x += w;
                             }

@@ -62,6 +62,7 @@ impl App {
             // An error has no images: show what the server said instead.
             self.tab = Tab::Body;
             self.response_scroll = 0;
+            self.response_skip = 0;
         }
         // The first summary line says how it ended: `✔ 10000 success`, `✘ 50411 ...`.
         let headline: String = view

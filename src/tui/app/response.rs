@@ -221,31 +221,65 @@ impl App {
             });
             return;
         }
-        let summary = self.shown_view().map_or(0, |v| v.summary.len());
-        let height = layout::response_rows(&self.areas(), summary);
-        let total = self.tab_len();
-        let max = total.saturating_sub(height);
-        let s = self.response_scroll;
-        self.response_scroll = match a {
-            Action::Decrease => {
-                self.tab = self.tab.step(-1);
-                0
-            }
-            Action::Increase => {
-                self.tab = self.tab.step(1);
-                0
-            }
-            Action::Down => (s + 1).min(max),
-            Action::Up => s.saturating_sub(1),
-            Action::PageDown => (s + height).min(max),
-            Action::PageUp => s.saturating_sub(height),
-            Action::Top => 0,
-            Action::Bottom => max,
-            _ => s,
+        if matches!(a, Action::Decrease | Action::Increase) {
+            self.tab = self.tab.step(if a == Action::Decrease { -1 } else { 1 });
+            self.response_scroll = 0;
+            self.response_skip = 0;
+            return;
+        }
+        let Some(view) = self.shown_view().cloned() else {
+            return;
         };
+        let Some(doc) = tab_doc(&view, self.tab) else {
+            return;
+        };
+        let areas = self.areas();
+        let height = layout::response_rows(&areas, view.summary.len());
+        let width = usize::from(layout::inner(areas.response).width);
+        // Positions are (line, rows of it skipped): long lines wrap, and one can be taller
+        // than the pane, so scrolling goes by rows.
+        let last = doc.last_position(height, width);
+        let mut pos = (self.response_scroll, self.response_skip);
+        let down = |p: (usize, usize)| {
+            if p.1 + 1 < doc.rows(p.0, width) {
+                (p.0, p.1 + 1)
+            } else {
+                (p.0 + 1, 0)
+            }
+        };
+        let up = |p: (usize, usize)| match p {
+            (0, 0) => (0, 0),
+            (l, 0) => (l - 1, doc.rows(l - 1, width).saturating_sub(1)),
+            (l, s) => (l, s - 1),
+        };
+        let steps = |a: Action| match a {
+            Action::PageDown | Action::PageUp => height,
+            _ => 1,
+        };
+        pos = match a {
+            Action::Down | Action::PageDown => {
+                for _ in 0..steps(a) {
+                    if pos >= last {
+                        break;
+                    }
+                    pos = down(pos);
+                }
+                pos.min(last)
+            }
+            Action::Up | Action::PageUp => {
+                for _ in 0..steps(a) {
+                    pos = up(pos);
+                }
+                pos
+            }
+            Action::Top => (0, 0),
+            Action::Bottom => last,
+            _ => pos,
+        };
+        (self.response_scroll, self.response_skip) = pos;
     }
 
-    /// Lines in the current tab.
+    /// Lines in the current tab (before wrapping).
     pub fn tab_len(&self) -> usize {
         self.shown_view().map_or(0, |v| match self.tab {
             Tab::Images => v.images.len() + 1,
@@ -261,6 +295,23 @@ impl App {
                 let row = self.form.selected;
                 match self.form.rows.get(row).map(|r| r.kind) {
                     Some(RowKind::Prompt(_)) => self.form.prompt_text(),
+                    // The reference itself (its URL or file), not the row's `URL ` label.
+                    Some(RowKind::Reference) => match &self.form.reference {
+                        Reference::Url(u) => u.clone(),
+                        Reference::Loading(p) => p.clone(),
+                        Reference::Failed { input, .. } => input.clone(),
+                        Reference::Image(img) => match &img.path {
+                            Some(p) => p.display().to_string(),
+                            None => {
+                                self.info_msg(
+                                    "nothing to copy: the reference is inline base64 \
+                                     (the Request tab's y copies the request with it)",
+                                );
+                                return Vec::new();
+                            }
+                        },
+                        Reference::Empty => String::new(),
+                    },
                     _ => self.form.display(row).0,
                 }
             }
@@ -275,8 +326,14 @@ impl App {
                     })
                     .collect::<Vec<_>>()
                     .join("\n"),
-                (Some(v), Tab::Body) => v.body.to_text(),
-                (Some(v), Tab::Request) => v.request.to_text(),
+                // The data, not the tab's text (which shows base64 as chips): the body as
+                // received, the request body as sent.
+                (Some(v), Tab::Body) => v.raw_body.to_string(),
+                (Some(v), Tab::Request) => match self.shown().and_then(|e| e.request.as_ref()) {
+                    Some(r) => serde_json::to_string_pretty(r.as_ref())
+                        .unwrap_or_else(|_| v.request.to_text()),
+                    None => v.request.to_text(),
+                },
                 (Some(v), Tab::Headers) => v.headers.to_text(),
             },
             Pane::History => self
@@ -302,5 +359,15 @@ impl App {
     /// The body text of the shown exchange, for tests and copying.
     pub fn shown_body(&self) -> Option<&Doc> {
         self.shown_view().map(|v| &v.body)
+    }
+}
+
+/// The text of a tab, for the tabs that are text.
+fn tab_doc(view: &ResponseView, tab: Tab) -> Option<&Doc> {
+    match tab {
+        Tab::Images => None,
+        Tab::Body => Some(&view.body),
+        Tab::Request => Some(&view.request),
+        Tab::Headers => Some(&view.headers),
     }
 }

@@ -110,33 +110,78 @@ pub(super) fn render_response(app: &App, f: &mut Frame, area: Rect) {
         spans.push(Span::raw(" "));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), tabs);
-    let h = usize::from(body.height);
-    let s = app.response_scroll;
-    let lines: Vec<Line> = match app.tab {
+    let doc = match app.tab {
         Tab::Images => {
             render_images(app, f, view, body);
+            let n = app.tab_images().len();
+            if n > 0 {
+                let at = format!("{}/{n}", app.image_selection() + 1);
+                position_mark(app, f, area, &at, false, false);
+            }
             return;
         }
-        Tab::Body => view
-            .body
-            .lines_from(s)
-            .take(h)
-            .map(|l| styled_line(t, l))
-            .collect(),
-        Tab::Request => view
-            .request
-            .lines_from(s)
-            .take(h)
-            .map(|l| styled_line(t, l))
-            .collect(),
-        Tab::Headers => view
-            .headers
-            .lines_from(s)
-            .take(h)
-            .map(|l| styled_line(t, l))
-            .collect(),
+        Tab::Body => &view.body,
+        Tab::Request => &view.request,
+        Tab::Headers => &view.headers,
     };
+    // Long lines wrap at the pane's width (by display columns: a CJK character takes two).
+    let h = usize::from(body.height);
+    let w = usize::from(body.width);
+    let mut lines: Vec<Line> = Vec::with_capacity(h);
+    let mut i = app.response_scroll;
+    let mut skip = app.response_skip;
+    let mut below = false;
+    while i < doc.len() && lines.len() < h {
+        let rows = doc.wrapped(i, w);
+        let avail = rows.len().saturating_sub(skip);
+        let shown = avail.min(h - lines.len());
+        // A line cut at the bottom: more below.
+        below = shown < avail;
+        lines.extend(
+            rows.into_iter()
+                .skip(skip)
+                .take(shown)
+                .map(|r| styled_line(t, r.into_iter())),
+        );
+        skip = 0;
+        i += 1;
+    }
+    below = below || i < doc.len();
+    let last = i.min(doc.len());
     f.render_widget(Paragraph::new(lines), body);
+    let above = app.response_scroll > 0 || app.response_skip > 0;
+    let first = (app.response_scroll + 1).min(last);
+    let at = if first == last {
+        format!("{first}/{}", doc.len())
+    } else {
+        format!("{first}-{last}/{}", doc.len())
+    };
+    position_mark(app, f, area, &at, above, below);
+}
+
+/// Where the view is, on the pane's bottom border, right-aligned: `▲ 12-30/96 ▼`, the marks
+/// only when there is more above or below.
+fn position_mark(app: &App, f: &mut Frame, area: Rect, pos: &str, above: bool, below: bool) {
+    let style = if app.focus == Pane::Response {
+        app.theme.focus
+    } else {
+        app.theme.heading
+    };
+    let text = format!(
+        " {}{pos}{} ",
+        if above { "▲ " } else { "" },
+        if below { " ▼" } else { "" }
+    );
+    let width = str_width(&text) as u16;
+    if area.width < width + 4 || area.height < 2 {
+        return;
+    }
+    let x = area.x + area.width - width - 2;
+    let y = area.y + area.height - 1;
+    f.render_widget(
+        Paragraph::new(Line::styled(text, style)),
+        Rect::new(x, y, width, 1),
+    );
 }
 
 pub(super) fn render_images(
