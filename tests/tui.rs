@@ -2856,3 +2856,73 @@ fn moving_in_history_with_sixel_previews_repaints_and_a_still_key_sends_nothing(
     let still = frame_bytes(&mut t, &a);
     assert!(find(&still, b"\x1bP").is_none() && find(&still, b"\x1b[2J").is_none());
 }
+
+/// The footer's hints as drawn, one `key what` per item.
+fn footer_hints(a: &App) -> Vec<String> {
+    let shown = screen(a);
+    let last = shown.lines().last().unwrap_or_default();
+    last.trim_matches('"')
+        .split("  ")
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .collect()
+}
+
+/// Puts the app in one state of the keys.
+type SetUp = fn(&mut App);
+
+#[test]
+fn footer_hints_that_do_not_fit_are_left_out_whole_and_help_stays() {
+    // Each state of the keys; at 80 and 100 columns every hint drawn is one of the hints
+    // drawn at 300 columns (none is cut), and `? help` is there outside editing.
+    let states: [(&str, SetUp); 8] = [
+        ("params", |_| {}),
+        ("response", |a| a.focus = Pane::Response),
+        ("images", |a| {
+            a.focus = Pane::Response;
+            a.tab = Tab::Images;
+        }),
+        ("history", |a| a.focus = Pane::History),
+        ("history kept search", |a| {
+            a.focus = Pane::History;
+            a.history.filter = "moon".into();
+        }),
+        ("search line", |a| {
+            a.history.stored = true;
+            press(a, "/");
+        }),
+        ("editing", |a| {
+            select(a, "seed");
+            press(a, "enter");
+        }),
+        ("prompt", |a| {
+            select(a, "prompt");
+            press(a, "enter");
+        }),
+    ];
+    for (name, set_up) in states {
+        let mut a = app_sized(300, 30);
+        set_up(&mut a);
+        let all = footer_hints(&a);
+        let editing = a.form.editing.is_some()
+            || a.form.prompt_active
+            || a.overlays().has(OverlayKind::Search);
+        for (w, h) in [(80, 24), (100, 30)] {
+            a.size = Rect::new(0, 0, w, h);
+            let shown = footer_hints(&a);
+            assert!(!shown.is_empty(), "{name} at {w}: no hints");
+            for hint in &shown {
+                assert!(
+                    all.contains(hint),
+                    "{name} at {w}: {hint:?} cut; all: {all:?}"
+                );
+            }
+            if !editing {
+                assert!(
+                    shown.iter().any(|h| h == "? help"),
+                    "{name} at {w}: {shown:?}"
+                );
+            }
+        }
+    }
+}
