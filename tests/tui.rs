@@ -362,6 +362,82 @@ fn snapshot_help_overlay() {
     assert!(!a.overlays().has(OverlayKind::Help));
 }
 
+/// The help's bottom border, where the position mark is.
+fn help_mark(a: &App) -> String {
+    let shown = screen(a);
+    shown
+        .lines()
+        .find(|l| l.contains('╚'))
+        .unwrap_or_default()
+        .trim_matches(|c| c == '"' || c == '╚' || c == '╝' || c == '═')
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn help_scrolls_at_80x24_and_shows_where_it_is() {
+    let mut a = app_sized(80, 24);
+    let seed = a.form.editable_json()["seed"].clone();
+    press(&mut a, "?");
+    // At 80x24 it does not fit: the Images-tab keys and the log path are below, and the
+    // mark says so.
+    let shown = screen(&a);
+    assert!(
+        !shown.contains("Images tab") && !shown.contains("tui.log"),
+        "{shown}"
+    );
+    assert_eq!(help_mark(&a), "▼ 1-22/25 · j/k PgUp/PgDn g/G");
+    press(&mut a, "j");
+    assert_eq!(help_mark(&a), "▲▼ 2-23/25 · j/k PgUp/PgDn g/G");
+    // G: the end, with what fell off before.
+    press(&mut a, "G");
+    let shown = screen(&a);
+    assert!(shown.contains("Images tab: j/k select"), "{shown}");
+    assert!(
+        shown.contains("/home/me/.local/state/volcv/tui.log"),
+        "{shown}"
+    );
+    assert_eq!(help_mark(&a), "▲ 4-25/25 · j/k PgUp/PgDn g/G");
+    // Past the end stays at the end; k goes back one from there, not from beyond it.
+    keys(&mut a, &["j", "pagedown", "k"]);
+    assert_eq!(help_mark(&a), "▲▼ 3-24/25 · j/k PgUp/PgDn g/G");
+    keys(&mut a, &["pageup"]);
+    assert_eq!(help_mark(&a), "▼ 1-22/25 · j/k PgUp/PgDn g/G");
+    keys(&mut a, &["pagedown", "g"]);
+    assert_eq!(help_mark(&a), "▼ 1-22/25 · j/k PgUp/PgDn g/G");
+    // Any other key does nothing and leaves it open, as before; Esc, ?, x and q close it.
+    assert!(press(&mut a, "r").is_empty());
+    assert!(a.overlays().has(OverlayKind::Help));
+    assert_eq!(a.form.editable_json()["seed"], seed);
+    press(&mut a, "esc");
+    for close in ["esc", "?", "x", "q"] {
+        press(&mut a, "?");
+        assert!(a.overlays().has(OverlayKind::Help), "{close}");
+        assert!(press(&mut a, close).is_empty(), "{close}");
+        assert!(!a.overlays().has(OverlayKind::Help), "{close}");
+        assert!(!a.quit(), "{close}");
+    }
+}
+
+#[test]
+fn help_uses_the_width_three_columns_when_it_holds_them() {
+    // At 100x30 two columns fit it all; at 130x24 three columns do, with no mark.
+    for (w, h) in [(100, 30), (130, 24)] {
+        let mut a = app_sized(w, h);
+        press(&mut a, "?");
+        let shown = screen(&a);
+        assert!(shown.contains("Images tab: j/k select"), "{w}x{h}: {shown}");
+        assert!(
+            shown.contains("/home/me/.local/state/volcv/tui.log"),
+            "{shown}"
+        );
+        assert!(!help_mark(&a).contains("j/k"), "{w}x{h}: {shown}");
+        // Scrolling keys do nothing when it all fits.
+        press(&mut a, "G");
+        assert_eq!(screen(&a), shown);
+    }
+}
+
 #[test]
 fn snapshot_too_small() {
     insta::assert_snapshot!("too_small_60x20", screen(&app_sized(60, 20)));
@@ -2065,7 +2141,7 @@ fn a_fit_prompt_opened_under_the_help_is_drawn_on_top_and_answers_the_next_key()
     );
     // The help is back on top, and the next key is the help's.
     assert!(!a.overlays().has(OverlayKind::ConfirmFit));
-    assert!(matches!(a.overlays().top(), Some(Overlay::Help)));
+    assert!(matches!(a.overlays().top(), Some(Overlay::Help { .. })));
     press(&mut a, "esc");
     assert!(a.overlays().is_empty());
 }
@@ -2857,4 +2933,74 @@ fn moving_in_history_with_sixel_previews_repaints_and_a_still_key_sends_nothing(
     press(&mut a, "j");
     let still = frame_bytes(&mut t, &a);
     assert!(find(&still, b"\x1bP").is_none() && find(&still, b"\x1b[2J").is_none());
+}
+
+/// The footer's hints as drawn, one `key what` per item.
+fn footer_hints(a: &App) -> Vec<String> {
+    let shown = screen(a);
+    let last = shown.lines().last().unwrap_or_default();
+    last.trim_matches('"')
+        .split("  ")
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .collect()
+}
+
+/// Puts the app in one state of the keys.
+type SetUp = fn(&mut App);
+
+#[test]
+fn footer_hints_that_do_not_fit_are_left_out_whole_and_help_stays() {
+    // Each state of the keys; at 80 and 100 columns every hint drawn is one of the hints
+    // drawn at 300 columns (none is cut), and `? help` is there outside editing.
+    let states: [(&str, SetUp); 8] = [
+        ("params", |_| {}),
+        ("response", |a| a.focus = Pane::Response),
+        ("images", |a| {
+            a.focus = Pane::Response;
+            a.tab = Tab::Images;
+        }),
+        ("history", |a| a.focus = Pane::History),
+        ("history kept search", |a| {
+            a.focus = Pane::History;
+            a.history.filter = "moon".into();
+        }),
+        ("search line", |a| {
+            a.history.stored = true;
+            press(a, "/");
+        }),
+        ("editing", |a| {
+            select(a, "seed");
+            press(a, "enter");
+        }),
+        ("prompt", |a| {
+            select(a, "prompt");
+            press(a, "enter");
+        }),
+    ];
+    for (name, set_up) in states {
+        let mut a = app_sized(300, 30);
+        set_up(&mut a);
+        let all = footer_hints(&a);
+        let editing = a.form.editing.is_some()
+            || a.form.prompt_active
+            || a.overlays().has(OverlayKind::Search);
+        for (w, h) in [(80, 24), (100, 30)] {
+            a.size = Rect::new(0, 0, w, h);
+            let shown = footer_hints(&a);
+            assert!(!shown.is_empty(), "{name} at {w}: no hints");
+            for hint in &shown {
+                assert!(
+                    all.contains(hint),
+                    "{name} at {w}: {hint:?} cut; all: {all:?}"
+                );
+            }
+            if !editing {
+                assert!(
+                    shown.iter().any(|h| h == "? help"),
+                    "{name} at {w}: {shown:?}"
+                );
+            }
+        }
+    }
 }

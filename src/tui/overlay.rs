@@ -2,8 +2,10 @@
 //! Its top alone gets the keys, and the renderer draws the stack from the bottom up, so what
 //! the user sees on top is always what the next key answers.
 
+use crate::tui::keymap::{KeyMap, Scope};
 use crate::tui::msg::ImageSource;
 use crate::tui::preview::ImageKey;
+use ratatui::layout::Rect;
 use ratatui_textarea::TextArea;
 
 /// The presets overlay (`p`).
@@ -45,7 +47,10 @@ pub enum Overlay {
     /// An image shown full screen (any key returns).
     Fullscreen(ImageKey),
     /// The key help.
-    Help,
+    Help {
+        /// Its first visible line (the renderer keeps it within the help).
+        scroll: usize,
+    },
     /// "Quit with requests in flight?"
     ConfirmQuit,
     /// A request on the wire waiting for the user's yes to cancel it (asked in the status bar,
@@ -129,7 +134,7 @@ impl Overlay {
     pub fn kind(&self) -> OverlayKind {
         match self {
             Overlay::Fullscreen(_) => OverlayKind::Fullscreen,
-            Overlay::Help => OverlayKind::Help,
+            Overlay::Help { .. } => OverlayKind::Help,
             Overlay::ConfirmQuit => OverlayKind::ConfirmQuit,
             Overlay::ConfirmCancel { .. } => OverlayKind::ConfirmCancel,
             Overlay::ConfirmFit { .. } => OverlayKind::ConfirmFit,
@@ -149,7 +154,7 @@ impl Overlay {
         matches!(
             self,
             Overlay::Fullscreen(_)
-                | Overlay::Help
+                | Overlay::Help { .. }
                 | Overlay::ConfirmQuit
                 | Overlay::ConfirmFit { .. }
                 | Overlay::Save(_)
@@ -223,6 +228,171 @@ impl Overlays {
     }
 }
 
+/// One line of the key help, before it is styled and fitted to its column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HelpLine {
+    /// A section heading.
+    Heading(&'static str),
+    /// Keys and what they do; the keys are padded to `key_w` columns.
+    Key {
+        /// The keys, as labelled (`j/Down`).
+        keys: String,
+        /// What they do.
+        what: &'static str,
+        /// The width of the section's key column.
+        key_w: usize,
+    },
+    /// A line of secondary text.
+    Note(String),
+}
+
+/// The key help laid out for a terminal: its box, its columns (read top to bottom, left to
+/// right), their width, and how many lines show at once. Drawing and the scroll keys both
+/// use it, so they agree on where the help ends.
+#[derive(Debug, Clone)]
+pub struct HelpLayout {
+    /// The box, borders included.
+    pub rect: Rect,
+    /// The columns' lines.
+    pub columns: Vec<Vec<HelpLine>>,
+    /// The width of a column (one space between columns).
+    pub col: u16,
+    /// Lines shown at once.
+    pub visible: usize,
+    /// Lines of the longest column.
+    pub total: usize,
+}
+
+impl HelpLayout {
+    /// The last first line the help can scroll to (0 when it all shows).
+    pub fn max_scroll(&self) -> usize {
+        self.total.saturating_sub(self.visible)
+    }
+}
+
+/// The narrowest help column; the help has as many (up to 3) as the width holds.
+const HELP_COL_MIN: u16 = 38;
+/// The widest help column.
+const HELP_COL_MAX: u16 = 48;
+
+/// One section of the help: the rows of `scopes`, under the heading of each.
+fn help_section(
+    scopes: &[(&'static str, Scope)],
+    rows: &[(String, &'static str, Scope)],
+) -> Vec<HelpLine> {
+    let key_w = rows
+        .iter()
+        .filter(|(_, _, s)| scopes.iter().any(|(_, sc)| sc == s))
+        .map(|(k, _, _)| k.chars().count())
+        .max()
+        .unwrap_or(8)
+        .min(16);
+    let mut lines = Vec::new();
+    for (title, scope) in scopes {
+        lines.push(HelpLine::Heading(title));
+        for (keys, what, s) in rows {
+            if s == scope {
+                lines.push(HelpLine::Key {
+                    keys: keys.clone(),
+                    what,
+                    key_w,
+                });
+            }
+        }
+    }
+    lines
+}
+
+/// The help's blocks, in reading order; a block stays in one column.
+fn help_blocks(keymap: &KeyMap, log_path: &str, col: usize) -> Vec<Vec<HelpLine>> {
+    let rows = keymap.rows();
+    let note = |n: &str| HelpLine::Note(n.to_owned());
+    let mut global = help_section(&[("Everywhere", Scope::Global)], &rows);
+    global.push(HelpLine::Key {
+        keys: "Ctrl-c".into(),
+        what: "quit at once",
+        key_w: 6,
+    });
+    // The log path is wrapped, not cut: it is there to be copied.
+    let mut log = vec![note("Log file:")];
+    let chars: Vec<char> = log_path.chars().collect();
+    for piece in chars.chunks(col.max(1)) {
+        log.push(HelpLine::Note(piece.iter().collect()));
+    }
+    vec![
+        global,
+        help_section(&[("Moving", Scope::Lists)], &rows),
+        log,
+        help_section(&[("Parameters", Scope::Params)], &rows),
+        help_section(&[("History", Scope::History)], &rows),
+        vec![
+            note("Editing: Enter commits, Esc discards,"),
+            note("Ctrl-u clears, Tab completes paths."),
+            note("Prompt: Enter new line, Tab commits."),
+        ],
+        vec![
+            note("Images tab: j/k select, f full screen,"),
+            note("s save it, o save all."),
+        ],
+    ]
+}
+
+/// Where to cut `sizes` into at most `n` runs so that the longest run is shortest: the
+/// longest run's size and each run's length.
+fn shortest_split(sizes: &[usize], n: usize) -> (usize, Vec<usize>) {
+    if n <= 1 || sizes.len() <= 1 {
+        return (sizes.iter().sum(), vec![sizes.len()]);
+    }
+    let mut out = (usize::MAX, Vec::new());
+    for first in 1..=sizes.len() {
+        let head: usize = sizes[..first].iter().sum();
+        let (rest, mut runs) = if first == sizes.len() {
+            (0, Vec::new())
+        } else {
+            shortest_split(&sizes[first..], n - 1)
+        };
+        let tallest = head.max(rest);
+        if tallest < out.0 {
+            runs.insert(0, first);
+            out = (tallest, runs);
+        }
+    }
+    out
+}
+
+/// The key help laid out for a terminal of `area`.
+pub fn help_layout(keymap: &KeyMap, log_path: &str, area: Rect) -> HelpLayout {
+    let n = (area.width.saturating_sub(1) / (HELP_COL_MIN + 1)).clamp(1, 3);
+    let w = area.width.min(n * (HELP_COL_MAX + 1) + 3);
+    let col = w.saturating_sub(2).saturating_sub(n - 1) / n;
+    let blocks = help_blocks(keymap, log_path, usize::from(col));
+    let sizes: Vec<usize> = blocks.iter().map(Vec::len).collect();
+    let (_, runs) = shortest_split(&sizes, usize::from(n));
+    let mut blocks = blocks.into_iter();
+    let columns: Vec<Vec<HelpLine>> = runs
+        .into_iter()
+        .map(|len| blocks.by_ref().take(len).flatten().collect())
+        .collect();
+    let total = columns.iter().map(Vec::len).max().unwrap_or(0);
+    let h = u16::try_from(total)
+        .unwrap_or(u16::MAX)
+        .saturating_add(2)
+        .min(area.height);
+    let rect = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
+    HelpLayout {
+        rect,
+        columns,
+        col,
+        visible: usize::from(h.saturating_sub(2)),
+        total,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,9 +400,9 @@ mod tests {
     #[test]
     fn one_of_each_kind_and_the_newest_on_top() {
         let mut s = Overlays::default();
-        s.open(Overlay::Help);
+        s.open(Overlay::Help { scroll: 0 });
         s.open(Overlay::ConfirmDelete(1));
-        s.open(Overlay::Help);
+        s.open(Overlay::Help { scroll: 0 });
         assert_eq!(s.len(), 2);
         assert_eq!(s.top().map(Overlay::kind), Some(OverlayKind::Help));
         let top = s.pop();
@@ -251,5 +421,23 @@ mod tests {
         );
         assert!(s.close(OverlayKind::Help).is_some());
         assert!(!s.has(OverlayKind::Help));
+    }
+
+    #[test]
+    fn help_blocks_are_split_where_the_longest_column_is_shortest() {
+        assert_eq!(
+            shortest_split(&[14, 9, 2, 12, 8, 3, 2], 2),
+            (25, vec![3, 4])
+        );
+        assert_eq!(shortest_split(&[5, 5, 5], 3), (5, vec![1, 1, 1]));
+        assert_eq!(shortest_split(&[3, 4], 1), (7, vec![2]));
+        // Every line of the help is in one column, in order.
+        let l = help_layout(&KeyMap::default(), "/log", Rect::new(0, 0, 80, 24));
+        let lines: usize = l.columns.iter().map(Vec::len).sum();
+        let blocks: usize = help_blocks(&KeyMap::default(), "/log", 38)
+            .iter()
+            .map(Vec::len)
+            .sum();
+        assert_eq!((l.columns.len(), lines), (2, blocks));
     }
 }

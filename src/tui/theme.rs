@@ -178,7 +178,9 @@ impl Theme {
             Err(e) => return vec![format!("theme {source}: {}", e.message())],
         };
         for (role, value) in table {
-            if role == "name" || role == "version" {
+            // `background` names the terminal background the theme is made for (the contrast
+            // test reads it); volcv never paints it.
+            if role == "name" || role == "version" || role == "background" {
                 continue;
             }
             let spec: StyleSpec = match value.try_into() {
@@ -195,6 +197,32 @@ impl Theme {
             }
         }
         warnings
+    }
+
+    /// Every role with its style, in the order of the fields.
+    pub fn roles(&self) -> [(&'static str, Style); 20] {
+        [
+            ("base", self.base),
+            ("dim", self.dim),
+            ("border", self.border),
+            ("focus", self.focus),
+            ("selected", self.selected),
+            ("heading", self.heading),
+            ("error", self.error),
+            ("warning", self.warning),
+            ("ok", self.ok),
+            ("busy", self.busy),
+            ("hint", self.hint),
+            ("status", self.status),
+            ("key", self.key),
+            ("tab_active", self.tab_active),
+            ("json_key", self.json_key),
+            ("json_string", self.json_string),
+            ("json_number", self.json_number),
+            ("json_bool", self.json_bool),
+            ("json_null", self.json_null),
+            ("json_chip", self.json_chip),
+        ]
     }
 
     /// The built-in default theme.
@@ -278,30 +306,10 @@ mod tests {
         }
         let d = Theme::builtin_default();
         let mut probe = d.clone();
-        for role in [
-            "base",
-            "dim",
-            "border",
-            "focus",
-            "selected",
-            "heading",
-            "error",
-            "warning",
-            "ok",
-            "busy",
-            "hint",
-            "status",
-            "key",
-            "tab_active",
-            "json_key",
-            "json_string",
-            "json_number",
-            "json_bool",
-            "json_null",
-            "json_chip",
-        ] {
+        for (role, style) in d.roles() {
             let slot = probe.slot(role).expect("known role");
-            assert_ne!(*slot, Style::default(), "default theme leaves {role} unset");
+            assert_eq!(*slot, style, "roles() and the file disagree on {role}");
+            assert_ne!(style, Style::default(), "default theme leaves {role} unset");
         }
     }
 

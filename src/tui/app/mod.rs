@@ -584,13 +584,34 @@ impl App {
                 self.info_msg(format!("request {label} not cancelled: it goes on"));
                 (None, Vec::new())
             }
-            Overlay::Help => {
-                let close = is(ev, KeyCode::Esc)
-                    || matches!(
-                        self.keymap.action(key),
-                        Some(Action::Help | Action::Cancel | Action::Quit)
-                    );
-                (if close { None } else { Some(Overlay::Help) }, Vec::new())
+            Overlay::Help { scroll } => {
+                // The moving keys scroll it; Esc, ?, x and q close it; any other key does
+                // nothing (it stays open).
+                let action = self.keymap.action(key);
+                if is(ev, KeyCode::Esc)
+                    || matches!(action, Some(Action::Help | Action::Cancel | Action::Quit))
+                {
+                    return (None, Vec::new());
+                }
+                let l =
+                    crate::tui::overlay::help_layout(&self.keymap, &self.info.log_path, self.size);
+                let (max, page) = (l.max_scroll(), l.visible.max(1));
+                let scroll = scroll.min(max);
+                let scroll = match action {
+                    Some(Action::Down) => scroll + 1,
+                    Some(Action::Up) => scroll.saturating_sub(1),
+                    Some(Action::PageDown) => scroll + page,
+                    Some(Action::PageUp) => scroll.saturating_sub(page),
+                    Some(Action::Top) => 0,
+                    Some(Action::Bottom) => max,
+                    _ => scroll,
+                };
+                (
+                    Some(Overlay::Help {
+                        scroll: scroll.min(max),
+                    }),
+                    Vec::new(),
+                )
             }
         }
     }
@@ -607,7 +628,7 @@ impl App {
                     self.quit = true;
                 }
             }
-            Action::Help => self.overlays.open(Overlay::Help),
+            Action::Help => self.overlays.open(Overlay::Help { scroll: 0 }),
             Action::NextPane => self.focus = self.focus.step(1),
             Action::PrevPane => self.focus = self.focus.step(-1),
             Action::FocusParams => self.focus = Pane::Params,

@@ -386,87 +386,56 @@ pub(super) fn render_save_prompt(
     render_line_input(app, f, area, title, &p.input);
 }
 
-pub(super) fn help_column<'a>(
-    app: &App,
-    sections: &[(&'static str, Scope)],
-    rows: &[(String, &'static str, Scope)],
-    width: usize,
-) -> Vec<Line<'a>> {
+pub(super) fn render_help(app: &App, f: &mut Frame, area: Rect, scroll: usize) {
     let t = &app.theme;
-    let key_w = rows
-        .iter()
-        .filter(|(_, _, s)| sections.iter().any(|(_, sc)| sc == s))
-        .map(|(k, _, _)| k.chars().count())
-        .max()
-        .unwrap_or(8)
-        .min(16);
-    let desc_w = width.saturating_sub(key_w + 3);
-    let mut lines = Vec::new();
-    for (title, scope) in sections {
-        lines.push(Line::styled(*title, t.heading));
-        for (keys, what, s) in rows {
-            if s == scope {
-                lines.push(Line::from(vec![
-                    Span::styled(format!(" {:<key_w$} ", fit(keys, key_w)), t.key),
-                    Span::styled(fit(what, desc_w), t.base),
-                ]));
-            }
+    let l = help_layout(&app.keymap, &app.info.log_path, area);
+    let max = l.max_scroll();
+    let scroll = scroll.min(max);
+    let inner = overlay(f, l.rect, " Keys (? or Esc closes) ", t.focus, true, t);
+    let col = usize::from(l.col);
+    let mut x = inner.x;
+    for column in &l.columns {
+        let lines: Vec<Line> = column
+            .iter()
+            .skip(scroll)
+            .map(|line| match line {
+                HelpLine::Heading(h) => Line::styled(*h, t.heading),
+                HelpLine::Key { keys, what, key_w } => {
+                    let key_w = *key_w;
+                    Line::from(vec![
+                        Span::styled(format!(" {:<key_w$} ", fit(keys, key_w)), t.key),
+                        Span::styled(fit(what, col.saturating_sub(key_w + 3)), t.base),
+                    ])
+                }
+                HelpLine::Note(n) => Line::styled(fit(n, col), t.dim),
+            })
+            .collect();
+        let r = Rect::new(
+            x,
+            inner.y,
+            l.col.min(inner.right().saturating_sub(x)),
+            inner.height,
+        );
+        f.render_widget(Paragraph::new(lines), r);
+        x = x.saturating_add(l.col + 1);
+    }
+    if max > 0 {
+        // Where the view is, on the bottom border: `▲`/`▼` say there is more that way.
+        let up = if scroll > 0 { "▲" } else { "" };
+        let down = if scroll < max { "▼" } else { "" };
+        let mark = format!(
+            " {up}{down} {}-{}/{} · j/k PgUp/PgDn g/G ",
+            scroll + 1,
+            scroll + l.visible,
+            l.total
+        );
+        let mw = str_width(&mark) as u16;
+        let r = l.rect;
+        if r.width > mw + 2 && r.height > 0 {
+            let at = Rect::new(r.right() - mw - 1, r.bottom() - 1, mw, 1);
+            f.render_widget(Paragraph::new(Line::styled(mark, t.focus)), at);
         }
     }
-    lines
-}
-
-pub(super) fn render_help(app: &App, f: &mut Frame, area: Rect) {
-    let t = &app.theme;
-    let rows = app.keymap.rows();
-    let w = area.width.min(100);
-    let col = usize::from(w.saturating_sub(3) / 2);
-    let mut left = help_column(
-        app,
-        &[("Everywhere", Scope::Global), ("Moving", Scope::Lists)],
-        &rows,
-        col,
-    );
-    left.push(Line::from(vec![
-        Span::styled(" Ctrl-c ", t.key),
-        Span::raw("quit at once"),
-    ]));
-    left.push(Line::styled(fit("Log file:", col), t.dim));
-    left.push(Line::styled(fit(&app.info.log_path, col), t.dim));
-    let mut right = help_column(
-        app,
-        &[("Parameters", Scope::Params), ("History", Scope::History)],
-        &rows,
-        col,
-    );
-    right.push(Line::styled(
-        fit("Editing: Enter commits, Esc discards,", col),
-        t.dim,
-    ));
-    right.push(Line::styled(
-        fit("Ctrl-u clears, Tab completes paths.", col),
-        t.dim,
-    ));
-    right.push(Line::styled(
-        fit("Prompt: Enter new line, Tab commits.", col),
-        t.dim,
-    ));
-    right.push(Line::styled(
-        fit("Images tab: j/k select, f full screen,", col),
-        t.dim,
-    ));
-    right.push(Line::styled(fit("s save it, o save all.", col), t.dim));
-    let h = (left.len().max(right.len()) as u16 + 2).min(area.height);
-    let r = centered(area, w, h);
-    let inner = overlay(f, r, " Keys (? or Esc closes) ", t.focus, true, t);
-    let [l, _, rr] = Layout::horizontal([
-        Constraint::Length(col as u16),
-        Constraint::Length(1),
-        Constraint::Min(1),
-    ])
-    .areas(inner);
-    f.render_widget(Paragraph::new(left), l);
-    f.render_widget(Paragraph::new(right), rr);
 }
 
 pub(super) fn render_confirm(app: &App, f: &mut Frame, area: Rect) {

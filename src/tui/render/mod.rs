@@ -13,9 +13,9 @@ use crate::tui::app::{App, Pane, Tab};
 use crate::tui::doc::{DocLine, Tok};
 use crate::tui::form::{FormLine, RowKind, human_size};
 use crate::tui::history::EntryState;
-use crate::tui::keymap::{Action, Scope};
+use crate::tui::keymap::Action;
 use crate::tui::layout::{self, Areas};
-use crate::tui::overlay::{Overlay, OverlayKind};
+use crate::tui::overlay::{HelpLine, Overlay, OverlayKind, help_layout};
 use crate::tui::preview::{Encoded, ImageKey};
 use crate::tui::theme::Theme;
 use crate::tui::view::{ImageState, fmt_duration};
@@ -68,7 +68,7 @@ pub fn render_frame(app: &App, f: &mut Frame) -> Drawn {
 fn render_overlay(app: &App, f: &mut Frame, area: Rect, o: &Overlay) {
     match o {
         Overlay::Fullscreen(key) => render_fullscreen(app, f, area, key),
-        Overlay::Help => render_help(app, f, area),
+        Overlay::Help { scroll } => render_help(app, f, area, *scroll),
         Overlay::ConfirmQuit => render_confirm(app, f, area),
         Overlay::ConfirmFit { problems, .. } => render_confirm_fit(app, f, area, problems),
         Overlay::Save(p) => render_save_prompt(app, f, area, p),
