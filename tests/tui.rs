@@ -675,7 +675,7 @@ fn seed_keys() {
 }
 
 #[test]
-fn invalid_value_blocks_sending_and_names_the_first_bad_field() {
+fn invalid_value_blocks_sending_and_names_every_bad_field_once() {
     let mut a = ready_app();
     select(&mut a, "logo_info.opacity");
     press(&mut a, "enter");
@@ -692,8 +692,16 @@ fn invalid_value_blocks_sending_and_names_the_first_bad_field() {
     assert!(press(&mut a, "F5").is_empty(), "nothing is sent");
     let status = a.status.clone().expect("status");
     assert!(status.error);
+    // Every problem is counted and named, each field once (not `seed: seed must ...`).
     assert!(
-        status.text.starts_with("cannot send: seed: "),
+        status
+            .text
+            .starts_with("cannot send: seed must be a whole number"),
+        "{}",
+        status.text
+    );
+    assert!(
+        status.text.contains("(+1 more: logo_info.opacity;"),
         "{}",
         status.text
     );

@@ -204,13 +204,45 @@ pub fn takes_reference(schema: &Schema) -> bool {
         .any(|f| matches!(f.kind, Kind::ImageList(_)))
 }
 
-/// Why a request cannot be sent: the first bad row and its message.
+/// Why a request cannot be sent: the first bad row and its message, and every other problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blocked {
     /// The first bad row.
     pub row: usize,
     /// Why, naming the field.
     pub message: String,
+    /// The other problems that block sending, in form order: the field and why.
+    pub more: Vec<(String, String)>,
+}
+
+impl Blocked {
+    /// The first problem and, when there are more, `(+N more: field, field)`: what the status
+    /// line shows.
+    pub fn summary(&self) -> String {
+        if self.more.is_empty() {
+            return self.message.clone();
+        }
+        let fields: Vec<&str> = self.more.iter().map(|(f, _)| f.as_str()).collect();
+        format!(
+            "{} (+{} more: {}; marked ✘ in the form)",
+            self.message,
+            self.more.len(),
+            fields.join(", ")
+        )
+    }
+}
+
+/// `message` naming `field` once: validator messages start with the field's name already
+/// (`height 900 is outside ...`); others (`over the service's limits`) get it in front.
+pub fn naming(field: &str, message: &str) -> String {
+    let named = message
+        .strip_prefix(field)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', ':', '[', ',']));
+    if named || field.is_empty() {
+        message.to_owned()
+    } else {
+        format!("{field}: {message}")
+    }
 }
 
 fn prompt_area(text: &str) -> TextArea<'static> {
@@ -436,27 +468,44 @@ impl Form {
             .map(|i| i.message.clone())
     }
 
-    /// The request to send, or the first row that blocks it.
-    pub fn request(&self) -> Result<Value, Blocked> {
+    /// Every problem that blocks sending, in form order: the row it is on (`None`: a field
+    /// without a row, or the body as a whole), the field, and a sentence naming the field once.
+    pub fn problems(&self) -> Vec<(Option<usize>, String, String)> {
+        let mut out = Vec::new();
         if let Reference::Loading(p) = &self.reference {
-            return Err(Blocked {
-                row: self.row_of(schema::REFERENCE_URL).unwrap_or(0),
-                message: format!("the reference image {p} is still loading"),
-            });
+            out.push((
+                self.row_of(schema::REFERENCE_URL),
+                "reference".to_owned(),
+                format!("reference: the image {p} is still loading"),
+            ));
         }
-        for (i, _) in self.rows.iter().enumerate() {
+        for (i, r) in self.rows.iter().enumerate() {
             if let Some(e) = self.row_error(i) {
-                return Err(Blocked {
-                    row: i,
-                    message: format!("{}: {e}", self.rows[i].label()),
-                });
+                out.push((Some(i), r.label().to_owned(), naming(r.label(), &e)));
             }
         }
-        // Errors not tied to a row (a non-object body).
-        if let Some(i) = self.report.errors().next() {
+        // Errors not tied to a row (a non-object body, an unknown field that must be an object).
+        for issue in self.report.errors() {
+            if self.row_of(&issue.field).is_none() {
+                let field = if issue.field.is_empty() {
+                    "body".to_owned()
+                } else {
+                    issue.field.clone()
+                };
+                out.push((None, field, naming(&issue.field, &issue.message)));
+            }
+        }
+        out
+    }
+
+    /// The request to send, or what blocks it (the first bad row and every other problem).
+    pub fn request(&self) -> Result<Value, Blocked> {
+        let mut problems = self.problems().into_iter();
+        if let Some((row, _, message)) = problems.next() {
             return Err(Blocked {
-                row: self.selected,
-                message: i.message.clone(),
+                row: row.unwrap_or(self.selected),
+                message,
+                more: problems.map(|(_, f, m)| (f, m)).collect(),
             });
         }
         Ok(self.assemble(false))

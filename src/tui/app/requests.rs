@@ -121,7 +121,7 @@ impl App {
                 self.focus = Pane::Params;
                 let h = self.form_height();
                 self.form.select(b.row, h);
-                self.error_msg(format!("cannot send: {}", b.message));
+                self.error_msg(format!("cannot send: {}", b.summary()));
                 Vec::new()
             }
             Ok(body) => {
