@@ -2864,3 +2864,61 @@ fn moving_in_history_with_sixel_previews_repaints_and_a_still_key_sends_nothing(
     let still = frame_bytes(&mut t, &a);
     assert!(find(&still, b"\x1bP").is_none() && find(&still, b"\x1b[2J").is_none());
 }
+
+#[test]
+fn fields_the_model_does_not_know_are_shown_sent_named_and_removable() {
+    let mut a = ready_app();
+    let mut body = a.form.editable_json();
+    body["x_extra"] = json!(17);
+    body["logo_info"]["x_note"] = json!("hi");
+    a.update(Msg::Paste(body.to_string()));
+    // Each has a row under its own heading, with its value and how to remove it.
+    let row = a.form.row_of("x_extra").expect("a row for x_extra");
+    assert!(a.form.row_of("logo_info.x_note").is_some());
+    assert_eq!(a.form.display(row).0, "17");
+    a.form.select(row, 20);
+    a.focus = Pane::Params;
+    let s = screen(&a);
+    assert!(s.contains("Not fields of high_aes_ip_v20"), "{s}");
+    let line = s
+        .lines()
+        .find(|l| l.contains("x_extra"))
+        .expect("row drawn");
+    assert!(line.contains("? 17") && line.contains("d removes"), "{s}");
+    assert!(s.contains("d/Delete removes it; not a field of"), "{s}");
+    // Sending says that they go with the request.
+    let cmds = press(&mut a, "F5");
+    let [Cmd::Send { body, .. }] = &cmds[..] else {
+        panic!("not sent: {:?}", a.status)
+    };
+    assert_eq!(body["x_extra"], json!(17));
+    let text = status_text(&a);
+    assert!(
+        text.contains("sent; with logo_info.x_note, x_extra (not fields of high_aes_ip_v20"),
+        "{text}"
+    );
+    // d on the row removes it (u brings it back); the next send goes without it.
+    press(&mut a, "1");
+    a.form.select(a.form.row_of("x_extra").expect("row"), 20);
+    press(&mut a, "d");
+    assert!(a.form.row_of("x_extra").is_none());
+    assert!(
+        status_text(&a).contains("x_extra removed"),
+        "{}",
+        status_text(&a)
+    );
+    let cmds = press(&mut a, "F5");
+    let [Cmd::Send { body, .. }] = &cmds[..] else {
+        panic!("not sent: {:?}", a.status)
+    };
+    assert!(body.get("x_extra").is_none(), "{body}");
+    assert_eq!(body["logo_info"]["x_note"], json!("hi"));
+    press(&mut a, "1");
+    press(&mut a, "u");
+    assert!(a.form.row_of("x_extra").is_some(), "undone");
+    // d on a row of the model's own does nothing.
+    select(&mut a, "seed");
+    let before = a.form.state();
+    press(&mut a, "d");
+    assert_eq!(a.form.state(), before);
+}

@@ -452,6 +452,7 @@ impl App {
                 self.info_msg("seed = -1 (random on the server)");
             }
             Action::Edit => return self.start_edit(),
+            Action::Delete => self.remove_unknown(),
             Action::Undo => self.undo_form(),
             Action::Presets => {
                 self.overlays.open(Overlay::Presets(PresetsView {
@@ -476,6 +477,28 @@ impl App {
             _ => {}
         }
         Vec::new()
+    }
+
+    /// `d` on the row of a field the model does not know: it is no longer sent (undoable).
+    pub(super) fn remove_unknown(&mut self) {
+        let row = self.form.selected;
+        let Some(name) = self
+            .form
+            .rows
+            .get(row)
+            .filter(|r| r.kind == RowKind::Unknown)
+            .map(|r| r.label().to_owned())
+        else {
+            return;
+        };
+        self.push_undo(format!("the removal of {name}"));
+        self.form.remove_unknown(row);
+        let h = self.form_height();
+        self.form.keep_visible(h);
+        self.info_msg(format!(
+            "{name} removed: it is not sent; {} undoes",
+            self.keymap.label(Action::Undo)
+        ));
     }
 
     pub(super) fn nudge(&mut self, steps: i32) {
@@ -585,6 +608,17 @@ impl App {
                 return Vec::new();
             }
             RowKind::Reference => self.form.reference.input_text(),
+            RowKind::Unknown => {
+                let name = self.form.rows[row].label().to_owned();
+                self.info_msg(format!(
+                    "{name} is not a field of {}: it is sent as it is; {} removes it, {} edits \
+                     it in the whole request",
+                    self.form.schema.req_key,
+                    self.keymap.label(Action::Delete),
+                    self.keymap.label(Action::ExternalEditor)
+                ));
+                return Vec::new();
+            }
             RowKind::Field(f) if f.kind == Kind::Bool => {
                 self.nudge(1);
                 return Vec::new();
