@@ -285,6 +285,7 @@ fn update_takes_the_time_from_the_message_and_reads_no_clock() {
         updated_seq: 7,
         task_id: None,
         task_status: None,
+        sweep: None,
     };
     a.update_at(
         Msg::HistoryLoaded {
