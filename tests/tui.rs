@@ -2923,3 +2923,32 @@ fn fields_the_model_does_not_know_are_shown_sent_named_and_removable() {
     press(&mut a, "d");
     assert_eq!(a.form.state(), before);
 }
+
+#[test]
+fn a_fixed_field_leaves_no_stale_last_error() {
+    let mut a = ready_app();
+    a.focus = Pane::Params;
+    for field in ["scale", "seed"] {
+        select(&mut a, field);
+        press(&mut a, "enter");
+        press(&mut a, "ctrl-u");
+        type_text(&mut a, "x");
+        press(&mut a, "enter");
+    }
+    assert!(press(&mut a, "F5").is_empty());
+    assert!(a.last_error().is_some_and(|e| e.contains("scale")));
+    // Fixing scale: the kept error now names only what still blocks the send.
+    select(&mut a, "scale");
+    press(&mut a, "enter");
+    press(&mut a, "ctrl-u");
+    type_text(&mut a, "3");
+    press(&mut a, "enter");
+    let kept = a.last_error().expect("seed still blocks").to_owned();
+    assert!(kept.starts_with("cannot send: seed "), "{kept}");
+    assert!(!kept.contains("scale"), "{kept}");
+    // Fixing the last one: nothing is left in the status bar.
+    select(&mut a, "seed");
+    press(&mut a, "R");
+    assert_eq!(a.last_error(), None);
+    assert!(!screen(&a).contains("last error"), "{}", screen(&a));
+}
