@@ -285,6 +285,7 @@ fn update_takes_the_time_from_the_message_and_reads_no_clock() {
         updated_seq: 7,
         task_id: None,
         task_status: None,
+        sweep: None,
     };
     a.update_at(
         Msg::HistoryLoaded {
@@ -751,7 +752,7 @@ fn seed_keys() {
 }
 
 #[test]
-fn invalid_value_blocks_sending_and_names_the_first_bad_field() {
+fn invalid_value_blocks_sending_and_names_every_bad_field_once() {
     let mut a = ready_app();
     select(&mut a, "logo_info.opacity");
     press(&mut a, "enter");
@@ -768,8 +769,16 @@ fn invalid_value_blocks_sending_and_names_the_first_bad_field() {
     assert!(press(&mut a, "F5").is_empty(), "nothing is sent");
     let status = a.status.clone().expect("status");
     assert!(status.error);
+    // Every problem is counted and named, each field once (not `seed: seed must ...`).
     assert!(
-        status.text.starts_with("cannot send: seed: "),
+        status
+            .text
+            .starts_with("cannot send: seed must be a whole number"),
+        "{}",
+        status.text
+    );
+    assert!(
+        status.text.contains("(+1 more: logo_info.opacity;"),
         "{}",
         status.text
     );
@@ -3003,4 +3012,91 @@ fn footer_hints_that_do_not_fit_are_left_out_whole_and_help_stays() {
             }
         }
     }
+}
+
+#[test]
+fn fields_the_model_does_not_know_are_shown_sent_named_and_removable() {
+    let mut a = ready_app();
+    let mut body = a.form.editable_json();
+    body["x_extra"] = json!(17);
+    body["logo_info"]["x_note"] = json!("hi");
+    a.update(Msg::Paste(body.to_string()));
+    // Each has a row under its own heading, with its value and how to remove it.
+    let row = a.form.row_of("x_extra").expect("a row for x_extra");
+    assert!(a.form.row_of("logo_info.x_note").is_some());
+    assert_eq!(a.form.display(row).0, "17");
+    a.form.select(row, 20);
+    a.focus = Pane::Params;
+    let s = screen(&a);
+    assert!(s.contains("Not fields of high_aes_ip_v20"), "{s}");
+    let line = s
+        .lines()
+        .find(|l| l.contains("x_extra"))
+        .expect("row drawn");
+    assert!(line.contains("? 17") && line.contains("d removes"), "{s}");
+    assert!(s.contains("d/Delete removes it; not a field of"), "{s}");
+    // Sending says that they go with the request.
+    let cmds = press(&mut a, "F5");
+    let [Cmd::Send { body, .. }] = &cmds[..] else {
+        panic!("not sent: {:?}", a.status)
+    };
+    assert_eq!(body["x_extra"], json!(17));
+    let text = status_text(&a);
+    assert!(
+        text.contains("sent; with logo_info.x_note, x_extra (not fields of high_aes_ip_v20"),
+        "{text}"
+    );
+    // d on the row removes it (u brings it back); the next send goes without it.
+    press(&mut a, "1");
+    a.form.select(a.form.row_of("x_extra").expect("row"), 20);
+    press(&mut a, "d");
+    assert!(a.form.row_of("x_extra").is_none());
+    assert!(
+        status_text(&a).contains("x_extra removed"),
+        "{}",
+        status_text(&a)
+    );
+    let cmds = press(&mut a, "F5");
+    let [Cmd::Send { body, .. }] = &cmds[..] else {
+        panic!("not sent: {:?}", a.status)
+    };
+    assert!(body.get("x_extra").is_none(), "{body}");
+    assert_eq!(body["logo_info"]["x_note"], json!("hi"));
+    press(&mut a, "1");
+    press(&mut a, "u");
+    assert!(a.form.row_of("x_extra").is_some(), "undone");
+    // d on a row of the model's own does nothing.
+    select(&mut a, "seed");
+    let before = a.form.state();
+    press(&mut a, "d");
+    assert_eq!(a.form.state(), before);
+}
+
+#[test]
+fn a_fixed_field_leaves_no_stale_last_error() {
+    let mut a = ready_app();
+    a.focus = Pane::Params;
+    for field in ["scale", "seed"] {
+        select(&mut a, field);
+        press(&mut a, "enter");
+        press(&mut a, "ctrl-u");
+        type_text(&mut a, "x");
+        press(&mut a, "enter");
+    }
+    assert!(press(&mut a, "F5").is_empty());
+    assert!(a.last_error().is_some_and(|e| e.contains("scale")));
+    // Fixing scale: the kept error now names only what still blocks the send.
+    select(&mut a, "scale");
+    press(&mut a, "enter");
+    press(&mut a, "ctrl-u");
+    type_text(&mut a, "3");
+    press(&mut a, "enter");
+    let kept = a.last_error().expect("seed still blocks").to_owned();
+    assert!(kept.starts_with("cannot send: seed "), "{kept}");
+    assert!(!kept.contains("scale"), "{kept}");
+    // Fixing the last one: nothing is left in the status bar.
+    select(&mut a, "seed");
+    press(&mut a, "R");
+    assert_eq!(a.last_error(), None);
+    assert!(!screen(&a).contains("last error"), "{}", screen(&a));
 }

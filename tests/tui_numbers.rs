@@ -73,6 +73,7 @@ fn summary(id: i64) -> Summary {
         updated_seq: id,
         task_id: None,
         task_status: None,
+        sweep: None,
     }
 }
 
@@ -318,4 +319,47 @@ fn rows_another_process_adds_are_seen_when_the_list_is_at_the_top() {
     );
     // The selection stays on the row it was on.
     assert_eq!(a.shown().and_then(|e| e.store_id), Some(10));
+}
+
+#[test]
+fn history_rows_mark_sweep_cells_with_their_values_within_the_row() {
+    let mut a = app();
+    a.set_records(true);
+    let mut cell = summary(31);
+    cell.sweep = Some(Box::new(volcv::store::CellOf {
+        sweep_id: "sw-1".into(),
+        values: json!({"seed": 3, "scale": 2.5}),
+    }));
+    let mut unread = summary(30);
+    unread.sweep = Some(Box::new(volcv::store::CellOf {
+        sweep_id: "sw-1".into(),
+        values: serde_json::Value::Null,
+    }));
+    a.update(Msg::HistoryLoaded {
+        generation: a.history.generation,
+        append: false,
+        result: Ok((vec![cell, unread, summary(29)], Some(3))),
+    });
+    for width in [120, 80] {
+        a.size = Rect::new(0, 0, width, 30);
+        let s = screen(&a);
+        let rows: Vec<&str> = s
+            .lines()
+            .filter(|l| l.contains("✔  high_aes_ip_v20"))
+            .collect();
+        assert_eq!(rows.len(), 3, "{s}");
+        let full = "⊞ seed=3 scale=2.5 prompt 31";
+        assert!(
+            rows[0].contains(if width == 120 {
+                full
+            } else {
+                "high_aes_ip_v20 ⊞ "
+            }),
+            "{s}"
+        );
+        assert!(rows[1].contains("high_aes_ip_v20 ⊞ "), "{s}");
+        assert!(!rows[2].contains('⊞'), "{s}");
+        // Within the row: the duration at its end is still there.
+        assert!(rows.iter().all(|r| r.contains("12ms│")), "{s}");
+    }
 }

@@ -363,6 +363,18 @@ pub struct Summary {
     /// The task's last known status: `submitted`, `in_queue`, `generating`, `done`,
     /// `not_found` or `expired`.
     pub task_status: Option<String>,
+    /// The parameter sweep this entry is a cell of, if any (not in `history list --json`).
+    #[serde(skip)]
+    pub sweep: Option<Box<CellOf>>,
+}
+
+/// The sweep an entry is a cell of, as a listing shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellOf {
+    /// The sweep's id.
+    pub sweep_id: String,
+    /// The cell's varied values (`{"seed": 3}`); `Null` when its tag could not be read.
+    pub values: serde_json::Value,
 }
 
 /// Which part of an entry an image belongs to.

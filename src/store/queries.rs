@@ -17,13 +17,14 @@ use super::{
 pub(super) const SUMMARY_COLUMNS: &str = "e.id, e.created_ms, e.finished_ms, e.profile, e.outcome, e.req_key, \
     e.prompt, e.http_status, e.code, e.summary, e.request_id, e.duration_ms, e.star, e.note, \
     (SELECT count(DISTINCT i.sha256) FROM entry_images i WHERE i.entry_id = e.id \
-     AND i.part != 'request'), e.updated_seq, e.task_id, e.task_status";
+     AND i.part != 'request'), e.updated_seq, e.task_id, e.task_status, e.sweep_id, e.tag";
 
 /// How many columns [`SUMMARY_COLUMNS`] selects (queries that select more start there).
-pub(crate) const SUMMARY_LEN: usize = 18;
+pub(crate) const SUMMARY_LEN: usize = 20;
 
 pub(super) fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
     let outcome: String = r.get(4)?;
+    let tag: Option<String> = r.get(19)?;
     Ok(Summary {
         id: r.get(0)?,
         created_ms: r.get(1)?,
@@ -43,6 +44,14 @@ pub(super) fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summar
         updated_seq: r.get(15)?,
         task_id: r.get(16)?,
         task_status: r.get(17)?,
+        sweep: r.get::<_, Option<String>>(18)?.map(|sweep_id| {
+            let values = tag
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|t| t.get("values").cloned())
+                .filter(serde_json::Value::is_object)
+                .unwrap_or(serde_json::Value::Null);
+            Box::new(super::CellOf { sweep_id, values })
+        }),
     })
 }
 

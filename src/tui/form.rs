@@ -24,6 +24,9 @@ pub enum RowKind {
     Prompt(&'static Field),
     /// Any other field.
     Field(&'static Field),
+    /// A field the model does not know, brought in with a body (`Ctrl-e`, a paste, a replay):
+    /// sent as it is, shown so that it can be seen and removed. Its name is the row's label.
+    Unknown,
 }
 
 impl PartialEq for RowKind {
@@ -34,26 +37,32 @@ impl PartialEq for RowKind {
             (RowKind::Fixed(a), RowKind::Fixed(b))
             | (RowKind::Prompt(a), RowKind::Prompt(b))
             | (RowKind::Field(a), RowKind::Field(b)) => a.name == b.name,
+            (RowKind::Unknown, RowKind::Unknown) => true,
             _ => false,
         }
     }
 }
 
 /// One selectable row of the form.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     /// What the row edits.
     pub kind: RowKind,
-    /// The schema group it is listed under.
-    pub group: Group,
+    /// The schema group it is listed under (`None`: a field the model does not know).
+    pub group: Option<Group>,
+    /// The path of a field the model does not know: the key, and the key inside it when the
+    /// key is an object of the model (`logo_info.extra`).
+    unknown: Option<(String, Option<String>, String)>,
 }
 
 impl Row {
-    /// The label shown in the first column.
-    pub fn label(&self) -> &'static str {
-        match self.kind {
-            RowKind::Fixed(f) | RowKind::Prompt(f) | RowKind::Field(f) => f.name,
-            RowKind::Reference => "reference",
+    /// The label shown in the first column: the field's dotted name.
+    pub fn label(&self) -> &str {
+        match (self.kind, &self.unknown) {
+            (RowKind::Fixed(f) | RowKind::Prompt(f) | RowKind::Field(f), _) => f.name,
+            (RowKind::Reference, _) => "reference",
+            (RowKind::Unknown, Some((_, _, dotted))) => dotted,
+            (RowKind::Unknown, None) => "",
         }
     }
 
@@ -61,7 +70,7 @@ impl Row {
     pub fn field(&self) -> Option<&'static Field> {
         match self.kind {
             RowKind::Fixed(f) | RowKind::Prompt(f) | RowKind::Field(f) => Some(f),
-            RowKind::Reference => None,
+            RowKind::Reference | RowKind::Unknown => None,
         }
     }
 }
@@ -71,6 +80,8 @@ impl Row {
 pub enum FormLine {
     /// A group heading.
     Heading(Group),
+    /// The heading of the fields the model does not know.
+    UnknownHeading,
     /// The row with this index.
     Row(usize),
 }
@@ -204,13 +215,45 @@ pub fn takes_reference(schema: &Schema) -> bool {
         .any(|f| matches!(f.kind, Kind::ImageList(_)))
 }
 
-/// Why a request cannot be sent: the first bad row and its message.
+/// Why a request cannot be sent: the first bad row and its message, and every other problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blocked {
     /// The first bad row.
     pub row: usize,
     /// Why, naming the field.
     pub message: String,
+    /// The other problems that block sending, in form order: the field and why.
+    pub more: Vec<(String, String)>,
+}
+
+impl Blocked {
+    /// The first problem and, when there are more, `(+N more: field, field)`: what the status
+    /// line shows.
+    pub fn summary(&self) -> String {
+        if self.more.is_empty() {
+            return self.message.clone();
+        }
+        let fields: Vec<&str> = self.more.iter().map(|(f, _)| f.as_str()).collect();
+        format!(
+            "{} (+{} more: {}; marked ✘ in the form)",
+            self.message,
+            self.more.len(),
+            fields.join(", ")
+        )
+    }
+}
+
+/// `message` naming `field` once: validator messages start with the field's name already
+/// (`height 900 is outside ...`); others (`over the service's limits`) get it in front.
+pub fn naming(field: &str, message: &str) -> String {
+    let named = message
+        .strip_prefix(field)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', ':', '[', ',']));
+    if named || field.is_empty() {
+        message.to_owned()
+    } else {
+        format!("{field}: {message}")
+    }
 }
 
 fn prompt_area(text: &str) -> TextArea<'static> {
@@ -252,7 +295,11 @@ impl Form {
                     _ => RowKind::Field(f),
                 };
                 lines.push(FormLine::Row(rows.len()));
-                rows.push(Row { kind, group });
+                rows.push(Row {
+                    kind,
+                    group: Some(group),
+                    unknown: None,
+                });
             }
         }
         let mut form = Form {
@@ -388,9 +435,104 @@ impl Form {
         b
     }
 
-    /// Re-runs validation (cheap: image bytes are replaced by a stand-in).
+    /// Re-runs validation (cheap: image bytes are replaced by a stand-in) and lists the
+    /// fields the model does not know as rows of their own, after the schema's.
     pub fn revalidate(&mut self) {
         self.report = self.schema.validate(&self.assemble(true));
+        self.sync_unknown_rows();
+    }
+
+    /// The fields of the body that the model does not know and that are sent as they are:
+    /// (key, key inside it, dotted name), in the body's order.
+    fn unknown_paths(&self) -> Vec<(String, Option<String>, String)> {
+        let sent = self.schema.normalize(&self.body);
+        let mut out = Vec::new();
+        let Some(obj) = sent.as_object() else {
+            return out;
+        };
+        for (k, v) in obj {
+            if self.schema.field(k).is_some() {
+                continue;
+            }
+            if self.schema.has_object(k) {
+                // A non-object there is an error of its own, not an unknown field.
+                if let Value::Object(inner) = v {
+                    for ik in inner.keys() {
+                        let dotted = format!("{k}.{ik}");
+                        if self.schema.field(&dotted).is_none() {
+                            out.push((k.clone(), Some(ik.clone()), dotted));
+                        }
+                    }
+                }
+                continue;
+            }
+            out.push((k.clone(), None, k.clone()));
+        }
+        out
+    }
+
+    fn sync_unknown_rows(&mut self) {
+        let paths = self.unknown_paths();
+        let known = self
+            .rows
+            .iter()
+            .filter(|r| r.kind != RowKind::Unknown)
+            .count();
+        let current: Vec<&(String, Option<String>, String)> = self.rows[known..]
+            .iter()
+            .filter_map(|r| r.unknown.as_ref())
+            .collect();
+        if current.len() == paths.len() && current.iter().zip(&paths).all(|(a, b)| *a == b) {
+            return;
+        }
+        self.rows.truncate(known);
+        self.lines.retain(|l| {
+            matches!(l, FormLine::Heading(_)) || matches!(l, FormLine::Row(i) if *i < known)
+        });
+        if !paths.is_empty() {
+            self.lines.push(FormLine::UnknownHeading);
+        }
+        for p in paths {
+            self.lines.push(FormLine::Row(self.rows.len()));
+            self.rows.push(Row {
+                kind: RowKind::Unknown,
+                group: None,
+                unknown: Some(p),
+            });
+        }
+        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+        self.editing = self.editing.take().filter(|e| e.row < self.rows.len());
+    }
+
+    /// The dotted names of the fields the model does not know that a send includes.
+    pub fn unknown_fields(&self) -> Vec<&str> {
+        self.rows
+            .iter()
+            .filter(|r| r.kind == RowKind::Unknown)
+            .map(Row::label)
+            .collect()
+    }
+
+    /// Removes the field the model does not know on `row` from the body; its name, or `None`
+    /// when the row is not such a field.
+    pub fn remove_unknown(&mut self, row: usize) -> Option<String> {
+        let (key, inner, dotted) = self.rows.get(row)?.unknown.clone()?;
+        let obj = self.body.as_object_mut()?;
+        match inner {
+            None => {
+                obj.remove(&key);
+            }
+            Some(ik) => {
+                if let Some(Value::Object(m)) = obj.get_mut(&key) {
+                    m.remove(&ik);
+                    if m.is_empty() {
+                        obj.remove(&key);
+                    }
+                }
+            }
+        }
+        self.revalidate();
+        Some(dotted)
     }
 
     /// The row of a field name (image fields map to the reference row).
@@ -436,27 +578,44 @@ impl Form {
             .map(|i| i.message.clone())
     }
 
-    /// The request to send, or the first row that blocks it.
-    pub fn request(&self) -> Result<Value, Blocked> {
+    /// Every problem that blocks sending, in form order: the row it is on (`None`: a field
+    /// without a row, or the body as a whole), the field, and a sentence naming the field once.
+    pub fn problems(&self) -> Vec<(Option<usize>, String, String)> {
+        let mut out = Vec::new();
         if let Reference::Loading(p) = &self.reference {
-            return Err(Blocked {
-                row: self.row_of(schema::REFERENCE_URL).unwrap_or(0),
-                message: format!("the reference image {p} is still loading"),
-            });
+            out.push((
+                self.row_of(schema::REFERENCE_URL),
+                "reference".to_owned(),
+                format!("reference: the image {p} is still loading"),
+            ));
         }
-        for (i, _) in self.rows.iter().enumerate() {
+        for (i, r) in self.rows.iter().enumerate() {
             if let Some(e) = self.row_error(i) {
-                return Err(Blocked {
-                    row: i,
-                    message: format!("{}: {e}", self.rows[i].label()),
-                });
+                out.push((Some(i), r.label().to_owned(), naming(r.label(), &e)));
             }
         }
-        // Errors not tied to a row (a non-object body).
-        if let Some(i) = self.report.errors().next() {
+        // Errors not tied to a row (a non-object body, an unknown field that must be an object).
+        for issue in self.report.errors() {
+            if self.row_of(&issue.field).is_none() {
+                let field = if issue.field.is_empty() {
+                    "body".to_owned()
+                } else {
+                    issue.field.clone()
+                };
+                out.push((None, field, naming(&issue.field, &issue.message)));
+            }
+        }
+        out
+    }
+
+    /// The request to send, or what blocks it (the first bad row and every other problem).
+    pub fn request(&self) -> Result<Value, Blocked> {
+        let mut problems = self.problems().into_iter();
+        if let Some((row, _, message)) = problems.next() {
             return Err(Blocked {
-                row: self.selected,
-                message: i.message.clone(),
+                row: row.unwrap_or(self.selected),
+                message,
+                more: problems.map(|(_, f, m)| (f, m)).collect(),
             });
         }
         Ok(self.assemble(false))
@@ -476,6 +635,14 @@ impl Form {
         };
         match r.kind {
             RowKind::Reference => (reference_summary(&self.reference), false),
+            RowKind::Unknown => {
+                let value = match &r.unknown {
+                    Some((k, None, _)) => self.body.get(k),
+                    Some((k, Some(ik), _)) => self.body.get(k).and_then(|v| v.get(ik)),
+                    None => None,
+                };
+                (value.map(Value::to_string).unwrap_or_default(), false)
+            }
             RowKind::Prompt(_) => {
                 let t = self.prompt_text();
                 if t.is_empty() {
@@ -559,7 +726,11 @@ impl Form {
         else {
             return;
         };
-        let want_top = if line > 0 && matches!(self.lines[line - 1], FormLine::Heading(_)) {
+        let want_top = if line > 0
+            && matches!(
+                self.lines[line - 1],
+                FormLine::Heading(_) | FormLine::UnknownHeading
+            ) {
             line - 1
         } else {
             line

@@ -468,6 +468,7 @@ mod tests {
             updated_seq: id,
             task_id: None,
             task_status: None,
+            sweep: None,
         }
     }
 

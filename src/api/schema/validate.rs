@@ -162,7 +162,8 @@ impl Schema {
         )
     }
 
-    pub(super) fn has_object(&self, key: &str) -> bool {
+    /// Whether `key` is an object holding fields of this model (`logo_info`).
+    pub fn has_object(&self, key: &str) -> bool {
         self.fields
             .iter()
             .any(|f| f.name.split_once('.').is_some_and(|(head, _)| head == key))

@@ -243,10 +243,16 @@ impl App {
                     e.awaiting_id = false;
                 }
                 // `request #… sent` becomes `request #20 sent`: one number everywhere.
+                // The rest of the line (the unknown fields sent) stays.
                 let sent = self.sent_text(&before);
-                if self.status.as_ref().is_some_and(|s| s.text == sent) {
+                if let Some(rest) = self
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.text.strip_prefix(&sent))
+                    .map(str::to_owned)
+                {
                     let now = self.sent_text(&self.label_of(id));
-                    self.info_msg(now);
+                    self.info_msg(format!("{now}{rest}"));
                 }
             }
             Err(e) => {

@@ -641,7 +641,7 @@ impl App {
                     self.info_msg("building the curl command…");
                     return vec![Cmd::Curl(body)];
                 }
-                Err(b) => self.error_msg(format!("no curl command: {}", b.message)),
+                Err(b) => self.error_msg(format!("no curl command: {}", b.summary())),
             },
             Action::Search => {
                 // Searching works from any pane: it moves to the History pane.

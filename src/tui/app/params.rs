@@ -265,7 +265,7 @@ impl App {
                 if let Some(e) = self.form.row_error(editing.row) {
                     self.error_msg(e);
                 } else {
-                    self.status = None;
+                    self.field_now_valid(editing.row);
                 }
                 Vec::new()
             }
@@ -445,13 +445,16 @@ impl App {
             Action::RandomSeed => {
                 let seed = i64::from(rand::random::<u32>()).min(SEED_MAX);
                 self.form.set("seed", Value::from(seed));
+                self.refresh_last_error("seed");
                 self.info_msg(format!("seed = {seed}"));
             }
             Action::ResetSeed => {
                 self.form.set("seed", Value::from(-1));
+                self.refresh_last_error("seed");
                 self.info_msg("seed = -1 (random on the server)");
             }
             Action::Edit => return self.start_edit(),
+            Action::Delete => self.remove_unknown(),
             Action::Undo => self.undo_form(),
             Action::Presets => {
                 self.overlays.open(Overlay::Presets(PresetsView {
@@ -478,6 +481,53 @@ impl App {
         Vec::new()
     }
 
+    /// The field on `row` became valid: its problem leaves the status bar, and a kept
+    /// `last error:` that names it is brought up to date (what still blocks sending, or
+    /// nothing), so that a fixed field is not reported after the fix.
+    fn field_now_valid(&mut self, row: usize) {
+        self.status = None;
+        if let Some(label) = self.form.rows.get(row).map(|r| r.label().to_owned()) {
+            self.refresh_last_error(&label);
+        }
+    }
+
+    /// A kept `last error:` that names `field` (now valid) says what still blocks sending.
+    fn refresh_last_error(&mut self, field: &str) {
+        if self
+            .last_error
+            .as_deref()
+            .is_some_and(|e| names_field(e, field))
+        {
+            self.last_error = self
+                .form
+                .request()
+                .err()
+                .map(|b| format!("cannot send: {}", b.summary()));
+        }
+    }
+
+    /// `d` on the row of a field the model does not know: it is no longer sent (undoable).
+    pub(super) fn remove_unknown(&mut self) {
+        let row = self.form.selected;
+        let Some(name) = self
+            .form
+            .rows
+            .get(row)
+            .filter(|r| r.kind == RowKind::Unknown)
+            .map(|r| r.label().to_owned())
+        else {
+            return;
+        };
+        self.push_undo(format!("the removal of {name}"));
+        self.form.remove_unknown(row);
+        let h = self.form_height();
+        self.form.keep_visible(h);
+        self.info_msg(format!(
+            "{name} removed: it is not sent; {} undoes",
+            self.keymap.label(Action::Undo)
+        ));
+    }
+
     pub(super) fn nudge(&mut self, steps: i32) {
         if let Some(RowKind::Fixed(f)) = self.form.rows.get(self.form.selected).map(|r| r.kind)
             && f.name == "req_key"
@@ -489,7 +539,7 @@ impl App {
             let row = self.form.selected;
             match self.form.row_error(row) {
                 Some(e) => self.error_msg(e),
-                None => self.status = None,
+                None => self.field_now_valid(row),
             }
         }
     }
@@ -585,6 +635,17 @@ impl App {
                 return Vec::new();
             }
             RowKind::Reference => self.form.reference.input_text(),
+            RowKind::Unknown => {
+                let name = self.form.rows[row].label().to_owned();
+                self.info_msg(format!(
+                    "{name} is not a field of {}: it is sent as it is; {} removes it, {} edits \
+                     it in the whole request",
+                    self.form.schema.req_key,
+                    self.keymap.label(Action::Delete),
+                    self.keymap.label(Action::ExternalEditor)
+                ));
+                return Vec::new();
+            }
             RowKind::Field(f) if f.kind == Kind::Bool => {
                 self.nudge(1);
                 return Vec::new();
@@ -612,6 +673,16 @@ impl App {
     }
 }
 
+/// Whether `text` names `field` as a whole word (`scale`, not the end of `cfg_rescale`).
+fn names_field(text: &str, field: &str) -> bool {
+    let part = |c: char| c.is_alphanumeric() || c == '_' || c == '.';
+    text.match_indices(field).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + field.len()..].chars().next();
+        !before.is_some_and(part) && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
 fn common_prefix(items: &[String]) -> String {
     let Some(first) = items.first() else {
         return String::new();
@@ -632,6 +703,20 @@ fn common_prefix(items: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_field_is_named_as_a_whole_word() {
+        assert!(names_field(
+            "cannot send: scale 12.0 is outside 1..10",
+            "scale"
+        ));
+        assert!(names_field(
+            "(+1 more: logo_info.opacity; marked)",
+            "logo_info.opacity"
+        ));
+        assert!(!names_field("cfg_rescale 2.0 is outside 0..1", "scale"));
+        assert!(!names_field("seeds are fine", "seed"));
+    }
 
     #[test]
     fn common_prefix_of_paths() {

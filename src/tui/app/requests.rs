@@ -126,7 +126,7 @@ impl App {
                 self.focus = Pane::Params;
                 let h = self.form_height();
                 self.form.select(b.row, h);
-                self.error_msg(format!("cannot send: {}", b.message));
+                self.error_msg(format!("cannot send: {}", b.summary()));
                 Vec::new()
             }
             Ok(body) => {
@@ -158,7 +158,16 @@ impl App {
                 });
                 self.select_history(0);
                 let label = self.history.get(id).map(Entry::label).unwrap_or_default();
-                self.info_msg(self.sent_text(&label));
+                let mut text = self.sent_text(&label);
+                let unknown = self.form.unknown_fields();
+                if !unknown.is_empty() {
+                    text.push_str(&format!(
+                        "; with {} (not fields of {}, sent as they are)",
+                        unknown.join(", "),
+                        self.form.schema.req_key
+                    ));
+                }
+                self.info_msg(text);
                 if self.mode == crate::api::tasks::Mode::Async {
                     vec![Cmd::SendAsync { id, body }]
                 } else {

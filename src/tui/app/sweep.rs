@@ -99,7 +99,7 @@ impl App {
         let base = match self.form.request() {
             Ok(b) => b,
             Err(b) => {
-                self.error_msg(format!("cannot sweep: {}", b.message));
+                self.error_msg(format!("cannot sweep: {}", b.summary()));
                 return (keep, Vec::new());
             }
         };
@@ -127,15 +127,20 @@ impl App {
         }
         match result {
             Err(errors) => {
-                let more = if errors.len() > 1 {
-                    format!(" (+{} more)", errors.len() - 1)
-                } else {
-                    String::new()
+                let line = match self.overlays.get(OverlayKind::SweepInput) {
+                    Some(Overlay::SweepInput(input)) => input.lines().join(" "),
+                    _ => String::new(),
                 };
-                self.error_msg(format!(
-                    "sweep: {}{more}",
-                    errors.first().map_or("invalid", String::as_str)
-                ));
+                let args = crate::tui::sweep::vary_args(&line);
+                let mut errors = errors.iter().map(|e| dialog_words(e, &args));
+                let first = errors.next().unwrap_or_else(|| "invalid".to_owned());
+                let rest: Vec<String> = errors.collect();
+                let more = if rest.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (+{} more: {})", rest.len(), rest.join("; "))
+                };
+                self.error_msg(format!("sweep: {first}{more}"));
                 Vec::new()
             }
             Ok(p) => {
@@ -294,6 +299,26 @@ impl App {
     }
 }
 
+/// A sweep problem worded for the dialog: the CLI's `--vary ARG: ` in front goes (the problem
+/// names its field; when it does not, `ARG: ` stays), and `--vary FIELD=VALUES` in a hint
+/// reads `FIELD=VALUES`, as the dialog takes it.
+fn dialog_words(e: &str, args: &[String]) -> String {
+    let e = args
+        .iter()
+        .find_map(|arg| {
+            let rest = e.strip_prefix("--vary ")?.strip_prefix(arg.as_str())?;
+            let rest = rest.strip_prefix(": ")?;
+            let field = arg.split('=').next().unwrap_or(arg).trim();
+            Some(if rest.contains(field) {
+                rest.to_owned()
+            } else {
+                format!("{arg}: {rest}")
+            })
+        })
+        .unwrap_or_else(|| e.to_owned());
+    e.replace("--vary ", "")
+}
+
 /// The line without its first `NAME=` when what follows it is another `NAME=` (a field
 /// name typed over the dialog's pre-filled one).
 fn prefill_typed_over(line: &str) -> Option<&str> {
@@ -311,7 +336,31 @@ fn prefill_typed_over(line: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::prefill_typed_over;
+    use super::{dialog_words, prefill_typed_over};
+
+    #[test]
+    fn sweep_problems_lose_the_cli_syntax_and_name_the_field_once() {
+        let args = vec!["seed=".to_owned(), "sed=1".to_owned()];
+        assert_eq!(
+            dialog_words("--vary seed=: seed: no values given", &args),
+            "seed: no values given"
+        );
+        assert_eq!(
+            dialog_words("--vary sed=1: unknown field \"sed\" for x", &args),
+            "unknown field \"sed\" for x"
+        );
+        assert_eq!(
+            dialog_words(
+                "seed is varied twice; give all its values in one --vary seed=...",
+                &args
+            ),
+            "seed is varied twice; give all its values in one seed=..."
+        );
+        assert_eq!(
+            dialog_words("--vary seed=: over the limit", &args),
+            "seed=: over the limit"
+        );
+    }
 
     #[test]
     fn a_field_name_typed_over_the_prefill_replaces_it() {

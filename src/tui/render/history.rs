@@ -104,6 +104,20 @@ pub(super) fn render_history(app: &App, f: &mut Frame, area: Rect) {
         let key = format!(" {} ", e.req_key);
         let room =
             width.saturating_sub(str_width(&head) + 2 + str_width(&key) + str_width(&dur) + 1);
+        // A sweep cell shows its mark and varied values first, leaving the prompt at least a
+        // third of the room (a cut list still ends with a space before the prompt).
+        let sweep = sweep_mark(e);
+        let most = room
+            .saturating_sub(str_width(&e.prompt).min(room / 3))
+            .max(2);
+        let sweep = if sweep.is_empty() || str_width(&sweep) <= most {
+            sweep
+        } else if most < 4 {
+            "⊞ ".to_owned()
+        } else {
+            format!("{} ", fit(&sweep, most - 1))
+        };
+        let room = room.saturating_sub(str_width(&sweep));
         let prompt = fit(&e.prompt, room);
         let note = e
             .note()
@@ -131,10 +145,31 @@ pub(super) fn render_history(app: &App, f: &mut Frame, area: Rect) {
                 },
             ),
             Span::styled(key, base),
+            Span::styled(sweep, if selected { base } else { t.key }),
             Span::styled(prompt, base),
             Span::styled(note, if selected { base } else { t.dim }),
             Span::styled(format!("{} {dur}", " ".repeat(pad)), base),
         ]));
     }
     f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// `⊞ seed=3 scale=2.5 ` for an entry that is a sweep's cell (its varied values, in the
+/// order of the fields' names), `⊞ ` when its values are not known; empty for other entries.
+fn sweep_mark(e: &crate::tui::history::Entry) -> String {
+    let cell = e.summary.as_ref().and_then(|s| s.sweep.as_deref());
+    if e.sweep_id.is_none() && cell.is_none() {
+        return String::new();
+    }
+    let values = cell.and_then(|c| c.values.as_object());
+    let mut text = "⊞ ".to_owned();
+    for (k, v) in values.into_iter().flatten() {
+        let v = match v {
+            serde_json::Value::String(s) => s.clone(),
+            v => v.to_string(),
+        };
+        let pair = format!("{}={v} ", super::params::short_label(k));
+        text.push_str(&crate::tui::history::one_line(&pair));
+    }
+    text
 }

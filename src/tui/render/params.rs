@@ -41,6 +41,10 @@ pub(super) fn render_params(app: &App, f: &mut Frame, a: &Areas) {
     {
         match line {
             FormLine::Heading(g) => lines.push(Line::styled(g.title(), t.heading)),
+            FormLine::UnknownHeading => lines.push(Line::styled(
+                format!("Not fields of {} (sent as is)", form.schema.req_key),
+                t.heading,
+            )),
             FormLine::Row(i) => lines.push(param_row(app, *i, label_w, width)),
         }
     }
@@ -73,6 +77,17 @@ pub(super) fn render_params(app: &App, f: &mut Frame, a: &Areas) {
             })
             .collect();
         foot.push(Line::styled(fit(&names.join("  "), width), t.hint));
+    } else if form
+        .rows
+        .get(row)
+        .is_some_and(|r| r.kind == RowKind::Unknown)
+    {
+        let hint = format!(
+            "{} removes it; not a field of {}, it is sent as it is.",
+            app.keymap.label(Action::Delete),
+            form.schema.req_key
+        );
+        foot.push(Line::styled(fit(&hint, width), t.dim));
     } else if let Some(field) = form.rows.get(row).and_then(|r| r.field()) {
         foot.push(Line::styled(fit(field.help, width), t.dim));
     } else {
@@ -86,7 +101,11 @@ pub(super) fn render_params(app: &App, f: &mut Frame, a: &Areas) {
     }
     if let Some(e) = form.row_error(row) {
         foot.push(Line::styled(fit(&format!("✘ {e}"), width), t.error));
-    } else if let Some(w) = form.row_warning(row) {
+    } else if let Some(w) = form.row_warning(row).filter(|_| {
+        form.rows
+            .get(row)
+            .is_none_or(|r| r.kind != RowKind::Unknown)
+    }) {
         foot.push(Line::styled(fit(&format!("! {w}"), width), t.warning));
     }
     f.render_widget(Paragraph::new(foot), footer);
@@ -124,7 +143,13 @@ pub(super) fn param_row<'a>(app: &App, i: usize, label_w: usize, width: usize) -
     };
     let selected = i == form.selected && app.focus == Pane::Params;
     let marker = if i == form.selected { "▸ " } else { "  " };
-    let label = format!("{:<label_w$}", short_label(row.label()));
+    // A field the model does not know keeps its whole name: it has no group of its own.
+    let name = if row.kind == RowKind::Unknown {
+        row.label()
+    } else {
+        short_label(row.label())
+    };
+    let label = format!("{:<label_w$}", fit(name, label_w));
     let (value, raw) = form.display(i);
     let error = form.row_error(i).is_some();
     let warning = form.row_warning(i).is_some();
@@ -140,10 +165,11 @@ pub(super) fn param_row<'a>(app: &App, i: usize, label_w: usize, width: usize) -
         }
         RowKind::Prompt(_) => ("Enter: edit".to_owned(), None),
         RowKind::Reference => (String::new(), None),
+        RowKind::Unknown => (format!("{} removes", first(app, Action::Delete)), None),
     };
     let value_style = if error || raw {
         t.error
-    } else if warning {
+    } else if warning || row.kind == RowKind::Unknown {
         t.warning
     } else if matches!(row.kind, RowKind::Fixed(_)) {
         t.dim
@@ -167,7 +193,13 @@ pub(super) fn param_row<'a>(app: &App, i: usize, label_w: usize, width: usize) -
     } else {
         room
     };
-    let mark = if error || raw { "✘ " } else { "" };
+    let mark = if error || raw {
+        "✘ "
+    } else if row.kind == RowKind::Unknown {
+        "? "
+    } else {
+        ""
+    };
     let value_text = fit(&format!("{mark}{value}"), value_w);
     let mut spans = vec![
         Span::styled(marker, if selected { t.focus } else { t.base }),
