@@ -324,7 +324,10 @@ fn help_blocks(keymap: &KeyMap, log_path: &str, col: usize) -> Vec<Vec<HelpLine>
         help_section(&[("Moving", Scope::Lists)], &rows),
         log,
         help_section(&[("Parameters", Scope::Params)], &rows),
-        help_section(&[("History (and the entry in Response)", Scope::History)], &rows),
+        help_section(
+            &[("History (and the entry in Response)", Scope::History)],
+            &rows,
+        ),
         vec![
             note("Editing: Enter commits, Esc discards,"),
             note("Ctrl-u clears, Tab completes paths."),
