@@ -1176,6 +1176,27 @@ fn external_editor_broken_json_keeps_previous_values() {
     });
     assert_eq!(a.form.prompt_text(), "新的提示");
     assert_eq!(a.form.body["width"], json!(600));
+    assert!(
+        a.status
+            .as_ref()
+            .is_some_and(|s| s.text == "prompt updated from the editor"),
+        "{:?}",
+        a.status
+    );
+    // `:q!` (the text comes back as it went): nothing changed, and the status says so.
+    press(&mut a, "ctrl-e");
+    a.update(Msg::EditorClosed {
+        target: EditTarget::Prompt,
+        result: Ok("新的提示\n".into()),
+    });
+    assert_eq!(a.form.prompt_text(), "新的提示");
+    assert!(
+        a.status
+            .as_ref()
+            .is_some_and(|s| s.text.starts_with("prompt unchanged")),
+        "{:?}",
+        a.status
+    );
 }
 
 #[test]

@@ -28,6 +28,12 @@ impl App {
         match target {
             EditTarget::Prompt => {
                 let text = text.strip_suffix('\n').unwrap_or(&text).to_owned();
+                if text == self.form.prompt_text() {
+                    // `:q!`, or saved as it was: nothing happened, and the status says so.
+                    self.end_prompt_edit(true);
+                    self.info_msg("prompt unchanged (the editor left it as it was)");
+                    return Vec::new();
+                }
                 let mut body = self.form.editable_json();
                 schema::set_path(&mut body, "prompt", Value::String(text));
                 self.form.replace_values(&body);
