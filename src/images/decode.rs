@@ -301,9 +301,10 @@ pub fn reference_problems(bytes: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
     if bytes.len() > limits::MAX_BYTES {
         out.push(format!(
-            "{} bytes, over the {} byte limit",
+            "{} ({} bytes), over the {} limit",
+            crate::text::human_size(bytes.len() as u64),
             bytes.len(),
-            limits::MAX_BYTES
+            crate::text::human_size(limits::MAX_BYTES as u64)
         ));
     }
     match probe(bytes, PREVIEW_BOUNDS) {
@@ -570,7 +571,11 @@ mod tests {
         assert_eq!(reference_problems(b"hello"), ["not a JPEG or PNG"]);
         let mut heavy = png(200, 200);
         heavy.resize(limits::MAX_BYTES + 1, 0);
-        assert!(reference_problems(&heavy)[0].contains("byte limit"));
+        let p = &reference_problems(&heavy)[0];
+        assert!(
+            p.contains("4.7 MB (4700001 bytes), over the 4.7 MB limit"),
+            "{p}"
+        );
     }
 
     #[test]
