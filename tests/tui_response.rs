@@ -129,6 +129,28 @@ fn y_on_the_body_tab_copies_the_json_as_received_not_the_chips() {
 }
 
 #[test]
+fn a_body_over_the_copy_cap_is_not_kept_twice_and_y_says_why() {
+    let mut a = app_sized(100, 30);
+    let mut body = success_body("a cat");
+    body["data"]["binary_data_base64"] = json!(["QUJD".repeat(40_000)]);
+    answered(&mut a, &body);
+    a.tab = Tab::Body;
+    assert!(press(&mut a, "y").is_empty(), "nothing copied");
+    assert!(
+        status(&a).contains("over the 100000 byte clipboard cap"),
+        "{}",
+        status(&a)
+    );
+    let ex = exchange(&json!({}), &body);
+    let v = view_of(&ex);
+    assert!(
+        v.raw_body.is_none(),
+        "a body no copy can take is not held a second time"
+    );
+    assert_eq!(v.body_len, ex.response_bytes.len());
+}
+
+#[test]
 fn y_on_the_request_tab_copies_the_request_json() {
     let mut a = app_sized(100, 30);
     answered(&mut a, &success_body("a cat"));

@@ -94,6 +94,9 @@ pub struct ImageItem {
     pub expires: Option<String>,
 }
 
+/// Most bytes one `y` copies (OSC 52): terminals and tmux refuse bigger clipboard writes.
+pub const COPY_CAP: usize = 100_000;
+
 /// Everything the Response pane shows about one finished exchange.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResponseView {
@@ -103,9 +106,12 @@ pub struct ResponseView {
     pub summary: Vec<DocLine>,
     /// The Body tab.
     pub body: Doc,
-    /// The body as received (lossy UTF-8), what `y` copies on the Body tab: the tab shows
-    /// base64 strings as chips, the copy holds the data.
-    pub raw_body: std::sync::Arc<str>,
+    /// The body as received (lossy UTF-8), what `y` copies on the Body tab (the tab shows
+    /// base64 strings as chips, the copy holds the data); kept only up to [`COPY_CAP`], the
+    /// most a copy takes, so a big answer is not held twice.
+    pub raw_body: Option<std::sync::Arc<str>>,
+    /// The body's size in bytes (said when it is too big to copy).
+    pub body_len: usize,
     /// The Request tab.
     pub request: Doc,
     /// The Headers tab.
@@ -138,7 +144,8 @@ impl ResponseView {
                 ],
             ],
             body: Doc::plain("(no response body)"),
-            raw_body: std::sync::Arc::from(""),
+            raw_body: None,
+            body_len: 0,
             request,
             headers: Doc::plain("(no response headers)"),
             images: Vec::new(),
@@ -362,7 +369,9 @@ pub fn view_of(ex: &Exchange) -> ResponseView {
         verdict,
         summary,
         body,
-        raw_body: std::sync::Arc::from(String::from_utf8_lossy(&ex.response_bytes)),
+        raw_body: (ex.response_bytes.len() <= COPY_CAP)
+            .then(|| std::sync::Arc::from(String::from_utf8_lossy(&ex.response_bytes))),
+        body_len: ex.response_bytes.len(),
         request,
         headers,
         images,

@@ -42,8 +42,7 @@ pub const UNDO_DEPTH: usize = 20;
 /// editor is opened on it again; every header line starts with [`EDITOR_NOTE`].
 pub const EDITOR_NOTE: &str = "// volcv: ";
 
-/// Largest text `y` copies (OSC 52 payloads beyond this are refused by many terminals).
-pub const COPY_CAP: usize = 100_000;
+pub use crate::tui::view::COPY_CAP;
 
 /// The three panes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

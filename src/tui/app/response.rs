@@ -328,7 +328,16 @@ impl App {
                     .join("\n"),
                 // The data, not the tab's text (which shows base64 as chips): the body as
                 // received, the request body as sent.
-                (Some(v), Tab::Body) => v.raw_body.to_string(),
+                (Some(v), Tab::Body) => match &v.raw_body {
+                    Some(b) => b.to_string(),
+                    None => {
+                        self.error_msg(format!(
+                            "not copied: {} bytes is over the {COPY_CAP} byte clipboard cap",
+                            v.body_len
+                        ));
+                        return Vec::new();
+                    }
+                },
                 (Some(v), Tab::Request) => match self.shown().and_then(|e| e.request.as_ref()) {
                     Some(r) => serde_json::to_string_pretty(r.as_ref())
                         .unwrap_or_else(|_| v.request.to_text()),
