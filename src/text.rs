@@ -62,6 +62,15 @@ pub fn human_size(n: u64) -> String {
     }
 }
 
+/// A duration as `1.52s` or `850ms`: the one short duration format of the CLI and the TUI.
+pub fn fmt_duration(d: std::time::Duration) -> String {
+    if d.as_millis() >= 1000 {
+        format!("{:.2}s", d.as_secs_f64())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
 /// `1 value`, `3 values`: a count with its noun in the right number (`noun` is the singular;
 /// the plural adds `s`).
 pub fn count(n: u64, noun: &str) -> String {

@@ -17,7 +17,11 @@ struct Used {
 
 /// Start of today in local time, as Unix ms.
 fn start_of_today_ms() -> i64 {
-    let now = time::OffsetDateTime::now_utc().to_offset(crate::text::local_offset());
+    let now = time::OffsetDateTime::from_unix_timestamp_nanos(
+        i128::from(crate::clock::now_ms()) * 1_000_000,
+    )
+    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    .to_offset(crate::text::local_offset());
     let midnight = now.replace_time(time::Time::MIDNIGHT);
     i64::try_from(midnight.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }

@@ -102,13 +102,9 @@ fn spend_text(s: Spend) -> String {
     }
 }
 
-/// `1.2 s`, `850 ms`.
+/// A duration in milliseconds as the rest of volcv writes it (`1.52s`, `850ms`).
 fn ms_text(ms: f64) -> String {
-    if ms >= 1000.0 {
-        format!("{:.1}s", ms / 1000.0)
-    } else {
-        format!("{ms:.0}ms")
-    }
+    crate::text::fmt_duration(std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0))
 }
 
 fn spread_text(s: Option<Spread>) -> String {
@@ -281,7 +277,7 @@ mod tests {
         assert!(t.starts_with("4 entries created in the last 7d"), "{t}");
         assert!(t.contains("high_aes_ip_v20"), "{t}");
         assert!(t.contains("75%"), "{t}");
-        assert!(t.contains("200ms/1.5s/1.5s"), "{t}");
+        assert!(t.contains("200ms/1.50s/1.50s"), "{t}");
         assert!(t.contains("157 KB"), "{t}");
         assert!(t.contains("set [prices] in the config"), "{t}");
         assert!(

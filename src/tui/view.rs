@@ -155,14 +155,7 @@ impl ResponseView {
     }
 }
 
-/// A duration as `1.52s` or `850ms`.
-pub fn fmt_duration(d: std::time::Duration) -> String {
-    if d.as_millis() >= 1000 {
-        format!("{:.2}s", d.as_secs_f64())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
-}
+pub use crate::text::fmt_duration;
 
 /// Facts of a string that is not base64 at all.
 const UNKNOWN: Base64Facts = Base64Facts {
